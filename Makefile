@@ -1,0 +1,55 @@
+# Thin front door over meson.  Two build trees:
+#   build/        host binaries, libraries and tests (glibc)
+#   build-agent/  the static kata-agent for the guest (musl)
+PREFIX ?= /opt/kata
+DESTDIR ?=
+BUILD ?= build
+AGENT_BUILD ?= build-agent
+MUSL_INC := $(AGENT_BUILD)-include
+
+.PHONY: all host agent install test clean format format-check asan fuzz
+
+all: host agent
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --prefix=$(PREFIX)
+
+host: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# musl has no kernel headers of its own: give it Linux's and protobuf-c's.
+$(MUSL_INC)/.done:
+	mkdir -p $(MUSL_INC)/protobuf-c
+	ln -sfn /usr/include/linux $(MUSL_INC)/linux
+	ln -sfn /usr/include/asm-generic $(MUSL_INC)/asm-generic
+	ln -sfn /usr/include/x86_64-linux-gnu/asm $(MUSL_INC)/asm
+	ln -sfn /usr/include/protobuf-c/protobuf-c.h $(MUSL_INC)/protobuf-c/protobuf-c.h
+	touch $@
+
+$(AGENT_BUILD)/build.ninja: $(MUSL_INC)/.done
+	CC=musl-gcc CFLAGS="-isystem $(abspath $(MUSL_INC))" meson setup $(AGENT_BUILD) \
+	    --prefix=$(PREFIX) -Dagent_only=true -Dbuildtype=minsize -Db_lto=true -Dstrip=true
+
+agent: $(AGENT_BUILD)/build.ninja
+	ninja -C $(AGENT_BUILD) src/agent/kata-agent
+
+install: all
+	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
+	install -D -m 0755 $(AGENT_BUILD)/src/agent/kata-agent $(DESTDIR)$(PREFIX)/libexec/kata-agent
+
+asan:
+	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false --prefix=$(PREFIX)
+	ninja -C build-asan
+
+fuzz:
+	CC=clang meson setup build-fuzz -Dfuzz=true -Db_lundef=false --prefix=$(PREFIX)
+	ninja -C build-fuzz
+
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i
+
+format-check:
+	git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+
+clean:
+	rm -rf $(BUILD) $(AGENT_BUILD) $(MUSL_INC) build-asan build-fuzz

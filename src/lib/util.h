@@ -1,0 +1,69 @@
+/* Allocation that cannot fail at the call site, scope-bound cleanup, and small
+ * file helpers shared by every binary. */
+#ifndef KATA_UTIL_H
+#define KATA_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
+
+static inline void cleanup_free_fn(void *p)
+{
+    extern void free(void *);
+    free(*(void **)p);
+}
+void cleanup_close_fn(int *fd);
+#define cleanup_free  __attribute__((cleanup(cleanup_free_fn)))
+#define cleanup_close __attribute__((cleanup(cleanup_close_fn)))
+
+/* Take ownership out of a cleanup-bound local. */
+#define steal_pointer(pp)                                                                          \
+    ({                                                                                             \
+        __typeof__(*(pp)) _v = *(pp);                                                              \
+        *(pp) = NULL;                                                                              \
+        _v;                                                                                        \
+    })
+#define steal_fd(pfd)                                                                              \
+    ({                                                                                             \
+        int _fd = *(pfd);                                                                          \
+        *(pfd) = -1;                                                                               \
+        _fd;                                                                                       \
+    })
+
+/* Read a whole file (at most max_size bytes, else EFBIG).  The buffer is
+ * NUL-terminated; *len excludes the terminator. */
+int file_read_all(const char *path, size_t max_size, char **out, size_t *len, struct kerr **err);
+
+/* Write a file atomically: temp file in the same directory, fsync, rename. */
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                      struct kerr **err);
+
+/* mkdir -p. */
+int mkdir_all(const char *path, mode_t mode, struct kerr **err);
+
+/* Write/read exactly len bytes, retrying on EINTR and short transfers.
+ * read_full returns 0 on success, 1 on clean EOF before any byte, -1 on error. */
+int fd_write_full(int fd, const void *buf, size_t len);
+int fd_read_full(int fd, void *buf, size_t len);
+
+int fd_set_nonblock(int fd, bool on);
+int fd_set_cloexec(int fd, bool on);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t now_ns(void);
+
+#endif
