@@ -37,12 +37,19 @@ install: all
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
 	install -D -m 0755 $(AGENT_BUILD)/src/agent/kata-agent $(DESTDIR)$(PREFIX)/libexec/kata-agent
 
-asan:
+build-asan/build.ninja:
 	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false --prefix=$(PREFIX)
+
+asan: build-asan/build.ninja
 	ninja -C build-asan
 
-fuzz:
-	CC=clang meson setup build-fuzz -Dfuzz=true -Db_lundef=false --prefix=$(PREFIX)
+# The library is instrumented for coverage too (fuzzer-no-link); only the
+# targets link libFuzzer's main.
+build-fuzz/build.ninja:
+	CC=clang CFLAGS=-fsanitize=fuzzer-no-link meson setup build-fuzz -Dfuzz=true \
+	    -Db_sanitize=address,undefined -Db_lundef=false --prefix=$(PREFIX)
+
+fuzz: build-fuzz/build.ninja
 	ninja -C build-fuzz
 
 format:

@@ -1,4 +1,127 @@
-int main(void)
+/* kata-agent: the guest's PID 1.  Also runs as an ordinary process on the
+ * host (kata-agent --listen unix:PATH) so its RPCs can be tested without a VM. */
+#include "agent.h"
+#include "channel.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *out)
 {
+    fprintf(out, "Usage: kata-agent [--listen unix:PATH|serial:PATH|serial|vsock] [--log-level LEVEL]\n"
+                 "\n"
+                 "The Kata Containers guest agent.  As PID 1 it sets up the guest and serves\n"
+                 "grpc.AgentService on vsock port 1024 or the virtio-serial port agent.channel.0;\n"
+                 "kernel parameters agent.log=LEVEL, agent.log_port=NAME and agent.channel=SPEC\n"
+                 "configure it.  Run by hand, it serves the given channel.\n");
+}
+
+static int parse_args(int argc, char **argv, struct agent_options *opts)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"sysfs", required_argument, NULL, 's'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            opts->listen = optarg;
+            break;
+        case 'L':
+            opts->log_level = optarg;
+            break;
+        case 's':
+            opts->sysfs_root = optarg;
+            break;
+        case 'V':
+            printf("kata-agent %s (commit %s)\n", KATA_VERSION, KATA_COMMIT);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kata-agent: unexpected argument `%s`\n", argv[optind]);
+        return -1;
+    }
     return 0;
+}
+
+/* A second log stream on a virtio-serial port the host reads (best effort). */
+static void open_log_port(struct agent *a)
+{
+    if (a->opts.log_port == NULL)
+        return;
+    cleanup_kerr struct kerr *err = NULL;
+    cleanup_free char *path = serial_port_find(a->opts.sysfs_root, a->opts.log_port, &err);
+    if (path == NULL) {
+        log_warn("log port: %s", err->msg);
+        return;
+    }
+    int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        log_warn("log port: open `%s`: %s", path, strerror(errno));
+        return;
+    }
+    log_set_extra_fd(fd);
+}
+
+int main(int argc, char **argv)
+{
+    struct agent a = {.opts = {.sysfs_root = "/sys"}};
+    a.opts.pid1 = getpid() == 1;
+    if (parse_args(argc, argv, &a.opts) < 0)
+        return 2;
+
+    cleanup_kerr struct kerr *err = NULL;
+    if (a.opts.pid1 && agent_init_pid1(&err) < 0) {
+        /* Keep going: a partly set-up guest still answers and says why. */
+        fprintf(stderr, "kata-agent: init: %s\n", err->msg);
+        kerr_clear(&err);
+    }
+    if (a.opts.pid1) {
+        cleanup_free char *cmdline = NULL;
+        if (file_read_all("/proc/cmdline", 65536, &cmdline, NULL, NULL) == 0)
+            agent_read_cmdline(&a.opts, cmdline);
+    }
+    int level = a.opts.log_level ? log_level_parse(a.opts.log_level) : LOG_LEVEL_INFO;
+    log_init("kata-agent", level < 0 ? LOG_LEVEL_INFO : (enum log_level)level, 2, false);
+    if (level < 0)
+        log_warn("unknown log level `%s`, using info", a.opts.log_level);
+    signal(SIGPIPE, SIG_IGN);
+
+    a.loop = loop_new(&err);
+    if (a.loop == NULL)
+        goto fatal;
+    a.server = ttrpc_server_new(a.loop, agent_methods, agent_methods_count, &a);
+    if (agent_reaper_start(&a, &err) < 0)
+        goto fatal;
+    open_log_port(&a);
+    if (agent_channel_open(&a, &err) < 0)
+        goto fatal;
+    log_info("kata-agent %s ready", KATA_VERSION);
+    if (loop_run(a.loop, NULL, &err) < 0)
+        goto fatal;
+    agent_poweroff(&a);
+
+fatal:
+    log_error("fatal: %s", err->msg);
+    agent_poweroff(&a);
 }

@@ -1,0 +1,48 @@
+/* kata-agent: PID 1 in the guest (or an ordinary process on the host for
+ * tests), serving grpc.AgentService and grpc.Health over ttrpc. */
+#ifndef KATA_AGENT_H
+#define KATA_AGENT_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "loop.h"
+#include "ttrpc.h"
+
+struct agent_options {
+    bool pid1;              /* running as the guest's init */
+    const char *listen;     /* "unix:PATH", "vsock", "serial:PATH" or NULL for auto */
+    const char *log_level;  /* NULL: from the kernel command line or "info" */
+    const char *log_port;   /* virtio-serial port name for a second log stream */
+    const char *sysfs_root; /* "/sys", overridable for tests */
+};
+
+struct agent {
+    struct agent_options opts;
+    struct loop *loop;
+    struct ttrpc_server *server;
+    bool shutting_down;
+};
+
+/* init.c: what PID 1 must do before anything else. */
+int agent_init_pid1(struct kerr **err);
+/* Apply agent.* parameters of the kernel command line to opts. */
+void agent_read_cmdline(struct agent_options *opts, const char *cmdline);
+/* Power the VM off (PID 1) or exit (host process).  Does not return. */
+void agent_poweroff(struct agent *a) __attribute__((noreturn));
+
+/* reaper.c: SIGCHLD through a signalfd; exits are delivered to watchers. */
+typedef void (*agent_exit_cb)(pid_t pid, int wait_status, void *data);
+int agent_reaper_start(struct agent *a, struct kerr **err);
+void agent_reaper_watch(pid_t pid, agent_exit_cb cb, void *data);
+void agent_reaper_unwatch(pid_t pid);
+
+/* channel.c: open the connection the host talks to us on. */
+int agent_channel_open(struct agent *a, struct kerr **err);
+
+/* rpc.c */
+extern const struct ttrpc_method agent_methods[];
+extern const size_t agent_methods_count;
+
+#endif

@@ -1,0 +1,141 @@
+/* The agent's method table: every grpc.AgentService and grpc.Health method it
+ * serves, one handler each.  Methods of Kata's agent.proto that are not in
+ * the table are answered Unimplemented by the ttrpc server. */
+#include "agent.h"
+#include "log.h"
+#include "util.h"
+
+#include "agent.pb-c.h"
+#include "empty.pb-c.h"
+#include "health.pb-c.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#define AGENT_SERVICE  "grpc.AgentService"
+#define HEALTH_SERVICE "grpc.Health"
+
+static void reply_empty(struct ttrpc_call *call)
+{
+    Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
+    ttrpc_call_reply(call, &empty.base);
+}
+
+static void health_check(struct ttrpc_call *call, const ProtobufCMessage *req, void *data)
+{
+    struct agent *a = data;
+    Grpc__HealthCheckResponse resp = GRPC__HEALTH_CHECK_RESPONSE__INIT;
+    resp.status = a->shutting_down ? GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+                                   : GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    ttrpc_call_reply(call, &resp.base);
+}
+
+static void health_version(struct ttrpc_call *call, const ProtobufCMessage *req, void *data)
+{
+    Grpc__VersionCheckResponse resp = GRPC__VERSION_CHECK_RESPONSE__INIT;
+    resp.grpc_version = "0.0.1";
+    resp.agent_version = KATA_VERSION;
+    ttrpc_call_reply(call, &resp.base);
+}
+
+/* /sys/devices/system/memory/block_size_bytes holds a hex number. */
+static uint64_t memory_block_size(const struct agent *a)
+{
+    cleanup_free char *path =
+        xasprintf("%s/devices/system/memory/block_size_bytes", a->opts.sysfs_root);
+    cleanup_free char *text = NULL;
+    if (file_read_all(path, 64, &text, NULL, NULL) < 0)
+        return 0;
+    return strtoull(text, NULL, 16);
+}
+
+static void get_guest_details(struct ttrpc_call *call, const ProtobufCMessage *msg, void *data)
+{
+    struct agent *a = data;
+    const Grpc__GuestDetailsRequest *req = (const Grpc__GuestDetailsRequest *)msg;
+    Grpc__GuestDetailsResponse resp = GRPC__GUEST_DETAILS_RESPONSE__INIT;
+    Grpc__AgentDetails details = GRPC__AGENT_DETAILS__INIT;
+    static char *storage_handlers[] = {"virtio-fs", "9p", "blk", "ephemeral", "local", "bind"};
+    static char *device_handlers[] = {"blk", "virtio-blk", "mmioblk"};
+
+    details.version = KATA_VERSION;
+    details.init_daemon = a->opts.pid1;
+    details.n_storage_handlers = ARRAY_SIZE(storage_handlers);
+    details.storage_handlers = storage_handlers;
+    details.n_device_handlers = ARRAY_SIZE(device_handlers);
+    details.device_handlers = device_handlers;
+    resp.agent_details = &details;
+    if (req->mem_block_size)
+        resp.mem_block_size_bytes = memory_block_size(a);
+
+    /* Our extension fields: what the guest is. */
+    struct utsname uts;
+    if (uname(&uts) == 0)
+        resp.kernel_release = uts.release;
+    resp.online_cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    struct sysinfo si;
+    if (sysinfo(&si) == 0)
+        resp.memory_bytes = (uint64_t)si.totalram * si.mem_unit;
+    ttrpc_call_reply(call, &resp.base);
+}
+
+/* "VmRSS:    1234 kB" from /proc/self/status, in bytes. */
+static uint64_t self_rss_bytes(void)
+{
+    cleanup_free char *status = NULL;
+    if (file_read_all("/proc/self/status", 1 << 16, &status, NULL, NULL) < 0)
+        return 0;
+    const char *p = strstr(status, "VmRSS:");
+    return p ? strtoull(p + 6, NULL, 10) * 1024 : 0;
+}
+
+/* Prometheus text, as Kata's agent answers GetMetrics. */
+static void get_metrics(struct ttrpc_call *call, const ProtobufCMessage *req, void *data)
+{
+    struct sysinfo si = {0};
+    sysinfo(&si);
+    cleanup_free char *text = xasprintf(
+        "# HELP kata_agent_process_resident_memory_bytes Resident memory of the agent.\n"
+        "# TYPE kata_agent_process_resident_memory_bytes gauge\n"
+        "kata_agent_process_resident_memory_bytes %llu\n"
+        "# HELP kata_guest_memory_total_bytes Memory of the guest.\n"
+        "# TYPE kata_guest_memory_total_bytes gauge\n"
+        "kata_guest_memory_total_bytes %llu\n"
+        "# HELP kata_guest_memory_free_bytes Free memory of the guest.\n"
+        "# TYPE kata_guest_memory_free_bytes gauge\n"
+        "kata_guest_memory_free_bytes %llu\n",
+        (unsigned long long)self_rss_bytes(), (unsigned long long)si.totalram * si.mem_unit,
+        (unsigned long long)si.freeram * si.mem_unit);
+    Grpc__Metrics resp = GRPC__METRICS__INIT;
+    resp.metrics = text;
+    ttrpc_call_reply(call, &resp.base);
+}
+
+static void poweroff_now(void *data)
+{
+    agent_poweroff(data);
+}
+
+static void destroy_sandbox(struct ttrpc_call *call, const ProtobufCMessage *req, void *data)
+{
+    struct agent *a = data;
+    log_info("DestroySandbox: shutting down");
+    a->shutting_down = true;
+    reply_empty(call);
+    /* Let the answer leave before the power goes. */
+    loop_timer_add(a->loop, 20 * 1000 * 1000, poweroff_now, a);
+}
+
+const struct ttrpc_method agent_methods[] = {
+    {HEALTH_SERVICE, "Check", &grpc__check_request__descriptor, health_check},
+    {HEALTH_SERVICE, "Version", &grpc__check_request__descriptor, health_version},
+    {AGENT_SERVICE, "GetGuestDetails", &grpc__guest_details_request__descriptor,
+     get_guest_details},
+    {AGENT_SERVICE, "GetMetrics", &grpc__get_metrics_request__descriptor, get_metrics},
+    {AGENT_SERVICE, "DestroySandbox", &grpc__destroy_sandbox_request__descriptor,
+     destroy_sandbox},
+};
+const size_t agent_methods_count = ARRAY_SIZE(agent_methods);

@@ -1,0 +1,130 @@
+/* What every hypervisor driver shares: the table of drivers, accelerator
+ * detection, the kernel command line, and waiting for the VMM. */
+#include "hypervisor.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct hypervisor_ops *const drivers[] = {
+    &qemu_ops,
+};
+
+const struct hypervisor_ops *hypervisor_find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(drivers); i++)
+        if (strcmp(drivers[i]->name, name) == 0)
+            return drivers[i];
+    return NULL;
+}
+
+enum vm_accel vm_detect_accel(void)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return VM_ACCEL_TCG;
+    close(fd);
+    return VM_ACCEL_KVM;
+}
+
+const char *vm_accel_name(enum vm_accel accel)
+{
+    return accel == VM_ACCEL_KVM ? "kvm" : "tcg";
+}
+
+unsigned long vm_host_tsc_khz(void)
+{
+    /* The kernel's refined calibration is the precise value; cpuinfo's
+     * "cpu MHz" of the first CPU is close enough when it is not readable. */
+    cleanup_free char *cpuinfo = NULL;
+    if (file_read_all("/proc/cpuinfo", 1 << 20, &cpuinfo, NULL, NULL) < 0)
+        return 0;
+    const char *p = strstr(cpuinfo, "cpu MHz");
+    if (p == NULL || (p = strchr(p, ':')) == NULL)
+        return 0;
+    double mhz = strtod(p + 1, NULL);
+    return mhz > 0 ? (unsigned long)lround(mhz * 1000.0) : 0;
+}
+
+void vm_init(struct vm *vm, const struct hypervisor_ops *ops, const struct vm_config *cfg)
+{
+    memset(vm, 0, sizeof(*vm));
+    vm->ops = ops;
+    vm->cfg = *cfg;
+    vm->accel = vm_detect_accel();
+    vm->console_fd = -1;
+    vm->agent_listen = -1;
+}
+
+void vm_release(struct vm *vm)
+{
+    if (vm->console_fd >= 0)
+        close(vm->console_fd);
+    if (vm->agent_listen >= 0)
+        close(vm->agent_listen);
+    vm->console_fd = vm->agent_listen = -1;
+    if (vm->agent_socket)
+        unlink(vm->agent_socket);
+    free(vm->agent_socket);
+    free(vm->log_path);
+    vm->agent_socket = vm->log_path = NULL;
+}
+
+char *vm_kernel_cmdline(const struct vm *vm)
+{
+    char *line = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&line, &len);
+    bool microvm = vm->cfg.machine_type && strcmp(vm->cfg.machine_type, "microvm") == 0;
+
+    /* 1. Defaults. */
+    fputs("console=ttyS0 reboot=k panic=-1 nomodule", f);
+    fputs(vm->cfg.debug ? " debug" : " quiet", f);
+    if (microvm && vm->accel == VM_ACCEL_TCG) {
+        unsigned long khz = vm_host_tsc_khz();
+        if (khz)
+            fprintf(f, " tsc_early_khz=%lu", khz);
+    }
+    if (vm->cfg.image)
+        fputs(" root=/dev/vda rw rootfstype=ext4 init=/sbin/init", f);
+    else
+        fputs(" rdinit=/init", f);
+    /* 2. The agent's parameters. */
+    if (vm->cfg.agent_params && *vm->cfg.agent_params)
+        fprintf(f, " %s", vm->cfg.agent_params);
+    /* 3. The user's, last. */
+    if (vm->cfg.kernel_params && *vm->cfg.kernel_params)
+        fprintf(f, " %s", vm->cfg.kernel_params);
+    fclose(f);
+    return line;
+}
+
+int vm_wait_exit(struct vm *vm, uint64_t timeout_ns)
+{
+    uint64_t deadline = now_ns() + timeout_ns;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(vm->pid, &status, WNOHANG);
+        if (r == vm->pid) {
+            vm->pid = 0;
+            return status;
+        }
+        if (r < 0 && errno != EINTR) {
+            vm->pid = 0;
+            return r;
+        }
+        if (now_ns() >= deadline) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
