@@ -99,6 +99,88 @@ static struct ttrpc_client *connect_agent(struct probe *p, uint64_t timeout_ns, 
     return ttrpc_client_new(p->loop, fd, err);
 }
 
+/* Health/Check, GetGuestDetails, GetMetrics, then DestroySandbox: what the
+ * main job shows.  Returns the exit status. */
+static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout_ns,
+                       struct kerr **err)
+{
+    struct ttrpc_client *client = connect_agent(p, timeout_ns, err);
+    if (client == NULL)
+        return 1;
+    int status = 1;
+    Grpc__CheckRequest check = GRPC__CHECK_REQUEST__INIT;
+    Grpc__HealthCheckResponse *health = NULL;
+    uint64_t remaining = timeout_ns - (now_ns() - t0);
+    if (ttrpc_client_call(client, "grpc.Health", "Check", &check.base,
+                          &grpc__health_check_response__descriptor, (ProtobufCMessage **)&health,
+                          remaining, NULL, err) < 0)
+        goto out_client;
+    uint64_t t_ready = now_ns();
+    Grpc__GuestDetailsRequest details_req = GRPC__GUEST_DETAILS_REQUEST__INIT;
+    details_req.mem_block_size = true;
+    Grpc__GuestDetailsResponse *details = NULL;
+    if (ttrpc_client_call(client, "grpc.AgentService", "GetGuestDetails", &details_req.base,
+                          &grpc__guest_details_response__descriptor,
+                          (ProtobufCMessage **)&details, 10000000000ull, NULL, err) < 0)
+        goto out_health;
+    /* The agent's own RSS, from its Prometheus metrics. */
+    unsigned long long rss_kb = 0;
+    Grpc__GetMetricsRequest metrics_req = GRPC__GET_METRICS_REQUEST__INIT;
+    Grpc__Metrics *metrics = NULL;
+    struct kerr *metrics_err = NULL;
+    if (ttrpc_client_call(client, "grpc.AgentService", "GetMetrics", &metrics_req.base,
+                          &grpc__metrics__descriptor, (ProtobufCMessage **)&metrics,
+                          10000000000ull, NULL, &metrics_err) == 0) {
+        const char *line = strstr(metrics->metrics, "\nkata_agent_process_resident_memory_bytes ");
+        if (line)
+            rss_kb = strtoull(strchr(line + 1, ' ') + 1, NULL, 10) / 1024;
+        grpc__metrics__free_unpacked(metrics, NULL);
+    }
+    kerr_clear(&metrics_err);
+    const char *agent_version =
+        details->agent_details && details->agent_details->version ? details->agent_details->version
+                                                                  : "";
+    if (json) {
+        printf("{\"machine\": \"%s\", \"accel\": \"%s\", \"ready_ms\": %.1f, "
+               "\"health\": \"%s\", \"kernel_release\": \"%s\", \"online_cpus\": %u, "
+               "\"memory_bytes\": %llu, \"agent_version\": \"%s\", \"agent_rss_kb\": %llu}\n",
+               p->vm.cfg.machine_type, vm_accel_name(p->vm.accel), (t_ready - t0) / 1e6,
+               health->status == GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                   ? "SERVING"
+                   : "NOT_SERVING",
+               details->kernel_release, details->online_cpus,
+               (unsigned long long)details->memory_bytes, agent_version, rss_kb);
+    } else {
+        printf("machine:        %s (%s)\n", p->vm.cfg.machine_type, vm_accel_name(p->vm.accel));
+        printf("agent:          kata-agent %s, health %s, ready after %.0f ms\n", agent_version,
+               health->status == GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                   ? "SERVING"
+                   : "NOT SERVING",
+               (t_ready - t0) / 1e6);
+        printf("guest kernel:   %s\n", details->kernel_release);
+        printf("guest CPUs:     %u\n", details->online_cpus);
+        printf("guest memory:   %llu MiB\n", (unsigned long long)(details->memory_bytes >> 20));
+        printf("agent RSS:      %llu KiB\n", rss_kb);
+    }
+    fflush(stdout);
+    grpc__guest_details_response__free_unpacked(details, NULL);
+
+    /* Power the guest off through the agent, as a sandbox teardown does. */
+    Grpc__DestroySandboxRequest destroy = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
+    struct kerr *destroy_err = NULL;
+    ttrpc_client_call(client, "grpc.AgentService", "DestroySandbox", &destroy.base, NULL, NULL,
+                      5000000000ull, NULL, &destroy_err);
+    kerr_clear(&destroy_err);
+    if (vm_wait_exit(&p->vm, 10000000000ull) < 0)
+        fprintf(stderr, "vm-probe: guest did not power off in 10 s, stopping QEMU\n");
+    status = 0;
+out_health:
+    grpc__health_check_response__free_unpacked(health, NULL);
+out_client:
+    ttrpc_client_free(client);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -181,77 +263,7 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    struct ttrpc_client *client = connect_agent(&p, timeout_ns, &err);
-    if (client == NULL)
-        goto out;
-    Grpc__CheckRequest check = GRPC__CHECK_REQUEST__INIT;
-    Grpc__HealthCheckResponse *health = NULL;
-    uint64_t remaining = timeout_ns - (now_ns() - t0);
-    if (ttrpc_client_call(client, "grpc.Health", "Check", &check.base,
-                          &grpc__health_check_response__descriptor, (ProtobufCMessage **)&health,
-                          remaining, NULL, &err) < 0)
-        goto out_client;
-    uint64_t t_ready = now_ns();
-    Grpc__GuestDetailsRequest details_req = GRPC__GUEST_DETAILS_REQUEST__INIT;
-    details_req.mem_block_size = true;
-    Grpc__GuestDetailsResponse *details = NULL;
-    if (ttrpc_client_call(client, "grpc.AgentService", "GetGuestDetails", &details_req.base,
-                          &grpc__guest_details_response__descriptor,
-                          (ProtobufCMessage **)&details, 10000000000ull, NULL, &err) < 0)
-        goto out_health;
-    /* The agent's own RSS, from its Prometheus metrics. */
-    unsigned long long rss_kb = 0;
-    Grpc__GetMetricsRequest metrics_req = GRPC__GET_METRICS_REQUEST__INIT;
-    Grpc__Metrics *metrics = NULL;
-    cleanup_kerr struct kerr *metrics_err = NULL;
-    if (ttrpc_client_call(client, "grpc.AgentService", "GetMetrics", &metrics_req.base,
-                          &grpc__metrics__descriptor, (ProtobufCMessage **)&metrics,
-                          10000000000ull, NULL, &metrics_err) == 0) {
-        const char *line = strstr(metrics->metrics, "\nkata_agent_process_resident_memory_bytes ");
-        if (line)
-            rss_kb = strtoull(strchr(line + 1, ' ') + 1, NULL, 10) / 1024;
-        grpc__metrics__free_unpacked(metrics, NULL);
-    }
-    const char *agent_version =
-        details->agent_details && details->agent_details->version ? details->agent_details->version
-                                                                  : "";
-    if (json) {
-        printf("{\"machine\": \"%s\", \"accel\": \"%s\", \"ready_ms\": %.1f, "
-               "\"health\": \"%s\", \"kernel_release\": \"%s\", \"online_cpus\": %u, "
-               "\"memory_bytes\": %llu, \"agent_version\": \"%s\", \"agent_rss_kb\": %llu}\n",
-               cfg.machine_type, vm_accel_name(p.vm.accel), (t_ready - t0) / 1e6,
-               health->status == GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-                   ? "SERVING"
-                   : "NOT_SERVING",
-               details->kernel_release, details->online_cpus,
-               (unsigned long long)details->memory_bytes, agent_version, rss_kb);
-    } else {
-        printf("machine:        %s (%s)\n", cfg.machine_type, vm_accel_name(p.vm.accel));
-        printf("agent:          kata-agent %s, health %s, ready after %.0f ms\n", agent_version,
-               health->status == GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-                   ? "SERVING"
-                   : "NOT SERVING",
-               (t_ready - t0) / 1e6);
-        printf("guest kernel:   %s\n", details->kernel_release);
-        printf("guest CPUs:     %u\n", details->online_cpus);
-        printf("guest memory:   %llu MiB\n", (unsigned long long)(details->memory_bytes >> 20));
-        printf("agent RSS:      %llu KiB\n", rss_kb);
-    }
-    fflush(stdout);
-    grpc__guest_details_response__free_unpacked(details, NULL);
-
-    /* Power the guest off through the agent, as a sandbox teardown does. */
-    Grpc__DestroySandboxRequest destroy = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
-    cleanup_kerr struct kerr *destroy_err = NULL;
-    ttrpc_client_call(client, "grpc.AgentService", "DestroySandbox", &destroy.base, NULL, NULL,
-                      5000000000ull, NULL, &destroy_err);
-    if (vm_wait_exit(&p.vm, 10000000000ull) < 0)
-        fprintf(stderr, "vm-probe: guest did not power off in 10 s, stopping QEMU\n");
-    status = 0;
-out_health:
-    grpc__health_check_response__free_unpacked(health, NULL);
-out_client:
-    ttrpc_client_free(client);
+    status = probe_agent(&p, json, t0, timeout_ns, &err);
 out:
     if (err) {
         fprintf(stderr, "vm-probe: %s\n", err->msg);
