@@ -33,9 +33,16 @@ $(AGENT_BUILD)/build.ninja: $(MUSL_INC)/.done
 agent: $(AGENT_BUILD)/build.ninja
 	ninja -C $(AGENT_BUILD) src/agent/kata-agent
 
+# Binaries to $(PREFIX)/bin; the guest kernel, initrd and image to
+# $(PREFIX)/share/kata-containers under Kata's names.
+GUEST_DIR := $(DESTDIR)$(PREFIX)/share/kata-containers
 install: all
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
-	install -D -m 0755 $(AGENT_BUILD)/src/agent/kata-agent $(DESTDIR)$(PREFIX)/libexec/kata-agent
+	assets=$$(bash guest/build-assets.sh | tail -1) && \
+	install -D -m 0644 $$assets/vmlinux $(GUEST_DIR)/vmlinux.container && \
+	install -D -m 0644 $$assets/bzImage $(GUEST_DIR)/vmlinuz.container && \
+	install -D -m 0644 $$assets/kata-agent-initrd.img $(GUEST_DIR)/kata-containers-initrd.img && \
+	install -D -m 0644 $$assets/kata-agent-rootfs.img $(GUEST_DIR)/kata-containers.img
 
 build-asan/build.ninja:
 	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false --prefix=$(PREFIX)
