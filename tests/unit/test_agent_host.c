@@ -62,16 +62,24 @@ static void agent_stop(struct running_agent *a)
     free(a->socket);
 }
 
+/* One call to the agent; returns 0 or -1 with *code set. */
+static int agent_call(struct running_agent *a, const char *service, const char *method,
+                      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
+                      void *resp, int *code)
+{
+    cleanup_kerr struct kerr *e = NULL;
+    return ttrpc_client_call(a->client, service, method, req, desc, (ProtobufCMessage **)resp,
+                             5000000000ull, code, &e);
+}
+
 TEST(agent_health_check_serving)
 {
     struct running_agent a;
     CHECK_INT(agent_start(&a), 0);
     Grpc__CheckRequest req = GRPC__CHECK_REQUEST__INIT;
     Grpc__HealthCheckResponse *resp = NULL;
-    cleanup_kerr struct kerr *e = NULL;
-    int r = ttrpc_client_call(a.client, "grpc.Health", "Check", &req.base,
-                              &grpc__health_check_response__descriptor,
-                              (ProtobufCMessage **)&resp, 5000000000ull, NULL, &e);
+    int r = agent_call(&a, "grpc.Health", "Check", &req.base,
+                       &grpc__health_check_response__descriptor, &resp, NULL);
     agent_stop(&a);
     CHECK_INT(r, 0);
     CHECK_INT(resp->status, GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
@@ -84,10 +92,8 @@ TEST(agent_health_version_reports_agent_version)
     CHECK_INT(agent_start(&a), 0);
     Grpc__CheckRequest req = GRPC__CHECK_REQUEST__INIT;
     Grpc__VersionCheckResponse *resp = NULL;
-    cleanup_kerr struct kerr *e = NULL;
-    int r = ttrpc_client_call(a.client, "grpc.Health", "Version", &req.base,
-                              &grpc__version_check_response__descriptor,
-                              (ProtobufCMessage **)&resp, 5000000000ull, NULL, &e);
+    int r = agent_call(&a, "grpc.Health", "Version", &req.base,
+                       &grpc__version_check_response__descriptor, &resp, NULL);
     agent_stop(&a);
     CHECK_INT(r, 0);
     CHECK_STR(resp->agent_version, KATA_VERSION);
@@ -101,10 +107,8 @@ TEST(agent_guest_details_describe_this_kernel)
     Grpc__GuestDetailsRequest req = GRPC__GUEST_DETAILS_REQUEST__INIT;
     req.mem_block_size = true;
     Grpc__GuestDetailsResponse *resp = NULL;
-    cleanup_kerr struct kerr *e = NULL;
-    int r = ttrpc_client_call(a.client, "grpc.AgentService", "GetGuestDetails", &req.base,
-                              &grpc__guest_details_response__descriptor,
-                              (ProtobufCMessage **)&resp, 5000000000ull, NULL, &e);
+    int r = agent_call(&a, "grpc.AgentService", "GetGuestDetails", &req.base,
+                       &grpc__guest_details_response__descriptor, &resp, NULL);
     agent_stop(&a);
     CHECK_INT(r, 0);
     struct utsname uts;
@@ -124,15 +128,11 @@ TEST(agent_answers_unimplemented_for_unknown_method)
     CHECK_INT(agent_start(&a), 0);
     Grpc__CheckRequest req = GRPC__CHECK_REQUEST__INIT;
     int code = 0;
-    cleanup_kerr struct kerr *e = NULL;
-    int r = ttrpc_client_call(a.client, "grpc.AgentService", "NoSuchMethod", &req.base, NULL,
-                              NULL, 5000000000ull, &code, &e);
+    int r = agent_call(&a, "grpc.AgentService", "NoSuchMethod", &req.base, NULL, NULL, &code);
     /* And it still serves afterwards. */
     Grpc__HealthCheckResponse *resp = NULL;
-    cleanup_kerr struct kerr *e2 = NULL;
-    int r2 = ttrpc_client_call(a.client, "grpc.Health", "Check", &req.base,
-                               &grpc__health_check_response__descriptor,
-                               (ProtobufCMessage **)&resp, 5000000000ull, NULL, &e2);
+    int r2 = agent_call(&a, "grpc.Health", "Check", &req.base,
+                        &grpc__health_check_response__descriptor, &resp, NULL);
     agent_stop(&a);
     CHECK_INT(r, -1);
     CHECK_INT(code, TTRPC_UNIMPLEMENTED);
@@ -145,9 +145,7 @@ TEST(agent_exits_after_destroy_sandbox)
     struct running_agent a;
     CHECK_INT(agent_start(&a), 0);
     Grpc__DestroySandboxRequest req = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
-    cleanup_kerr struct kerr *e = NULL;
-    int r = ttrpc_client_call(a.client, "grpc.AgentService", "DestroySandbox", &req.base, NULL,
-                              NULL, 5000000000ull, NULL, &e);
+    int r = agent_call(&a, "grpc.AgentService", "DestroySandbox", &req.base, NULL, NULL, NULL);
     int status = -1;
     for (int i = 0; i < 500; i++) {
         if (waitpid(a.pid, &status, WNOHANG) == a.pid) {
