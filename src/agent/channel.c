@@ -44,8 +44,8 @@ static int find_serial(struct agent *a, struct kerr **err)
 {
     for (int waited = 0;; waited += 10) {
         cleanup_kerr struct kerr *find_err = NULL;
-        cleanup_free char *path = serial_port_find(a->opts.sysfs_root, AGENT_SERIAL_NAME,
-                                                   &find_err);
+        cleanup_free char *path =
+            serial_port_find(a->opts.sysfs_root, AGENT_SERIAL_NAME, &find_err);
         if (path)
             return open_serial(a, path, err);
         if (waited >= SERIAL_WAIT_MS) {

@@ -16,23 +16,21 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: kata-agent [--listen unix:PATH|serial:PATH|serial|vsock] [--log-level LEVEL]\n"
-                 "\n"
-                 "The Kata Containers guest agent.  As PID 1 it sets up the guest and serves\n"
-                 "grpc.AgentService on vsock port 1024 or the virtio-serial port agent.channel.0;\n"
-                 "kernel parameters agent.log=LEVEL, agent.log_port=NAME and agent.channel=SPEC\n"
-                 "configure it.  Run by hand, it serves the given channel.\n");
+    fprintf(out,
+            "Usage: kata-agent [--listen unix:PATH|serial:PATH|serial|vsock] [--log-level LEVEL]\n"
+            "\n"
+            "The Kata Containers guest agent.  As PID 1 it sets up the guest and serves\n"
+            "grpc.AgentService on vsock port 1024 or the virtio-serial port agent.channel.0;\n"
+            "kernel parameters agent.log=LEVEL, agent.log_port=NAME and agent.channel=SPEC\n"
+            "configure it.  Run by hand, it serves the given channel.\n");
 }
 
 static int parse_args(int argc, char **argv, struct agent_options *opts)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"sysfs", required_argument, NULL, 's'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        {"listen", required_argument, NULL, 'l'}, {"log-level", required_argument, NULL, 'L'},
+        {"sysfs", required_argument, NULL, 's'},  {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {

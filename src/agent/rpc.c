@@ -132,10 +132,8 @@ static void destroy_sandbox(struct ttrpc_call *call, const ProtobufCMessage *req
 const struct ttrpc_method agent_methods[] = {
     {HEALTH_SERVICE, "Check", &grpc__check_request__descriptor, health_check},
     {HEALTH_SERVICE, "Version", &grpc__check_request__descriptor, health_version},
-    {AGENT_SERVICE, "GetGuestDetails", &grpc__guest_details_request__descriptor,
-     get_guest_details},
+    {AGENT_SERVICE, "GetGuestDetails", &grpc__guest_details_request__descriptor, get_guest_details},
     {AGENT_SERVICE, "GetMetrics", &grpc__get_metrics_request__descriptor, get_metrics},
-    {AGENT_SERVICE, "DestroySandbox", &grpc__destroy_sandbox_request__descriptor,
-     destroy_sandbox},
+    {AGENT_SERVICE, "DestroySandbox", &grpc__destroy_sandbox_request__descriptor, destroy_sandbox},
 };
 const size_t agent_methods_count = ARRAY_SIZE(agent_methods);

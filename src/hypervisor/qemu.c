@@ -56,8 +56,8 @@ static bool is_microvm(const struct vm *vm)
 char **qemu_build_argv(const struct vm *vm, struct kerr **err)
 {
     const struct vm_config *cfg = &vm->cfg;
-    if (cfg->machine_type == NULL || (strcmp(cfg->machine_type, "microvm") != 0 &&
-                                      strcmp(cfg->machine_type, "q35") != 0)) {
+    if (cfg->machine_type == NULL ||
+        (strcmp(cfg->machine_type, "microvm") != 0 && strcmp(cfg->machine_type, "q35") != 0)) {
         kerr_make(err, EINVAL, "machine type `%s`: QEMU supports `microvm` and `q35`",
                   cfg->machine_type ? cfg->machine_type : "");
         return NULL;
@@ -227,8 +227,10 @@ static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **
         if (vm->pid > 0 && waitpid(vm->pid, &status, WNOHANG) == vm->pid) {
             vm->pid = 0;
             cleanup_free char *tail = qemu_log_tail(vm);
-            return kerr_make(err, 0, "QEMU exited (status %d) before connecting the agent "
-                             "channel: %s", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+            return kerr_make(err, 0,
+                             "QEMU exited (status %d) before connecting the agent "
+                             "channel: %s",
+                             WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
                              tail);
         }
         if (now_ns() >= deadline)

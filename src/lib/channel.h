@@ -9,8 +9,8 @@
 #include "error.h"
 
 /* The agent's vsock port, and the virtio-serial port name, as Kata uses them. */
-#define AGENT_VSOCK_PORT   1024
-#define AGENT_SERIAL_NAME  "agent.channel.0"
+#define AGENT_VSOCK_PORT  1024
+#define AGENT_SERIAL_NAME "agent.channel.0"
 
 /* Bind and listen on a unix socket, replacing a stale socket file. */
 int unix_listen(const char *path, struct kerr **err);

@@ -89,8 +89,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
         json_escape(f, msg);
         fprintf(f, "\",\"source\":\"%s\",\"time\":\"%s\"}\n", logger.component, when);
     } else {
-        fprintf(f, "%s %s[%d]: %s: %s\n", when, logger.component, (int)getpid(),
-                level_names[level], msg);
+        fprintf(f, "%s %s[%d]: %s: %s\n", when, logger.component, (int)getpid(), level_names[level],
+                msg);
     }
     fclose(f);
     if (logger.fd >= 0)

@@ -107,8 +107,7 @@ struct ttrpc_call;
  * A handler that answers later must set a cancel hook: the hook runs when the
  * call is abandoned (connection closed, deadline passed) and the call is freed
  * right after it, so the owner drops its pointer there. */
-typedef void (*ttrpc_handler)(struct ttrpc_call *call, const ProtobufCMessage *request,
-                              void *data);
+typedef void (*ttrpc_handler)(struct ttrpc_call *call, const ProtobufCMessage *request, void *data);
 
 struct ttrpc_method {
     const char *service; /* "grpc.AgentService" */
@@ -147,8 +146,8 @@ struct ttrpc_client;
 /* code is TTRPC_OK with the response payload, or an error code and message
  * (connection loss is TTRPC_UNAVAILABLE, a missed deadline
  * TTRPC_DEADLINE_EXCEEDED). */
-typedef void (*ttrpc_reply_cb)(int code, const char *message, const uint8_t *payload,
-                               size_t len, void *data);
+typedef void (*ttrpc_reply_cb)(int code, const char *message, const uint8_t *payload, size_t len,
+                               void *data);
 
 /* The client takes the fd (a connected stream socket or character device). */
 struct ttrpc_client *ttrpc_client_new(struct loop *loop, int fd, struct kerr **err);
@@ -157,8 +156,8 @@ bool ttrpc_client_connected(const struct ttrpc_client *c);
 void ttrpc_client_set_close_hook(struct ttrpc_client *c, void (*hook)(void *data), void *data);
 
 int ttrpc_client_call_async(struct ttrpc_client *c, const char *service, const char *method,
-                            const ProtobufCMessage *request, uint64_t timeout_ns,
-                            ttrpc_reply_cb cb, void *data, struct kerr **err);
+                            const ProtobufCMessage *request, uint64_t timeout_ns, ttrpc_reply_cb cb,
+                            void *data, struct kerr **err);
 
 /* Blocking call: runs the client's loop until the answer.  On success
  * *response is unpacked with response_desc (free it with

@@ -66,8 +66,8 @@ static void client_frame(struct ttrpc_conn *conn, const struct ttrpc_header *h,
         return; /* answered after its deadline: dropped */
     Ttrpc__Response *resp = ttrpc__response__unpack(NULL, h->length, payload);
     if (resp == NULL) {
-        cleanup_free char *msg = xasprintf("%s: malformed ttrpc response of %u bytes", p->name,
-                                           h->length);
+        cleanup_free char *msg =
+            xasprintf("%s: malformed ttrpc response of %u bytes", p->name, h->length);
         pending_finish(p, TTRPC_DATA_LOSS, msg, NULL, 0);
         return;
     }
@@ -160,8 +160,8 @@ static void pending_deadline(void *data)
 }
 
 int ttrpc_client_call_async(struct ttrpc_client *c, const char *service, const char *method,
-                            const ProtobufCMessage *request, uint64_t timeout_ns,
-                            ttrpc_reply_cb cb, void *data, struct kerr **err)
+                            const ProtobufCMessage *request, uint64_t timeout_ns, ttrpc_reply_cb cb,
+                            void *data, struct kerr **err)
 {
     if (c->conn == NULL)
         return kerr_make(err, ENOTCONN, "%s/%s", service, method);
@@ -236,8 +236,8 @@ int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *m
     if (code)
         *code = a.code;
     if (a.code != TTRPC_OK) {
-        ret = kerr_make(err, 0, "%s/%s: %s: %s", service, method, ttrpc_code_name(a.code),
-                        a.message);
+        ret =
+            kerr_make(err, 0, "%s/%s: %s: %s", service, method, ttrpc_code_name(a.code), a.message);
     } else if (response_desc && response) {
         *response = protobuf_c_message_unpack(response_desc, NULL, a.len, a.payload);
         if (*response == NULL)

@@ -160,8 +160,8 @@ int ttrpc_conn_send(struct ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint
         c->out = xrealloc(c->out, cap);
         c->out_cap = cap;
     }
-    struct ttrpc_header h = {.length = (uint32_t)len, .stream_id = stream_id, .type = type,
-                             .flags = flags};
+    struct ttrpc_header h = {
+        .length = (uint32_t)len, .stream_id = stream_id, .type = type, .flags = flags};
     ttrpc_header_encode(&h, c->out + c->out_len);
     if (len)
         memcpy(c->out + c->out_len + TTRPC_HEADER_SIZE, payload, len);

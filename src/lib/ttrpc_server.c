@@ -128,8 +128,8 @@ int ttrpc_call_reply(struct ttrpc_call *call, const ProtobufCMessage *response)
         size_t len = protobuf_c_message_get_packed_size(response);
         if (len > TTRPC_MAX_MESSAGE) {
             ret = send_error(call->sc, call->stream_id, TTRPC_RESOURCE_EXHAUSTED,
-                             "%s: response of %zu bytes exceeds the %u-byte limit", call->name,
-                             len, TTRPC_MAX_MESSAGE);
+                             "%s: response of %zu bytes exceeds the %u-byte limit", call->name, len,
+                             TTRPC_MAX_MESSAGE);
         } else {
             cleanup_free uint8_t *buf = xmalloc(len);
             protobuf_c_message_pack(response, buf);
@@ -226,8 +226,8 @@ static void server_frame(struct ttrpc_conn *conn, const struct ttrpc_header *h,
     }
     Ttrpc__Request *req = ttrpc__request__unpack(NULL, h->length, payload);
     if (req == NULL) {
-        send_error(sc, h->stream_id, TTRPC_INVALID_ARGUMENT,
-                   "malformed ttrpc request of %u bytes", h->length);
+        send_error(sc, h->stream_id, TTRPC_INVALID_ARGUMENT, "malformed ttrpc request of %u bytes",
+                   h->length);
         return;
     }
     bool service_known;
@@ -245,9 +245,8 @@ static void server_frame(struct ttrpc_conn *conn, const struct ttrpc_header *h,
     ProtobufCMessage *input =
         protobuf_c_message_unpack(m->input, NULL, req->payload.len, req->payload.data);
     if (input == NULL) {
-        send_error(sc, h->stream_id, TTRPC_INVALID_ARGUMENT,
-                   "%s/%s: malformed %s of %zu bytes", req->service, req->method, m->input->name,
-                   req->payload.len);
+        send_error(sc, h->stream_id, TTRPC_INVALID_ARGUMENT, "%s/%s: malformed %s of %zu bytes",
+                   req->service, req->method, m->input->name, req->payload.len);
         ttrpc__request__free_unpacked(req, NULL);
         return;
     }
@@ -264,8 +263,8 @@ static void server_frame(struct ttrpc_conn *conn, const struct ttrpc_header *h,
     sc->calls = call;
     if (req->timeout_nano > 0) {
         call->deadline = now_ns() + (uint64_t)req->timeout_nano;
-        call->timer = loop_timer_add(s->loop, (uint64_t)req->timeout_nano, call_deadline_passed,
-                                     call);
+        call->timer =
+            loop_timer_add(s->loop, (uint64_t)req->timeout_nano, call_deadline_passed, call);
     }
     ttrpc__request__free_unpacked(req, NULL);
     (void)conn;

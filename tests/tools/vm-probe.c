@@ -69,17 +69,16 @@ static void timeout_passed(void *data)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: vm-probe --kernel PATH (--initrd PATH | --image PATH) [options]\n"
-            "  --machine microvm|q35   machine type (default microvm)\n"
-            "  --qemu PATH             QEMU binary (default /usr/bin/qemu-system-x86_64)\n"
-            "  --vcpus N --memory MB   guest size (default 1, 256)\n"
-            "  --params TEXT           extra kernel parameters (appended last)\n"
-            "  --marker TEXT           wait for TEXT on the console instead of the agent\n"
-            "  --timeout SECONDS       give up after this long (default 60)\n"
-            "  --run-dir DIR           sockets and logs (default a fresh /tmp dir)\n"
-            "  --console               echo the guest console to stderr\n"
-            "  --json                  print the report as JSON\n");
+    fprintf(out, "Usage: vm-probe --kernel PATH (--initrd PATH | --image PATH) [options]\n"
+                 "  --machine microvm|q35   machine type (default microvm)\n"
+                 "  --qemu PATH             QEMU binary (default /usr/bin/qemu-system-x86_64)\n"
+                 "  --vcpus N --memory MB   guest size (default 1, 256)\n"
+                 "  --params TEXT           extra kernel parameters (appended last)\n"
+                 "  --marker TEXT           wait for TEXT on the console instead of the agent\n"
+                 "  --timeout SECONDS       give up after this long (default 60)\n"
+                 "  --run-dir DIR           sockets and logs (default a fresh /tmp dir)\n"
+                 "  --console               echo the guest console to stderr\n"
+                 "  --json                  print the report as JSON\n");
 }
 
 static void print_console_tail(const struct probe *p)
@@ -120,8 +119,8 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
     details_req.mem_block_size = true;
     Grpc__GuestDetailsResponse *details = NULL;
     if (ttrpc_client_call(client, "grpc.AgentService", "GetGuestDetails", &details_req.base,
-                          &grpc__guest_details_response__descriptor,
-                          (ProtobufCMessage **)&details, 10000000000ull, NULL, err) < 0)
+                          &grpc__guest_details_response__descriptor, (ProtobufCMessage **)&details,
+                          10000000000ull, NULL, err) < 0)
         goto out_health;
     /* The agent's own RSS, from its Prometheus metrics. */
     unsigned long long rss_kb = 0;
@@ -129,17 +128,17 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
     Grpc__Metrics *metrics = NULL;
     struct kerr *metrics_err = NULL;
     if (ttrpc_client_call(client, "grpc.AgentService", "GetMetrics", &metrics_req.base,
-                          &grpc__metrics__descriptor, (ProtobufCMessage **)&metrics,
-                          10000000000ull, NULL, &metrics_err) == 0) {
+                          &grpc__metrics__descriptor, (ProtobufCMessage **)&metrics, 10000000000ull,
+                          NULL, &metrics_err) == 0) {
         const char *line = strstr(metrics->metrics, "\nkata_agent_process_resident_memory_bytes ");
         if (line)
             rss_kb = strtoull(strchr(line + 1, ' ') + 1, NULL, 10) / 1024;
         grpc__metrics__free_unpacked(metrics, NULL);
     }
     kerr_clear(&metrics_err);
-    const char *agent_version =
-        details->agent_details && details->agent_details->version ? details->agent_details->version
-                                                                  : "";
+    const char *agent_version = details->agent_details && details->agent_details->version
+                                    ? details->agent_details->version
+                                    : "";
     if (json) {
         printf("{\"machine\": \"%s\", \"accel\": \"%s\", \"ready_ms\": %.1f, "
                "\"health\": \"%s\", \"kernel_release\": \"%s\", \"online_cpus\": %u, "
@@ -184,13 +183,20 @@ out_client:
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-        {"image", required_argument, NULL, 'I'},   {"machine", required_argument, NULL, 'M'},
-        {"qemu", required_argument, NULL, 'q'},    {"vcpus", required_argument, NULL, 'c'},
-        {"memory", required_argument, NULL, 'm'},  {"params", required_argument, NULL, 'p'},
-        {"marker", required_argument, NULL, 'x'},  {"timeout", required_argument, NULL, 't'},
-        {"run-dir", required_argument, NULL, 'r'}, {"console", no_argument, NULL, 'C'},
-        {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"image", required_argument, NULL, 'I'},
+        {"machine", required_argument, NULL, 'M'},
+        {"qemu", required_argument, NULL, 'q'},
+        {"vcpus", required_argument, NULL, 'c'},
+        {"memory", required_argument, NULL, 'm'},
+        {"params", required_argument, NULL, 'p'},
+        {"marker", required_argument, NULL, 'x'},
+        {"timeout", required_argument, NULL, 't'},
+        {"run-dir", required_argument, NULL, 'r'},
+        {"console", no_argument, NULL, 'C'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {0},
     };
     struct vm_config cfg = {
@@ -206,21 +212,51 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'k': cfg.kernel = optarg; break;
-        case 'i': cfg.initrd = optarg; break;
-        case 'I': cfg.image = optarg; break;
-        case 'M': cfg.machine_type = optarg; break;
-        case 'q': cfg.hypervisor_path = optarg; break;
-        case 'c': cfg.vcpus = (unsigned)atoi(optarg); break;
-        case 'm': cfg.memory_mb = (unsigned)atoi(optarg); break;
-        case 'p': cfg.kernel_params = optarg; break;
-        case 'x': p.marker = optarg; break;
-        case 't': timeout_s = atof(optarg); break;
-        case 'r': run_dir = optarg; break;
-        case 'C': p.echo_console = true; break;
-        case 'j': json = true; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'k':
+            cfg.kernel = optarg;
+            break;
+        case 'i':
+            cfg.initrd = optarg;
+            break;
+        case 'I':
+            cfg.image = optarg;
+            break;
+        case 'M':
+            cfg.machine_type = optarg;
+            break;
+        case 'q':
+            cfg.hypervisor_path = optarg;
+            break;
+        case 'c':
+            cfg.vcpus = (unsigned)atoi(optarg);
+            break;
+        case 'm':
+            cfg.memory_mb = (unsigned)atoi(optarg);
+            break;
+        case 'p':
+            cfg.kernel_params = optarg;
+            break;
+        case 'x':
+            p.marker = optarg;
+            break;
+        case 't':
+            timeout_s = atof(optarg);
+            break;
+        case 'r':
+            run_dir = optarg;
+            break;
+        case 'C':
+            p.echo_console = true;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (cfg.kernel == NULL || (cfg.initrd == NULL && cfg.image == NULL)) {

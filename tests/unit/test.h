@@ -39,8 +39,8 @@ extern int test_count;
     do {                                                                                           \
         long long _a = (long long)(a), _b = (long long)(b);                                        \
         if (_a != _b) {                                                                            \
-            printf("#   %s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a, _a,     \
-                   #b, _b);                                                                        \
+            printf("#   %s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a, _a, #b, \
+                   _b);                                                                            \
             *failed = 1;                                                                           \
             return;                                                                                \
         }                                                                                          \

@@ -85,19 +85,19 @@ TEST(agent_create_container_request_field_numbers)
     req.sandbox_pidns = 1;
     req.stdin_port = 5;
     req.stderr_port = 7;
-    CHECK_PACKS(&req,
-                0x0a, 0x02, 'c', '1',             /* 1 container_id */
-                0x12, 0x01, 'e',                  /* 2 exec_id */
-                0x1a, 0x03, 0x0a, 0x01, '0',      /* 3 string_user { 1 uid } */
-                0x32, 0x03, 0x22, 0x01, 'h',      /* 6 OCI { 4 Hostname } */
-                0x38, 0x01,                       /* 7 sandbox_pidns */
-                0x48, 0x05,                       /* 9 stdin_port */
-                0x58, 0x07);                      /* 11 stderr_port */
+    CHECK_PACKS(&req, 0x0a, 0x02, 'c', '1',  /* 1 container_id */
+                0x12, 0x01, 'e',             /* 2 exec_id */
+                0x1a, 0x03, 0x0a, 0x01, '0', /* 3 string_user { 1 uid } */
+                0x32, 0x03, 0x22, 0x01, 'h', /* 6 OCI { 4 Hostname } */
+                0x38, 0x01,                  /* 7 sandbox_pidns */
+                0x48, 0x05,                  /* 9 stdin_port */
+                0x58, 0x07);                 /* 11 stderr_port */
 
-    WIRE(wire, 0x0a, 0x02, 'c', '1', 0x12, 0x01, 'e', 0x22, 0x04, 0x0a, 0x02, 'i', 'd', /* 4 devices */
-         0x2a, 0x06, 0x0a, 0x04, 'b', 'l', 'k', '!',                                  /* 5 storages */
-         0x42, 0x03, 0x0a, 0x01, 'n',                                                 /* 8 shared_mounts */
-         0x50, 0x06);                                                                 /* 10 stdout_port */
+    WIRE(wire, 0x0a, 0x02, 'c', '1', 0x12, 0x01, 'e', 0x22, 0x04, 0x0a, 0x02, 'i',
+         'd',                                        /* 4 devices */
+         0x2a, 0x06, 0x0a, 0x04, 'b', 'l', 'k', '!', /* 5 storages */
+         0x42, 0x03, 0x0a, 0x01, 'n',                /* 8 shared_mounts */
+         0x50, 0x06);                                /* 10 stdout_port */
     Grpc__CreateContainerRequest *got =
         grpc__create_container_request__unpack(NULL, sizeof wire, wire);
     CHECK(got != NULL);
@@ -128,12 +128,12 @@ TEST(agent_exec_process_request_field_numbers)
     req.string_user = &user;
     req.process = &proc;
     req.stdout_port = 6;
-    CHECK_PACKS(&req,
-                0x0a, 0x01, 'c',                               /* 1 container_id */
-                0x12, 0x01, 'x',                               /* 2 exec_id */
-                0x1a, 0x07, 0x12, 0x01, 'g', 0x1a, 0x02, '1', '0', /* 3 string_user {2 gid, 3 gids} */
-                0x22, 0x03, 0x32, 0x01, '/',                   /* 4 process { 6 Cwd } */
-                0x30, 0x06);                                   /* 6 stdout_port */
+    CHECK_PACKS(&req, 0x0a, 0x01, 'c', /* 1 container_id */
+                0x12, 0x01, 'x',       /* 2 exec_id */
+                0x1a, 0x07, 0x12, 0x01, 'g', 0x1a, 0x02, '1',
+                '0',                         /* 3 string_user {2 gid, 3 gids} */
+                0x22, 0x03, 0x32, 0x01, '/', /* 4 process { 6 Cwd } */
+                0x30, 0x06);                 /* 6 stdout_port */
 }
 
 TEST(agent_oci_spec_field_numbers)
@@ -152,11 +152,10 @@ TEST(agent_oci_spec_field_numbers)
     spec.root = &root;
     lx.cgroupspath = "/x";
     spec.linux_ = &lx;
-    CHECK_PACKS(&spec,
-                0x0a, 0x05, '1', '.', '1', '.', '0',                /* 1 Version */
-                0x12, 0x06, 0x08, 0x01, 0x22, 0x02, 's', 'h',      /* 2 Process {1 Terminal, 4 Args} */
-                0x1a, 0x04, 0x0a, 0x02, '/', 'r',                  /* 3 Root { 1 Path } */
-                0x42, 0x04, 0x2a, 0x02, '/', 'x');                 /* 8 Linux { 5 CgroupsPath } */
+    CHECK_PACKS(&spec, 0x0a, 0x05, '1', '.', '1', '.', '0',   /* 1 Version */
+                0x12, 0x06, 0x08, 0x01, 0x22, 0x02, 's', 'h', /* 2 Process {1 Terminal, 4 Args} */
+                0x1a, 0x04, 0x0a, 0x02, '/', 'r',             /* 3 Root { 1 Path } */
+                0x42, 0x04, 0x2a, 0x02, '/', 'x');            /* 8 Linux { 5 CgroupsPath } */
 }
 
 TEST(agent_oci_seccomp_errnoret_zero_is_sent)
@@ -188,11 +187,11 @@ TEST(agent_oci_resources_field_numbers)
     res.memory = &mem;
     res.cpu = &cpu;
     res.pids = &pids;
-    CHECK_PACKS(&res,
-                0x12, 0x05, 0x08, 0xe8, 0x07, 0x38, 0x01, /* 2 Memory {1 Limit, 7 DisableOOMKiller} */
-                0x1a, 0x0e, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
-                0x32, 0x01, '0',                          /* 3 CPU {2 Quota, 6 Cpus} */
-                0x22, 0x02, 0x08, 0x03);                  /* 4 Pids {1 Limit} */
+    CHECK_PACKS(&res, 0x12, 0x05, 0x08, 0xe8, 0x07, 0x38,
+                0x01, /* 2 Memory {1 Limit, 7 DisableOOMKiller} */
+                0x1a, 0x0e, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x32,
+                0x01, '0',               /* 3 CPU {2 Quota, 6 Cpus} */
+                0x22, 0x02, 0x08, 0x03); /* 4 Pids {1 Limit} */
 }
 
 TEST(agent_stream_messages_field_numbers)
@@ -296,12 +295,11 @@ TEST(agent_guest_details_field_numbers)
     rs.mem_block_size_bytes = 134217728;
     rs.agent_details = &ad;
     rs.support_mem_hotplug_probe = 1;
-    CHECK_PACKS(&rs,
-                0x08, 0x80, 0x80, 0x80, 0x40,                             /* 1 block size */
-                0x12, 0x0c, 0x0a, 0x05, '3', '.', '2', '.', '0',         /* 2 { 1 version */
-                0x10, 0x01,                                               /*     2 init_daemon */
-                0x32, 0x01, 'x',                                          /*     6 extra_features } */
-                0x18, 0x01);                                              /* 3 hotplug probe */
+    CHECK_PACKS(&rs, 0x08, 0x80, 0x80, 0x80, 0x40,               /* 1 block size */
+                0x12, 0x0c, 0x0a, 0x05, '3', '.', '2', '.', '0', /* 2 { 1 version */
+                0x10, 0x01,                                      /*     2 init_daemon */
+                0x32, 0x01, 'x',                                 /*     6 extra_features } */
+                0x18, 0x01);                                     /* 3 hotplug probe */
 
     WIRE(wire, 0x12, 0x0a, 0x1a, 0x03, 'b', 'l', 'k', 0x22, 0x01, '9', 0x28, 0x01);
     Grpc__GuestDetailsResponse *got = grpc__guest_details_response__unpack(NULL, sizeof wire, wire);
@@ -333,8 +331,8 @@ TEST(agent_sandbox_and_storage_field_numbers)
     st.options = opts;
     st.mount_point = "m";
     st.fs_group = &fsg;
-    CHECK_PACKS(&st, 0x0a, 0x01, 'v', 0x1a, 0x01, 's', 0x22, 0x01, 'f', 0x2a, 0x01, 'o', 0x32,
-                0x01, 'm', 0x3a, 0x05, 0x10, 0xe8, 0x07, 0x18, 0x01);
+    CHECK_PACKS(&st, 0x0a, 0x01, 'v', 0x1a, 0x01, 's', 0x22, 0x01, 'f', 0x2a, 0x01, 'o', 0x32, 0x01,
+                'm', 0x3a, 0x05, 0x10, 0xe8, 0x07, 0x18, 0x01);
 
     km.name = "k";
     cs.hostname = "h";
@@ -345,8 +343,8 @@ TEST(agent_sandbox_and_storage_field_numbers)
     cs.guest_hook_path = "g";
     cs.n_kernel_modules = 1;
     cs.kernel_modules = kms;
-    CHECK_PACKS(&cs, 0x0a, 0x01, 'h', 0x12, 0x01, 'd', 0x20, 0x01, 0x2a, 0x01, 'i', 0x32, 0x01,
-                'g', 0x3a, 0x03, 0x0a, 0x01, 'k');
+    CHECK_PACKS(&cs, 0x0a, 0x01, 'h', 0x12, 0x01, 'd', 0x20, 0x01, 0x2a, 0x01, 'i', 0x32, 0x01, 'g',
+                0x3a, 0x03, 0x0a, 0x01, 'k');
     cs.n_storages = 1;
     cs.storages = sts;
     st.fs_group = NULL;
@@ -371,8 +369,8 @@ TEST(agent_sandbox_and_storage_field_numbers)
     sm.src_path = "b";
     sm.dst_ctr = "c";
     sm.dst_path = "d";
-    CHECK_PACKS(&sm, 0x0a, 0x01, 'n', 0x12, 0x01, 'a', 0x1a, 0x01, 'b', 0x22, 0x01, 'c', 0x2a,
-                0x01, 'd');
+    CHECK_PACKS(&sm, 0x0a, 0x01, 'n', 0x12, 0x01, 'a', 0x1a, 0x01, 'b', 0x22, 0x01, 'c', 0x2a, 0x01,
+                'd');
 }
 
 TEST(agent_misc_request_field_numbers)
@@ -404,9 +402,9 @@ TEST(agent_misc_request_field_numbers)
     cf.offset = 1;
     cf.data.data = seed;
     cf.data.len = 1;
-    CHECK_PACKS(&cf, 0x0a, 0x06, '/', 'r', 'u', 'n', '/', 'f', 0x10, 0x03, 0x18, 0xa4, 0x03,
-                0x20, 0xed, 0x03, 0x28, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
-                0x30, 0x02, 0x38, 0x01, 0x42, 0x01, 0xaa);
+    CHECK_PACKS(&cf, 0x0a, 0x06, '/', 'r', 'u', 'n', '/', 'f', 0x10, 0x03, 0x18, 0xa4, 0x03, 0x20,
+                0xed, 0x03, 0x28, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x30,
+                0x02, 0x38, 0x01, 0x42, 0x01, 0xaa);
 
     uint64_t addrs[] = {1};
     Grpc__MemHotplugByProbeRequest mp = GRPC__MEM_HOTPLUG_BY_PROBE_REQUEST__INIT;
@@ -457,10 +455,10 @@ TEST(agent_network_types_field_numbers)
     ifc.devicepath = "p";
     ifc.type = "veth";
     ifc.raw_flags = 1;
-    CHECK_PACKS(&ifc, 0x0a, 0x01, 'd', 0x12, 0x01, 'e',
-                0x1a, 0x08, 0x08, 0x01, 0x12, 0x01, 'a', 0x1a, 0x01, '8', /* 3 IPAddresses */
-                0x20, 0xdc, 0x0b, 0x2a, 0x01, 'h', 0x32, 0x01, 'p',
-                0x3a, 0x04, 'v', 'e', 't', 'h', 0x40, 0x01);
+    CHECK_PACKS(&ifc, 0x0a, 0x01, 'd', 0x12, 0x01, 'e', 0x1a, 0x08, 0x08, 0x01, 0x12, 0x01, 'a',
+                0x1a, 0x01, '8', /* 3 IPAddresses */
+                0x20, 0xdc, 0x0b, 0x2a, 0x01, 'h', 0x32, 0x01, 'p', 0x3a, 0x04, 'v', 'e', 't', 'h',
+                0x40, 0x01);
 
     Types__Route rt = TYPES__ROUTE__INIT;
     rt.dest = "d";
@@ -470,8 +468,8 @@ TEST(agent_network_types_field_numbers)
     rt.scope = 253;
     rt.family = TYPES__IPFAMILY__v6;
     rt.flags = 4;
-    CHECK_PACKS(&rt, 0x0a, 0x01, 'd', 0x12, 0x01, 'g', 0x1a, 0x01, 'e', 0x22, 0x01, 's', 0x28,
-                0xfd, 0x01, 0x30, 0x01, 0x38, 0x04);
+    CHECK_PACKS(&rt, 0x0a, 0x01, 'd', 0x12, 0x01, 'g', 0x1a, 0x01, 'e', 0x22, 0x01, 's', 0x28, 0xfd,
+                0x01, 0x30, 0x01, 0x38, 0x04);
 
     Types__ARPNeighbor nb = TYPES__ARPNEIGHBOR__INIT;
     nb.toipaddress = &addr;
@@ -519,7 +517,7 @@ TEST(agent_stats_and_volume_field_numbers)
     cg.memory_stats = &ms;
     cg.pids_stats = &ps;
     CHECK_PACKS(&cg, 0x12, 0x09, 0x08, 0x05, 0x32, 0x05, 0x0a, 0x01, 'k', 0x10, 0x01, /* 2 memory */
-                0x1a, 0x04, 0x08, 0x02, 0x10, 0x09);                              /* 3 pids */
+                0x1a, 0x04, 0x08, 0x02, 0x10, 0x09);                                  /* 3 pids */
 
     Grpc__StatsContainerResponse sr = GRPC__STATS_CONTAINER_RESPONSE__INIT;
     Grpc__NetworkStats ns = GRPC__NETWORK_STATS__INIT;
@@ -543,8 +541,8 @@ TEST(agent_stats_and_volume_field_numbers)
     vs.n_usage = 1;
     vs.usage = vus;
     vs.volume_condition = &vc;
-    CHECK_PACKS(&vs, 0x0a, 0x08, 0x08, 0x01, 0x10, 0x02, 0x18, 0x01, 0x20, 0x02, 0x12, 0x05,
-                0x08, 0x01, 0x12, 0x01, 'm');
+    CHECK_PACKS(&vs, 0x0a, 0x08, 0x08, 0x01, 0x10, 0x02, 0x18, 0x01, 0x20, 0x02, 0x12, 0x05, 0x08,
+                0x01, 0x12, 0x01, 'm');
 }
 
 TEST(agent_mem_agent_optional_fields_keep_presence)
@@ -568,7 +566,8 @@ TEST(agent_mem_agent_optional_fields_keep_presence)
     protobuf_c_message_free_unpacked(&back->base, NULL);
 
     Grpc__MemAgentCompactConfig cc = GRPC__MEM_AGENT_COMPACT_CONFIG__INIT;
-    cc.has_compact_sec_max_case = GRPC__MEM_AGENT_COMPACT_CONFIG__HAS_COMPACT_SEC_MAX_COMPACT_SEC_MAX;
+    cc.has_compact_sec_max_case =
+        GRPC__MEM_AGENT_COMPACT_CONFIG__HAS_COMPACT_SEC_MAX_COMPACT_SEC_MAX;
     cc.compact_sec_max = -1;
     cc.has_compact_force_times_case =
         GRPC__MEM_AGENT_COMPACT_CONFIG__HAS_COMPACT_FORCE_TIMES_COMPACT_FORCE_TIMES;
@@ -698,7 +697,8 @@ static int service_has(const ProtobufCServiceDescriptor *sd, const struct method
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
-        const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(sd, w[i].name);
+        const ProtobufCMethodDescriptor *m =
+            protobuf_c_service_descriptor_get_method_by_name(sd, w[i].name);
         if (m == NULL || m->input != w[i].input || m->output != w[i].output) {
             printf("#   %s.%s missing or mistyped\n", sd->name, w[i].name);
             return 0;
@@ -716,25 +716,35 @@ TEST(agent_service_methods)
         {"RemoveContainer", &grpc__remove_container_request__descriptor, empty},
         {"ExecProcess", &grpc__exec_process_request__descriptor, empty},
         {"SignalProcess", &grpc__signal_process_request__descriptor, empty},
-        {"WaitProcess", &grpc__wait_process_request__descriptor, &grpc__wait_process_response__descriptor},
+        {"WaitProcess", &grpc__wait_process_request__descriptor,
+         &grpc__wait_process_response__descriptor},
         {"UpdateContainer", &grpc__update_container_request__descriptor, empty},
         {"UpdateEphemeralMounts", &grpc__update_ephemeral_mounts_request__descriptor, empty},
-        {"StatsContainer", &grpc__stats_container_request__descriptor, &grpc__stats_container_response__descriptor},
+        {"StatsContainer", &grpc__stats_container_request__descriptor,
+         &grpc__stats_container_response__descriptor},
         {"PauseContainer", &grpc__pause_container_request__descriptor, empty},
         {"ResumeContainer", &grpc__resume_container_request__descriptor, empty},
-        {"RemoveStaleVirtiofsShareMounts", &grpc__remove_stale_virtiofs_share_mounts_request__descriptor, empty},
-        {"WriteStdin", &grpc__write_stream_request__descriptor, &grpc__write_stream_response__descriptor},
-        {"ReadStdout", &grpc__read_stream_request__descriptor, &grpc__read_stream_response__descriptor},
-        {"ReadStderr", &grpc__read_stream_request__descriptor, &grpc__read_stream_response__descriptor},
+        {"RemoveStaleVirtiofsShareMounts",
+         &grpc__remove_stale_virtiofs_share_mounts_request__descriptor, empty},
+        {"WriteStdin", &grpc__write_stream_request__descriptor,
+         &grpc__write_stream_response__descriptor},
+        {"ReadStdout", &grpc__read_stream_request__descriptor,
+         &grpc__read_stream_response__descriptor},
+        {"ReadStderr", &grpc__read_stream_request__descriptor,
+         &grpc__read_stream_response__descriptor},
         {"CloseStdin", &grpc__close_stdin_request__descriptor, empty},
         {"TtyWinResize", &grpc__tty_win_resize_request__descriptor, empty},
-        {"UpdateInterface", &grpc__update_interface_request__descriptor, &types__interface__descriptor},
+        {"UpdateInterface", &grpc__update_interface_request__descriptor,
+         &types__interface__descriptor},
         {"UpdateRoutes", &grpc__update_routes_request__descriptor, &grpc__routes__descriptor},
-        {"ListInterfaces", &grpc__list_interfaces_request__descriptor, &grpc__interfaces__descriptor},
+        {"ListInterfaces", &grpc__list_interfaces_request__descriptor,
+         &grpc__interfaces__descriptor},
         {"ListRoutes", &grpc__list_routes_request__descriptor, &grpc__routes__descriptor},
         {"AddARPNeighbors", &grpc__add_arpneighbors_request__descriptor, empty},
-        {"GetIPTables", &grpc__get_iptables_request__descriptor, &grpc__get_iptables_response__descriptor},
-        {"SetIPTables", &grpc__set_iptables_request__descriptor, &grpc__set_iptables_response__descriptor},
+        {"GetIPTables", &grpc__get_iptables_request__descriptor,
+         &grpc__get_iptables_response__descriptor},
+        {"SetIPTables", &grpc__set_iptables_request__descriptor,
+         &grpc__set_iptables_response__descriptor},
         {"GetMetrics", &grpc__get_metrics_request__descriptor, &grpc__metrics__descriptor},
         {"MemAgentMemcgSet", &grpc__mem_agent_memcg_config__descriptor, empty},
         {"MemAgentCompactSet", &grpc__mem_agent_compact_config__descriptor, empty},
@@ -742,13 +752,15 @@ TEST(agent_service_methods)
         {"DestroySandbox", &grpc__destroy_sandbox_request__descriptor, empty},
         {"OnlineCPUMem", &grpc__online_cpumem_request__descriptor, empty},
         {"ReseedRandomDev", &grpc__reseed_random_dev_request__descriptor, empty},
-        {"GetGuestDetails", &grpc__guest_details_request__descriptor, &grpc__guest_details_response__descriptor},
+        {"GetGuestDetails", &grpc__guest_details_request__descriptor,
+         &grpc__guest_details_response__descriptor},
         {"MemHotplugByProbe", &grpc__mem_hotplug_by_probe_request__descriptor, empty},
         {"SetGuestDateTime", &grpc__set_guest_date_time_request__descriptor, empty},
         {"CopyFile", &grpc__copy_file_request__descriptor, empty},
         {"GetOOMEvent", &grpc__get_oomevent_request__descriptor, &grpc__oomevent__descriptor},
         {"AddSwap", &grpc__add_swap_request__descriptor, empty},
-        {"GetVolumeStats", &grpc__volume_stats_request__descriptor, &grpc__volume_stats_response__descriptor},
+        {"GetVolumeStats", &grpc__volume_stats_request__descriptor,
+         &grpc__volume_stats_response__descriptor},
         {"ResizeVolume", &grpc__resize_volume_request__descriptor, empty},
         {"SetPolicy", &grpc__set_policy_request__descriptor, empty},
     };
@@ -769,11 +781,16 @@ TEST(shim_task_service_methods)
 {
     const ProtobufCMessageDescriptor *empty = &google__protobuf__empty__descriptor;
     const struct method_want want[] = {
-        {"State", &containerd__task__v2__state_request__descriptor, &containerd__task__v2__state_response__descriptor},
-        {"Create", &containerd__task__v2__create_task_request__descriptor, &containerd__task__v2__create_task_response__descriptor},
-        {"Start", &containerd__task__v2__start_request__descriptor, &containerd__task__v2__start_response__descriptor},
-        {"Delete", &containerd__task__v2__delete_request__descriptor, &containerd__task__v2__delete_response__descriptor},
-        {"Pids", &containerd__task__v2__pids_request__descriptor, &containerd__task__v2__pids_response__descriptor},
+        {"State", &containerd__task__v2__state_request__descriptor,
+         &containerd__task__v2__state_response__descriptor},
+        {"Create", &containerd__task__v2__create_task_request__descriptor,
+         &containerd__task__v2__create_task_response__descriptor},
+        {"Start", &containerd__task__v2__start_request__descriptor,
+         &containerd__task__v2__start_response__descriptor},
+        {"Delete", &containerd__task__v2__delete_request__descriptor,
+         &containerd__task__v2__delete_response__descriptor},
+        {"Pids", &containerd__task__v2__pids_request__descriptor,
+         &containerd__task__v2__pids_response__descriptor},
         {"Pause", &containerd__task__v2__pause_request__descriptor, empty},
         {"Resume", &containerd__task__v2__resume_request__descriptor, empty},
         {"Checkpoint", &containerd__task__v2__checkpoint_task_request__descriptor, empty},
@@ -782,9 +799,12 @@ TEST(shim_task_service_methods)
         {"ResizePty", &containerd__task__v2__resize_pty_request__descriptor, empty},
         {"CloseIO", &containerd__task__v2__close_iorequest__descriptor, empty},
         {"Update", &containerd__task__v2__update_task_request__descriptor, empty},
-        {"Wait", &containerd__task__v2__wait_request__descriptor, &containerd__task__v2__wait_response__descriptor},
-        {"Stats", &containerd__task__v2__stats_request__descriptor, &containerd__task__v2__stats_response__descriptor},
-        {"Connect", &containerd__task__v2__connect_request__descriptor, &containerd__task__v2__connect_response__descriptor},
+        {"Wait", &containerd__task__v2__wait_request__descriptor,
+         &containerd__task__v2__wait_response__descriptor},
+        {"Stats", &containerd__task__v2__stats_request__descriptor,
+         &containerd__task__v2__stats_response__descriptor},
+        {"Connect", &containerd__task__v2__connect_request__descriptor,
+         &containerd__task__v2__connect_response__descriptor},
         {"Shutdown", &containerd__task__v2__shutdown_request__descriptor, empty},
     };
     CHECK_STR(containerd__task__v2__task__descriptor.name, "containerd.task.v2.Task");
@@ -824,29 +844,29 @@ TEST(shim_create_task_request_field_numbers)
     req.checkpoint = "k";
     req.parent_checkpoint = "p";
     req.options = &opts;
-    CHECK_PACKS(&req,
-                0x0a, 0x01, 'c',                                    /* 1 id */
-                0x12, 0x02, '/', 'b',                               /* 2 bundle */
+    CHECK_PACKS(&req, 0x0a, 0x01, 'c',                                     /* 1 id */
+                0x12, 0x02, '/', 'b',                                      /* 2 bundle */
                 0x1a, 0x10, 0x0a, 0x07, 'o', 'v', 'e', 'r', 'l', 'a', 'y', /* 3 rootfs { 1 type */
-                0x12, 0x01, 'o', 0x22, 0x02, 'r', 'o',              /*   2 source, 4 options } */
-                0x20, 0x01,                                         /* 4 terminal */
-                0x2a, 0x01, 'i', 0x32, 0x01, 'o', 0x3a, 0x01, 'e',  /* 5 6 7 stdio */
-                0x42, 0x01, 'k', 0x4a, 0x01, 'p',                   /* 8 9 checkpoints */
-                0x52, 0x21,                                         /* 10 options (Any) */
-                0x0a, 0x19, 'r', 'u', 'n', 't', 'i', 'm', 'e', 'o', 'p', 't', 'i', 'o', 'n', 's', '.',
-                'v', '1', '.', 'O', 'p', 't', 'i', 'o', 'n', 's',
-                0x12, 0x04, 0x12, 0x02, '/', 'c');
+                0x12, 0x01, 'o', 0x22, 0x02, 'r', 'o',             /*   2 source, 4 options } */
+                0x20, 0x01,                                        /* 4 terminal */
+                0x2a, 0x01, 'i', 0x32, 0x01, 'o', 0x3a, 0x01, 'e', /* 5 6 7 stdio */
+                0x42, 0x01, 'k', 0x4a, 0x01, 'p',                  /* 8 9 checkpoints */
+                0x52, 0x21,                                        /* 10 options (Any) */
+                0x0a, 0x19, 'r', 'u', 'n', 't', 'i', 'm', 'e', 'o', 'p', 't', 'i', 'o', 'n', 's',
+                '.', 'v', '1', '.', 'O', 'p', 't', 'i', 'o', 'n', 's', 0x12, 0x04, 0x12, 0x02, '/',
+                'c');
 
     Containerd__Task__V2__CreateTaskResponse rs = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
     rs.pid = 42;
     CHECK_PACKS(&rs, 0x08, 0x2a);
 
     /* Decode the options the way the shim will. */
-    Containerd__Task__V2__CreateTaskRequest *got = (Containerd__Task__V2__CreateTaskRequest *)round_trip(&req.base);
+    Containerd__Task__V2__CreateTaskRequest *got =
+        (Containerd__Task__V2__CreateTaskRequest *)round_trip(&req.base);
     CHECK(got != NULL && got->options != NULL);
     CHECK_STR(got->options->type_url, runtimeoptions__v1__options__descriptor.name);
-    Runtimeoptions__V1__Options *o =
-        runtimeoptions__v1__options__unpack(NULL, got->options->value.len, got->options->value.data);
+    Runtimeoptions__V1__Options *o = runtimeoptions__v1__options__unpack(
+        NULL, got->options->value.len, got->options->value.data);
     CHECK(o != NULL);
     CHECK_STR(o->config_path, "/c");
     runtimeoptions__v1__options__free_unpacked(o, NULL);
@@ -882,13 +902,12 @@ TEST(shim_state_response_field_numbers)
     st.exit_status = 1;
     st.exited_at = &ts;
     st.exec_id = "x";
-    CHECK_PACKS(&st,
-                0x0a, 0x01, 'c', 0x12, 0x02, '/', 'b', 0x18, 0x2a, /* 1 id, 2 bundle, 3 pid */
-                0x20, 0x03,                                        /* 4 status STOPPED */
-                0x2a, 0x01, 'i', 0x32, 0x01, 'o', 0x3a, 0x01, 'e', /* 5 6 7 stdio */
-                0x40, 0x01, 0x48, 0x01,                            /* 8 terminal, 9 exit_status */
+    CHECK_PACKS(&st, 0x0a, 0x01, 'c', 0x12, 0x02, '/', 'b', 0x18, 0x2a, /* 1 id, 2 bundle, 3 pid */
+                0x20, 0x03,                                             /* 4 status STOPPED */
+                0x2a, 0x01, 'i', 0x32, 0x01, 'o', 0x3a, 0x01, 'e',      /* 5 6 7 stdio */
+                0x40, 0x01, 0x48, 0x01, /* 8 terminal, 9 exit_status */
                 0x52, 0x08, 0x08, 0x80, 0xe2, 0xcf, 0xaa, 0x06, 0x10, 0x05, /* 10 exited_at */
-                0x5a, 0x01, 'x');                                  /* 11 exec_id */
+                0x5a, 0x01, 'x');                                           /* 11 exec_id */
 
     CHECK_INT(CONTAINERD__V1__TYPES__STATUS__UNKNOWN, 0);
     CHECK_INT(CONTAINERD__V1__TYPES__STATUS__CREATED, 1);
@@ -936,8 +955,8 @@ TEST(shim_delete_wait_kill_exec_field_numbers)
     ex.stdout = "o";
     ex.stderr = "e";
     ex.spec = &spec;
-    CHECK_PACKS(&ex, 0x0a, 0x01, 'c', 0x12, 0x01, 'x', 0x18, 0x01, 0x22, 0x01, 'i', 0x2a, 0x01,
-                'o', 0x32, 0x01, 'e', 0x3a, 0x03, 0x0a, 0x01, 'p');
+    CHECK_PACKS(&ex, 0x0a, 0x01, 'c', 0x12, 0x01, 'x', 0x18, 0x01, 0x22, 0x01, 'i', 0x2a, 0x01, 'o',
+                0x32, 0x01, 'e', 0x3a, 0x03, 0x0a, 0x01, 'p');
 
     Containerd__Task__V2__ResizePtyRequest rp = CONTAINERD__TASK__V2__RESIZE_PTY_REQUEST__INIT;
     rp.id = "c";
@@ -1014,8 +1033,8 @@ TEST(shim_task_events_field_numbers)
     tc.io = &io;
     tc.checkpoint = "k";
     tc.pid = 9;
-    CHECK_PACKS(&tc, 0x0a, 0x01, 'c', 0x12, 0x02, '/', 'b', 0x22, 0x05, 0x12, 0x01, 'o', 0x20,
-                0x01, 0x2a, 0x01, 'k', 0x30, 0x09);
+    CHECK_PACKS(&tc, 0x0a, 0x01, 'c', 0x12, 0x02, '/', 'b', 0x22, 0x05, 0x12, 0x01, 'o', 0x20, 0x01,
+                0x2a, 0x01, 'k', 0x30, 0x09);
 
     Containerd__Events__TaskStart ts2 = CONTAINERD__EVENTS__TASK_START__INIT;
     ts2.container_id = "c";
@@ -1055,11 +1074,14 @@ TEST(shim_task_events_field_numbers)
     CHECK_STR(containerd__events__task_start__descriptor.name, "containerd.events.TaskStart");
     CHECK_STR(containerd__events__task_delete__descriptor.name, "containerd.events.TaskDelete");
     CHECK_STR(containerd__events__task_oom__descriptor.name, "containerd.events.TaskOOM");
-    CHECK_STR(containerd__events__task_exec_added__descriptor.name, "containerd.events.TaskExecAdded");
-    CHECK_STR(containerd__events__task_exec_started__descriptor.name, "containerd.events.TaskExecStarted");
+    CHECK_STR(containerd__events__task_exec_added__descriptor.name,
+              "containerd.events.TaskExecAdded");
+    CHECK_STR(containerd__events__task_exec_started__descriptor.name,
+              "containerd.events.TaskExecStarted");
     CHECK_STR(containerd__events__task_paused__descriptor.name, "containerd.events.TaskPaused");
     CHECK_STR(containerd__events__task_resumed__descriptor.name, "containerd.events.TaskResumed");
-    CHECK_STR(containerd__events__task_checkpointed__descriptor.name, "containerd.events.TaskCheckpointed");
+    CHECK_STR(containerd__events__task_checkpointed__descriptor.name,
+              "containerd.events.TaskCheckpointed");
 }
 
 TEST(shim_event_forward_envelope_field_numbers)
@@ -1080,10 +1102,9 @@ TEST(shim_event_forward_envelope_field_numbers)
     env.topic = "/t";
     env.event = &ev;
     fr.envelope = &env;
-    CHECK_PACKS(&fr, 0x0a, 0x14,
-                0x0a, 0x02, 0x08, 0x01,                          /* 1 timestamp */
-                0x12, 0x01, 'n',                                 /* 2 namespace */
-                0x1a, 0x02, '/', 't',                            /* 3 topic */
+    CHECK_PACKS(&fr, 0x0a, 0x14, 0x0a, 0x02, 0x08, 0x01,              /* 1 timestamp */
+                0x12, 0x01, 'n',                                      /* 2 namespace */
+                0x1a, 0x02, '/', 't',                                 /* 3 topic */
                 0x22, 0x07, 0x0a, 0x01, 'u', 0x12, 0x02, 0x08, 0x01); /* 4 event (Any) */
 }
 

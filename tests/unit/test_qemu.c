@@ -118,7 +118,8 @@ TEST(unknown_machine_type_is_named_in_error)
     vm_init(&vm, &qemu_ops, &cfg);
     cleanup_kerr struct kerr *e = NULL;
     CHECK(qemu_build_argv(&vm, &e) == NULL);
-    CHECK_STR(e->msg, "machine type `pc-i440fx`: QEMU supports `microvm` and `q35`: Invalid argument");
+    CHECK_STR(e->msg,
+              "machine type `pc-i440fx`: QEMU supports `microvm` and `q35`: Invalid argument");
 }
 
 TEST(accelerator_matches_dev_kvm)

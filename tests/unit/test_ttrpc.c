@@ -13,8 +13,7 @@
 
 TEST(header_encodes_big_endian)
 {
-    struct ttrpc_header h = {.length = 0x01020304, .stream_id = 0x0a0b0c0d, .type = 2,
-                             .flags = 4};
+    struct ttrpc_header h = {.length = 0x01020304, .stream_id = 0x0a0b0c0d, .type = 2, .flags = 4};
     uint8_t b[TTRPC_HEADER_SIZE];
     ttrpc_header_encode(&h, b);
     const uint8_t want[] = {1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d, 2, 4};
@@ -189,8 +188,8 @@ static void send_raw_request(int fd, uint32_t stream, const char *service, const
     req.payload.len = len;
     size_t n = ttrpc__request__get_packed_size(&req);
     uint8_t *buf = xmalloc(TTRPC_HEADER_SIZE + n);
-    struct ttrpc_header h = {.length = (uint32_t)n, .stream_id = stream,
-                             .type = TTRPC_TYPE_REQUEST};
+    struct ttrpc_header h = {
+        .length = (uint32_t)n, .stream_id = stream, .type = TTRPC_TYPE_REQUEST};
     ttrpc_header_encode(&h, buf);
     ttrpc__request__pack(&req, buf + TTRPC_HEADER_SIZE);
     fd_write_full(fd, buf, TTRPC_HEADER_SIZE + n);
@@ -300,8 +299,7 @@ TEST(server_answers_oversized_frame_and_keeps_serving)
     CHECK_INT(fixture_init(&f), 0);
     /* Announce 5 MiB and send them: the server must skip, not buffer. */
     size_t big = 5u << 20;
-    struct ttrpc_header h = {.length = (uint32_t)big, .stream_id = 1,
-                             .type = TTRPC_TYPE_REQUEST};
+    struct ttrpc_header h = {.length = (uint32_t)big, .stream_id = 1, .type = TTRPC_TYPE_REQUEST};
     uint8_t hdr[TTRPC_HEADER_SIZE];
     ttrpc_header_encode(&h, hdr);
     fd_write_full(f.client_fd, hdr, sizeof(hdr));
@@ -399,9 +397,9 @@ TEST(deferred_call_does_not_stall_others)
     struct answer wait = {0}, echo_answer = {0};
     CHECK_INT(ttrpc_client_call_async(c, "test.Service", "Wait", &kv.base, 0, record, &wait, NULL),
               0);
-    CHECK_INT(ttrpc_client_call_async(c, "test.Service", "Echo", &kv.base, 0, record,
-                                      &echo_answer, NULL),
-              0);
+    CHECK_INT(
+        ttrpc_client_call_async(c, "test.Service", "Echo", &kv.base, 0, record, &echo_answer, NULL),
+        0);
     for (int i = 0; i < 100 && !echo_answer.done; i++)
         loop_run_once(f.loop, 10, NULL);
     CHECK(echo_answer.done);
@@ -428,9 +426,9 @@ TEST(deadline_answers_deadline_exceeded_and_cancels)
     Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT;
     int code = 0;
     cleanup_kerr struct kerr *e = NULL;
-    CHECK_INT(ttrpc_client_call(c, "test.Service", "Wait", &kv.base, NULL, NULL, 20000000ull,
-                                &code, &e),
-              -1);
+    CHECK_INT(
+        ttrpc_client_call(c, "test.Service", "Wait", &kv.base, NULL, NULL, 20000000ull, &code, &e),
+        -1);
     CHECK_INT(code, TTRPC_DEADLINE_EXCEEDED);
     CHECK_CONTAINS(e->msg, "deadline exceeded");
     /* The server side gave up too and told the handler's owner. */
