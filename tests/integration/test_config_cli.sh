@@ -9,8 +9,13 @@ build=${KATA_BUILD:-$top/build}
 root=$(mktemp -d /tmp/kata-config-cli.XXXXXX)
 real_etc_before=$(ls -la /etc/kata-containers 2>&1 || true)
 trap 'rm -rf "$root"' EXIT
+ok() { step=$((step + 1)); echo "ok $step - $*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
 
-meson install -C "$build" --no-rebuild --destdir "$root" >/dev/null
+if ! meson install -C "$build" --no-rebuild --destdir "$root" >"$root/install.log" 2>&1; then
+  tail -5 "$root/install.log"
+  fail "meson install of $build (build it first: ninja -C $build)"
+fi
 prefix=$(meson introspect "$build" --buildoptions |
   python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
 export KATA_ETC_DIR=$root/etc/kata-containers
@@ -21,9 +26,6 @@ manager=$root$prefix/bin/kata-manager
 etc=$KATA_ETC_DIR
 defaults=$KATA_DEFAULTS_DIR
 step=0
-
-ok() { step=$((step + 1)); echo "ok $step - $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 expect_contains() { # TEXT NEEDLE
   [[ "$1" == *"$2"* ]] || fail "expected to find '$2' in: $1"
 }

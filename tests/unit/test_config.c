@@ -75,7 +75,7 @@ static char *real(const char *path)
 /* Load text as a configuration file; return the error message or NULL. */
 static char *load_error(const char *root, const char *text, unsigned flags)
 {
-    cleanup_free char *path = put(root, "etc/configuration.toml", text);
+    free(put(root, "etc/configuration.toml", text));
     cleanup_kerr struct kerr *e = NULL;
     struct kata_config *cfg = kata_config_load(NULL, flags, &e);
     if (cfg) {
@@ -415,7 +415,6 @@ TEST(unknown_keys_and_sections_are_warned_about)
 TEST(key_of_another_hypervisor_is_warned_about)
 {
     char *root = make_root();
-    cleanup_free char *msg = NULL;
     free(put(root, "etc/configuration.toml",
              "[hypervisor.clh]\npath = \"/c\"\nkernel = \"/k\"\nimage = \"/i\"\n"
              "virtio_fs_daemon = \"/v\"\nmachine_type = \"q35\"\n"));
@@ -643,4 +642,46 @@ TEST(annotation_values_are_validated_like_the_file)
                            "[hypervisor.qemu] shared_fs = \"virtio-foo\": expected one of");
     CHECK_INT(rc2, -1);
     CHECK_CONTAINS(e2->msg, "default_memory");
+}
+
+TEST(dropin_syntax_error_names_the_dropin)
+{
+    char *root = make_root();
+    cleanup_free char *text = qemu_config(root, NULL);
+    free(put(root, "etc/configuration.toml", text));
+    free(put(root, "etc/config.d/10.toml", "[hypervisor.qemu]\ndefault_memory = = 1\n"));
+    cleanup_kerr struct kerr *e = NULL;
+    struct kata_config *cfg = kata_config_load(NULL, 0, &e);
+    remove_root(root);
+    CHECK(cfg == NULL);
+    CHECK_CONTAINS(e->msg, "config.d/10.toml:2:");
+}
+
+TEST(maxvcpus_below_vcpus_is_raised_with_a_warning)
+{
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        return; /* needs two CPUs to express */
+    char *root = make_root();
+    cleanup_free char *text = qemu_config(root, "default_vcpus = 2\ndefault_maxvcpus = 1\n");
+    free(put(root, "etc/configuration.toml", text));
+    cleanup_kata_config struct kata_config *cfg = kata_config_load(NULL, 0, NULL);
+    remove_root(root);
+    CHECK(cfg != NULL);
+    CHECK_INT(cfg->hypervisor.default_maxvcpus, 2);
+    CHECK_INT(kata_strv_len(cfg->warnings), 1);
+    CHECK_CONTAINS(cfg->warnings[0], ":8: [hypervisor.qemu] default_maxvcpus: 1 is less than "
+                                     "default_vcpus; using 2");
+}
+
+TEST(explicit_path_is_what_the_shim_passes_as_config_path)
+{
+    char *root = make_root();
+    cleanup_free char *text = qemu_config(root, "default_memory = 321\n");
+    cleanup_free char *shim_path = put(root, "containerd/kata.toml", text);
+    free(put(root, "etc/configuration.toml", "[hypervisor.vbox]\n"));
+    cleanup_kerr struct kerr *e = NULL;
+    cleanup_kata_config struct kata_config *cfg = kata_config_load(shim_path, 0, &e);
+    remove_root(root);
+    CHECK(cfg != NULL);
+    CHECK_INT(cfg->hypervisor.default_memory, 321);
 }
