@@ -100,7 +100,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (strcmp(arg, "--show-default-config-paths") == 0)
+        if (strcmp(arg, "--show-default-config-paths") == 0 ||
+            strcmp(arg, "--kata-show-default-config-paths") == 0)
             return show_default_config_paths();
         if (strcmp(arg, "--debug") == 0)
             runtime_opts.debug = true;

@@ -1,6 +1,7 @@
 /* Configuration lookup, drop-ins, validation, annotations and the shipped
  * files.  Every path is rooted in a temporary directory. */
 #include "config.h"
+#include "config_vm.h"
 #include "log.h"
 #include "test.h"
 #include "toml.h"
@@ -684,4 +685,26 @@ TEST(explicit_path_is_what_the_shim_passes_as_config_path)
     remove_root(root);
     CHECK(cfg != NULL);
     CHECK_INT(cfg->hypervisor.default_memory, 321);
+}
+
+TEST(config_fills_the_vm_config)
+{
+    char *root = make_root();
+    cleanup_free char *text = qemu_config(root, "default_memory = 640\nkernel_params = \"a=b\"\n"
+                                                "[agent.kata]\nenable_debug = true\n");
+    free(put(root, "etc/configuration.toml", text));
+    cleanup_kata_config struct kata_config *cfg = kata_config_load(NULL, 0, NULL);
+    CHECK(cfg != NULL);
+    struct vm_config vm = {.run_dir = "/run/x"};
+    kata_config_fill_vm(cfg, &vm);
+    cleanup_free char *initrd = xasprintf("%s/assets/initrd.img", root);
+    remove_root(root);
+    CHECK_STR(vm.initrd, initrd);
+    CHECK(vm.image == NULL);
+    CHECK_STR(vm.machine_type, "microvm");
+    CHECK_INT(vm.vcpus, 1);
+    CHECK_INT(vm.memory_mb, 640);
+    CHECK_STR(vm.kernel_params, "a=b");
+    CHECK_STR(vm.agent_params, "agent.log=debug");
+    CHECK_STR(vm.run_dir, "/run/x");
 }
