@@ -94,6 +94,7 @@ int agent_channel_open(struct agent *a, struct kerr **err)
      * talks to us on it, so its presence decides; vsock is served as well
      * when it listens, since bind() succeeds even without a host device. */
     cleanup_kerr struct kerr *vsock_err = NULL;
+    log_debug("channel: auto");
     bool vsock = access("/dev/vsock", F_OK) == 0 && listen_vsock(a, &vsock_err) == 0;
     if (!vsock && vsock_err)
         log_debug("vsock unavailable: %s", vsock_err->msg);

@@ -36,6 +36,7 @@ static int mount_early(const struct early_mount *m, struct kerr **err)
         return kerr_make(err, errno, "mkdir `%s`", m->target);
     if (mount(m->source, m->target, m->type, m->flags, m->data) < 0 && errno != EBUSY)
         return kerr_make(err, errno, "mount %s on `%s`", m->type, m->target);
+    log_debug("mounted %s on %s", m->type, m->target);
     return 0;
 }
 

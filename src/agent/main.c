@@ -89,6 +89,8 @@ int main(int argc, char **argv)
         return 2;
 
     cleanup_kerr struct kerr *err = NULL;
+    /* Info until the command line says otherwise (it needs /proc). */
+    log_init("kata-agent", LOG_LEVEL_INFO, 2, false);
     if (a.opts.pid1 && agent_init_pid1(&err) < 0) {
         /* Keep going: a partly set-up guest still answers and says why. */
         fprintf(stderr, "kata-agent: init: %s\n", err->msg);
@@ -100,7 +102,7 @@ int main(int argc, char **argv)
             agent_read_cmdline(&a.opts, cmdline);
     }
     int level = a.opts.log_level ? log_level_parse(a.opts.log_level) : LOG_LEVEL_INFO;
-    log_init("kata-agent", level < 0 ? LOG_LEVEL_INFO : (enum log_level)level, 2, false);
+    log_set_level(level < 0 ? LOG_LEVEL_INFO : (enum log_level)level);
     if (level < 0)
         log_warn("unknown log level `%s`, using info", a.opts.log_level);
     signal(SIGPIPE, SIG_IGN);
