@@ -12,6 +12,7 @@ struct loop_watch {
     loop_fd_cb cb;
     void *data;
     bool removed;
+    struct loop_watch *prev, *next; /* live watches */
     struct loop_watch *next_dead;
 };
 
@@ -27,6 +28,7 @@ struct loop {
     int epfd;
     bool quit;
     struct loop_timer *timers; /* sorted by deadline */
+    struct loop_watch *watches; /* live, freed by loop_free */
     /* Watches removed during dispatch are freed after the round, because the
      * epoll batch may still hold pointers to them. */
     struct loop_watch *dead;
@@ -57,6 +59,8 @@ void loop_free(struct loop *loop)
 {
     if (loop == NULL)
         return;
+    while (loop->watches)
+        loop_watch_remove(loop->watches);
     while (loop->timers) {
         struct loop_timer *t = loop->timers;
         loop->timers = t->next;
@@ -81,6 +85,10 @@ struct loop_watch *loop_watch_add(struct loop *loop, int fd, uint32_t events, lo
         free(w);
         return NULL;
     }
+    w->next = loop->watches;
+    if (loop->watches)
+        loop->watches->prev = w;
+    loop->watches = w;
     return w;
 }
 
@@ -96,6 +104,12 @@ void loop_watch_remove(struct loop_watch *w)
         return;
     epoll_ctl(w->loop->epfd, EPOLL_CTL_DEL, w->fd, NULL);
     w->removed = true;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        w->loop->watches = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
     w->next_dead = w->loop->dead;
     w->loop->dead = w;
 }
