@@ -53,6 +53,27 @@ done
 log() { echo "kernel/build.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# Long steps (tar, make) run as background children that a signal can stop at
+# once: bash defers traps while a foreground command runs, so a SIGTERM would
+# otherwise wait for the whole make. make passes SIGTERM on to its jobs.
+child=""
+run() {
+  "$@" &
+  child=$!
+  local st=0
+  wait "$child" || st=$?
+  child=""
+  return $st
+}
+on_signal() {
+  if [ -n "$child" ]; then
+    kill -TERM "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
+  exit 130
+}
+trap on_signal INT TERM HUP
+
 shopt -s nullglob
 fragments=("$frag_dir"/*.conf)
 shopt -u nullglob
@@ -61,14 +82,11 @@ shopt -u nullglob
 pkg_version=$(dpkg-query -W -f='${Version}' "$src_pkg" 2>/dev/null) ||
   die "package $src_pkg is not installed (apt-get install $src_pkg)"
 
-compute_hash() {
+compute_hash() { # (few processes: this runs on every cached call)
   {
     printf 'package %s %s\n' "$src_pkg" "$pkg_version"
-    local f
-    for f in "${fragments[@]}"; do
-      printf 'fragment %s %s\n' "$(basename "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"
-    done
-    printf 'script %s\n' "$(sha256sum < "$self" | cut -d' ' -f1)"
+    (cd "$frag_dir" && sha256sum -- *.conf)
+    sha256sum < "$self"
   } | sha256sum | cut -c1-16
 }
 hash=$(compute_hash)
@@ -139,17 +157,17 @@ check_config() { # config normalised-fragments...
 
 # Extracts the source under $1 and generates + checks .config there.
 make_config() { # workdir logfile
-  local work=$1 logf=$2
+  local wdir=$1 logf=$2
   log "extracting $src_tar ($pkg_version)"
-  mkdir -p "$work"
-  tar -xJf "$src_tar" -C "$work"
-  local tree="$work/linux-source-6.1"
+  mkdir -p "$wdir"
+  run tar -xJf "$src_tar" -C "$wdir"
+  local tree="$wdir/linux-source-6.1"
   [ -f "$tree/Makefile" ] || die "unexpected tarball layout: no $tree/Makefile"
-  mkdir -p "$work/fragments"
+  mkdir -p "$wdir/fragments"
   local f norm=()
   for f in "${fragments[@]}"; do
-    normalise_fragment "$f" "$work/fragments/$(basename "$f")"
-    norm+=("$work/fragments/$(basename "$f")")
+    normalise_fragment "$f" "$wdir/fragments/$(basename "$f")"
+    norm+=("$wdir/fragments/$(basename "$f")")
   done
   log "make tinyconfig + ${#norm[@]} fragments + olddefconfig"
   {
@@ -176,22 +194,23 @@ if [ $force = 0 ] && complete "$out"; then
   exit 0
 fi
 
-work=$(mktemp -d "$kcache/.work-$hash.XXXXXX")
-stage="$work/out"
-cleanup() { rm -rf "$work"; }
+# We hold the lock for this hash: any work dir for it is left from a killed build.
+rm -rf "$kcache/.work-$hash".* "$kcache/.old-$hash".*
+build_tmp=$(mktemp -d "$kcache/.work-$hash.XXXXXX")
+stage="$build_tmp/out"
+cleanup() { rm -rf "$build_tmp"; }  # (a global name no function shadows)
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
 
 logf="$kcache/$hash.log"
 : > "$logf"
 log "building kernel $hash (log: $logf)"
-make_config "$work/src" "$logf"
-tree="$work/src/linux-source-6.1"
+make_config "$build_tmp/src" "$logf"
+tree="$build_tmp/src/linux-source-6.1"
 
 export KBUILD_BUILD_USER=kata KBUILD_BUILD_HOST=kata-containers-c
 start=$(date +%s)
 log "make -j$jobs vmlinux bzImage (about 12 minutes with 2 cores under no KVM)"
-if ! make -C "$tree" ARCH=x86_64 -j"$jobs" vmlinux bzImage >> "$logf" 2>&1; then
+if ! run make -C "$tree" ARCH=x86_64 -j"$jobs" vmlinux bzImage >> "$logf" 2>&1; then
   grep -E 'error|Error' "$logf" | tail -n 20 >&2 || true
   die "kernel build failed (log: $logf)"
 fi
