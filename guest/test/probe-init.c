@@ -4,6 +4,10 @@
  * Used by tests/integration/test_guest_assets.sh. Build: guest/static-cc.sh.
  *
  *   PROBE release <uname -r>
+ *   PROBE cgroup2 <cgroup.controllers of the root>
+ *   PROBE ns <entries of /proc/self/ns>
+ *   PROBE seccomp <kernel/seccomp/actions_avail>
+ *   PROBE fs <names in /proc/filesystems>
  *   PROBE root <fstype of />
  *   PROBE port <vportNpM> name=<name> dev=<yes|no>   for each /sys/class/virtio-ports entry
  *   PROBE virtiofs <tag> <first line of FILE>         with probe.virtiofs=<tag> on the cmdline
@@ -153,6 +157,42 @@ int main(void)
         closedir(d);
     } else {
         say("PROBE error /sys/class/virtio-ports: %s", strerror(errno));
+    }
+
+    /* What containers need from the kernel: cgroup v2 controllers, namespaces,
+     * seccomp, filesystems. */
+    mkdir("/sys/fs/cgroup", 0755);
+    if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+        say("PROBE error mount cgroup2: %s", strerror(errno));
+    else if (read_line("/sys/fs/cgroup/cgroup.controllers", line, sizeof line) == 0)
+        say("PROBE cgroup2 %s", line);
+    d = opendir("/proc/self/ns");
+    if (d) {
+        char list[512] = "";
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            strncat(list, " ", sizeof list - strlen(list) - 1);
+            strncat(list, e->d_name, sizeof list - strlen(list) - 1);
+        }
+        closedir(d);
+        say("PROBE ns%s", list);
+    }
+    if (read_line("/proc/sys/kernel/seccomp/actions_avail", line, sizeof line) == 0)
+        say("PROBE seccomp %s", line);
+    FILE *fs = fopen("/proc/filesystems", "re");
+    if (fs) {
+        char list[1024] = "", l[128];
+        while (fgets(l, sizeof l, fs)) {
+            char *name = strrchr(l, '\t');
+            name = name ? name + 1 : l;
+            name[strcspn(name, "\n")] = 0;
+            strncat(list, " ", sizeof list - strlen(list) - 1);
+            strncat(list, name, sizeof list - strlen(list) - 1);
+        }
+        fclose(fs);
+        say("PROBE fs%s", list);
     }
 
     read_line("/proc/cmdline", cmdline, sizeof cmdline);

@@ -5,7 +5,8 @@
 #     serial console, then a clean power-off ("reboot: Power down", QEMU exits 0)
 #   - probe initrd on microvm (virtio-serial-device) and q35 (virtio-serial-pci):
 #     the port agent.channel.0 appears in /sys/class/virtio-ports with a /dev node,
-#     and uname -r is the built kernel's release
+#     and uname -r is the built kernel's release; on microvm also the cgroup v2
+#     controllers, namespaces, seccomp actions and filesystems containers need
 #   - the ext4 image as a virtio-blk root on q35 (root is ext4 on /dev/vda)
 #   - virtio-fs (virtiofsd) and virtio-9p shares mounted in the guest (when
 #     /usr/lib/qemu/virtiofsd exists), on microvm and q35
@@ -38,7 +39,8 @@ ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fail=1; }
 
 echo "== building assets (cached kernel: guest/kernel/build.sh)"
-kdir=$("$top/guest/kernel/build.sh")
+# KATA_TEST_KERNEL_DIR: use an already built kernel directory instead.
+kdir=${KATA_TEST_KERNEL_DIR:-$("$top/guest/kernel/build.sh")}
 vmlinux=$kdir/vmlinux
 release=$(cat "$kdir/release")
 echo "kernel: $kdir (release $release, vmlinux $(stat -c %s "$vmlinux") bytes)"
@@ -96,6 +98,21 @@ expect_poweroff() {
   return 1
 }
 
+# expect_words NAME KEY WORD...: the "PROBE KEY ..." line lists every WORD.
+expect_words() {
+  local name=$1 key=$2 line w missing=""
+  shift 2
+  line=$(tr -d '\r' < "$work/$name.log" | grep -E "PROBE $key( |\$)" | head -n1 || true)
+  for w in "$@"; do
+    [[ " $line " == *" $w "* ]] || missing+=" $w"
+  done
+  if [ -n "$line" ] && [ -z "$missing" ]; then
+    ok "$name: $key has $*"
+  else
+    bad "$name: $key lacks${missing:- everything}: ${line:-no PROBE $key line}"
+  fi
+}
+
 # expect_line NAME REGEX WHAT
 expect_line() {
   # (The serial console ends lines with \r\n.)
@@ -132,6 +149,12 @@ for m in microvm q35; do
     expect_line "ports-$m" 'PROBE port vport[0-9]+p[0-9]+ name=agent\.channel\.0 dev=yes' \
       "agent.channel.0 is a /dev/vport*p* port"
     expect_line "ports-$m" "PROBE release ${release//./\\.}\$" "uname -r is $release"
+    if [ $m = microvm ]; then # what containers need, once
+      expect_words "ports-$m" cgroup2 cpuset cpu io memory pids hugetlb
+      expect_words "ports-$m" ns cgroup ipc mnt net pid time user uts
+      expect_words "ports-$m" seccomp kill_process errno trap user_notif log allow
+      expect_words "ports-$m" fs ext4 overlay tmpfs devtmpfs cgroup2 fuse virtiofs 9p hugetlbfs mqueue devpts
+    fi
   fi
 done
 
