@@ -3,12 +3,13 @@
 # console, over N boots of the marker initrd; prints each run and the median (s).
 #
 # Usage: guest/test/boot-to-marker.sh [--machine microvm|q35] [--runs N]
-#          [--kernel VMLINUX] [--initrd FILE] [--append "EXTRA CMDLINE"] [--show-cmd]
+#          [--kernel VMLINUX] [--initrd FILE] [--append "EXTRA CMDLINE"]
+#          [--accel ACCEL] (e.g. tcg,tb-size=64) [--show-cmd]
 # Defaults: microvm, 10 runs, the cached kernel (guest/kernel/build.sh), a marker
 # initrd built into a temporary directory.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-machine=microvm runs=10 kernel="" initrd="" extra="" show=0
+machine=microvm runs=10 kernel="" initrd="" extra="" show=0 accel=""
 while [ $# -gt 0 ]; do
   case $1 in
     --machine) machine=$2; shift ;;
@@ -16,6 +17,7 @@ while [ $# -gt 0 ]; do
     --kernel) kernel=$2; shift ;;
     --initrd) initrd=$2; shift ;;
     --append) extra=$2; shift ;;
+    --accel) accel=$2; shift ;;
     --show-cmd) show=1 ;;
     *) echo "usage: see $0" >&2; exit 2 ;;
   esac
@@ -30,8 +32,10 @@ if [ -z "$initrd" ]; then
   "$here/initrd/build.sh" --init "$work/marker-init" --out "$work/marker.initrd" 2>/dev/null
   initrd=$work/marker.initrd
 fi
-accel=tcg
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then accel=kvm; fi
+if [ -z "$accel" ]; then
+  accel=tcg
+  if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then accel=kvm; fi
+fi
 append="console=ttyS0 reboot=t panic=-1 quiet"
 case $machine in
   microvm)
