@@ -152,7 +152,8 @@ int main(void)
             snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
             read_line(path, name, sizeof name);
             snprintf(path, sizeof path, "/run/dev/%s", e->d_name);
-            say("PROBE port %s name=%s dev=%s", e->d_name, name, access(path, F_OK) == 0 ? "yes" : "no");
+            say("PROBE port %s name=%s dev=%s", e->d_name, name,
+                access(path, F_OK) == 0 ? "yes" : "no");
         }
         closedir(d);
     } else {

@@ -27,7 +27,7 @@ struct loop_timer {
 struct loop {
     int epfd;
     bool quit;
-    struct loop_timer *timers; /* sorted by deadline */
+    struct loop_timer *timers;  /* sorted by deadline */
     struct loop_watch *watches; /* live, freed by loop_free */
     /* Watches removed during dispatch are freed after the round, because the
      * epoll batch may still hold pointers to them. */
