@@ -23,6 +23,11 @@ struct agent {
     struct loop *loop;
     struct ttrpc_server *server;
     bool shutting_down;
+    /* Each module's state, owned by its file. */
+    struct agent_containers *containers; /* container.c */
+    struct agent_storages *storages;     /* storage.c */
+    struct agent_sandbox *sandbox;       /* sandbox.c */
+    struct agent_network *network;       /* network.c */
 };
 
 /* init.c: what PID 1 must do before anything else. */
@@ -41,8 +46,19 @@ void agent_reaper_unwatch(pid_t pid);
 /* channel.c: open the connection the host talks to us on. */
 int agent_channel_open(struct agent *a, struct kerr **err);
 
-/* rpc.c */
-extern const struct ttrpc_method agent_methods[];
-extern const size_t agent_methods_count;
+/* Each module of the agent serves a group of methods and exports them as a
+ * table; rpc.c joins the tables into the one the ttrpc server dispatches on. */
+struct agent_method_table {
+    const struct ttrpc_method *methods;
+    size_t count;
+};
+#define AGENT_SERVICE  "grpc.AgentService"
+#define HEALTH_SERVICE "grpc.Health"
+
+/* rpc.c: Health, guest details, metrics, DestroySandbox. */
+extern const struct agent_method_table agent_base_methods;
+
+/* All methods of every module, joined (allocated once, never freed). */
+const struct ttrpc_method *agent_methods_all(size_t *count);
 
 #endif

@@ -110,7 +110,9 @@ int main(int argc, char **argv)
     a.loop = loop_new(&err);
     if (a.loop == NULL)
         goto fatal;
-    a.server = ttrpc_server_new(a.loop, agent_methods, agent_methods_count, &a);
+    size_t n_methods;
+    const struct ttrpc_method *methods = agent_methods_all(&n_methods);
+    a.server = ttrpc_server_new(a.loop, methods, n_methods, &a);
     if (agent_reaper_start(&a, &err) < 0)
         goto fatal;
     open_log_port(&a);

@@ -15,9 +15,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#define AGENT_SERVICE  "grpc.AgentService"
-#define HEALTH_SERVICE "grpc.Health"
-
 static void reply_empty(struct ttrpc_call *call)
 {
     Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
@@ -129,11 +126,30 @@ static void destroy_sandbox(struct ttrpc_call *call, const ProtobufCMessage *req
     loop_timer_add(a->loop, 20 * 1000 * 1000, poweroff_now, a);
 }
 
-const struct ttrpc_method agent_methods[] = {
+static const struct ttrpc_method base_methods[] = {
     {HEALTH_SERVICE, "Check", &grpc__check_request__descriptor, health_check},
     {HEALTH_SERVICE, "Version", &grpc__check_request__descriptor, health_version},
     {AGENT_SERVICE, "GetGuestDetails", &grpc__guest_details_request__descriptor, get_guest_details},
     {AGENT_SERVICE, "GetMetrics", &grpc__get_metrics_request__descriptor, get_metrics},
     {AGENT_SERVICE, "DestroySandbox", &grpc__destroy_sandbox_request__descriptor, destroy_sandbox},
 };
-const size_t agent_methods_count = ARRAY_SIZE(agent_methods);
+const struct agent_method_table agent_base_methods = {base_methods, ARRAY_SIZE(base_methods)};
+
+/* The modules whose methods the agent serves.  A module adds its table here. */
+static const struct agent_method_table *const module_tables[] = {
+    &agent_base_methods,
+};
+
+const struct ttrpc_method *agent_methods_all(size_t *count)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(module_tables); i++)
+        n += module_tables[i]->count;
+    struct ttrpc_method *all = xcalloc(n, sizeof(*all));
+    size_t k = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(module_tables); i++)
+        for (size_t j = 0; j < module_tables[i]->count; j++)
+            all[k++] = module_tables[i]->methods[j];
+    *count = n;
+    return all;
+}

@@ -1,0 +1,54 @@
+/* Guest cgroup v2 for containers: create, limit, move, freeze, account, remove.
+ * Paths: `root` is the cgroup2 mount ("/sys/fs/cgroup", overridable for tests);
+ * `rel` is a relative path under it (the spec's cgroupsPath with any
+ * systemd-style "slice:prefix:name" converted, or "kata/<container id>"). */
+#ifndef KATA_AGENT_CGROUP_H
+#define KATA_AGENT_CGROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "oci.pb-c.h"
+#include "agent.pb-c.h"
+
+/* A cgroupsPath from the spec (may be empty, absolute, or "a:b:c") made into a
+ * safe relative path (no "..", no empty components); falls back to
+ * "kata/<id>" when empty.  Returns NULL with err on a path that escapes. */
+char *cgroup_path_from_spec(const char *cgroups_path, const char *container_id, struct kerr **err);
+
+/* mkdir -p root/rel, enabling the controllers the spec needs in every parent's
+ * cgroup.subtree_control.  *abs_out receives the absolute directory. */
+int cgroup_create(const char *root, const char *rel, char **abs_out, struct kerr **err);
+
+/* Write the spec's resources (memory, cpu, pids, io, hugetlb where present)
+ * to the cgroup files.  NULL resources is a no-op.  Used at create and by
+ * UpdateContainer. */
+int cgroup_apply(const char *abs, const Grpc__LinuxResources *res, struct kerr **err);
+
+int cgroup_add_pid(const char *abs, pid_t pid, struct kerr **err);
+
+/* cgroup.freeze, waiting (bounded) until cgroup.events says frozen/thawed. */
+int cgroup_freeze(const char *abs, bool frozen, struct kerr **err);
+
+/* The pids in cgroup.procs (recursively).  *pids is allocated. */
+int cgroup_pids(const char *abs, pid_t **pids, size_t *n, struct kerr **err);
+
+/* cgroup.kill where the kernel has it, else SIGKILL to every pid. */
+int cgroup_kill_all(const char *abs, struct kerr **err);
+
+/* Fill a StatsContainerResponse's cgroup stats (cpu, memory, pids, blkio)
+ * from cpu.stat, memory.current/stat/max, pids.current/max, io.stat.
+ * *out is allocated with all sub-messages; free it with cgroup_stats_free. */
+int cgroup_stats(const char *abs, Grpc__CgroupStats **out, struct kerr **err);
+void cgroup_stats_free(Grpc__CgroupStats *stats);
+
+/* memory.events "oom_kill" count (0 when the file is absent). */
+uint64_t cgroup_oom_kill_count(const char *abs);
+
+/* Remove the cgroup directory (it must have no live processes; retried a
+ * bounded number of times while the kernel drains it). */
+int cgroup_remove(const char *abs, struct kerr **err);
+
+#endif

@@ -1,0 +1,28 @@
+/* What runc applies to a container process after its rootfs is in place and
+ * before execve: the OCI spec's process and security settings.  Everything
+ * here runs in the (single-threaded) child, in this order:
+ *
+ *   oci_apply_rootfs_policy (init only, after pivot_root): sysctls,
+ *       readonly paths, masked paths
+ *   oci_apply_process: oom_score_adj, rlimits, umask (when set), user
+ *       (additional gids, gid, uid, with PR_SET_KEEPCAPS so capabilities
+ *       survive), capabilities (bounding, effective, permitted,
+ *       inheritable, ambient), no_new_privileges, seccomp last
+ *
+ * Errors name the setting and value ("rlimit RLIMIT_NOFILE: ...",
+ * "capability CAP_FOO: unknown", "seccomp syscall 'foo': ...").  The caller
+ * sends err->msg to the parent and exits. */
+#ifndef KATA_AGENT_OCI_SECURITY_H
+#define KATA_AGENT_OCI_SECURITY_H
+
+#include "error.h"
+#include "oci.pb-c.h"
+
+int oci_apply_rootfs_policy(const Grpc__Linux *linux_, struct kerr **err);
+int oci_apply_process(const Grpc__Process *process, const Grpc__Linux *linux_, struct kerr **err);
+
+/* Pieces, exported for unit tests. */
+int oci_capability_from_name(const char *name); /* "CAP_SYS_ADMIN" -> 21, -1 if unknown */
+int oci_rlimit_from_name(const char *name);     /* "RLIMIT_NOFILE" -> 7, -1 if unknown */
+
+#endif

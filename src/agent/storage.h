@@ -1,0 +1,34 @@
+/* Storages the host shares with the guest (agent.proto's Storage): mounted on
+ * request, tracked, and unmounted when the last user is gone.  Handlers by
+ * driver: "virtio-fs" (source = tag), "9p" (source = mount tag,
+ * trans=virtio,version=9p2000.L), "blk"/"virtio-blk" (source = PCI path
+ * "02/01"), "mmioblk" (source = /dev/vdX or virtio-mmio slot), "scsi",
+ * "ephemeral" (tmpfs), "local" (a directory in the sandbox), "bind",
+ * "overlayfs".  Paths are confined: mount points must be under
+ * agent_storage_root() ("/run/kata-containers" in the guest). */
+#ifndef KATA_AGENT_STORAGE_H
+#define KATA_AGENT_STORAGE_H
+
+#include <stddef.h>
+
+#include "agent.h"
+#include "agent.pb-c.h"
+#include "error.h"
+
+/* Mount each storage (reference-counted by mount point: a second user of the
+ * same mount point only takes a reference), tagging it with owner (a
+ * container id, or "" for the sandbox).  On failure everything this call
+ * mounted is undone. */
+int storage_add(struct agent *a, Grpc__Storage *const *storages, size_t n, const char *owner,
+                struct kerr **err);
+
+/* Drop owner's references; unmount what no one uses any more. */
+int storage_remove_owner(struct agent *a, const char *owner, struct kerr **err);
+
+/* Unmount everything (DestroySandbox), in reverse order of mounting. */
+void storage_remove_all(struct agent *a);
+
+/* The guest directory under which shared storages live. */
+const char *agent_storage_root(void);
+
+#endif
