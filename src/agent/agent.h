@@ -16,6 +16,10 @@ struct agent_options {
     const char *log_level;  /* NULL: from the kernel command line or "info" */
     const char *log_port;   /* virtio-serial port name for a second log stream */
     const char *sysfs_root; /* "/sys", overridable for tests */
+    /* Where shared storages and container rootfs live ("/run/kata-containers"
+     * in the guest); every path the host names must be under it. */
+    const char *storage_root;
+    const char *cgroup_root; /* the cgroup2 mount, "/sys/fs/cgroup" */
 };
 
 struct agent {

@@ -18,6 +18,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: kata-agent [--listen unix:PATH|serial:PATH|serial|vsock] [--log-level LEVEL]\n"
+            "                  [--storage-root DIR] [--cgroup-root DIR] [--sysfs DIR]\n"
             "\n"
             "The Kata Containers guest agent.  As PID 1 it sets up the guest and serves\n"
             "grpc.AgentService on vsock port 1024 or the virtio-serial port agent.channel.0;\n"
@@ -28,9 +29,14 @@ static void usage(FILE *out)
 static int parse_args(int argc, char **argv, struct agent_options *opts)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"log-level", required_argument, NULL, 'L'},
-        {"sysfs", required_argument, NULL, 's'},  {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},         {0},
+        {"listen", required_argument, NULL, 'l'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"sysfs", required_argument, NULL, 's'},
+        {"storage-root", required_argument, NULL, 'r'},
+        {"cgroup-root", required_argument, NULL, 'c'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
@@ -43,6 +49,12 @@ static int parse_args(int argc, char **argv, struct agent_options *opts)
             break;
         case 's':
             opts->sysfs_root = optarg;
+            break;
+        case 'r':
+            opts->storage_root = optarg;
+            break;
+        case 'c':
+            opts->cgroup_root = optarg;
             break;
         case 'V':
             printf("kata-agent %s (commit %s)\n", KATA_VERSION, KATA_COMMIT);
@@ -83,7 +95,9 @@ static void open_log_port(struct agent *a)
 
 int main(int argc, char **argv)
 {
-    struct agent a = {.opts = {.sysfs_root = "/sys"}};
+    struct agent a = {.opts = {.sysfs_root = "/sys",
+                               .storage_root = "/run/kata-containers",
+                               .cgroup_root = "/sys/fs/cgroup"}};
     a.opts.pid1 = getpid() == 1;
     if (parse_args(argc, argv, &a.opts) < 0)
         return 2;

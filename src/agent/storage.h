@@ -5,7 +5,8 @@
  * "02/01"), "mmioblk" (source = /dev/vdX or virtio-mmio slot), "scsi",
  * "ephemeral" (tmpfs), "local" (a directory in the sandbox), "bind",
  * "overlayfs".  Paths are confined: mount points must be under
- * agent_storage_root() ("/run/kata-containers" in the guest). */
+ * a->opts.storage_root ("/run/kata-containers" in the guest, --storage-root
+ * on the host for tests). */
 #ifndef KATA_AGENT_STORAGE_H
 #define KATA_AGENT_STORAGE_H
 
@@ -27,8 +28,5 @@ int storage_remove_owner(struct agent *a, const char *owner, struct kerr **err);
 
 /* Unmount everything (DestroySandbox), in reverse order of mounting. */
 void storage_remove_all(struct agent *a);
-
-/* The guest directory under which shared storages live. */
-const char *agent_storage_root(void);
 
 #endif
