@@ -86,6 +86,7 @@ void vm_init(struct vm *vm, const struct hypervisor_ops *ops, const struct vm_co
     vm->accel = vm_detect_accel();
     vm->console_fd = -1;
     vm->agent_listen = -1;
+    vm->vsock_fd = -1;
 }
 
 void vm_release(struct vm *vm)
@@ -94,7 +95,9 @@ void vm_release(struct vm *vm)
         close(vm->console_fd);
     if (vm->agent_listen >= 0)
         close(vm->agent_listen);
-    vm->console_fd = vm->agent_listen = -1;
+    if (vm->vsock_fd >= 0)
+        close(vm->vsock_fd);
+    vm->console_fd = vm->agent_listen = vm->vsock_fd = -1;
     if (vm->agent_socket)
         unlink(vm->agent_socket);
     free(vm->agent_socket);

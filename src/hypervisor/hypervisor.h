@@ -33,6 +33,7 @@ struct vm {
     enum vm_accel accel;
     bool vsock;       /* agent on vhost-vsock (else virtio-serial) */
     uint32_t cid;     /* guest CID when vsock */
+    int vsock_fd;     /* /dev/vhost-vsock with cid set, for the VMM; -1 if none */
     pid_t pid;        /* the VMM process, 0 when not running */
     int console_fd;   /* read end of the guest console, -1 if none */
     int agent_listen; /* where a serial-channel VMM connects to us */
