@@ -42,8 +42,11 @@ static int apply_memory(const char *abs, const Grpc__LinuxMemory *mem, struct ke
         int64_t swap = 0;
         if (swap_to_v2(mem->swap, mem->limit, &swap, err) < 0)
             return -1;
-        /* Without swap accounting the file is absent: "max" is what it is. */
-        if (swap >= 0 || cgroup_file_exists(abs, "memory.swap.max")) {
+        /* Without swap accounting the file is absent: "max" and "0" (no
+         * swap beyond memory) then ask for nothing (runc does the same). */
+        if ((swap == -1 || swap == 0) && !cgroup_file_exists(abs, "memory.swap.max")) {
+            /* nothing to write */
+        } else {
             cleanup_free char *value = limit_string(swap);
             if (cgroup_write(abs, "memory.swap.max", value, err) < 0)
                 return -1;
@@ -143,6 +146,15 @@ static int apply_io(const char *abs, const Grpc__LinuxBlockIO *io, struct kerr *
     /* With the BFQ scheduler io.bfq.weight takes the v1 range as is. */
     bool bfq = cgroup_file_exists(abs, "io.bfq.weight");
     const char *weight_file = bfq ? "io.bfq.weight" : "io.weight";
+    bool wants_weight = io->weight != 0;
+    for (size_t i = 0; i < io->n_weightdevice; i++)
+        wants_weight |= io->weightdevice[i]->weight != 0;
+    /* io.weight comes from blk-iocost; a kernel without it (and without BFQ)
+     * cannot weigh I/O at all: say so rather than ignore the spec. */
+    if (wants_weight && !bfq && !cgroup_file_exists(abs, "io.weight"))
+        return kerr_make(err, ENOTSUP,
+                         "blkio weight: the kernel has neither `io.weight` "
+                         "(CONFIG_BLK_CGROUP_IOCOST) nor `io.bfq.weight`");
     if (io->weight != 0) {
         uint64_t weight = bfq ? io->weight : cgroup_io_weight_from_blkio(io->weight);
         cleanup_free char *value = xasprintf("default %" PRIu64, weight);
