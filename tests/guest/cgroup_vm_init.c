@@ -9,6 +9,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -172,6 +173,74 @@ TEST(io_weight_or_named_error)
         CHECK_CONTAINS(err->msg, "blkio weight: the kernel has neither `io.weight`");
         kerr_free(err);
     }
+}
+
+/* io.max throttles and io.stat accounting on the test's virtio-blk disk
+ * (/dev/vda, a read-only raw file on the host). */
+TEST(io_max_and_io_stat_on_a_disk)
+{
+    cleanup_free char *dev = read_text("/sys/block/vda", "dev");
+    if (dev == NULL)
+        SKIP("no /dev/vda (the VM was started without the test disk)");
+    unsigned major = 0, minor = 0;
+    CHECK(sscanf(dev, "%u:%u", &major, &minor) == 2);
+    cleanup_cgroup char *abs = make_cgroup("io-max");
+    CHECK(abs != NULL);
+    Grpc__LinuxThrottleDevice read_bps = GRPC__LINUX_THROTTLE_DEVICE__INIT;
+    read_bps.major = major, read_bps.minor = minor, read_bps.rate = 1 << 20;
+    Grpc__LinuxThrottleDevice write_iops = GRPC__LINUX_THROTTLE_DEVICE__INIT;
+    write_iops.major = major, write_iops.minor = minor, write_iops.rate = 100;
+    Grpc__LinuxThrottleDevice *reads[] = {&read_bps}, *writes[] = {&write_iops};
+    Grpc__LinuxBlockIO io = GRPC__LINUX_BLOCK_IO__INIT;
+    io.n_throttlereadbpsdevice = 1, io.throttlereadbpsdevice = reads;
+    io.n_throttlewriteiopsdevice = 1, io.throttlewriteiopsdevice = writes;
+    Grpc__LinuxResources res = GRPC__LINUX_RESOURCES__INIT;
+    res.blockio = &io;
+    CHECK_OK(cgroup_apply(abs, &res, &_err));
+    cleanup_free char *want =
+        xasprintf("%u:%u rbps=1048576 wbps=max riops=max wiops=100", major, minor);
+    CHECK_FILE(abs, "io.max", want);
+
+    /* A reader in the cgroup: its 64 KiB show up in io.stat. */
+    fflush(stdout);
+    pid_t reader = fork();
+    if (reader == 0) {
+        struct kerr *err = NULL;
+        if (cgroup_add_pid(abs, getpid(), &err) < 0)
+            _exit(100);
+        int fd = open("/dev/vda", O_RDONLY);
+        char buf[4096];
+        size_t total = 0;
+        while (fd >= 0 && total < 65536) {
+            ssize_t n = read(fd, buf, sizeof(buf));
+            if (n <= 0)
+                break;
+            total += (size_t)n;
+        }
+        _exit(total == 65536 ? 0 : 1);
+    }
+    int status;
+    CHECK(waitpid(reader, &status, 0) == reader);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    Grpc__CgroupStats *stats = NULL;
+    CHECK_OK(cgroup_stats(abs, &stats, &_err));
+    uint64_t read_bytes = 0, read_ios = 0;
+    Grpc__BlkioStats *blkio = stats->blkio_stats;
+    for (size_t i = 0; i < blkio->n_io_service_bytes_recursive; i++) {
+        Grpc__BlkioStatsEntry *e = blkio->io_service_bytes_recursive[i];
+        if (e->major == major && e->minor == minor && strcmp(e->op, "Read") == 0)
+            read_bytes = e->value;
+    }
+    for (size_t i = 0; i < blkio->n_io_serviced_recursive; i++) {
+        Grpc__BlkioStatsEntry *e = blkio->io_serviced_recursive[i];
+        if (e->major == major && e->minor == minor && strcmp(e->op, "Read") == 0)
+            read_ios = e->value;
+    }
+    cgroup_stats_free(stats);
+    printf("#   io.stat %u:%u: %llu bytes read in %llu ios\n", major, minor,
+           (unsigned long long)read_bytes, (unsigned long long)read_ios);
+    CHECK(read_bytes >= 65536);
+    CHECK(read_ios >= 1);
 }
 
 /* A process in the cgroup forks until pids.max stops it. */

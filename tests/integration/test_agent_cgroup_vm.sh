@@ -4,7 +4,8 @@
 # (with libseccomp.a), is the /init of an initrd; the VM boots it under QEMU
 # (TCG without KVM), it prints TAP on the serial console (limits written and
 # read back, pids.max stopping fork, freeze stopping a busy child, an OOM
-# kill counted in memory.events, stats, seccomp and capabilities) and powers
+# kill counted in memory.events, io.max and io.stat on a virtio-blk disk,
+# stats, seccomp and capabilities) and powers
 # off.  Exits 0 when every guest test passed.  QEMU and the temporary
 # directory are removed on exit.
 set -euo pipefail
@@ -30,6 +31,8 @@ ninja -C "$top/build-agent" tests/guest/cgroup-vm-init >/dev/null
 init=$top/build-agent/tests/guest/cgroup-vm-init
 kdir=${KATA_TEST_KERNEL_DIR:-$("$top/guest/kernel/build.sh")}
 "$top/guest/initrd/build.sh" --init "$init" --out "$work/cgroup.initrd" 2>/dev/null
+# A 1 MiB disk for io.max and io.stat.
+truncate -s 1M "$work/disk.img"
 
 # TCG unless asked: on some machines /dev/kvm exists but QEMU's KVM stops with
 # "emulation failure" in the guest kernel.
@@ -44,6 +47,8 @@ timeout -k 5 "$boot_timeout" "$qemu" \
   -global virtio-mmio.force-legacy=false \
   -accel "$accel" -m 256M -smp 1 -nodefaults -no-user-config -nographic -no-reboot \
   -serial stdio -kernel "$kdir/vmlinux" -initrd "$work/cgroup.initrd" \
+  -drive "file=$work/disk.img,if=none,id=disk0,format=raw,readonly=on" \
+  -device virtio-blk-device,drive=disk0 \
   -append "console=ttyS0 reboot=t panic=-1 quiet loglevel=1 $tsc_param" \
   < /dev/null > "$log" 2>&1 &
 qpid=$!
