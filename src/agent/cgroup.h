@@ -51,4 +51,10 @@ uint64_t cgroup_oom_kill_count(const char *abs);
  * bounded number of times while the kernel drains it). */
 int cgroup_remove(const char *abs, struct kerr **err);
 
+/* runc's cgroup v1 -> v2 conversions, exported for tests: cpu shares
+ * [2, 262144] -> cpu.weight [1, 10000]; blkio weight [10, 1000] -> io.weight
+ * [1, 10000].  0 (unset) stays 0. */
+uint64_t cgroup_cpu_weight_from_shares(uint64_t shares);
+uint64_t cgroup_io_weight_from_blkio(uint64_t weight);
+
 #endif
