@@ -2,6 +2,7 @@
  * serves, one handler each.  Methods of Kata's agent.proto that are not in
  * the table are answered Unimplemented by the ttrpc server. */
 #include "agent.h"
+#include "network.h"
 #include "sandbox.h"
 #include "log.h"
 #include "util.h"
@@ -119,6 +120,7 @@ const struct agent_method_table agent_base_methods = {base_methods, ARRAY_SIZE(b
 static const struct agent_method_table *const module_tables[] = {
     &agent_base_methods,
     &agent_sandbox_methods,
+    &agent_network_methods,
 };
 
 const struct ttrpc_method *agent_methods_all(size_t *count)

@@ -350,3 +350,78 @@ def test_sandbox_pidns(agent):
     assert nspid and nspid[0].split()[-1] == "1", nspid
     agent.destroy()
     assert not Path(f"/proc/{pause}").exists()
+
+
+def test_network_interfaces_routes_neighbours(agent):
+    agent.ns("ip", "link", "add", "v0", "address", "02:00:00:00:00:01", "type", "veth",
+             "peer", "name", "v1")
+    agent.ns("ip", "addr", "add", "192.0.2.9/24", "dev", "v0")  # replaced by UpdateInterface
+    iface = agent.call("UpdateInterface", {"interface": {
+        "hwAddr": "02:00:00:00:00:01", "name": "eth0", "mtu": 1400,
+        "IPAddresses": [{"family": "v4", "address": "10.1.2.3", "mask": "24"},
+                        {"family": "v6", "address": "fd00::5", "mask": "64"}]}})
+    assert iface["name"] == "eth0" and iface["mtu"] == 1400
+    assert iface["hwAddr"] == "02:00:00:00:00:01" and iface["type"] == "veth"
+    assert iface["raw_flags"] & 1  # IFF_UP
+    assert {(a["address"], a["mask"]) for a in iface["IPAddresses"]} == {
+        ("10.1.2.3", "24"), ("fd00::5", "64")}
+    link = json.loads(agent.ns("ip", "-j", "addr", "show", "eth0"))[0]
+    assert link["mtu"] == 1400 and "UP" in link["flags"]
+    assert {a["local"] for a in link["addr_info"] if a["scope"] == "global"} == {
+        "10.1.2.3", "fd00::5"}
+    listed = agent.call("ListInterfaces")["Interfaces"]
+    assert [i for i in listed if i["name"] == "eth0"] == [iface]
+    assert {i["name"] for i in listed} == {"lo", "v1", "eth0"}
+
+    routes = agent.call("UpdateRoutes", {"routes": {"Routes": [
+        {"dest": "", "gateway": "10.1.2.1", "device": "eth0"},
+        {"dest": "192.168.7.0/24", "device": "eth0", "scope": 253},
+        {"dest": "fd01::/64", "gateway": "fd00::1", "device": "eth0", "family": "v6"},
+    ]}})["Routes"]
+    assert agent.call("ListRoutes")["Routes"] == routes
+    text = agent.ns("ip", "route")
+    assert "default via 10.1.2.1 dev eth0" in text
+    assert "192.168.7.0/24 dev eth0 scope link" in text
+    assert "10.1.2.0/24 dev eth0 proto kernel" in text
+    assert "fd01::/64 via fd00::1 dev eth0" in agent.ns("ip", "-6", "route")
+    # Replacing: only the kernel's own routes survive besides the new ones.
+    agent.call("UpdateRoutes", {"routes": {"Routes": [
+        {"dest": "10.9.0.0/16", "gateway": "10.1.2.254", "device": "eth0"}]}})
+    text = agent.ns("ip", "route")
+    assert "default" not in text and "192.168.7.0" not in text, text
+    assert "10.9.0.0/16 via 10.1.2.254 dev eth0" in text
+    assert "fd01::" not in agent.ns("ip", "-6", "route")
+
+    agent.call("AddARPNeighbors", {"neighbors": {"ARPNeighbors": [
+        {"toIPAddress": {"address": "10.1.2.9"}, "device": "eth0", "lladdr": "02:aa:bb:cc:dd:ee"},
+        {"toIPAddress": {"address": "fd00::9"}, "device": "eth0", "lladdr": "02:aa:bb:cc:dd:ef"},
+    ]}})
+    neigh = agent.ns("ip", "neigh", "show", "dev", "eth0")
+    assert "10.1.2.9 lladdr 02:aa:bb:cc:dd:ee PERMANENT" in neigh, neigh
+    assert "fd00::9 lladdr 02:aa:bb:cc:dd:ef PERMANENT" in neigh, neigh
+
+
+def test_network_errors(agent):
+    agent.ns("ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+    agent.fails("UpdateInterface", {"interface": {"hwAddr": "02:12:34:56:78:9a"}}, "NotFound",
+                "interface `02:12:34:56:78:9a`")
+    agent.fails("UpdateInterface", {"interface": {"hwAddr": "zz"}}, "InvalidArgument",
+                "bad hardware address")
+    agent.fails("UpdateInterface", {"interface": {"device": "v0", "IPAddresses": [
+        {"address": "10.0.0.300", "mask": "24"}]}}, "InvalidArgument", "bad address `10.0.0.300/24`")
+    agent.fails("UpdateInterface", {"interface": {"device": "v0", "name": "x" * 16}},
+                "InvalidArgument", "too long")
+    agent.fails("UpdateInterface", {}, "InvalidArgument", "no interface")
+    agent.fails("UpdateRoutes", {"routes": {"Routes": [{"dest": "10.0.0.0/8", "device": "nope"}]}},
+                "NotFound", "device `nope`")
+    agent.fails("UpdateRoutes", {"routes": {"Routes": [{"dest": "10.0.0.0/33"}]}},
+                "InvalidArgument", "bad destination")
+    # The kernel's refusal comes back with its reason (unreachable gateway).
+    agent.fails("UpdateRoutes", {"routes": {"Routes": [
+        {"dest": "10.0.0.0/8", "gateway": "172.16.0.1", "device": "v0"}]}}, "Internal",
+        "add route to `10.0.0.0/8`")
+    agent.fails("AddARPNeighbors", {"neighbors": {"ARPNeighbors": [
+        {"toIPAddress": {"address": "10.0.0.1"}, "device": "nope"}]}}, "NotFound", "device `nope`")
+    # Interface v0 untouched by the failed calls; the agent still serves.
+    assert json.loads(agent.ns("ip", "-j", "link", "show", "v0"))[0]["ifname"] == "v0"
+    assert agent.call("grpc.Health.Check") == {"status": "SERVING"}
