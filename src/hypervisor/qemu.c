@@ -18,10 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/vhost.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#define VHOST_VSOCK_DEVICE "/dev/vhost-vsock"
 
 /* One QMP command may take this long (QEMU under TCG can be slow). */
 #define QEMU_QMP_TIMEOUT_NS (10ull * 1000 * 1000 * 1000)
@@ -239,7 +244,10 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
 
     if (vm->vsock) {
         add(&b, "-device");
-        add(&b, "vhost-vsock-%s,guest-cid=%u", bus_suffix, vm->cid);
+        if (vm->vsock_fd >= 0)
+            add(&b, "vhost-vsock-%s,guest-cid=%u,vhostfd=%d", bus_suffix, vm->cid, vm->vsock_fd);
+        else
+            add(&b, "vhost-vsock-%s,guest-cid=%u", bus_suffix, vm->cid);
     } else {
         add(&b, "-device");
         add(&b, "virtio-serial-%s,id=serial0", bus_suffix);
@@ -255,21 +263,54 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
         qemu_argv_free(b.argv);
         return NULL;
     }
-    if (vm->qmp_socket) {
-        /* The listening socket is inherited as fd QEMU_QMP_FD. */
+    if (vm->qmp_listen >= 0) {
+        /* QEMU inherits our listening socket. */
         add(&b, "-chardev");
-        add(&b, "socket,id=qmp,fd=%d,server=on,wait=off", QEMU_QMP_FD);
+        add(&b, "socket,id=qmp,fd=%d,server=on,wait=off", vm->qmp_listen);
         add(&b, "-mon");
         add(&b, "chardev=qmp,mode=control");
     }
     return b.argv;
 }
 
+/* Reserve a guest CID the way Kata does: open /dev/vhost-vsock and set the CID
+ * on it, trying from a pseudo-random start until one is free; QEMU gets this
+ * fd (vhostfd=), so the CID stays ours from here until QEMU exits. */
+static int qemu_reserve_vsock_cid(struct vm *vm, struct kerr **err)
+{
+    int fd = open(VHOST_VSOCK_DEVICE, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return kerr_make(err, errno, "open `%s`", VHOST_VSOCK_DEVICE);
+    /* CIDs 0-2 are reserved (hypervisor, local, host); the top one is "any". */
+    uint32_t span = 0xfffffffeu - 3;
+    uint32_t start = (uint32_t)((now_ns() ^ ((uint64_t)getpid() << 16)) % span);
+    for (uint32_t i = 0; i < 4096; i++) {
+        uint64_t cid = 3 + (start + i) % span;
+        if (ioctl(fd, VHOST_VSOCK_SET_GUEST_CID, &cid) == 0) {
+            vm->cid = (uint32_t)cid;
+            vm->vsock_fd = fd;
+            vm->vsock = true;
+            return 0;
+        }
+        if (errno != EADDRINUSE) {
+            int saved = errno;
+            close(fd);
+            return kerr_make(err, saved, "set a guest CID on `%s`", VHOST_VSOCK_DEVICE);
+        }
+    }
+    close(fd);
+    return kerr_make(err, EADDRINUSE, "no free guest CID on `%s`", VHOST_VSOCK_DEVICE);
+}
+
 static int qemu_prepare_channel(struct vm *vm, struct kerr **err)
 {
     if (mkdir_all(vm->cfg.run_dir, 0700, err) < 0)
         return -1;
-    vm->vsock = false; /* vhost-vsock support arrives with the runtime issue */
+    /* vhost-vsock where the host has it (agent on vsock port 1024), else a
+     * virtio-serial port. */
+    if (access(VHOST_VSOCK_DEVICE, F_OK) == 0)
+        return qemu_reserve_vsock_cid(vm, err);
+    vm->vsock = false;
     vm->agent_socket = xasprintf("%s/agent.sock", vm->cfg.run_dir);
     vm->agent_listen = unix_listen(vm->agent_socket, err);
     return vm->agent_listen < 0 ? -1 : 0;
@@ -329,7 +370,7 @@ static int qemu_check_files(const struct vm *vm, struct kerr **err)
     return 0;
 }
 
-static int qemu_spawn(struct vm *vm, char **argv, int qmp_listen, struct kerr **err)
+static int qemu_spawn(struct vm *vm, char **argv, struct kerr **err)
 {
     vm->log_path = xasprintf("%s/qemu.log", vm->cfg.run_dir);
     cleanup_close int log_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -350,14 +391,13 @@ static int qemu_spawn(struct vm *vm, char **argv, int qmp_listen, struct kerr **
         dup2(null, 0);
         dup2(console[1], 1);
         dup2(log_fd, 2);
-        if (qmp_listen >= 0) {
-            if (dup2(qmp_listen, QEMU_QMP_FD) < 0)
-                _exit(127);
-            fd_set_cloexec(QEMU_QMP_FD, false);
-        }
+        if (vm->qmp_listen >= 0)
+            fd_set_cloexec(vm->qmp_listen, false); /* -chardev socket,fd= */
         /* A VMM must not outlive a crashed parent unnoticed: it is reaped by
          * whoever cleans the sandbox; keep default signal dispositions. */
         signal(SIGPIPE, SIG_DFL);
+        if (vm->vsock_fd >= 0)
+            fcntl(vm->vsock_fd, F_SETFD, 0); /* QEMU's vhostfd= */
         execv(argv[0], argv);
         dprintf(log_fd, "exec `%s`: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -375,8 +415,8 @@ static int qemu_start(struct vm *vm, struct kerr **err)
     /* QMP: we listen; QEMU inherits the socket; we connect at once (the
      * connection waits in the backlog until QEMU's main loop accepts it). */
     vm->qmp_socket = xasprintf("%s/qmp.sock", vm->cfg.run_dir);
-    cleanup_close int qmp_listen = unix_listen(vm->qmp_socket, err);
-    if (qmp_listen < 0)
+    vm->qmp_listen = unix_listen(vm->qmp_socket, err);
+    if (vm->qmp_listen < 0)
         return -1;
     if (qemu_start_virtiofsd(vm, err) < 0)
         return -1;
@@ -385,10 +425,13 @@ static int qemu_start(struct vm *vm, struct kerr **err)
         virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
         return -1;
     }
-    int r = qemu_spawn(vm, argv, qmp_listen, err);
+    int r = qemu_spawn(vm, argv, err);
     qemu_argv_free(argv);
     if (r == 0)
         vm->qmp_fd = unix_connect(vm->qmp_socket, err);
+    /* Only QEMU listens from here: if it dies, connecting fails. */
+    close(vm->qmp_listen);
+    vm->qmp_listen = -1;
     if (r < 0 || vm->qmp_fd < 0) {
         cleanup_kerr struct kerr *stop_err = NULL;
         vm->ops->stop(vm, 0, &stop_err);
@@ -493,8 +536,42 @@ static size_t qemu_pids(const struct vm *vm, pid_t *out, size_t max)
     return n;
 }
 
+/* QEMU's exit as an error, or 0 while it runs. */
+static int qemu_exited(struct vm *vm, struct kerr **err)
+{
+    int status;
+    if (vm->pid <= 0 || waitpid(vm->pid, &status, WNOHANG) != vm->pid)
+        return 0;
+    vm->pid = 0;
+    cleanup_free char *tail = qemu_log_tail(vm);
+    return kerr_make(err, 0, "QEMU exited (status %d) before the agent answered: %s",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), tail);
+}
+
+/* The agent listens on vsock port 1024 once it is up: connect until it
+ * accepts (a guest not listening yet resets the connection). */
+static int qemu_agent_connect_vsock(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
+{
+    uint64_t deadline = now_ns() + timeout_ns;
+    for (;;) {
+        cleanup_kerr struct kerr *last = NULL;
+        int fd = vsock_connect(vm->cid, AGENT_VSOCK_PORT, &last);
+        if (fd >= 0)
+            return fd;
+        if (qemu_exited(vm, err) < 0)
+            return -1;
+        if (now_ns() >= deadline)
+            return kerr_make(err, ETIMEDOUT, "wait for the agent on vsock CID %u port %d (%s)",
+                             vm->cid, AGENT_VSOCK_PORT, last->msg);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
+    if (vm->vsock)
+        return qemu_agent_connect_vsock(vm, timeout_ns, err);
     if (vm->agent_listen < 0)
         return kerr_make(err, ENOTCONN, "agent channel of this VM is not set up");
     uint64_t deadline = now_ns() + timeout_ns;

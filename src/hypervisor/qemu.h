@@ -4,9 +4,6 @@
 
 #include "hypervisor.h"
 
-/* The fd number QEMU inherits its QMP listening socket as. */
-#define QEMU_QMP_FD 3
-
 /* The argv QEMU is started with (NULL-terminated; free with qemu_argv_free). */
 char **qemu_build_argv(const struct vm *vm, struct kerr **err);
 void qemu_argv_free(char **argv);

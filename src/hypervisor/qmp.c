@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct qmp {
@@ -108,7 +109,8 @@ static struct json_object *qmp_read_message(struct qmp *q, uint64_t deadline, st
 static void qmp_dispatch_event(struct qmp *q, struct json_object *msg)
 {
     struct json_object *name, *data = NULL;
-    if (!json_object_object_get_ex(msg, "event", &name) || !json_object_is_type(name, json_type_string))
+    if (!json_object_object_get_ex(msg, "event", &name) ||
+        !json_object_is_type(name, json_type_string))
         return;
     json_object_object_get_ex(msg, "data", &data);
     if (q->event_cb)
@@ -120,8 +122,16 @@ static int qmp_send(struct qmp *q, struct json_object *request, struct kerr **er
     size_t len;
     const char *text = json_object_to_json_string_length(request, JSON_C_TO_STRING_PLAIN, &len);
     cleanup_free char *line = xasprintf("%s\n", text);
-    if (fd_write_full(q->fd, line, len + 1) < 0)
-        return kerr_make(err, errno, "write QMP socket");
+    size_t done = 0;
+    while (done < len + 1) {
+        /* MSG_NOSIGNAL: a dead QEMU is an error, not a SIGPIPE. */
+        ssize_t n = send(q->fd, line + done, len + 1 - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return kerr_make(err, errno, "write QMP socket");
+        done += (size_t)n;
+    }
     return 0;
 }
 

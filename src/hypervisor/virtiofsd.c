@@ -42,7 +42,8 @@ char **virtiofsd_build_argv(const struct virtiofsd_config *cfg, int listen_fd, s
 {
     const char *cache = virtiofsd_cache_mode(cfg->cache);
     if (cache == NULL) {
-        kerr_make(err, EINVAL, "virtio-fs cache mode `%s`: expected never, metadata, auto or always",
+        kerr_make(err, EINVAL,
+                  "virtio-fs cache mode `%s`: expected never, metadata, auto or always",
                   cfg->cache);
         return NULL;
     }
@@ -90,9 +91,8 @@ int virtiofsd_start(struct virtiofsd *d, const struct virtiofsd_config *cfg, str
         argv_free(argv);
         return -1;
     }
-    cleanup_close int log_fd =
-        open(cfg->log_path ? cfg->log_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-             0600);
+    cleanup_close int log_fd = open(cfg->log_path ? cfg->log_path : "/dev/null",
+                                    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (log_fd < 0) {
         int saved = errno;
         argv_free(argv);
