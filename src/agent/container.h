@@ -54,14 +54,14 @@ struct process {
 struct container {
     struct agent *agent;
     char *id;
-    Grpc__Spec *spec; /* our own copy */
+    Grpc__Spec *spec;  /* our own copy */
     char *bundle_root; /* the rootfs path as given (under storage_root) */
     char *cgroup;      /* absolute cgroup directory, NULL without cgroup v2 */
     enum container_state state;
     struct process *init;
     struct process *processes; /* init first */
     size_t n_processes;
-    uint64_t oom_kills; /* memory.events oom_kill seen last */
+    uint64_t oom_kills;             /* memory.events oom_kill seen last */
     struct ttrpc_call *remove_call; /* RemoveContainer waiting for the processes */
     struct loop_timer *remove_timer;
     struct container *next;

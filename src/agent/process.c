@@ -261,8 +261,7 @@ static int read_status(int fd, int timeout_ms, bool eof_ok, struct kerr **err)
     for (;;) {
         uint64_t now = now_ns();
         if (now >= deadline)
-            return kerr_make(err, ETIMEDOUT, "no answer from the new process in %d ms",
-                             timeout_ms);
+            return kerr_make(err, ETIMEDOUT, "no answer from the new process in %d ms", timeout_ms);
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int r = poll(&pfd, 1, (int)((deadline - now) / 1000000) + 1);
         if (r < 0 && errno != EINTR)
@@ -398,8 +397,7 @@ static void check_flushed(struct process *p)
         return;
     if (p->flush_retries > 0 && !outputs_flushed(p)) {
         p->flush_retries--;
-        p->flush_timer =
-            loop_timer_add(p->container->agent->loop, FLUSH_RETRY_NS, flush_retry, p);
+        p->flush_timer = loop_timer_add(p->container->agent->loop, FLUSH_RETRY_NS, flush_retry, p);
         return;
     }
     p->flushed = true;
@@ -456,8 +454,7 @@ static void kill_and_reap(pid_t pid)
 }
 
 /* The agent's stream objects for the parent's ends. */
-static int process_streams(struct process *p, int in_fd, int out_fd, int err_fd,
-                           struct kerr **err)
+static int process_streams(struct process *p, int in_fd, int out_fd, int err_fd, struct kerr **err)
 {
     struct loop *loop = p->container->agent->loop;
     p->in = stdio_in_new(loop, in_fd, err);
@@ -483,8 +480,7 @@ static int make_pipe(int fds[2], struct kerr **err)
     return 0;
 }
 
-struct process *process_spawn(const struct process_spawn *s, const char *exec_id,
-                              struct kerr **err)
+struct process *process_spawn(const struct process_spawn *s, const char *exec_id, struct kerr **err)
 {
     const Grpc__Process *proc = s->process;
     if (proc == NULL || proc->n_args == 0 || proc->args[0] == NULL || !*proc->args[0]) {
@@ -554,12 +550,11 @@ struct process *process_spawn(const struct process_spawn *s, const char *exec_id
         int in_fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
         int out_fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
         master = -1;
-        stream_err = in_fd < 0 || out_fd < 0
-                         ? kerr_make(err, errno, "dup pty master")
-                         : process_streams(p, in_fd, out_fd, -1, err);
+        stream_err = in_fd < 0 || out_fd < 0 ? kerr_make(err, errno, "dup pty master")
+                                             : process_streams(p, in_fd, out_fd, -1, err);
     } else {
-        stream_err = process_streams(p, steal_fd(&in[1]), steal_fd(&out[0]), steal_fd(&errp[0]),
-                                     err);
+        stream_err =
+            process_streams(p, steal_fd(&in[1]), steal_fd(&out[0]), steal_fd(&errp[0]), err);
     }
     if (stream_err < 0) {
         process_free(p);
