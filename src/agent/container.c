@@ -6,6 +6,7 @@
 #include "cgroup.h"
 #include "hooks.h"
 #include "log.h"
+#include "sandbox.h"
 #include "storage.h"
 #include "util.h"
 
@@ -343,6 +344,14 @@ static void create_container(struct ttrpc_call *call, const ProtobufCMessage *ms
     r->list = c;
     r->count++;
 
+    if (req->sandbox_pidns && !agent_sandbox_pidns(a, &c->pidns_pid)) {
+        ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+                        "create container `%s`: the sandbox has no shared pid namespace "
+                        "(CreateSandbox with sandbox_pidns)",
+                        id);
+        container_destroy(c);
+        return;
+    }
     const char *exec_id = *req->exec_id ? req->exec_id : id;
     struct process_spawn spawn = {.container = c, .process = c->spec->process, .init = true};
     if (container_cgroup_setup(c, &err) < 0 || hooks_run(c, HOOK_CREATE_RUNTIME, &err) < 0 ||

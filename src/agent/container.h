@@ -57,6 +57,8 @@ struct container {
     Grpc__Spec *spec;  /* our own copy */
     char *bundle_root; /* the rootfs path as given (under storage_root) */
     char *cgroup;      /* absolute cgroup directory, NULL without cgroup v2 */
+    pid_t pidns_pid;   /* >0: the init joins this process's pid namespace (the
+                        * sandbox's shared one) instead of getting its own */
     enum container_state state;
     struct process *init;
     struct process *processes; /* init first */

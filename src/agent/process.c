@@ -315,19 +315,12 @@ static unsigned long init_clone_flags(const Grpc__Spec *spec)
     return flags;
 }
 
-/* Fork in the container's pid namespace (exec) or clone new ones (init). */
-static pid_t fork_child(const struct process_spawn *s, struct kerr **err)
+/* Run clone with the children's pid namespace set to that of ns_pid (the
+ * agent itself stays where it is). */
+static pid_t clone_in_pidns(pid_t ns_pid, unsigned long flags, struct kerr **err)
 {
-    if (s->init) {
-        unsigned long flags = init_clone_flags(s->container->spec);
-        pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
-        if (pid < 0)
-            kerr_make(err, errno, "clone the init process");
-        return pid;
-    }
-    pid_t init_pid = s->container->init->pid;
     char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)init_pid);
+    snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)ns_pid);
     cleanup_close int ns = open(path, O_RDONLY | O_CLOEXEC);
     if (ns < 0) {
         kerr_make(err, errno, "open `%s`", path);
@@ -338,20 +331,32 @@ static pid_t fork_child(const struct process_spawn *s, struct kerr **err)
         kerr_make(err, errno, "open `/proc/self/ns/pid`");
         return -1;
     }
-    /* Children of the agent are born in the container's pid namespace until
-     * we switch back; the agent itself stays where it is. */
     if (setns(ns, CLONE_NEWPID) < 0) {
-        kerr_make(err, errno, "enter the pid namespace of pid %d", (int)init_pid);
+        kerr_make(err, errno, "enter the pid namespace of pid %d", (int)ns_pid);
         return -1;
     }
-    pid_t pid = fork();
+    pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
     int saved = errno;
-    if (pid > 0 || pid < 0) {
-        if (setns(self, CLONE_NEWPID) < 0)
-            log_error("return to the agent's pid namespace: %s", strerror(errno));
-    }
+    if (pid != 0 && setns(self, CLONE_NEWPID) < 0)
+        log_error("return to the agent's pid namespace: %s", strerror(errno));
     if (pid < 0)
-        kerr_make(err, saved, "fork");
+        kerr_make(err, saved, "clone in the pid namespace of pid %d", (int)ns_pid);
+    return pid;
+}
+
+/* Exec: fork into the init's pid namespace.  Init: clone new namespaces,
+ * the pid one unless it joins the sandbox's. */
+static pid_t fork_child(const struct process_spawn *s, struct kerr **err)
+{
+    const struct container *c = s->container;
+    if (!s->init)
+        return clone_in_pidns(c->init->pid, 0, err);
+    unsigned long flags = init_clone_flags(c->spec);
+    if (c->pidns_pid > 0)
+        return clone_in_pidns(c->pidns_pid, flags & ~(unsigned long)CLONE_NEWPID, err);
+    pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid < 0)
+        kerr_make(err, errno, "clone the init process");
     return pid;
 }
 
@@ -672,8 +677,8 @@ int process_signal(struct process *p, int sig, struct kerr **err)
         return kerr_make(err, ESRCH, "signal process `%s`: already exited", p->exec_id);
     /* The init of a pid namespace ignores signals it has no handler for:
      * SIGTERM would do nothing, so it becomes SIGKILL (as Kata's agent does). */
-    if (p->init && sig == SIGTERM && spec_has_namespace(p->container->spec, "pid") &&
-        !signal_caught(p->pid, SIGTERM))
+    if (p->init && sig == SIGTERM && p->container->pidns_pid == 0 &&
+        spec_has_namespace(p->container->spec, "pid") && !signal_caught(p->pid, SIGTERM))
         sig = SIGKILL;
     if (kill(p->pid, sig) < 0)
         return kerr_make(err, errno, "signal %d to process `%s` (pid %d)", sig, p->exec_id,

@@ -213,9 +213,9 @@ class Process:
 
 
 class Container:
-    def __init__(self, ctl, cid, oci, storages=None):
+    def __init__(self, ctl, cid, oci, storages=None, sandbox_pidns=False):
         self.ctl, self.id = ctl, cid
-        req = {"container_id": cid, "exec_id": cid, "OCI": oci}
+        req = {"container_id": cid, "exec_id": cid, "OCI": oci, "sandbox_pidns": sandbox_pidns}
         if storages:
             req["storages"] = storages
         ctl.call("CreateContainer", req)

@@ -530,3 +530,29 @@ def test_pause_without_cgroup_is_refused(agent):
     c.start()
     agent.ctl.fails("PauseContainer", {"container_id": "nc"}, "FAILED_PRECONDITION", "cgroup")
     c.remove()
+
+
+def test_shared_sandbox_pid_namespace(agent):
+    agent.ctl.call("CreateSandbox", {"sandbox_id": "sb", "hostname": "pod",
+                                     "sandbox_pidns": True})
+    oci1 = spec(agent.rootfs("sp1"), ["pid", "marker", "up", "sleep", "60"])
+    c1 = Container(agent.ctl, "sp1", oci1, sandbox_pidns=True).start()
+    got = lines(c1.init.read_until(b"up"))
+    pid1 = got["pid"][0]
+    assert pid1 != "1"  # the sandbox's pause process is 1
+    oci2 = spec(agent.rootfs("sp2"), ["sleep", "60"])
+    c2 = Container(agent.ctl, "sp2", oci2, sandbox_pidns=True).start()
+    ls = c2.exec("ls", [], argv=["ls", "/proc"])
+    out = ls.reader()
+    assert ls.wait() == 0
+    assert pid1 in out.result().decode().split()  # sp2 sees sp1's process
+    # SIGTERM is not turned into SIGKILL for an init that is not pid 1.
+    c1.init.signal(15)
+    assert c1.init.wait() == 143
+    c1.remove()
+    c2.remove()
+
+
+def test_shared_pid_namespace_needs_the_sandbox(agent):
+    agent.ctl.fails("CreateContainer", {"container_id": "sp", "exec_id": "sp", "OCI": spec(
+        agent.rootfs("sp"), []), "sandbox_pidns": True}, "FAILED_PRECONDITION", "shared pid")
