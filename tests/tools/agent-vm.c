@@ -35,6 +35,41 @@
 
 struct client;
 
+/* Bytes waiting to be written to a non-blocking fd (EPOLLOUT while any). */
+struct sink {
+    uint8_t *buf;
+    size_t len, cap;
+};
+
+static void sink_append(struct sink *s, const void *data, size_t len)
+{
+    if (s->len + len > s->cap) {
+        s->cap = (s->len + len) * 2;
+        s->buf = xrealloc(s->buf, s->cap);
+    }
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+}
+
+/* Write what we can; -1 on a real error. */
+static int sink_flush(struct sink *s, int fd)
+{
+    size_t off = 0;
+    while (off < s->len) {
+        ssize_t n = write(fd, s->buf + off, s->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n < 0)
+            return -1;
+        off += (size_t)n;
+    }
+    memmove(s->buf, s->buf + off, s->len - off);
+    s->len -= off;
+    return 0;
+}
+
 struct route {
     uint32_t agent_id;
     uint32_t client_id;
@@ -46,6 +81,7 @@ struct client {
     struct proxy *proxy;
     int fd;
     struct loop_watch *watch;
+    struct sink out;
     struct ttrpc_parser parser;
     struct client *next;
 };
@@ -53,6 +89,8 @@ struct client {
 struct proxy {
     struct loop *loop;
     int agent_fd;
+    struct loop_watch *agent_watch;
+    struct sink agent_out;
     struct ttrpc_parser agent_parser;
     struct client *clients;
     struct route *routes;
@@ -74,15 +112,15 @@ static void console_readable(struct loop_watch *w, uint32_t events, void *data)
         fd_write_full(2, buf, (size_t)n);
 }
 
-static int send_frame(int fd, uint32_t id, uint8_t type, uint8_t flags, const uint8_t *payload,
-                      uint32_t len)
+static void queue_frame(struct sink *sink, uint32_t id, uint8_t type, uint8_t flags,
+                        const uint8_t *payload, uint32_t len)
 {
     uint8_t hdr[TTRPC_HEADER_SIZE];
     struct ttrpc_header h = {.length = len, .stream_id = id, .type = type, .flags = flags};
     ttrpc_header_encode(&h, hdr);
-    if (fd_write_full(fd, hdr, sizeof(hdr)) < 0)
-        return -1;
-    return len ? fd_write_full(fd, payload, len) : 0;
+    sink_append(sink, hdr, sizeof(hdr));
+    if (len)
+        sink_append(sink, payload, len);
 }
 
 static void client_close(struct client *c)
@@ -100,13 +138,29 @@ static void client_close(struct client *c)
     loop_watch_remove(c->watch);
     close(c->fd);
     ttrpc_parser_release(&c->parser);
+    free(c->out.buf);
     free(c);
 }
 
-static void client_readable(struct loop_watch *w, uint32_t events, void *data)
+static void agent_flush(struct proxy *p);
+
+static void client_flush(struct client *c)
+{
+    if (sink_flush(&c->out, c->fd) < 0) {
+        client_close(c);
+        return;
+    }
+    loop_watch_modify(c->watch, EPOLLIN | (c->out.len ? EPOLLOUT : 0));
+}
+
+static void client_ready(struct loop_watch *w, uint32_t events, void *data)
 {
     struct client *c = data;
     struct proxy *p = c->proxy;
+    if (events & EPOLLOUT) {
+        client_flush(c);
+        return; /* c may be gone; reads come next round */
+    }
     uint8_t buf[65536];
     ssize_t n = read(c->fd, buf, sizeof(buf));
     if (n <= 0) {
@@ -129,17 +183,28 @@ static void client_readable(struct loop_watch *w, uint32_t events, void *data)
         r->client = c;
         r->next = p->routes;
         p->routes = r;
-        if (send_frame(p->agent_fd, r->agent_id, h.type, h.flags, payload, h.length) < 0) {
-            fprintf(stderr, "agent-vm: write to the agent: %s\n", strerror(errno));
-            p->done = true;
-            return;
-        }
+        queue_frame(&p->agent_out, r->agent_id, h.type, h.flags, payload, h.length);
     }
+    agent_flush(p);
 }
 
-static void agent_readable(struct loop_watch *w, uint32_t events, void *data)
+static void agent_flush(struct proxy *p)
+{
+    if (sink_flush(&p->agent_out, p->agent_fd) < 0) {
+        fprintf(stderr, "agent-vm: write to the agent: %s\n", strerror(errno));
+        p->done = true;
+        return;
+    }
+    loop_watch_modify(p->agent_watch, EPOLLIN | (p->agent_out.len ? EPOLLOUT : 0));
+}
+
+static void agent_ready(struct loop_watch *w, uint32_t events, void *data)
 {
     struct proxy *p = data;
+    if (events & EPOLLOUT)
+        agent_flush(p);
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return;
     uint8_t buf[65536];
     ssize_t n = read(p->agent_fd, buf, sizeof(buf));
     if (n <= 0) {
@@ -161,9 +226,10 @@ static void agent_readable(struct loop_watch *w, uint32_t events, void *data)
             struct route *r = *pp;
             if (r->agent_id != h.stream_id)
                 continue;
-            if (r->client &&
-                send_frame(r->client->fd, r->client_id, h.type, h.flags, payload, h.length) < 0)
-                client_close(r->client);
+            if (r->client) {
+                queue_frame(&r->client->out, r->client_id, h.type, h.flags, payload, h.length);
+                client_flush(r->client);
+            }
             if (h.type == TTRPC_TYPE_RESPONSE) {
                 *pp = r->next;
                 free(r);
@@ -183,7 +249,8 @@ static void accept_client(struct loop_watch *w, uint32_t events, void *data)
     c->proxy = p;
     c->fd = fd;
     ttrpc_parser_init(&c->parser, TTRPC_MAX_MESSAGE);
-    c->watch = loop_watch_add(p->loop, fd, EPOLLIN, client_readable, c, NULL);
+    fd_set_nonblock(fd, true);
+    c->watch = loop_watch_add(p->loop, fd, EPOLLIN, client_ready, c, NULL);
     if (c->watch == NULL) {
         close(fd);
         free(c);
@@ -348,12 +415,13 @@ int main(int argc, char **argv)
     if (p.agent_fd < 0 || agent_check(p.loop, p.agent_fd, timeout_ns, &err) < 0)
         goto out;
     ttrpc_parser_init(&p.agent_parser, TTRPC_MAX_MESSAGE);
+    fd_set_nonblock(p.agent_fd, true);
     unlink(listen_path);
     listen_fd = unix_listen(listen_path, &err);
     if (listen_fd < 0)
         goto out;
     if (!loop_watch_add(p.loop, listen_fd, EPOLLIN, accept_client, &p, &err) ||
-        !loop_watch_add(p.loop, p.agent_fd, EPOLLIN, agent_readable, &p, &err) ||
+        !(p.agent_watch = loop_watch_add(p.loop, p.agent_fd, EPOLLIN, agent_ready, &p, &err)) ||
         !loop_watch_add(p.loop, sigfd, EPOLLIN, stop_requested, &p, &err) ||
         !loop_watch_add(p.loop, 0, EPOLLIN, stop_requested, &p, &err))
         goto out;
