@@ -149,11 +149,13 @@ static void container_destroy(struct container *c)
             cgroup_freeze(c->cgroup, false, NULL);
         cgroup_kill_all(c->cgroup, NULL);
     }
+    c->init = NULL;
     while (c->processes) {
         struct process *p = c->processes;
         c->processes = p->next;
         process_free(p);
     }
+    c->state = CONTAINER_STOPPED;
     hooks_run_poststop(c);
     cleanup_kerr struct kerr *err = NULL;
     if (c->cgroup && cgroup_remove(c->cgroup, &err) < 0) {

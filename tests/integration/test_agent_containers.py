@@ -118,6 +118,8 @@ def agent():
         log = a.log_path.read_text(errors="replace")
         shutil.rmtree(work, ignore_errors=True)
         print(log[-4000:])
+        # With KATA_TEST_AGENT pointing at build-asan's agent.
+        assert "Sanitizer" not in log and "runtime error" not in log
 
 
 def run(agent, name, args, **kw):
@@ -556,3 +558,17 @@ def test_shared_sandbox_pid_namespace(agent):
 def test_shared_pid_namespace_needs_the_sandbox(agent):
     agent.ctl.fails("CreateContainer", {"container_id": "sp", "exec_id": "sp", "OCI": spec(
         agent.rootfs("sp"), []), "sandbox_pidns": True}, "FAILED_PRECONDITION", "shared pid")
+
+
+def test_destroy_sandbox_kills_every_container(agent):
+    marker = f"destroy-{os.getpid()}-{time.monotonic_ns()}"
+    for name in ("ds1", "ds2"):
+        c = Container(agent.ctl, name, spec(agent.rootfs(name), ["marker", marker, "sleep", "60"]))
+        c.start()
+        c.init.read_until(marker.encode())
+    Container(agent.ctl, "ds3", spec(agent.rootfs("ds3"), ["sleep", "60"]))  # never started
+    agent.ctl.call("CreateSandbox", {"sandbox_id": "sb", "hostname": "pod"})
+    agent.ctl.call("DestroySandbox", {})
+    assert agent.proc.wait(timeout=20) == 0
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    assert not left.strip(), left
