@@ -118,7 +118,7 @@ static int path_append_clean(char **out, const char *path, const char *what, str
 static int systemd_expand_slice(char **out, const char *slice, const char *spec, struct kerr **err)
 {
     size_t len = strlen(slice);
-    if (len < 6 || strcmp(slice + len - 6, ".slice") != 0 || strchr(slice, '/') != NULL)
+    if (len <= 6 || strcmp(slice + len - 6, ".slice") != 0 || strchr(slice, '/') != NULL)
         return kerr_make(err, EINVAL, "cgroup path `%s`: invalid slice `%s`", spec, slice);
     if (strcmp(slice, "-.slice") == 0)
         return 0;
@@ -158,16 +158,14 @@ static char *systemd_path(const char *spec, struct kerr **err)
     cleanup_free char *out = xstrdup("");
     if (systemd_expand_slice(&out, *slice ? slice : "system.slice", spec, err) < 0)
         return NULL;
+    /* runc's getUnitName: a name that is a slice is the unit itself. */
     size_t nlen = strlen(name);
     cleanup_free char *unit = NULL;
-    if (nlen > 6 && strcmp(name + nlen - 6, ".slice") == 0) {
-        if (systemd_expand_slice(&out, name, spec, err) < 0)
-            return NULL;
-        return steal_pointer(&out);
-    }
-    unit = *prefix ? xasprintf("%s-%s.scope", prefix, name) : xasprintf("%s.scope", name);
-    char *joined = *out ? xasprintf("%s/%s", out, unit) : xstrdup(unit);
-    return joined;
+    if (nlen > 6 && strcmp(name + nlen - 6, ".slice") == 0)
+        unit = xstrdup(name);
+    else
+        unit = *prefix ? xasprintf("%s-%s.scope", prefix, name) : xasprintf("%s.scope", name);
+    return *out ? xasprintf("%s/%s", out, unit) : xstrdup(unit);
 }
 
 static bool is_systemd_path(const char *spec)

@@ -62,7 +62,7 @@ TEST(path_from_spec_systemd)
                &f);
     check_path("-.slice:p:abc", "abc", "p-abc.scope", &f);
     check_path("machine.slice::abc", "abc", "machine.slice/abc.scope", &f);
-    check_path("a.slice:p:a-b.slice", "abc", "a.slice/a.slice/a-b.slice", &f);
+    check_path("a.slice:p:a-b.slice", "abc", "a.slice/a-b.slice", &f);
     CHECK(!f);
 }
 
@@ -75,6 +75,7 @@ TEST(path_from_spec_rejects_escapes)
     check_path_error("a.slice:..:x", "abc", "invalid systemd unit", &f);
     check_path_error("notaslice:p:x", "abc", "invalid slice `notaslice`", &f);
     check_path_error("a--b.slice:p:x", "abc", "invalid slice `a--b.slice`", &f);
+    check_path_error(".slice::x", "abc", "invalid slice `.slice`", &f);
     check_path_error("", "..", "invalid container id", &f);
     check_path_error("", "a/b", "invalid container id", &f);
     check_path_error("", "", "invalid container id", &f);
