@@ -243,6 +243,40 @@ TEST(io_max_and_io_stat_on_a_disk)
     CHECK(read_ios >= 1);
 }
 
+/* Device rules: only /dev/null; the disk is out of reach even for root. */
+TEST(device_rules_in_guest)
+{
+    cleanup_cgroup char *abs = make_cgroup("devices");
+    CHECK(abs != NULL);
+    Grpc__LinuxDeviceCgroup deny_all = GRPC__LINUX_DEVICE_CGROUP__INIT;
+    deny_all.type = "a", deny_all.major = -1, deny_all.minor = -1, deny_all.access = "rwm";
+    Grpc__LinuxDeviceCgroup null_dev = GRPC__LINUX_DEVICE_CGROUP__INIT;
+    null_dev.allow = true, null_dev.type = "c", null_dev.major = 1, null_dev.minor = 3;
+    null_dev.access = "rwm";
+    Grpc__LinuxDeviceCgroup *rules[] = {&deny_all, &null_dev};
+    Grpc__LinuxResources res = GRPC__LINUX_RESOURCES__INIT;
+    res.n_devices = 2, res.devices = rules;
+    CHECK_OK(cgroup_apply(abs, &res, &_err));
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        struct kerr *err = NULL;
+        if (cgroup_add_pid(abs, getpid(), &err) < 0)
+            _exit(100);
+        int null_fd = open("/dev/null", O_RDWR);
+        int zero_fd = open("/dev/zero", O_RDONLY);
+        int zero_errno = errno;
+        int disk_fd = open("/dev/vda", O_RDONLY);
+        int disk_errno = errno;
+        bool disk_ok = access("/dev/vda", F_OK) < 0 || (disk_fd < 0 && disk_errno == EPERM);
+        _exit(null_fd >= 0 && zero_fd < 0 && zero_errno == EPERM && disk_ok ? 0 : 1);
+    }
+    int status;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK_INT(WEXITSTATUS(status), 0);
+}
+
 /* A process in the cgroup forks until pids.max stops it. */
 TEST(pids_max_stops_fork)
 {

@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -434,5 +435,105 @@ TEST(apply_hugetlb_limit)
     two_mb.pagesize = "../2MB";
     CHECK(cgroup_apply(abs, &res, &err) < 0);
     CHECK_CONTAINS(err->msg, "invalid page size `../2MB`");
+    kerr_clear(&err);
+}
+
+/* ---- device rules (a BPF program on the cgroup) ---- */
+
+/* A child in the cgroup opens each path; the result is one letter per path:
+ * 'y' opened, 'n' EPERM, '?' anything else. */
+static int open_in_cgroup(const char *abs, const char *const *paths, const int *flags, size_t n,
+                          char *out)
+{
+    int fds[2];
+    if (pipe(fds) < 0)
+        return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct kerr *err = NULL;
+        char result[16] = "";
+        if (cgroup_add_pid(abs, getpid(), &err) < 0)
+            _exit(1);
+        for (size_t i = 0; i < n; i++) {
+            int fd = open(paths[i], flags[i] | O_CLOEXEC);
+            result[i] = fd >= 0 ? 'y' : errno == EPERM ? 'n' : '?';
+            if (fd >= 0)
+                close(fd);
+        }
+        (void)!write(fds[1], result, n);
+        _exit(0);
+    }
+    close(fds[1]);
+    ssize_t got = read(fds[0], out, n);
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    out[got > 0 ? got : 0] = '\0';
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static Grpc__LinuxDeviceCgroup device_rule(bool allow, char *type, int64_t major, int64_t minor,
+                                           char *access)
+{
+    Grpc__LinuxDeviceCgroup rule = GRPC__LINUX_DEVICE_CGROUP__INIT;
+    rule.allow = allow, rule.type = type, rule.major = major, rule.minor = minor;
+    rule.access = access;
+    return rule;
+}
+
+TEST(device_rules_enforced_and_replaced)
+{
+    FIXTURE(fx);
+    struct kerr *err = NULL;
+    cleanup_free char *abs = NULL;
+    CHECK(cgroup_create(fx.root, "devices", &abs, &err) == 0);
+    /* deny everything; /dev/null rw; /dev/zero read only; then deny
+     * writing /dev/null again (a later rule wins). */
+    Grpc__LinuxDeviceCgroup rules[] = {
+        device_rule(false, "a", -1, -1, "rwm"), device_rule(true, "c", 1, 3, "rwm"),
+        device_rule(true, "c", 1, 5, "r"),      device_rule(true, "c", 1, 8, ""),
+        device_rule(false, "c", 1, 8, "w"),
+    };
+    Grpc__LinuxDeviceCgroup *list[] = {&rules[0], &rules[1], &rules[2], &rules[3], &rules[4]};
+    Grpc__LinuxResources res = GRPC__LINUX_RESOURCES__INIT;
+    res.n_devices = ARRAY_SIZE(list), res.devices = list;
+    if (cgroup_apply(abs, &res, &err) < 0) {
+        printf("#   %s\n", err->msg);
+        if (err->status == EPERM || err->status == ENOSYS || err->status == EINVAL) {
+            kerr_clear(&err);
+            SKIP("no cgroup device BPF programs here");
+        }
+        kerr_clear(&err);
+        CHECK(0);
+    }
+    static const char *const paths[] = {"/dev/null", "/dev/zero",   "/dev/zero",
+                                        "/dev/full", "/dev/random", "/dev/random"};
+    static const int flags[] = {O_RDWR, O_RDONLY, O_WRONLY, O_RDONLY, O_RDONLY, O_RDWR};
+    char result[16];
+    CHECK(open_in_cgroup(abs, paths, flags, ARRAY_SIZE(paths), result) == 0);
+    CHECK_STR(result, "yyn"
+                      "n"
+                      "yn");
+
+    /* UpdateContainer: everything allowed now, the old program is gone. */
+    Grpc__LinuxDeviceCgroup all = device_rule(true, "a", -1, -1, "rwm");
+    Grpc__LinuxDeviceCgroup *open_list[] = {&all};
+    res.n_devices = 1, res.devices = open_list;
+    if (cgroup_apply(abs, &res, &err) < 0)
+        printf("#   %s\n", err->msg);
+    CHECK(err == NULL);
+    CHECK(open_in_cgroup(abs, paths, flags, ARRAY_SIZE(paths), result) == 0);
+    CHECK_STR(result, "yyyyyy");
+
+    Grpc__LinuxDeviceCgroup bad = device_rule(true, "x", 1, 3, "rwm");
+    Grpc__LinuxDeviceCgroup *bad_list[] = {&bad};
+    res.devices = bad_list;
+    CHECK(cgroup_apply(abs, &res, &err) < 0);
+    CHECK_CONTAINS(err->msg, "device rule type `x`: unknown");
+    kerr_clear(&err);
+    bad = device_rule(true, "c", 1, 3, "rwx");
+    CHECK(cgroup_apply(abs, &res, &err) < 0);
+    CHECK_CONTAINS(err->msg, "device rule access `rwx`: unknown");
     kerr_clear(&err);
 }
