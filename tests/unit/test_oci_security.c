@@ -746,3 +746,32 @@ TEST(readonly_paths_remounted_keeping_flags)
     cleanup_free char *plain_file = xasprintf("%s/plain/file", tree.dir);
     CHECK(write_file(plain_file, "x") == 0);
 }
+
+/* runc's order: with no_new_privileges the filter loads last, after the
+ * user switch; without it the filter loads first, so a profile that denies
+ * setgroups breaks the user switch (as it does under runc). */
+TEST(seccomp_order_follows_no_new_privileges)
+{
+    char *names[] = {"setgroups"};
+    Grpc__LinuxSyscall rule = GRPC__LINUX_SYSCALL__INIT;
+    rule.n_names = 1, rule.names = names, rule.action = "SCMP_ACT_ERRNO";
+    Grpc__LinuxSyscall *rules[] = {&rule};
+    Grpc__LinuxSeccomp seccomp = GRPC__LINUX_SECCOMP__INIT;
+    seccomp.defaultaction = "SCMP_ACT_ALLOW", seccomp.n_syscalls = 1, seccomp.syscalls = rules;
+    Grpc__Linux linux_ = GRPC__LINUX__INIT;
+    linux_.seccomp = &seccomp;
+    Grpc__User user = GRPC__USER__INIT;
+    user.uid = 1000, user.gid = 1000;
+    Grpc__Process process = GRPC__PROCESS__INIT;
+    process.user = &user, process.nonewprivileges = true;
+    struct process_case c = {&process, &linux_, observe_nnp};
+    struct child_result r;
+    CHECK(run_child(apply_and_observe, &c, &r) == 0);
+    CHECK_CHILD_OK(r);
+    CHECK_STR(r.report, "nnp 1 seccomp 2");
+
+    process.nonewprivileges = false;
+    CHECK(run_child(apply_and_observe, &c, &r) == 0);
+    CHECK(!exited_ok(&r));
+    CHECK_CONTAINS(r.report, "user: set 0 additional groups: Operation not permitted");
+}
