@@ -255,8 +255,8 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
     c->id = xstrdup(req->id);
     c->bundle = xstrdup(req->bundle);
     c->is_sandbox = is_sandbox;
-    const char *root = spec->root && spec->root->path && *spec->root->path ? spec->root->path
-                                                                           : "rootfs";
+    const char *root =
+        spec->root && spec->root->path && *spec->root->path ? spec->root->path : "rootfs";
     c->host_rootfs = root[0] == '/' ? xstrdup(root) : xasprintf("%s/%s", req->bundle, root);
     process_init(&c->init, c, "", req->stdin, req->stdout, req->stderr, req->terminal);
     c->next = shim->containers;

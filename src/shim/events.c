@@ -68,9 +68,8 @@ static void publish_next(struct shim *shim)
         fd_write_full(in[1], e->data, e->len); /* small: fits the pipe */
         publisher_pid = pid;
         publisher_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-        if (publisher_pidfd < 0 ||
-            loop_watch_add(shim->loop, publisher_pidfd, EPOLLIN, publisher_exited, shim, NULL) ==
-                NULL) {
+        if (publisher_pidfd < 0 || loop_watch_add(shim->loop, publisher_pidfd, EPOLLIN,
+                                                  publisher_exited, shim, NULL) == NULL) {
             waitpid(pid, NULL, 0);
             publisher_pid = 0;
         }

@@ -154,8 +154,7 @@ int io_relay_start(struct shim *shim, struct process *p, struct kerr **err)
     p->io = r;
     if (*p->stdout_path && (r->out.fd = open_fifo(p->stdout_path, O_RDWR, err)) < 0)
         return -1;
-    if (!p->terminal && *p->stderr_path &&
-        (r->err.fd = open_fifo(p->stderr_path, O_RDWR, err)) < 0)
+    if (!p->terminal && *p->stderr_path && (r->err.fd = open_fifo(p->stderr_path, O_RDWR, err)) < 0)
         return -1;
     if (*p->stdin_path) {
         if ((r->in_fd = open_fifo(p->stdin_path, O_RDONLY | O_NONBLOCK, err)) < 0)

@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_SERVICE      "grpc.AgentService"
-#define AGENT_DIAL_MIN_NS  (60ull * 1000000000ull) /* TCG boots are slow */
-#define STATE_FILE_MAX     (1u << 20)
+#define AGENT_SERVICE     "grpc.AgentService"
+#define AGENT_DIAL_MIN_NS (60ull * 1000000000ull) /* TCG boots are slow */
+#define STATE_FILE_MAX    (1u << 20)
 
 int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *req,
                const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
@@ -45,7 +45,8 @@ int sandbox_state_write(struct shim *shim, struct kerr **err)
     json_object_object_add(o, "virtiofsd_pid", json_object_new_int(sb->vm.virtiofsd.pid));
     json_object_object_add(o, "run_dir", json_object_new_string(sb->run_dir));
     json_object_object_add(o, "shared_dir", json_object_new_string(sb->shared_dir));
-    json_object_object_add(o, "shared_dir_mounted", json_object_new_boolean(sb->shared_dir_mounted));
+    json_object_object_add(o, "shared_dir_mounted",
+                           json_object_new_boolean(sb->shared_dir_mounted));
     struct json_object *mounts = json_object_new_array();
     for (struct container *c = shim->containers; c; c = c->next) {
         for (char **m = c->shared_mounts; m && *m; m++)
@@ -351,7 +352,8 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
     struct json_object *shared = NULL, *mounted = NULL;
     if (json_object_object_get_ex(o, "shared_dir", &shared) && json_object_get_string(shared)) {
         json_object_object_get_ex(o, "shared_dir_mounted", &mounted);
-        shared_dir_remove(json_object_get_string(shared), mounted && json_object_get_boolean(mounted));
+        shared_dir_remove(json_object_get_string(shared),
+                          mounted && json_object_get_boolean(mounted));
     }
     json_object_put(o);
     remove_tree(state_dir);

@@ -95,7 +95,8 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
     ev.io = &io;
     ev.pid = shim_task_pid(shim);
     shim_publish(shim, "/tasks/create", &ev.base);
-    Containerd__Task__V2__CreateTaskResponse resp = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
+    Containerd__Task__V2__CreateTaskResponse resp =
+        CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
     resp.pid = shim_task_pid(shim);
     ttrpc_call_reply(call, &resp.base);
 }
@@ -443,8 +444,9 @@ static void task_wait(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 
 static void task_stats(struct ttrpc_call *call, const ProtobufCMessage *m, void *data)
 {
-    ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED, "stats: not yet (agent StatsContainer to "
-                                               "cgroups Metrics)");
+    ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED,
+                    "stats: not yet (agent StatsContainer to "
+                    "cgroups Metrics)");
 }
 
 static void task_connect(struct ttrpc_call *call, const ProtobufCMessage *m, void *data)
@@ -470,7 +472,10 @@ static void task_shutdown(struct ttrpc_call *call, const ProtobufCMessage *m, vo
     loop_quit(shim->loop);
 }
 
-#define METHOD(name, type, fn) {TASK_SERVICE, name, &containerd__task__v2__##type##__descriptor, fn}
+#define METHOD(name, type, fn)                                                                     \
+    {                                                                                              \
+        TASK_SERVICE, name, &containerd__task__v2__##type##__descriptor, fn                        \
+    }
 
 const struct ttrpc_method shim_task_methods[] = {
     METHOD("State", state_request, task_state),
