@@ -76,8 +76,7 @@ static int check_config(struct bundle *b, const char *config_path, struct kerr *
     if (!json_object_is_type(c, json_type_object))
         return kerr_make(err, 0, "`%s`: not a JSON object", config_path);
     if (!member(c, "ociVersion", json_type_string))
-        return kerr_make(err, 0, "`%s`: `ociVersion` is missing or not a string",
-                         config_path);
+        return kerr_make(err, 0, "`%s`: `ociVersion` is missing or not a string", config_path);
     struct json_object *root = member(c, "root", json_type_object);
     struct json_object *root_path = member(root, "path", json_type_string);
     if (!root_path || !*json_object_get_string(root_path))
@@ -90,8 +89,7 @@ static int check_config(struct bundle *b, const char *config_path, struct kerr *
         return kerr_make(err, 0, "`%s`: `process.args` must not be empty", config_path);
     for (size_t i = 0; i < json_object_array_length(args); i++)
         if (!json_object_is_type(json_object_array_get_idx(args, i), json_type_string))
-            return kerr_make(err, 0, "`%s`: `process.args[%zu]` is not a string",
-                             config_path, i);
+            return kerr_make(err, 0, "`%s`: `process.args[%zu]` is not a string", config_path, i);
     struct json_object *terminal = member(process, "terminal", json_type_boolean);
     b->terminal = terminal && json_object_get_boolean(terminal);
 
@@ -101,8 +99,7 @@ static int check_config(struct bundle *b, const char *config_path, struct kerr *
     if (stat(b->rootfs, &st) < 0)
         return kerr_make(err, errno, "rootfs `%s` (root.path in `%s`)", b->rootfs, config_path);
     if (!S_ISDIR(st.st_mode))
-        return kerr_make(err, ENOTDIR, "rootfs `%s` (root.path in `%s`)", b->rootfs,
-                         config_path);
+        return kerr_make(err, ENOTDIR, "rootfs `%s` (root.path in `%s`)", b->rootfs, config_path);
     return 0;
 }
 

@@ -33,8 +33,8 @@ static void ask_status(struct container *c)
     }
     c->status = task_status_name(resp->status);
     if (strcmp(c->status, "unknown") == 0)
-        c->status = c->state.status && strcmp(c->state.status, "created") == 0 ? "created"
-                                                                               : "stopped";
+        c->status =
+            c->state.status && strcmp(c->state.status, "created") == 0 ? "created" : "stopped";
     c->exit_status = resp->exit_status;
     protobuf_c_message_free_unpacked(&resp->base, NULL);
 }
@@ -119,8 +119,7 @@ int container_destroy(struct container *c, bool force, struct kerr **err)
                 Containerd__Task__V2__ResumeRequest req =
                     CONTAINERD__TASK__V2__RESUME_REQUEST__INIT;
                 req.id = c->state.id;
-                task_call(&c->task, "Resume", &req.base, NULL, NULL, TASK_TIMEOUT_NS, NULL,
-                          NULL);
+                task_call(&c->task, "Resume", &req.base, NULL, NULL, TASK_TIMEOUT_NS, NULL, NULL);
             }
             if (container_kill(c, SIGKILL, true, &kill_err) < 0)
                 log_debug("delete `%s`: kill: %s", id, kill_err->msg);

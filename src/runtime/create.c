@@ -128,16 +128,20 @@ pid_t runtime_create(const struct create_options *o, struct kerr **err)
 {
     if (state_check_id(o->id, err) < 0)
         return -1;
+    cleanup_free char *existing = state_dir(o->id);
+    if (access(existing, F_OK) == 0)
+        return kerr_make_status(err, EEXIST, "container \"%s\" already exists", o->id);
     cleanup_bundle struct bundle b = {0};
     if (bundle_load(o->bundle ? o->bundle : ".", &b, err) < 0)
         return -1;
     if (b.terminal && !o->console_socket && !o->foreground)
-        return kerr_make(err, 0, "cannot allocate tty if kata-runtime will detach without "
-                                      "setting console socket");
-    if (!b.terminal && o->console_socket)
         return kerr_make(err, 0,
-                         "cannot use console socket if kata-runtime will not allocate tty");
-    cleanup_kata_config struct kata_config *cfg = kata_config_load(runtime_opts.config_path, 0, err);
+                         "cannot allocate tty if kata-runtime will detach without "
+                         "setting console socket");
+    if (!b.terminal && o->console_socket)
+        return kerr_make(err, 0, "cannot use console socket if kata-runtime will not allocate tty");
+    cleanup_kata_config struct kata_config *cfg =
+        kata_config_load(runtime_opts.config_path, 0, err);
     if (!cfg)
         return kerr_wrap(err, "configuration");
     cleanup_free char *console = NULL;

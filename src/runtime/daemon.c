@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DAEMON_START_TIMEOUT_MS  60000
-#define DAEMON_OUTPUT_MAX        (64u << 10)
+#define DAEMON_START_TIMEOUT_MS 60000
+#define DAEMON_OUTPUT_MAX       (64u << 10)
 
 char *daemon_binary(void)
 {
@@ -80,11 +80,16 @@ static int run_shim(const struct container_state *s, const char *verb, struct ca
             _exit(127);
         if (s->config_path)
             setenv("KATA_CONF_FILE", s->config_path, 1);
-        const char *argv[] = {binary,       "-namespace", s->namespace ? s->namespace : DAEMON_NAMESPACE,
-                              "-id",        s->sandbox_id ? s->sandbox_id : s->id,
-                              "-bundle",    s->bundle ? s->bundle : "/",
+        const char *argv[] = {binary,
+                              "-namespace",
+                              s->namespace ? s->namespace : DAEMON_NAMESPACE,
+                              "-id",
+                              s->sandbox_id ? s->sandbox_id : s->id,
+                              "-bundle",
+                              s->bundle ? s->bundle : "/",
                               runtime_opts.debug ? "-debug" : verb,
-                              runtime_opts.debug ? verb : NULL, NULL};
+                              runtime_opts.debug ? verb : NULL,
+                              NULL};
         execvp(binary, (char **)argv);
         dprintf(2, "exec `%s`: %s", binary, strerror(errno));
         _exit(127);
@@ -172,8 +177,7 @@ char *daemon_start(const struct container_state *s, struct kerr **err)
     } else {
         trim(cap.out);
         if (!*cap.out || strchr(cap.out, '\n'))
-            kerr_make(err, 0, "sandbox daemon: `start` printed no single address (`%s`)",
-                      cap.out);
+            kerr_make(err, 0, "sandbox daemon: `start` printed no single address (`%s`)", cap.out);
         else
             address = xstrdup(cap.out);
     }

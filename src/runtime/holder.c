@@ -69,8 +69,7 @@ static bool is_dev_null(int fd)
     struct stat st, null_st;
     if (fstat(fd, &st) < 0)
         return true; /* closed: nothing to read */
-    return S_ISCHR(st.st_mode) && stat("/dev/null", &null_st) == 0 &&
-           st.st_rdev == null_st.st_rdev;
+    return S_ISCHR(st.st_mode) && stat("/dev/null", &null_st) == 0 && st.st_rdev == null_st.st_rdev;
 }
 
 static int make_fifos(struct holder *h, struct kerr **err)
@@ -82,9 +81,9 @@ static int make_fifos(struct holder *h, struct kerr **err)
             continue; /* a terminal has one output stream */
         if (!cfg->terminal && s == STREAM_STDIN && is_dev_null(0))
             continue;
-        h->fifo[s] = cfg->exec_id ? xasprintf("%s/%s.%s", cfg->fifo_dir, cfg->exec_id,
-                                              stream_names[s])
-                                  : xasprintf("%s/%s", cfg->fifo_dir, stream_names[s]);
+        h->fifo[s] = cfg->exec_id
+                         ? xasprintf("%s/%s.%s", cfg->fifo_dir, cfg->exec_id, stream_names[s])
+                         : xasprintf("%s/%s", cfg->fifo_dir, stream_names[s]);
         unlink(h->fifo[s]);
         if (mkfifo(h->fifo[s], 0600) < 0)
             return kerr_make(err, errno, "make fifo `%s`", h->fifo[s]);
@@ -260,8 +259,8 @@ static int start_exec(struct holder *h, struct kerr **err)
     req.id = (char *)h->cfg->id;
     req.exec_id = (char *)h->cfg->exec_id;
     return task_call(&h->task, "Start", &req.base,
-                     &containerd__task__v2__start_response__descriptor, NULL, TASK_TIMEOUT_NS,
-                     NULL, err);
+                     &containerd__task__v2__start_response__descriptor, NULL, TASK_TIMEOUT_NS, NULL,
+                     err);
 }
 
 static void delete_exec(struct holder *h)
@@ -293,8 +292,8 @@ static void close_stdin(struct holder *h)
     req.exec_id = (char *)(h->cfg->exec_id ? h->cfg->exec_id : "");
     req.stdin = true;
     if (h->task.client)
-        ttrpc_client_call_async(h->task.client, TASK_SERVICE, "CloseIO", &req.base,
-                                TASK_TIMEOUT_NS, ignore_reply, NULL, NULL);
+        ttrpc_client_call_async(h->task.client, TASK_SERVICE, "CloseIO", &req.base, TASK_TIMEOUT_NS,
+                                ignore_reply, NULL, NULL);
 }
 
 /* ---- the loop ---- */
@@ -335,8 +334,7 @@ static void on_relay_done(struct relay *r, void *data)
     check_done(h);
 }
 
-static void on_wait(int code, const char *message, const uint8_t *payload, size_t len,
-                    void *data)
+static void on_wait(int code, const char *message, const uint8_t *payload, size_t len, void *data)
 {
     struct holder *h = data;
     h->exited = true;
@@ -351,8 +349,8 @@ static void on_wait(int code, const char *message, const uint8_t *payload, size_
     }
     Containerd__Task__V2__WaitResponse *resp =
         containerd__task__v2__wait_response__unpack(NULL, len, payload);
-    h->exit_code = resp ? (resp->exit_status > 255 ? 255 : (int)resp->exit_status)
-                        : HOLDER_LOST_STATUS;
+    h->exit_code =
+        resp ? (resp->exit_status > 255 ? 255 : (int)resp->exit_status) : HOLDER_LOST_STATUS;
     if (resp)
         containerd__task__v2__wait_response__free_unpacked(resp, NULL);
     h->drain_timer = loop_timer_add(h->loop, HOLDER_DRAIN_TIMEOUT_NS, on_drain_timeout, h);

@@ -133,15 +133,14 @@ int state_load(const char *id, struct container_state *s, struct kerr **err)
     json_tokener_free(tok);
     if (!o || jerr != json_tokener_success || !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
-        return kerr_make(err, 0, "read state of container `%s`: `%s` is not a JSON object",
-                         id, path);
+        return kerr_make(err, 0, "read state of container `%s`: `%s` is not a JSON object", id,
+                         path);
     }
     s->id = get_str(o, "id");
     if (!s->id || strcmp(s->id, id) != 0) {
         json_object_put(o);
         state_release(s);
-        return kerr_make(err, 0, "read state of container `%s`: `%s` names another id", id,
-                         path);
+        return kerr_make(err, 0, "read state of container `%s`: `%s` names another id", id, path);
     }
     s->bundle = get_str(o, "bundle");
     s->rootfs = get_str(o, "rootfs");
@@ -158,8 +157,7 @@ int state_load(const char *id, struct container_state *s, struct kerr **err)
     s->daemon_start = (uint64_t)get_int(o, "daemon_start");
     struct json_object *v;
     s->terminal = json_object_object_get_ex(o, "terminal", &v) && json_object_get_boolean(v);
-    if (json_object_object_get_ex(o, "annotations", &v) &&
-        json_object_is_type(v, json_type_object))
+    if (json_object_object_get_ex(o, "annotations", &v) && json_object_is_type(v, json_type_object))
         s->annotations = json_object_get(v);
     json_object_put(o);
     return 0;

@@ -24,14 +24,14 @@ struct container_state {
     char *owner;   /* user name of the creator */
     char *address; /* the sandbox daemon's ttrpc address ("unix:///...") */
     char *sandbox_id;
-    char *namespace;   /* the shim namespace the daemon was started with */
-    char *config_path; /* --config given to create, or NULL */
-    char *status;      /* last status a verb saw or set: created, running, paused, stopped */
-    pid_t holder_pid;  /* the pid in --pid-file; 0 before the holder exists */
-    uint64_t holder_start;           /* its start time (/proc/PID/stat field 22): pid reuse */
-    pid_t daemon_pid;                /* the sandbox daemon, 0 when unknown */
-    uint64_t daemon_start;           /* its start time */
-    bool terminal;                   /* process.terminal */
+    char *namespace;       /* the shim namespace the daemon was started with */
+    char *config_path;     /* --config given to create, or NULL */
+    char *status;          /* last status a verb saw or set: created, running, paused, stopped */
+    pid_t holder_pid;      /* the pid in --pid-file; 0 before the holder exists */
+    uint64_t holder_start; /* its start time (/proc/PID/stat field 22): pid reuse */
+    pid_t daemon_pid;      /* the sandbox daemon, 0 when unknown */
+    uint64_t daemon_start; /* its start time */
+    bool terminal;         /* process.terminal */
     struct json_object *annotations; /* the bundle's annotations object, or NULL */
 };
 

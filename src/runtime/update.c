@@ -84,8 +84,8 @@ int cmd_update(int argc, char **argv)
     options[n++] = (struct option){"resources", required_argument, NULL, 'r'};
     options[n++] = (struct option){"help", no_argument, NULL, 'h'};
     for (size_t i = 0; i < ARRAY_SIZE(resource_flags); i++)
-        options[n++] =
-            (struct option){resource_flags[i].name, required_argument, NULL, OPT_FIRST_FLAG + (int)i};
+        options[n++] = (struct option){resource_flags[i].name, required_argument, NULL,
+                                       OPT_FIRST_FLAG + (int)i};
     options[n] = (struct option){0};
 
     const char *resources_file = NULL;
