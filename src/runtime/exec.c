@@ -217,11 +217,12 @@ int cmd_exec(int argc, char **argv)
     }
     const char *text = json_object_to_json_string_ext(process, JSON_C_TO_STRING_PLAIN);
     cleanup_free char *exec_id = random_exec_id();
+    cleanup_free char *address = xstrdup(ct.state.address ? ct.state.address : "");
     cleanup_free char *dir = state_dir(id);
     struct holder_config hc = {
         .id = id,
         .exec_id = exec_id,
-        .address = ct.state.address,
+        .address = address,
         .fifo_dir = dir,
         .terminal = tty,
         .console_socket = o.console_socket ? console : NULL,
