@@ -12,6 +12,8 @@ packages=(
   linux-source-6.1 bc flex bison libelf-dev libssl-dev cpio e2fsprogs xz-utils kmod
   # VMs
   qemu-system-x86 qemu-utils
+  # the KVM test bed (tests/kvm-testbed): Debian's kernel and modules for the L1 VM, its init
+  linux-image-amd64 busybox-static
   # tests
   python3 python3-pytest iproute2 procps util-linux
 )

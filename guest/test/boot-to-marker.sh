@@ -34,7 +34,7 @@ if [ -z "$initrd" ]; then
 fi
 if [ -z "$accel" ]; then
   accel=tcg
-  if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then accel=kvm; fi
+  if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qw -E "vmx|svm" /proc/cpuinfo; then accel=kvm; fi
 fi
 append="console=ttyS0 reboot=t panic=-1 quiet"
 case $machine in

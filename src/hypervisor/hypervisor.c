@@ -25,8 +25,33 @@ const struct hypervisor_ops *hypervisor_find(const char *name)
     return NULL;
 }
 
+bool vm_cpu_has_virt(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "re");
+    if (f == NULL)
+        return false;
+    cleanup_free char *line = NULL;
+    size_t cap = 0;
+    bool found = false;
+    while (getline(&line, &cap, f) > 0) {
+        if (strncmp(line, "flags", 5) != 0)
+            continue;
+        /* The first CPU's flags: "vmx" or "svm" as a whole word. */
+        char *colon = strchr(line, ':');
+        for (char *tok = colon ? strtok(colon + 1, " \t\n") : NULL; tok;
+             tok = strtok(NULL, " \t\n"))
+            if (strcmp(tok, "vmx") == 0 || strcmp(tok, "svm") == 0)
+                found = true;
+        break;
+    }
+    fclose(f);
+    return found;
+}
+
 enum vm_accel vm_detect_accel(void)
 {
+    if (!vm_cpu_has_virt())
+        return VM_ACCEL_TCG;
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return VM_ACCEL_TCG;
@@ -61,6 +86,7 @@ void vm_init(struct vm *vm, const struct hypervisor_ops *ops, const struct vm_co
     vm->accel = vm_detect_accel();
     vm->console_fd = -1;
     vm->agent_listen = -1;
+    vm->vsock_fd = -1;
 }
 
 void vm_release(struct vm *vm)
@@ -69,7 +95,9 @@ void vm_release(struct vm *vm)
         close(vm->console_fd);
     if (vm->agent_listen >= 0)
         close(vm->agent_listen);
-    vm->console_fd = vm->agent_listen = -1;
+    if (vm->vsock_fd >= 0)
+        close(vm->vsock_fd);
+    vm->console_fd = vm->agent_listen = vm->vsock_fd = -1;
     if (vm->agent_socket)
         unlink(vm->agent_socket);
     free(vm->agent_socket);

@@ -33,6 +33,7 @@ struct vm {
     enum vm_accel accel;
     bool vsock;       /* agent on vhost-vsock (else virtio-serial) */
     uint32_t cid;     /* guest CID when vsock */
+    int vsock_fd;     /* /dev/vhost-vsock with cid set, for the VMM; -1 if none */
     pid_t pid;        /* the VMM process, 0 when not running */
     int console_fd;   /* read end of the guest console, -1 if none */
     int agent_listen; /* where a serial-channel VMM connects to us */
@@ -56,8 +57,11 @@ extern const struct hypervisor_ops qemu_ops;
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
 
-/* KVM when /dev/kvm opens read-write, TCG otherwise. */
+/* KVM when the CPU has hardware virtualisation (vmx or svm) and /dev/kvm opens
+ * read-write, TCG otherwise.  A /dev/kvm on a CPU without either (a PVM nested
+ * host's kvm_pvm) runs only PVM-aware guests, not ours. */
 enum vm_accel vm_detect_accel(void);
+bool vm_cpu_has_virt(void);
 const char *vm_accel_name(enum vm_accel accel);
 /* The host TSC frequency in kHz (0 if unknown): a microvm guest under TCG
  * needs it as tsc_early_khz or it may hang calibrating. */

@@ -15,10 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/vhost.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#define VHOST_VSOCK_DEVICE "/dev/vhost-vsock"
 
 struct argv_builder {
     char **argv;
@@ -118,7 +123,10 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
 
     if (vm->vsock) {
         add(&b, "-device");
-        add(&b, "vhost-vsock-%s,guest-cid=%u", bus_suffix, vm->cid);
+        if (vm->vsock_fd >= 0)
+            add(&b, "vhost-vsock-%s,guest-cid=%u,vhostfd=%d", bus_suffix, vm->cid, vm->vsock_fd);
+        else
+            add(&b, "vhost-vsock-%s,guest-cid=%u", bus_suffix, vm->cid);
     } else {
         add(&b, "-device");
         add(&b, "virtio-serial-%s,id=serial0", bus_suffix);
@@ -132,11 +140,44 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
     return b.argv;
 }
 
+/* Reserve a guest CID the way Kata does: open /dev/vhost-vsock and set the CID
+ * on it, trying from a pseudo-random start until one is free; QEMU gets this
+ * fd (vhostfd=), so the CID stays ours from here until QEMU exits. */
+static int qemu_reserve_vsock_cid(struct vm *vm, struct kerr **err)
+{
+    int fd = open(VHOST_VSOCK_DEVICE, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return kerr_make(err, errno, "open `%s`", VHOST_VSOCK_DEVICE);
+    /* CIDs 0-2 are reserved (hypervisor, local, host); the top one is "any". */
+    uint32_t span = 0xfffffffeu - 3;
+    uint32_t start = (uint32_t)((now_ns() ^ ((uint64_t)getpid() << 16)) % span);
+    for (uint32_t i = 0; i < 4096; i++) {
+        uint64_t cid = 3 + (start + i) % span;
+        if (ioctl(fd, VHOST_VSOCK_SET_GUEST_CID, &cid) == 0) {
+            vm->cid = (uint32_t)cid;
+            vm->vsock_fd = fd;
+            vm->vsock = true;
+            return 0;
+        }
+        if (errno != EADDRINUSE) {
+            int saved = errno;
+            close(fd);
+            return kerr_make(err, saved, "set a guest CID on `%s`", VHOST_VSOCK_DEVICE);
+        }
+    }
+    close(fd);
+    return kerr_make(err, EADDRINUSE, "no free guest CID on `%s`", VHOST_VSOCK_DEVICE);
+}
+
 static int qemu_prepare_channel(struct vm *vm, struct kerr **err)
 {
     if (mkdir_all(vm->cfg.run_dir, 0700, err) < 0)
         return -1;
-    vm->vsock = false; /* vhost-vsock support arrives with the runtime issue */
+    /* vhost-vsock where the host has it (agent on vsock port 1024), else a
+     * virtio-serial port. */
+    if (access(VHOST_VSOCK_DEVICE, F_OK) == 0)
+        return qemu_reserve_vsock_cid(vm, err);
+    vm->vsock = false;
     vm->agent_socket = xasprintf("%s/agent.sock", vm->cfg.run_dir);
     vm->agent_listen = unix_listen(vm->agent_socket, err);
     return vm->agent_listen < 0 ? -1 : 0;
@@ -198,6 +239,8 @@ static int qemu_start(struct vm *vm, struct kerr **err)
         /* A VMM must not outlive a crashed parent unnoticed: it is reaped by
          * whoever cleans the sandbox; keep default signal dispositions. */
         signal(SIGPIPE, SIG_DFL);
+        if (vm->vsock_fd >= 0)
+            fcntl(vm->vsock_fd, F_SETFD, 0); /* QEMU's vhostfd= */
         execv(argv[0], argv);
         dprintf(log_fd, "exec `%s`: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -210,8 +253,42 @@ static int qemu_start(struct vm *vm, struct kerr **err)
     return 0;
 }
 
+/* QEMU's exit as an error, or 0 while it runs. */
+static int qemu_exited(struct vm *vm, struct kerr **err)
+{
+    int status;
+    if (vm->pid <= 0 || waitpid(vm->pid, &status, WNOHANG) != vm->pid)
+        return 0;
+    vm->pid = 0;
+    cleanup_free char *tail = qemu_log_tail(vm);
+    return kerr_make(err, 0, "QEMU exited (status %d) before the agent answered: %s",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), tail);
+}
+
+/* The agent listens on vsock port 1024 once it is up: connect until it
+ * accepts (a guest not listening yet resets the connection). */
+static int qemu_agent_connect_vsock(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
+{
+    uint64_t deadline = now_ns() + timeout_ns;
+    for (;;) {
+        cleanup_kerr struct kerr *last = NULL;
+        int fd = vsock_connect(vm->cid, AGENT_VSOCK_PORT, &last);
+        if (fd >= 0)
+            return fd;
+        if (qemu_exited(vm, err) < 0)
+            return -1;
+        if (now_ns() >= deadline)
+            return kerr_make(err, ETIMEDOUT, "wait for the agent on vsock CID %u port %d (%s)",
+                             vm->cid, AGENT_VSOCK_PORT, last->msg);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
+    if (vm->vsock)
+        return qemu_agent_connect_vsock(vm, timeout_ns, err);
     if (vm->agent_listen < 0)
         return kerr_make(err, ENOTCONN, "agent channel of this VM is not set up");
     uint64_t deadline = now_ns() + timeout_ns;

@@ -51,7 +51,8 @@ echo "kernel: $kdir (release $release, vmlinux $(stat -c %s "$vmlinux") bytes)"
 "$top/guest/image/build.sh" --init "$work/probe-init" --out "$work/probe-rootfs.img" --size-mb 32 2>/dev/null
 
 accel=tcg
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then accel=kvm; fi
+# /dev/kvm without vmx/svm (a PVM nested host) runs no ordinary guest.
+if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qw -E "vmx|svm" /proc/cpuinfo; then accel=kvm; fi
 tsc_param=""
 if tsc=$("$top/guest/host-tsc-khz.sh" 2>/dev/null); then
   tsc_param="tsc_early_khz=$tsc"

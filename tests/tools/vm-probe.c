@@ -140,10 +140,12 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
                                     ? details->agent_details->version
                                     : "";
     if (json) {
-        printf("{\"machine\": \"%s\", \"accel\": \"%s\", \"ready_ms\": %.1f, "
+        printf("{\"machine\": \"%s\", \"accel\": \"%s\", \"channel\": \"%s\", "
+               "\"ready_ms\": %.1f, "
                "\"health\": \"%s\", \"kernel_release\": \"%s\", \"online_cpus\": %u, "
                "\"memory_bytes\": %llu, \"agent_version\": \"%s\", \"agent_rss_kb\": %llu}\n",
-               p->vm.cfg.machine_type, vm_accel_name(p->vm.accel), (t_ready - t0) / 1e6,
+               p->vm.cfg.machine_type, vm_accel_name(p->vm.accel),
+               p->vm.vsock ? "vsock" : "virtio-serial", (t_ready - t0) / 1e6,
                health->status == GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                    ? "SERVING"
                    : "NOT_SERVING",
@@ -151,6 +153,10 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
                (unsigned long long)details->memory_bytes, agent_version, rss_kb);
     } else {
         printf("machine:        %s (%s)\n", p->vm.cfg.machine_type, vm_accel_name(p->vm.accel));
+        if (p->vm.vsock)
+            printf("channel:        vsock, guest CID %u, port %d\n", p->vm.cid, AGENT_VSOCK_PORT);
+        else
+            printf("channel:        virtio-serial port %s\n", AGENT_SERIAL_NAME);
         printf("agent:          kata-agent %s, health %s, ready after %.0f ms\n", agent_version,
                health->status == GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                    ? "SERVING"

@@ -125,5 +125,7 @@ TEST(unknown_machine_type_is_named_in_error)
 TEST(accelerator_matches_dev_kvm)
 {
     enum vm_accel accel = vm_detect_accel();
-    CHECK_INT(accel, access("/dev/kvm", R_OK | W_OK) == 0 ? VM_ACCEL_KVM : VM_ACCEL_TCG);
+    bool virt = system("grep -qw -E 'vmx|svm' /proc/cpuinfo") == 0;
+    CHECK_INT(vm_cpu_has_virt(), virt);
+    CHECK_INT(accel, virt && access("/dev/kvm", R_OK | W_OK) == 0 ? VM_ACCEL_KVM : VM_ACCEL_TCG);
 }

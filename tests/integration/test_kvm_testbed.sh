@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The KVM test bed (tests/kvm-testbed/run): an L1 VM under TCG with emulated
+# AMD SVM. One L1 boot runs tests/kvm-testbed/selftest.sh (nested KVM, kata-runtime
+# check/env, vm-probe with -accel kvm on vhost-vsock and virtio-serial); a second
+# shows how a command's stdout, stderr, exit status, working directory and a
+# writable share come back; a third that --timeout stops the VM. Nothing may be
+# left running or on disk. No timing is asserted.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+run=$top/tests/kvm-testbed/run
+step=0
+ok() { step=$((step + 1)); echo "ok $step - $*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+work=$(mktemp -d /tmp/test-kvm-testbed.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+for f in "$top/build/tests/tools/vm-probe" "$top/build/guest/vmlinux" \
+  "$top/build/guest/kata-agent-initrd.img"; do
+  [ -e "$f" ] || fail "$f missing: run make and guest/build-assets.sh first"
+done
+ls -d /tmp/kvm-testbed.* 2> /dev/null | sort > "$work/before" || true
+
+# 1. Everything that needs KVM, from one L1 boot.
+status=0
+(cd "$top" && "$run" --timing --timeout 480 -- tests/kvm-testbed/selftest.sh) \
+  > "$work/selftest.out" 2> "$work/selftest.err" || status=$?
+cat "$work/selftest.out"
+grep '^kvm-testbed:' "$work/selftest.err" || true
+if [ $status -ne 0 ]; then
+  tail -n 30 "$work/selftest.err" >&2
+  fail "selftest in the test bed exited $status"
+fi
+grep -q '^ok 9 - no QEMU left running' "$work/selftest.out" || fail "selftest did not run every check"
+! grep -q '^not ok' "$work/selftest.out" || fail "selftest reported failures"
+ok "selftest in the test bed: nested KVM, kata-runtime check/env, vm-probe on vsock and serial"
+
+# 2. What a command gets and gives back.
+mkdir "$work/rw"
+status=0
+(cd "$top/tests" && "$run" --timeout 300 --share-rw "$work/rw" -- \
+  sh -c 'echo "out $KVM_TESTBED $(pwd)"; echo "err $(uname -r)" >&2; touch /etc/kvm-testbed-probe;
+         [ ! -w /usr ] || echo "usr writable"; echo written > "$1/file"; exit 7' sh "$work/rw") \
+  > "$work/cmd.out" 2> "$work/cmd.err" || status=$?
+[ $status -eq 7 ] || { cat "$work/cmd.out" "$work/cmd.err" >&2; fail "exit status $status, wanted 7"; }
+[ "$(cat "$work/cmd.out")" = "out 1 $top/tests" ] || fail "stdout: $(cat "$work/cmd.out")"
+release=$(cat "$(bash "$top/tests/kvm-testbed/build.sh")/release")
+[ "$(cat "$work/cmd.err")" = "err $release" ] || fail "stderr: $(cat "$work/cmd.err")"
+[ "$(cat "$work/rw/file")" = written ] || fail "the writable share did not come back"
+[ ! -e /etc/kvm-testbed-probe ] || { rm -f /etc/kvm-testbed-probe; fail "the guest wrote the host's /etc"; }
+ok "stdout, stderr and exit status come back; cwd kept; /etc writable in the VM only; --share-rw"
+
+# 3. --timeout stops the VM with status 124.
+status=0
+"$run" --timeout 3 -- sleep 600 > /dev/null 2> "$work/timeout.err" || status=$?
+[ $status -eq 124 ] || { cat "$work/timeout.err" >&2; fail "timeout status $status, wanted 124"; }
+ok "--timeout stops the VM and exits 124"
+
+# Nothing left behind.
+! pgrep -f 'qemu-system-x86_64 -name kvm-testbed' > /dev/null || fail "an L1 QEMU was left running"
+ls -d /tmp/kvm-testbed.* 2> /dev/null | sort > "$work/after" || true
+[ -z "$(comm -13 "$work/before" "$work/after")" ] || fail "run dirs left: $(comm -13 "$work/before" "$work/after")"
+ok "no QEMU and no run directory left"
+echo "all $step steps passed"
