@@ -484,19 +484,48 @@ def test_daemon_killed_then_delete_force_cleans_up(rt):
     assert not (rt.root / "c1").exists()
 
 
-@pytest.mark.skipif("vm" not in daemons(), reason="needs the VM sandbox daemon")
+def children_of(pid):
+    kids = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(p))
+            except OSError:
+                pass
+    return kids
+
+
 def test_vmm_killed_container_reported_stopped(rt):
     if rt.daemon != "vm":
         pytest.skip("a VMM exists only with the VM daemon")
     holder = start_sleeper(rt)
-    vmms = [p for p in processes_named("qemu-system-x86_64")
-            if str(rt.root) in open(f"/proc/{p}/cmdline").read() or True]
-    assert vmms
-    for p in vmms:
-        os.kill(p, signal.SIGKILL)
+    daemon = daemon_pid(rt, "c1")
+    # Only this sandbox's VMM: the daemon's own child, never another test's VM.
+    vmms = [p for p in children_of(daemon)
+            if open(f"/proc/{p}/comm").read().strip().startswith("qemu")]
+    assert len(vmms) == 1, vmms
+    os.kill(vmms[0], signal.SIGKILL)
     wait_gone(holder, timeout=rt.timeout)
-    assert rt.state("c1")["status"] == "stopped"
+    s = rt.state("c1")
+    assert s["status"] == "stopped" and s["pid"] == 0
     rt("delete", "c1", check=True)
+    assert not (rt.root / "c1").exists()
+
+
+def test_daemon_killed_under_a_foreground_run_exits_non_zero_and_cleans(rt):
+    b = rt.bundle("b", ["sh", "-c", "echo up; sleep 1000"])
+    out = open(rt.tmp / "run.out", "w")
+    p = subprocess.Popen(rt.argv("run", "--bundle", b, "c1"), stdin=subprocess.DEVNULL,
+                         stdout=out, stderr=subprocess.STDOUT, env=rt.env)
+    deadline = time.time() + rt.timeout
+    while "up" not in (rt.tmp / "run.out").read_text():
+        assert time.time() < deadline and p.poll() is None
+        time.sleep(0.05)
+    os.kill(daemon_pid(rt, "c1"), signal.SIGKILL)
+    assert p.wait(rt.timeout) != 0
+    assert not (rt.root / "c1").exists()  # run deleted it, through the shim's cleanup
 
 
 def test_twenty_cycles_leave_nothing_behind(rt):
