@@ -12,9 +12,11 @@ import array
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -66,6 +68,12 @@ class Runtime:
         else:
             self.env["KATA_SHIM_PATH"] = SHIM
             self.daemon_name = "containerd-shim-kata-v2"
+            # The daemon's own directories under the test's, never the host's /run
+            # (its socket dir short: unix socket paths are limited to 107 bytes).
+            self.short = tempfile.mkdtemp(prefix="krt.", dir="/tmp")
+            self.env["KATA_SHIM_SOCKET_DIR"] = self.short
+            self.env["KATA_STATE_DIR"] = str(tmp_path / "vc")
+            self.env["KATA_SHARED_DIR"] = str(tmp_path / "shared")
         self.timeout = 30 if daemon == "host" else 300
 
     def argv(self, *args):
@@ -116,6 +124,11 @@ def rt(request, tmp_path):
     while set(processes_named(runtime.daemon_name)) - daemons_before and time.time() < deadline:
         time.sleep(0.05)
     assert set(processes_named(runtime.daemon_name)) <= daemons_before
+    if runtime.daemon == "vm":
+        assert mounts_under(str(tmp_path)) == []
+        for d in (runtime.short, tmp_path / "vc"):
+            assert not os.path.exists(d) or os.listdir(d) == [], f"{d} not empty"
+        shutil.rmtree(runtime.short, ignore_errors=True)
 
 
 def pid_alive(pid):
