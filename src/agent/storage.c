@@ -410,17 +410,19 @@ static int add_one(struct agent *a, const Grpc__Storage *s, const char *owner,
     struct mount_plan plan = {0};
     mount_opts_parse(s->options, s->n_options, &plan.opts);
     int ret = -1;
+    /* Declared before the first goto: cleanup must never see them uninitialised. */
+    cleanup_close int rootfd = -1;
+    cleanup_close int target = -1;
     if (handler(a, s, &plan, err) < 0)
         goto out;
     if (mkdir_all(a->opts.storage_root, 0755, err) < 0)
         goto out;
-    cleanup_close int rootfd = open(a->opts.storage_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    rootfd = open(a->opts.storage_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) {
         kerr_make(err, errno, "open storage root `%s`", a->opts.storage_root);
         goto out;
     }
-    cleanup_close int target =
-        mkdir_beneath(rootfd, rel, plan.no_mount ? plan.dir_mode : 0755, err);
+    target = mkdir_beneath(rootfd, rel, plan.no_mount ? plan.dir_mode : 0755, err);
     if (target < 0)
         goto out;
     if (plan.no_mount) {
