@@ -4,14 +4,19 @@
  *
  *   oci_apply_rootfs_policy (init only, after pivot_root): sysctls,
  *       readonly paths, masked paths
- *   oci_apply_process: oom_score_adj, rlimits, umask (when set), user
- *       (additional gids, gid, uid, with PR_SET_KEEPCAPS so capabilities
- *       survive), capabilities (bounding, effective, permitted,
- *       inheritable, ambient), no_new_privileges, seccomp last
+ *   oci_apply_process: oom_score_adj, rlimits, no_new_privileges, seccomp
+ *       (here when no_new_privileges is off: loading then needs
+ *       CAP_SYS_ADMIN, which the next step may drop), capabilities'
+ *       bounding set, user (additional gids, gid, uid, with PR_SET_KEEPCAPS
+ *       so capabilities survive), effective/permitted/inheritable and
+ *       ambient sets, seccomp (here, last, when no_new_privileges is on)
  *
- * Errors name the setting and value ("rlimit RLIMIT_NOFILE: ...",
- * "capability CAP_FOO: unknown", "seccomp syscall 'foo': ...").  The caller
- * sends err->msg to the parent and exits. */
+ * The agent may call oci_seccomp_prepare before cloning the child (checks
+ * and compiles the profile once; the child inherits the result).
+ *
+ * Errors name the setting and value ("rlimit `RLIMIT_NOFILE`: ...",
+ * "capability `CAP_FOO` (effective set): unknown", "seccomp syscall `foo`:
+ * ...").  The caller sends err->msg to the parent and exits. */
 #ifndef KATA_AGENT_OCI_SECURITY_H
 #define KATA_AGENT_OCI_SECURITY_H
 
