@@ -372,6 +372,15 @@ uint64_t cgroup_oom_kill_count(const char *abs)
     return count;
 }
 
+int cgroup_oom_watch_open(const char *abs, struct kerr **err)
+{
+    cleanup_free char *path = xasprintf("%s/memory.events", abs);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kerr_make(err, errno, "watch OOM events: open `%s`", path);
+    return fd;
+}
+
 /* ---- removal ---- */
 
 static int remove_tree(const char *dir, struct kerr **err)
