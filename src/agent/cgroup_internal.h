@@ -24,4 +24,8 @@ int cgroup_read_u64(const char *abs, const char *file, uint64_t *value);
  * memory.stat, memory.events, cgroup.events); -1 when absent. */
 int cgroup_keyed_u64(const char *text, const char *key, uint64_t *value);
 
+/* cgroup_kill_all without cgroup.kill (Linux < 5.14): freeze, SIGKILL each
+ * pid (recursively), thaw. */
+int cgroup_kill_each(const char *abs, struct kerr **err);
+
 #endif

@@ -3,6 +3,7 @@
  * hybrid host it has few or no controllers: what needs one is skipped here
  * and proven in the guest by tests/integration/test_agent_cgroup_vm.sh). */
 #include "cgroup.h"
+#include "cgroup_internal.h"
 #include "test.h"
 #include "util.h"
 
@@ -313,6 +314,36 @@ TEST(kill_all_kills_nested_processes)
     CHECK(cgroup_remove(top, &err) == 0);
     CHECK(access(top, F_OK) < 0 && errno == ENOENT);
     CHECK(cgroup_remove(top, &err) == 0);
+}
+
+/* The path for kernels without cgroup.kill, run here on purpose. */
+TEST(kill_each_without_cgroup_kill)
+{
+    FIXTURE(fx);
+    struct kerr *err = NULL;
+    cleanup_free char *leaf = NULL, *other = NULL;
+    CHECK(cgroup_create(fx.root, "each/leaf", &leaf, &err) == 0);
+    CHECK(cgroup_create(fx.root, "each/other", &other, &err) == 0);
+    cleanup_free char *top = xasprintf("%s/each", fx.root);
+    volatile unsigned long *counter =
+        mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(counter != MAP_FAILED);
+    pid_t busy = spawn_child(&fx, counter), idle = spawn_child(&fx, NULL);
+    CHECK(cgroup_add_pid(leaf, busy, &err) == 0 && cgroup_add_pid(other, idle, &err) == 0);
+    CHECK(cgroup_kill_each(top, &err) == 0);
+    munmap((void *)counter, 4096);
+    int status;
+    CHECK(waitpid(busy, &status, 0) == busy);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK(waitpid(idle, &status, 0) == idle);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    fx.n_children = 0;
+    /* Thawed again. */
+    cleanup_free char *freeze = NULL;
+    cleanup_free char *freeze_path = xasprintf("%s/cgroup.freeze", top);
+    size_t len;
+    CHECK(file_read_all(freeze_path, 64, &freeze, &len, &err) == 0);
+    CHECK_STR(freeze, "0\n");
 }
 
 TEST(remove_with_live_process_fails)
