@@ -281,6 +281,21 @@ static int check_source_path(struct agent *a, const char *path, const char *what
     return path_under_root(a->opts.storage_root, path, what, &rel, err);
 }
 
+/* mkdir -p of a directory under the storage root, never leaving it. */
+static int make_sandbox_dir(struct agent *a, const char *path, struct kerr **err)
+{
+    const char *rel;
+    if (path_under_root(a->opts.storage_root, path, "directory", &rel, err) < 0)
+        return -1;
+    if (mkdir_all(a->opts.storage_root, 0755, err) < 0)
+        return -1;
+    cleanup_close int rootfd = open(a->opts.storage_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return kerr_make(err, errno, "open storage root `%s`", a->opts.storage_root);
+    cleanup_close int fd = mkdir_beneath(rootfd, rel, 0755, err);
+    return fd < 0 ? -1 : 0;
+}
+
 static int handle_bind(struct agent *a, const Grpc__Storage *s, struct mount_plan *plan,
                        struct kerr **err)
 {
@@ -306,9 +321,13 @@ static int handle_overlay(struct agent *a, const Grpc__Storage *s, struct mount_
             has_lower |= k == 0;
             cleanup_free char *dirs = xstrdup(s->options[i] + klen);
             char *save = NULL;
-            for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+            for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
                 if (check_source_path(a, d, "overlay directory", err) < 0)
                     return -1;
+                /* upperdir and workdir are the overlay's own: made when missing. */
+                if (k > 0 && make_sandbox_dir(a, d, err) < 0)
+                    return -1;
+            }
         }
     if (!has_lower)
         return kerr_make(err, 0, "overlayfs storage needs a lowerdir option");
