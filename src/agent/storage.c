@@ -407,6 +407,27 @@ static int release_mount(struct agent_storages *st, struct tracked_mount *m, str
     return 0;
 }
 
+/* Make the mount point (rel, under the storage root) and mount on it. */
+static int apply_plan(struct agent *a, const Grpc__Storage *s, const char *rel,
+                      const struct mount_plan *plan, struct kerr **err)
+{
+    if (mkdir_all(a->opts.storage_root, 0755, err) < 0)
+        return -1;
+    cleanup_close int rootfd = open(a->opts.storage_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return kerr_make(err, errno, "open storage root `%s`", a->opts.storage_root);
+    cleanup_close int target =
+        mkdir_beneath(rootfd, rel, plan->no_mount ? plan->dir_mode : 0755, err);
+    if (target < 0)
+        return -1;
+    if (plan->no_mount) {
+        if (fchmodat(rootfd, rel, plan->dir_mode, 0) < 0)
+            return kerr_make(err, errno, "chmod `%s`", s->mount_point);
+        return 0;
+    }
+    return mount_on_fd(plan->source, target, s->mount_point, plan->fstype, &plan->opts, err);
+}
+
 /* Mount one storage (or take a reference on its mount point). */
 static int add_one(struct agent *a, const Grpc__Storage *s, const char *owner,
                    struct tracked_mount **added, struct kerr **err)
@@ -428,28 +449,13 @@ static int add_one(struct agent *a, const Grpc__Storage *s, const char *owner,
     }
     struct mount_plan plan = {0};
     mount_opts_parse(s->options, s->n_options, &plan.opts);
-    int ret = -1;
-    if (handler(a, s, &plan, err) < 0)
-        goto out;
-    if (mkdir_all(a->opts.storage_root, 0755, err) < 0)
-        goto out;
-    cleanup_close int rootfd = open(a->opts.storage_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rootfd < 0) {
-        kerr_make(err, errno, "open storage root `%s`", a->opts.storage_root);
-        goto out;
-    }
-    cleanup_close int target =
-        mkdir_beneath(rootfd, rel, plan.no_mount ? plan.dir_mode : 0755, err);
-    if (target < 0)
-        goto out;
-    if (plan.no_mount) {
-        if (fchmodat(rootfd, rel, plan.dir_mode, 0) < 0) {
-            kerr_make(err, errno, "chmod `%s`", s->mount_point);
-            goto out;
-        }
-    } else if (mount_on_fd(plan.source, target, s->mount_point, plan.fstype, &plan.opts, err) < 0) {
-        goto out;
-    }
+    int ret = handler(a, s, &plan, err);
+    if (ret == 0)
+        ret = apply_plan(a, s, rel, &plan, err);
+    free(plan.source);
+    mount_opts_release(&plan.opts);
+    if (ret < 0)
+        return -1;
     m = xcalloc(1, sizeof(*m));
     m->mount_point = xstrdup(s->mount_point);
     m->driver = xstrdup(s->driver);
@@ -459,11 +465,7 @@ static int add_one(struct agent *a, const Grpc__Storage *s, const char *owner,
     st->mounts = m;
     *added = m;
     log_info("storage: %s `%s` at `%s` for `%s`", s->driver, s->source, s->mount_point, owner);
-    ret = 0;
-out:
-    free(plan.source);
-    mount_opts_release(&plan.opts);
-    return ret;
+    return 0;
 }
 
 int storage_add(struct agent *a, Grpc__Storage *const *storages, size_t n, const char *owner,
