@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 TOP = Path(__file__).resolve().parents[2]
-AGENT = TOP / "build/src/agent/kata-agent"
+# KATA_TEST_AGENT runs another build of the agent (build-asan's, say).
+AGENT = Path(os.environ.get("KATA_TEST_AGENT", TOP / "build/src/agent/kata-agent")).resolve()
 CTL = TOP / "build/tests/tools/agent-ctl"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and mounts")
@@ -108,11 +109,18 @@ class Agent:
         if self.proc.poll() is None:
             self.call("DestroySandbox")
             self.proc.wait(timeout=10)
+        # A clean exit (sanitizer builds exit non-zero on leaks and errors).
+        assert self.proc.returncode == 0, self.log_path.read_text()[-4000:]
 
     def close(self):
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            # Let a sanitizer build report at exit; then make sure.
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.holder.kill()
         self.holder.wait()
         self.log.close()
