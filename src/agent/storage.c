@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -407,6 +408,65 @@ static int release_mount(struct agent_storages *st, struct tracked_mount *m, str
     return 0;
 }
 
+/* ---- Kubernetes fsGroup ---- */
+
+/* Kata's masks: group read (+write unless read-only), search on directories
+ * and setgid so new files inherit the group. */
+#define FS_GROUP_RW_MASK 0660
+#define FS_GROUP_RO_MASK 0440
+#define FS_GROUP_EXEC    0110
+
+static struct {
+    gid_t gid;
+    bool read_only;
+    int error;
+    char *failed;
+} fs_group_walk;
+
+static int fs_group_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    if (type == FTW_SL || type == FTW_SLN)
+        return 0; /* never through a symlink */
+    mode_t mask = fs_group_walk.read_only ? FS_GROUP_RO_MASK : FS_GROUP_RW_MASK;
+    if (S_ISDIR(st->st_mode))
+        mask |= FS_GROUP_EXEC | S_ISGID;
+    if (lchown(path, (uid_t)-1, fs_group_walk.gid) < 0 ||
+        chmod(path, (st->st_mode & 07777) | mask) < 0) {
+        fs_group_walk.error = errno;
+        fs_group_walk.failed = xstrdup(path);
+        return 1;
+    }
+    return 0;
+}
+
+/* Give the volume at mount_point to the group (recursively, on its own file
+ * system), unless the policy says its root already matches. */
+static int apply_fs_group(const Grpc__Storage *s, const struct mount_opts *opts, struct kerr **err)
+{
+    const Grpc__FSGroup *g = s->fs_group;
+    bool read_only = (opts->flags & MS_RDONLY) != 0;
+    struct stat st;
+    if (stat(s->mount_point, &st) < 0)
+        return kerr_make(err, errno, "fsGroup of `%s`", s->mount_point);
+    mode_t want = (read_only ? FS_GROUP_RO_MASK : FS_GROUP_RW_MASK) | FS_GROUP_EXEC | S_ISGID;
+    if (g->group_change_policy == TYPES__FSGROUP_CHANGE_POLICY__OnRootMismatch &&
+        st.st_gid == g->group_id && (st.st_mode & want) == want)
+        return 0;
+    fs_group_walk.gid = g->group_id;
+    fs_group_walk.read_only = read_only;
+    fs_group_walk.error = 0;
+    fs_group_walk.failed = NULL;
+    int r = nftw(s->mount_point, fs_group_visit, 32, FTW_PHYS | FTW_MOUNT);
+    if (r != 0) {
+        int e = fs_group_walk.error ? fs_group_walk.error : errno;
+        kerr_make(err, e, "fsGroup %u of `%s`", g->group_id,
+                  fs_group_walk.failed ? fs_group_walk.failed : s->mount_point);
+        free(fs_group_walk.failed);
+        return -1;
+    }
+    return 0;
+}
+
 /* Make the mount point (rel, under the storage root) and mount on it. */
 static int apply_plan(struct agent *a, const Grpc__Storage *s, const char *rel,
                       const struct mount_plan *plan, struct kerr **err)
@@ -423,9 +483,17 @@ static int apply_plan(struct agent *a, const Grpc__Storage *s, const char *rel,
     if (plan->no_mount) {
         if (fchmodat(rootfd, rel, plan->dir_mode, 0) < 0)
             return kerr_make(err, errno, "chmod `%s`", s->mount_point);
-        return 0;
+        return s->fs_group ? apply_fs_group(s, &plan->opts, err) : 0;
     }
-    return mount_on_fd(plan->source, target, s->mount_point, plan->fstype, &plan->opts, err);
+    if (mount_on_fd(plan->source, target, s->mount_point, plan->fstype, &plan->opts, err) < 0)
+        return -1;
+    if (s->fs_group && apply_fs_group(s, &plan->opts, err) < 0) {
+        cleanup_kerr struct kerr *undo = NULL;
+        if (unmount_path(s->mount_point, &undo) < 0)
+            log_warn("storage: %s", undo->msg);
+        return -1;
+    }
+    return 0;
 }
 
 /* Mount one storage (or take a reference on its mount point). */

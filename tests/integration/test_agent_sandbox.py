@@ -433,3 +433,32 @@ def test_network_errors(agent):
     # Interface v0 untouched by the failed calls; the agent still serves.
     assert json.loads(agent.ns("ip", "-j", "link", "show", "v0"))[0]["ifname"] == "v0"
     assert agent.call("grpc.Health.Check") == {"status": "SERVING"}
+
+
+def test_fs_group(agent):
+    """Kubernetes fsGroup: the volume's files go to the group, group-writable,
+    directories setgid; symlinks are not followed; OnRootMismatch skips a
+    volume whose root already matches."""
+    src = agent.root / "vol"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub/f").write_text("x")
+    (src / "sub/f").chmod(0o600)
+    outside = agent.dir / "outside"
+    outside.write_text("o")
+    outside.chmod(0o600)
+    (src / "link").symlink_to(outside)
+    r = str(agent.root)
+    agent.call("CreateSandbox", {"storages": [
+        {"driver": "bind", "source": f"{r}/vol", "mount_point": f"{r}/mnt",
+         "fs_group": {"group_id": 4321}},
+        {"driver": "local", "mount_point": f"{r}/loc",
+         "fs_group": {"group_id": 99, "group_change_policy": "OnRootMismatch"}},
+    ]})
+    f = (src / "sub/f").stat()
+    d = (src / "sub").stat()
+    assert (f.st_gid, f.st_mode & 0o7777) == (4321, 0o660)
+    assert d.st_gid == 4321 and d.st_mode & 0o2070 == 0o2070
+    o = outside.stat()
+    assert (o.st_gid, o.st_mode & 0o7777) == (0, 0o600)
+    loc = (agent.root / "loc").stat()
+    assert loc.st_gid == 99 and loc.st_mode & 0o2770 == 0o2770
