@@ -258,8 +258,8 @@ static int copy_file(struct agent *a, const Grpc__CopyFileRequest *req, struct k
     const char *rel;
     if (path_under_root(a->opts.storage_root, req->path, "copy destination", &rel, err) < 0)
         return -1;
-    if (*rel == '\0')
-        return kerr_make(err, 0, "copy destination `%s`: the storage root itself", req->path);
+    if (*rel == '\0' || rel[strlen(rel) - 1] == '/')
+        return kerr_make(err, 0, "copy destination `%s`: not a file name", req->path);
     if (req->file_size < 0 || req->file_size > COPY_FILE_MAX_SIZE)
         return kerr_make(err, 0, "copy `%s`: size %lld outside 0..%lld", req->path,
                          (long long)req->file_size, COPY_FILE_MAX_SIZE);

@@ -313,6 +313,9 @@ def test_copy_file_chunks_modes_and_limits(agent):
     agent.fails("CopyFile", {"path": f"{r}/f", "file_size": 2, "offset": 1,
                              "data": {"@text": "xy"}}, "InvalidArgument", "outside the file")
     agent.fails("CopyFile", {"path": f"{r}/f", "file_size": 2, "offset": -1}, "InvalidArgument")
+    agent.fails("CopyFile", {"path": f"{r}/dir/", "file_size": 0}, "InvalidArgument",
+                "not a file name")
+    agent.fails("CopyFile", {"path": r, "file_size": 0}, "InvalidArgument", "not a file name")
 
 
 def test_set_guest_date_time_refused_on_host(agent):
