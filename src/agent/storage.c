@@ -31,6 +31,7 @@ struct tracked_mount {
 
 struct agent_storages {
     struct tracked_mount *mounts;
+    uint64_t device_wait_ns; /* how long storage_add polls for a device */
 };
 
 /* What a handler decides: the mount(2) arguments. */
@@ -47,8 +48,10 @@ typedef int (*storage_handler)(struct agent *a, const Grpc__Storage *s, struct m
 
 static struct agent_storages *storages_of(struct agent *a)
 {
-    if (a->storages == NULL)
+    if (a->storages == NULL) {
         a->storages = xcalloc(1, sizeof(*a->storages));
+        a->storages->device_wait_ns = DEVICE_WAIT_NS;
+    }
     return a->storages;
 }
 
@@ -158,59 +161,89 @@ static bool valid_scsi_addr(const char *s)
     return sscanf(s, "%u:%u%c", &id, &lun, &extra) == 2;
 }
 
-/* Wait (bounded) until the block device for s appears; "/dev/NAME". */
-static char *find_block_device(struct agent *a, const Grpc__Storage *s, struct kerr **err)
+static bool is_block_driver(const char *driver)
+{
+    static const char *const drivers[] = {"blk", "virtio-blk", "mmioblk", "scsi"};
+    for (size_t i = 0; i < ARRAY_SIZE(drivers); i++)
+        if (strcmp(driver, drivers[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Look once for the block device of s.  Returns "/dev/NAME", or NULL: with
+ * *err set when the source is bad, without when the device is not there yet. */
+static char *lookup_block_device(struct agent *a, const Grpc__Storage *s, struct kerr **err)
 {
     const char *src = s->source;
-    bool is_scsi = strcmp(s->driver, "scsi") == 0;
-    bool is_path = strncmp(src, "/dev/", 5) == 0;
-    if (is_path && (strstr(src, "/../") || strchr(src + 5, '/') != NULL)) {
-        kerr_make(err, 0, "device `%s`: not a plain /dev entry", src);
-        return NULL;
-    }
-    if (is_scsi && !valid_scsi_addr(src)) {
-        kerr_make(err, 0, "SCSI address `%s`: expected ID:LUN", src);
-        return NULL;
-    }
-    uint64_t deadline = now_ns() + DEVICE_WAIT_NS;
-    for (;;) {
-        if (is_path) {
-            struct stat st;
-            if (stat(src, &st) == 0) {
-                if (!S_ISBLK(st.st_mode)) {
-                    kerr_make(err, 0, "device `%s`: not a block device", src);
-                    return NULL;
-                }
-                return xstrdup(src);
-            }
-        } else {
-            cleanup_free char *name = NULL;
-            if (is_scsi) {
-                name = scsi_block_name(a->opts.sysfs_root, src);
-            } else {
-                bool malformed = false;
-                cleanup_free char *dev = pci_path_device(a->opts.sysfs_root, src, &malformed);
-                if (malformed) {
-                    kerr_make(err, 0, "PCI path `%s`: expected SLOT[/SLOT...] in hex", src);
-                    return NULL;
-                }
-                if (dev)
-                    name = block_name_under(dev);
-            }
-            if (name) {
-                char *path = xasprintf("/dev/%s", name);
-                struct stat st;
-                if (stat(path, &st) == 0)
-                    return path;
-                free(path);
-            }
+    if (strncmp(src, "/dev/", 5) == 0) {
+        if (strstr(src, "/../") || strchr(src + 5, '/') != NULL || src[5] == '\0' ||
+            strcmp(src + 5, "..") == 0 || strcmp(src + 5, ".") == 0) {
+            kerr_make(err, 0, "device `%s`: not a plain /dev entry", src);
+            return NULL;
         }
-        if (now_ns() > deadline) {
-            kerr_make(err, ETIMEDOUT, "%s device `%s` did not appear", s->driver, src);
+        struct stat st;
+        if (stat(src, &st) < 0)
+            return NULL;
+        if (!S_ISBLK(st.st_mode)) {
+            kerr_make(err, 0, "device `%s`: not a block device", src);
+            return NULL;
+        }
+        return xstrdup(src);
+    }
+    cleanup_free char *name = NULL;
+    if (strcmp(s->driver, "scsi") == 0) {
+        if (!valid_scsi_addr(src)) {
+            kerr_make(err, 0, "SCSI address `%s`: expected ID:LUN", src);
+            return NULL;
+        }
+        name = scsi_block_name(a->opts.sysfs_root, src);
+    } else {
+        bool malformed = false;
+        cleanup_free char *dev = pci_path_device(a->opts.sysfs_root, src, &malformed);
+        if (malformed) {
+            kerr_make(err, 0, "PCI path `%s`: expected SLOT[/SLOT...] in hex", src);
+            return NULL;
+        }
+        if (dev)
+            name = block_name_under(dev);
+    }
+    if (name == NULL)
+        return NULL;
+    char *path = xasprintf("/dev/%s", name);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return path;
+    free(path);
+    return NULL;
+}
+
+/* The block device for s, waited for (polled) up to the storages' wait. */
+static char *find_block_device(struct agent *a, const Grpc__Storage *s, struct kerr **err)
+{
+    uint64_t deadline = now_ns() + storages_of(a)->device_wait_ns;
+    for (;;) {
+        char *path = lookup_block_device(a, s, err);
+        if (path || (err && *err))
+            return path;
+        if (now_ns() >= deadline) {
+            kerr_make(err, ETIMEDOUT, "%s device `%s` did not appear", s->driver, s->source);
             return NULL;
         }
         sleep_ms(20);
     }
+}
+
+bool storage_devices_present(struct agent *a, Grpc__Storage *const *storages, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!is_block_driver(storages[i]->driver))
+            continue;
+        cleanup_kerr struct kerr *err = NULL;
+        cleanup_free char *path = lookup_block_device(a, storages[i], &err);
+        if (path == NULL && err == NULL)
+            return false;
+    }
+    return true;
 }
 
 /* ---- handlers ---- */
@@ -539,7 +572,14 @@ static int add_one(struct agent *a, const Grpc__Storage *s, const char *owner,
 int storage_add(struct agent *a, Grpc__Storage *const *storages, size_t n, const char *owner,
                 struct kerr **err)
 {
+    return storage_add_waiting(a, storages, n, owner, DEVICE_WAIT_NS, err);
+}
+
+int storage_add_waiting(struct agent *a, Grpc__Storage *const *storages, size_t n,
+                        const char *owner, uint64_t device_wait_ns, struct kerr **err)
+{
     struct agent_storages *st = storages_of(a);
+    st->device_wait_ns = device_wait_ns;
     for (size_t i = 0; i < n; i++) {
         struct tracked_mount *added = NULL;
         if (add_one(a, storages[i], owner, &added, err) == 0)

@@ -465,3 +465,45 @@ def test_fs_group(agent):
     assert (o.st_gid, o.st_mode & 0o7777) == (0, 0o600)
     loc = (agent.root / "loc").stat()
     assert loc.st_gid == 99 and loc.st_mode & 0o2770 == 0o2770
+
+
+def test_create_sandbox_waits_for_a_late_disk_without_blocking(agent, loop_ext4):
+    """A block device that is not there yet (a hotplug in progress): CreateSandbox
+    waits on the agent's loop, other calls are served meanwhile, and the
+    mount happens once the device node appears."""
+    r = str(agent.root)
+    # A private /dev in the agent's mount namespace, so the node can come later.
+    agent.ns("mount", "-t", "tmpfs", "tmpfs", "/dev")
+    rdev = os.stat(loop_ext4).st_rdev
+    req = {"storages": [{"driver": "mmioblk", "source": "/dev/vdlate", "fstype": "ext4",
+                         "mount_point": f"{r}/late"}]}
+    pending = subprocess.Popen([str(CTL), "--addr", f"unix:{agent.sock}", "call", "CreateSandbox",
+                                json.dumps(req)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        time.sleep(0.3)
+        assert pending.poll() is None
+        assert agent.call("grpc.Health.Check") == {"status": "SERVING"}
+        agent.fails("CreateSandbox", {}, "AlreadyExists", "being created")
+        agent.ns("mknod", "/dev/vdlate", "b", str(os.major(rdev)), str(os.minor(rdev)))
+        out, errs = pending.communicate(timeout=10)
+        assert pending.returncode == 0, errs
+    finally:
+        if pending.poll() is None:
+            pending.kill()
+            pending.wait()
+    assert f"{r}/late" in agent.storage_mounts()
+    assert "data" in agent.ns("ls", f"{r}/late")
+    agent.destroy()
+
+
+def test_abandoned_create_sandbox_leaves_nothing(agent):
+    r = str(agent.root)
+    req = {"storages": [{"driver": "mmioblk", "source": "/dev/never-there", "fstype": "ext4",
+                         "mount_point": f"{r}/never"}]}
+    r1 = subprocess.run([str(CTL), "--addr", f"unix:{agent.sock}", "--timeout", "0.5", "call",
+                         "CreateSandbox", json.dumps(req)], capture_output=True, text=True)
+    assert r1.returncode != 0 and "DeadlineExceeded" in r1.stderr, r1.stderr
+    # The agent forgot it: a new CreateSandbox is not "being created".
+    agent.call("CreateSandbox", {"sandbox_id": "after"})
+    assert agent.storage_mounts() == []
