@@ -363,9 +363,72 @@ static int map_from_json(const ProtobufCFieldDescriptor *f, void *msg, struct js
     return 0;
 }
 
-static int field_from_json(const ProtobufCFieldDescriptor *f, void *msg, struct json_object *v,
+/* Free what one slot of field f holds and clear it. */
+static void release_slot(const ProtobufCFieldDescriptor *f, void *slot)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        char **p = slot;
+        if (*p != NULL && *p != f->default_value && *p != protobuf_c_empty_string)
+            free(*p);
+        *p = NULL;
+        break;
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        ProtobufCBinaryData *b = slot;
+        const ProtobufCBinaryData *def = f->default_value;
+        if (b->data != NULL && (def == NULL || b->data != def->data))
+            free(b->data);
+        b->data = NULL;
+        b->len = 0;
+        break;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        ProtobufCMessage **p = slot;
+        if (*p != NULL)
+            protobuf_c_message_free_unpacked(*p, NULL);
+        *p = NULL;
+        break;
+    }
+    default:
+        memset(slot, 0, element_size(f->type));
+    }
+}
+
+/* A field set a second time (JSON keys that alias one field, or two members
+ * of one oneof, which share their storage): drop what it held first. */
+static void release_field(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *f,
+                          void *msg)
+{
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        size_t *count = MEMBER(msg, f->quantifier_offset);
+        char **arr = MEMBER(msg, f->offset);
+        for (size_t i = 0; *arr && i < *count; i++)
+            release_slot(f, *arr + i * element_size(f->type));
+        free(*arr);
+        *arr = NULL;
+        *count = 0;
+        return;
+    }
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+        uint32_t *oneof_case = MEMBER(msg, f->quantifier_offset);
+        if (*oneof_case != 0) {
+            const ProtobufCFieldDescriptor *set =
+                protobuf_c_message_descriptor_get_field(desc, *oneof_case);
+            if (set)
+                release_slot(set, MEMBER(msg, set->offset));
+            *oneof_case = 0;
+        }
+        return;
+    }
+    release_slot(f, MEMBER(msg, f->offset));
+}
+
+static int field_from_json(const ProtobufCMessageDescriptor *desc,
+                           const ProtobufCFieldDescriptor *f, void *msg, struct json_object *v,
                            const char *path, struct kerr **err)
 {
+    release_field(desc, f, msg);
     if (is_map_field(f))
         return map_from_json(f, msg, v, path, err);
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -392,17 +455,6 @@ static int field_from_json(const ProtobufCFieldDescriptor *f, void *msg, struct 
         return 0;
     }
     void *dst = MEMBER(msg, f->offset);
-    /* Release the previous value of a field given twice (a oneof or a repeat key). */
-    if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE) {
-        void **p = dst;
-        if (*p != NULL && *p != f->default_value && *p != (void *)protobuf_c_empty_string) {
-            if (f->type == PROTOBUF_C_TYPE_MESSAGE)
-                protobuf_c_message_free_unpacked(*p, NULL);
-            else
-                free(*p);
-        }
-        *p = NULL;
-    }
     if (element_from_json(f, v, dst, path, err) < 0) {
         if (f->type == PROTOBUF_C_TYPE_STRING)
             *(const char **)dst = protobuf_c_empty_string;
@@ -457,7 +509,7 @@ static ProtobufCMessage *message_from_json(const ProtobufCMessageDescriptor *des
         }
         if (val == NULL)
             continue;
-        if (field_from_json(f, msg, val, fpath, err) < 0)
+        if (field_from_json(desc, f, msg, val, fpath, err) < 0)
             goto fail;
     }
     return msg;
