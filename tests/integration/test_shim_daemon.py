@@ -202,7 +202,9 @@ def test_delete_after_sigkill_of_the_daemon_cleans_everything(env):
     assert vmm, "the daemon never recorded a VMM"
     os.kill(pid, signal.SIGKILL)
     creator.wait(timeout=60)
-    assert procs_mentioning(root + "/state"), "the VMM should outlive the daemon"
+    # The VMM may die with it (its console pipe breaks) or not; the state dir,
+    # the shared dir's mount and possibly virtiofsd remain for `delete`.
+    assert os.path.exists(state)
     r = shim(env, "delete", "c1", bundle)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout) > 0  # a DeleteResponse protobuf
