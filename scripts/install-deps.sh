@@ -16,6 +16,8 @@ packages=(
   linux-image-amd64 busybox-static
   # tests
   python3 python3-pytest iproute2 procps util-linux
+  # baselines for bench/run and the kata-runtime tests (runc run of the same bundle)
+  runc busybox-static
 )
 
 missing=()

@@ -29,4 +29,7 @@ int storage_remove_owner(struct agent *a, const char *owner, struct kerr **err);
 /* Unmount everything (DestroySandbox), in reverse order of mounting. */
 void storage_remove_all(struct agent *a);
 
+/* Mount points tracked now. */
+size_t storage_count(struct agent *a);
+
 #endif
