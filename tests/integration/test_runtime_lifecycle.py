@@ -429,8 +429,10 @@ def test_exec_process_file_detached_with_pid_file(rt):
     while rt("exec", "c1", "cat", "/tmp/mark").stdout != "from process file\n":
         assert time.time() < deadline
         time.sleep(0.1)
+    # Kata's daemons report host pids only (the VMM's): guest pids mean
+    # nothing on the host.  A list of pids, not necessarily one per process.
     pids = json.loads(rt("ps", "--format", "json", "c1").stdout)
-    assert len(pids) >= 2
+    assert pids and all(isinstance(p, int) and p > 0 for p in pids)
     rt("delete", "--force", "c1", check=True)
     wait_gone(exec_holder)
 
