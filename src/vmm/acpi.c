@@ -14,10 +14,11 @@
 #define HEADER_LEN 36
 #define FADT_LEN   276
 
-#define FADT_FLAG_HW_REDUCED_ACPI (1u << 20)
-#define IAPC_BOOT_VGA_NOT_PRESENT (1u << 2)
-#define GAS_SYSTEM_IO             1
-#define GAS_ACCESS_BYTE           1
+#define FADT_FLAG_HW_REDUCED_ACPI      (1u << 20)
+#define IAPC_BOOT_VGA_NOT_PRESENT      (1u << 2)
+#define IAPC_BOOT_CMOS_RTC_NOT_PRESENT (1u << 5)
+#define GAS_SYSTEM_IO                  1
+#define GAS_ACCESS_BYTE                1
 
 uint8_t vmm_acpi_sum(const uint8_t *p, size_t len)
 {
@@ -108,9 +109,9 @@ static uint32_t write_fadt(uint8_t *t)
 {
     memset(t, 0, FADT_LEN);
     header(t, "FACP", FADT_LEN, 6);
-    put32(t + 40, (uint32_t)DSDT_GPA);          /* DSDT */
-    put16(t + 109, IAPC_BOOT_VGA_NOT_PRESENT);  /* IAPC_BOOT_ARCH */
-    put32(t + 112, FADT_FLAG_HW_REDUCED_ACPI);  /* Flags */
+    put32(t + 40, (uint32_t)DSDT_GPA);                                          /* DSDT */
+    put16(t + 109, IAPC_BOOT_VGA_NOT_PRESENT | IAPC_BOOT_CMOS_RTC_NOT_PRESENT); /* IAPC_BOOT_ARCH */
+    put32(t + 112, FADT_FLAG_HW_REDUCED_ACPI);                                  /* Flags */
     t[131] = 4;                                 /* FADT minor version (6.4) */
     put64(t + 140, DSDT_GPA);                   /* X_DSDT */
     gas_port(t + 244, VMM_ACPI_SLEEP_PORT);     /* SLEEP_CONTROL_REG */
