@@ -14,12 +14,13 @@ ok() { step=$((step + 1)); echo "ok $step - $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 work=$(mktemp -d /tmp/test-kvm-testbed.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+export TMPDIR=$work
 
 for f in "$top/build/tests/tools/vm-probe" "$top/build/src/vmm/kata-vmm" "$top/build/guest/vmlinux" \
   "$top/build/guest/kata-agent-initrd.img" "$top/build/guest/marker-initrd.img"; do
   [ -e "$f" ] || fail "$f missing: run make and guest/build-assets.sh first"
 done
-ls -d /tmp/kvm-testbed.* 2> /dev/null | sort > "$work/before" || true
+ls -d "$work"/kvm-testbed.* 2> /dev/null | sort > "$work/before" || true
 
 # 1. Everything that needs KVM, from one L1 boot.
 status=0
@@ -57,8 +58,10 @@ status=0
 ok "--timeout stops the VM and exits 124"
 
 # Nothing left behind.
-! pgrep -f 'qemu-system-x86_64 -name kvm-testbed' > /dev/null || fail "an L1 QEMU was left running"
-ls -d /tmp/kvm-testbed.* 2> /dev/null | sort > "$work/after" || true
+# Only this test's L1 VMs count (their run dirs are under $work): other
+# tests or users may run test beds of their own on the same machine.
+! pgrep -f "qemu-system-x86_64 -name kvm-testbed .*$work/" > /dev/null || fail "an L1 QEMU was left running"
+ls -d "$work"/kvm-testbed.* 2> /dev/null | sort > "$work/after" || true
 [ -z "$(comm -13 "$work/before" "$work/after")" ] || fail "run dirs left: $(comm -13 "$work/before" "$work/after")"
 ok "no QEMU and no run directory left"
 echo "all $step steps passed"
