@@ -47,6 +47,12 @@ void cgroup_stats_free(Grpc__CgroupStats *stats);
 /* memory.events "oom_kill" count (0 when the file is absent). */
 uint64_t cgroup_oom_kill_count(const char *abs);
 
+/* An fd (O_CLOEXEC) on memory.events that epoll/poll report with
+ * EPOLLPRI/POLLPRI whenever the file changes, an OOM kill among the
+ * changes: GetOOMEvent watches it and compares cgroup_oom_kill_count with
+ * the count it saw last. */
+int cgroup_oom_watch_open(const char *abs, struct kerr **err);
+
 /* Remove the cgroup directory (it must have no live processes; retried a
  * bounded number of times while the kernel drains it). */
 int cgroup_remove(const char *abs, struct kerr **err);

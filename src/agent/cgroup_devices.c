@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cgroup_internal.h"
 #include "util.h"
 
 #define DEVICE_PROG_MAX_OLD 64
@@ -156,24 +157,39 @@ static long bpf_call(int cmd, union bpf_attr *attr)
     return syscall(SYS_bpf, cmd, attr, sizeof(*attr));
 }
 
-static int program_load(const struct bpf_program *p, struct kerr **err)
+static int program_load_with_log(const struct bpf_program *p, char *log, size_t log_size)
 {
-    static char log[4096];
     union bpf_attr attr;
     memset(&attr, 0, sizeof(attr));
     attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
     attr.insns = (uint64_t)(uintptr_t)p->insns;
     attr.insn_cnt = (uint32_t)p->n;
     attr.license = (uint64_t)(uintptr_t) "Apache-2.0";
-    attr.log_buf = (uint64_t)(uintptr_t)log;
-    attr.log_size = sizeof(log);
-    attr.log_level = 1;
-    log[0] = '\0';
-    int fd = (int)bpf_call(BPF_PROG_LOAD, &attr);
-    if (fd < 0)
-        return kerr_make(err, errno, "load the device program (%zu instructions): %.200s", p->n,
-                         log);
-    return fd;
+    if (log) {
+        attr.log_buf = (uint64_t)(uintptr_t)log;
+        attr.log_size = (uint32_t)log_size;
+        attr.log_level = 1;
+        log[0] = '\0';
+    }
+    return (int)bpf_call(BPF_PROG_LOAD, &attr);
+}
+
+/* Without a log first (a verbose log can overflow on a long program and
+ * fail the load); on failure again with one, for the message. */
+static int program_load(const struct bpf_program *p, struct kerr **err)
+{
+    int fd = program_load_with_log(p, NULL, 0);
+    if (fd >= 0)
+        return fd;
+    int saved = errno;
+    char log[2048];
+    int again = program_load_with_log(p, log, sizeof(log));
+    if (again >= 0)
+        close(again);
+    for (char *c = log; *c; c++)
+        if (*c == '\n')
+            *c = ' ';
+    return kerr_make(err, saved, "load the device program (%zu instructions): %.300s", p->n, log);
 }
 
 /* The ids of the device programs attached to the cgroup now. */
@@ -208,16 +224,22 @@ static int program_detach(int cgroup_fd, uint32_t id, struct kerr **err)
     return 0;
 }
 
+int cgroup_device_program_load(Grpc__LinuxDeviceCgroup **rules, size_t n, struct kerr **err)
+{
+    struct bpf_program program = {0};
+    int rc = build_program(rules, n, &program, err);
+    int fd = rc < 0 ? -1 : program_load(&program, err);
+    free(program.insns);
+    return fd;
+}
+
 int cgroup_apply_devices(const char *abs, Grpc__LinuxDeviceCgroup **rules, size_t n,
                          struct kerr **err)
 {
     if (n == 0)
         return 0;
-    struct bpf_program program = {0};
-    int rc = build_program(rules, n, &program, err);
-    cleanup_close int prog_fd = rc < 0 ? -1 : program_load(&program, err);
-    free(program.insns);
-    if (rc < 0 || prog_fd < 0)
+    cleanup_close int prog_fd = cgroup_device_program_load(rules, n, err);
+    if (prog_fd < 0)
         return kerr_wrap(err, "cgroup `%s` device rules", abs);
 
     cleanup_close int cgroup_fd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

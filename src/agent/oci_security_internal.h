@@ -22,8 +22,12 @@ int oci_capabilities_validate(const Grpc__LinuxCapabilities *caps, struct kerr *
 /* The highest capability this kernel knows (/proc/sys/kernel/cap_last_cap). */
 int oci_capability_last(void);
 
-/* Build the spec's seccomp filter and load it into the calling thread. */
+/* Load the spec's seccomp filter into the calling thread (compiling it
+ * unless oci_seccomp_prepare already did). */
 int oci_seccomp_load(const Grpc__LinuxSeccomp *seccomp, struct kerr **err);
+
+/* How many compiled profiles are cached (for tests). */
+size_t oci_seccomp_cache_size(void);
 
 /* "net.ipv4.ip_forward" -> "net/ipv4/ip_forward" when the key is one a
  * container may set (runc's list: IPC sysctls, fs.mqueue.*, net.*,

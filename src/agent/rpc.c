@@ -2,6 +2,7 @@
  * serves, one handler each.  Methods of Kata's agent.proto that are not in
  * the table are answered Unimplemented by the ttrpc server. */
 #include "agent.h"
+#include "container.h"
 #include "network.h"
 #include "sandbox.h"
 #include "log.h"
@@ -121,6 +122,7 @@ static const struct agent_method_table *const module_tables[] = {
     &agent_base_methods,
     &agent_sandbox_methods,
     &agent_network_methods,
+    &agent_container_methods,
 };
 
 const struct ttrpc_method *agent_methods_all(size_t *count)

@@ -84,6 +84,7 @@ static void sandbox_fill_vm_config(struct sandbox *sb)
     struct vm_config *v = &sb->vm_cfg;
     kata_config_fill_vm(sb->cfg, v);
     v->run_dir = sb->run_dir;
+    v->console_path = sb->console_path;
     const struct kata_hypervisor_config *hv = &sb->cfg->hypervisor;
     v->shared_fs = hv->shared_fs;
     v->shared_dir = sb->shared_dir;
@@ -169,6 +170,7 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     cleanup_free char *shared_root = shim_shared_root();
     sb->state_dir = xasprintf("%s/%s", state_root, sandbox_id);
     sb->run_dir = xasprintf("%s/vm", sb->state_dir);
+    sb->console_path = xasprintf("%s/console.log", sb->run_dir);
     sb->shared_dir = xasprintf("%s/%s/shared", shared_root, sandbox_id);
     sb->cfg = kata_config_load(NULL, 0, err);
     if (sb->cfg == NULL)
@@ -289,6 +291,7 @@ void sandbox_teardown(struct shim *shim)
     free(sb->id);
     free(sb->state_dir);
     free(sb->run_dir);
+    free(sb->console_path);
     free(sb->shared_dir);
     free(sb);
     shim->sandbox = NULL;

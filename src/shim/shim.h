@@ -13,6 +13,8 @@
 #include <sys/epoll.h>
 #include <sys/types.h>
 
+#include "agent.pb-c.h"
+#include "any.pb-c.h"
 #include "config.h"
 #include "error.h"
 #include "hypervisor.h"
@@ -74,9 +76,10 @@ struct sandbox {
     struct vm vm;
     bool vm_started;
     struct ttrpc_client *agent;
-    char *state_dir;  /* state.json */
-    char *run_dir;    /* VM sockets and logs */
-    char *shared_dir; /* exported to the guest */
+    char *state_dir;    /* state.json */
+    char *run_dir;      /* VM sockets and logs */
+    char *console_path; /* the guest console, a file that outlives the daemon */
+    char *shared_dir;   /* exported to the guest */
     bool shared_dir_mounted;
     struct loop_watch *vmm_watch; /* pidfd of the VMM */
     int vmm_pidfd;
@@ -133,6 +136,10 @@ void io_relay_close_stdin(struct shim *shim, struct process *p);
 
 /* events.c */
 void shim_publish(struct shim *shim, const char *topic, const ProtobufCMessage *event);
+
+/* metrics.c: the agent's cgroup stats as an Any of containerd's
+ * io.containerd.cgroups.v2.Metrics (free with protobuf_c_message_free_unpacked). */
+Google__Protobuf__Any *shim_metrics_any(const Grpc__CgroupStats *stats);
 
 /* task.c */
 extern const struct ttrpc_method shim_task_methods[];

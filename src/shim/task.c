@@ -189,8 +189,13 @@ static void task_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *
         ttrpc_call_fail(call, TTRPC_NOT_FOUND, "container `%s`: not found", req->id);
         return;
     }
-    if (process_find(shim, req->id, req->exec_id) != &c->init || !*req->exec_id) {
-        ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "exec `%s`: exists", req->exec_id);
+    if (!*req->exec_id) {
+        ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "exec in `%s`: no exec id", req->id);
+        return;
+    }
+    if (process_find(shim, req->id, req->exec_id) != NULL) {
+        ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "exec `%s` in `%s`: exists", req->exec_id,
+                        req->id);
         return;
     }
     if (req->spec == NULL) {
@@ -444,9 +449,29 @@ static void task_wait(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 
 static void task_stats(struct ttrpc_call *call, const ProtobufCMessage *m, void *data)
 {
-    ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED,
-                    "stats: not yet (agent StatsContainer to "
-                    "cgroups Metrics)");
+    struct shim *shim = data;
+    const Containerd__Task__V2__StatsRequest *req = (const void *)m;
+    if (container_find(shim, req->id) == NULL) {
+        ttrpc_call_fail(call, TTRPC_NOT_FOUND, "container `%s`: not found", req->id);
+        return;
+    }
+    Grpc__StatsContainerRequest areq = GRPC__STATS_CONTAINER_REQUEST__INIT;
+    areq.container_id = req->id;
+    Grpc__StatsContainerResponse *aresp = NULL;
+    cleanup_kerr struct kerr *e = NULL;
+    if (agent_call(shim, "StatsContainer", &areq.base, &grpc__stats_container_response__descriptor,
+                   (ProtobufCMessage **)&aresp, AGENT_CALL_NS, &e) < 0) {
+        fail(call, &e);
+        return;
+    }
+    Grpc__CgroupStats empty = GRPC__CGROUP_STATS__INIT;
+    Google__Protobuf__Any *any =
+        shim_metrics_any(aresp->cgroup_stats ? aresp->cgroup_stats : &empty);
+    protobuf_c_message_free_unpacked(&aresp->base, NULL);
+    Containerd__Task__V2__StatsResponse resp = CONTAINERD__TASK__V2__STATS_RESPONSE__INIT;
+    resp.stats = any;
+    ttrpc_call_reply(call, &resp.base);
+    protobuf_c_message_free_unpacked(&any->base, NULL);
 }
 
 static void task_connect(struct ttrpc_call *call, const ProtobufCMessage *m, void *data)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -380,6 +381,17 @@ TEST(oom_kill_counted)
     res.memory = &mem;
     CHECK_OK(cgroup_apply(abs, &res, &_err));
     CHECK_INT(cgroup_oom_kill_count(abs), 0);
+    int watch = -1;
+    CHECK_OK(watch = cgroup_oom_watch_open(abs, &_err));
+    int epoll = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLPRI};
+    CHECK(epoll_ctl(epoll, EPOLL_CTL_ADD, watch, &ev) == 0);
+    /* A kernfs file reports once when first polled; drain that. */
+    struct epoll_event got;
+    while (epoll_wait(epoll, &got, 1, 0) > 0) {
+        char buf[512];
+        (void)!pread(watch, buf, sizeof(buf), 0);
+    }
     fflush(stdout);
     pid_t hog = fork();
     if (hog == 0) {
@@ -396,6 +408,12 @@ TEST(oom_kill_counted)
     CHECK(waitpid(hog, &status, 0) == hog);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     CHECK_INT(cgroup_oom_kill_count(abs), 1);
+    /* The watch saw it. */
+    int ready = epoll_wait(epoll, &got, 1, 5000);
+    close(epoll);
+    close(watch);
+    CHECK_INT(ready, 1);
+    CHECK(got.events & EPOLLPRI);
     Grpc__CgroupStats *stats = NULL;
     CHECK_OK(cgroup_stats(abs, &stats, &_err));
     uint64_t limit = stats->memory_stats->usage->limit;

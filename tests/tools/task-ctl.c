@@ -4,11 +4,15 @@
  *   task-ctl unix:///path/to.sock METHOD '{"id": "c1", ...}' [--timeout S]
  *
  * Prints the response as JSON (field names as in shim.proto) and exits 0, or
- * prints "CODE: message" on stderr and exits 1. */
+ * prints "CODE: message" on stderr and exits 1.  Bytes are base64 or
+ * {"@text": "..."} (an exec's process spec: {"spec": {"type_url": ...,
+ * "value": {"@text": "{...}"}}}); Stats' cgroup v2 Metrics are printed decoded
+ * under "metrics". */
 #include "empty.pb-c.h"
 #include "channel.h"
 #include "loop.h"
-#include "pb_json.h"
+#include "cgroups_v2_metrics.pb-c.h"
+#include "pbjson.h"
 #include "shim.pb-c.h"
 #include "ttrpc.h"
 #include "util.h"
@@ -44,6 +48,23 @@ static const struct {
     {"Shutdown", T(shutdown_request), EMPTY},
 };
 
+/* StatsResponse: decode the Any when it holds cgroup v2 Metrics. */
+static void add_metrics(struct json_object *out, const ProtobufCMessage *resp)
+{
+    if (resp->descriptor != &containerd__task__v2__stats_response__descriptor)
+        return;
+    const Containerd__Task__V2__StatsResponse *r = (const void *)resp;
+    if (r->stats == NULL || strcmp(r->stats->type_url, "io.containerd.cgroups.v2.Metrics") != 0)
+        return;
+    ProtobufCMessage *metrics =
+        protobuf_c_message_unpack(&io__containerd__cgroups__v2__metrics__descriptor, NULL,
+                                  r->stats->value.len, r->stats->value.data);
+    if (metrics == NULL)
+        return;
+    json_object_object_add(out, "metrics", pbjson_to_object(metrics, 0));
+    protobuf_c_message_free_unpacked(metrics, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -62,9 +83,7 @@ int main(int argc, char **argv)
     }
     double timeout = argc > 4 ? atof(argv[4]) : 300;
     cleanup_kerr struct kerr *err = NULL;
-    struct json_object *in = json_tokener_parse(argv[3]);
-    ProtobufCMessage *req = in ? pb_from_json(in, methods[m].req, NULL, &err) : NULL;
-    json_object_put(in);
+    ProtobufCMessage *req = pbjson_parse(methods[m].req, argv[3], &err);
     if (req == NULL) {
         fprintf(stderr, "task-ctl: request: %s\n", err ? err->msg : "invalid JSON");
         return 2;
@@ -76,9 +95,10 @@ int main(int argc, char **argv)
     int status = 1;
     if (c && ttrpc_client_call(c, "containerd.task.v2.Task", argv[2], req, methods[m].resp, &resp,
                                (uint64_t)(timeout * 1e9), NULL, &err) == 0) {
-        char *json = pb_to_json(resp);
-        printf("%s\n", json);
-        free(json);
+        struct json_object *out = pbjson_to_object(resp, PBJSON_BYTES_TEXT);
+        add_metrics(out, resp);
+        printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+        json_object_put(out);
         protobuf_c_message_free_unpacked(resp, NULL);
         status = 0;
     } else {

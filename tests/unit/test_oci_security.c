@@ -775,3 +775,38 @@ TEST(seccomp_order_follows_no_new_privileges)
     CHECK(!exited_ok(&r));
     CHECK_CONTAINS(r.report, "user: set 0 additional groups: Operation not permitted");
 }
+
+/* The agent compiles a profile before cloning: a bad one fails there, a
+ * good one is compiled once per content and the child only loads it. */
+TEST(seccomp_prepare_caches_by_content)
+{
+    struct seccomp_fixture f;
+    seccomp_fixture_init(&f);
+    struct kerr *err = NULL;
+    size_t before = oci_seccomp_cache_size();
+    CHECK(oci_seccomp_prepare(&f.linux_, &err) == 0);
+    size_t after_first = oci_seccomp_cache_size();
+    CHECK(oci_seccomp_prepare(&f.linux_, &err) == 0);
+    CHECK_INT(oci_seccomp_cache_size(), after_first);
+    CHECK(after_first == before + 1 || after_first == 8);
+
+    Grpc__Process process = GRPC__PROCESS__INIT;
+    process.nonewprivileges = true;
+    struct process_case c = {&process, &f.linux_, observe_denials};
+    struct child_result r;
+    CHECK(run_child(apply_and_observe, &c, &r) == 0);
+    CHECK_CHILD_OK(r);
+    CHECK_STR(r.report, "getcwd denied 42 mkdir -1 1 umask -1 7 -1 7 0 nnp 1 seccomp 2");
+
+    f.getcwd_rule.errnoret = 43; /* other content, other entry */
+    CHECK(oci_seccomp_prepare(&f.linux_, &err) == 0);
+    CHECK(oci_seccomp_cache_size() == after_first + 1 || oci_seccomp_cache_size() == 8);
+
+    f.mkdir_rule.action = "SCMP_ACT_NOPE";
+    CHECK(oci_seccomp_prepare(&f.linux_, &err) < 0);
+    CHECK_CONTAINS(err->msg, "seccomp syscall `mkdir`: action `SCMP_ACT_NOPE`: unknown");
+    kerr_clear(&err);
+    Grpc__Linux no_profile = GRPC__LINUX__INIT;
+    CHECK(oci_seccomp_prepare(&no_profile, &err) == 0);
+    CHECK(oci_seccomp_prepare(NULL, &err) == 0);
+}
