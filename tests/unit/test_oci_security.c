@@ -119,6 +119,13 @@ static unsigned long long status_hex(const char *key)
     return value;
 }
 
+/* Tests that switch users, drop capabilities or unshare namespaces. */
+#define NEED_ROOT()                                                                                \
+    do {                                                                                           \
+        if (geteuid() != 0)                                                                        \
+            SKIP("needs root");                                                                    \
+    } while (0)
+
 /* ---- name tables ---- */
 
 TEST(capability_names)
@@ -224,6 +231,7 @@ static int observe_caps(char *report, size_t size)
 
 TEST(capabilities_dropped_as_root)
 {
+    NEED_ROOT();
     char *bounding[] = {"CAP_CHOWN", "CAP_KILL"};
     char *effective[] = {"CAP_KILL"};
     char *permitted[] = {"CAP_CHOWN", "CAP_KILL"};
@@ -258,6 +266,7 @@ static int observe_user(char *report, size_t size)
  * ambient capability survives into a non-root process. */
 TEST(user_switched_with_capabilities_kept)
 {
+    NEED_ROOT();
     char *bind[] = {"CAP_NET_BIND_SERVICE"};
     Grpc__LinuxCapabilities caps = GRPC__LINUX_CAPABILITIES__INIT;
     caps.n_bounding = 1, caps.bounding = bind;
@@ -281,6 +290,7 @@ TEST(user_switched_with_capabilities_kept)
 /* Without capabilities in the spec a non-root user ends with none. */
 TEST(user_switched_without_capabilities)
 {
+    NEED_ROOT();
     Grpc__User user = GRPC__USER__INIT;
     user.uid = 65534, user.gid = 65534;
     Grpc__Process process = GRPC__PROCESS__INIT;
@@ -310,6 +320,7 @@ TEST(capability_unknown_is_named)
 /* Effective must be a subset of permitted: the kernel says so, we name it. */
 TEST(capabilities_effective_not_permitted_fails)
 {
+    NEED_ROOT();
     char *kill_cap[] = {"CAP_KILL"};
     char *chown_cap[] = {"CAP_CHOWN"};
     Grpc__LinuxCapabilities caps = GRPC__LINUX_CAPABILITIES__INIT;
@@ -435,6 +446,7 @@ TEST(seccomp_denies_with_errno_ret_and_args)
  * CAP_SYS_ADMIN when it loads), and no_new_privs stays off. */
 TEST(seccomp_loads_without_no_new_privileges)
 {
+    NEED_ROOT();
     struct seccomp_fixture f;
     seccomp_fixture_init(&f);
     char *all[] = {"CAP_KILL"};
@@ -580,6 +592,7 @@ static int sysctls_in_namespaces(const void *arg, char *report, size_t size)
 
 TEST(sysctls_applied_in_namespaces)
 {
+    NEED_ROOT();
     Grpc__Linux__SysctlEntry shmmax = GRPC__LINUX__SYSCTL_ENTRY__INIT;
     Grpc__Linux__SysctlEntry forward = GRPC__LINUX__SYSCTL_ENTRY__INIT;
     shmmax.key = "kernel.shmmax", shmmax.value = "123456789";
@@ -595,6 +608,7 @@ TEST(sysctls_applied_in_namespaces)
 
 TEST(sysctl_not_allowed_fails_by_name)
 {
+    NEED_ROOT();
     Grpc__Linux__SysctlEntry swappiness = GRPC__LINUX__SYSCTL_ENTRY__INIT;
     swappiness.key = "vm.swappiness", swappiness.value = "10";
     Grpc__Linux__SysctlEntry *entries[] = {&swappiness};
@@ -689,6 +703,7 @@ static int masked_paths_child(const void *arg, char *report, size_t size)
 
 TEST(masked_paths_hide_files_and_directories)
 {
+    NEED_ROOT();
     cleanup_temp_tree struct temp_tree tree = {""};
     CHECK(temp_tree_make(&tree) == 0);
     struct child_result r;
@@ -735,6 +750,7 @@ static int readonly_paths_child(const void *arg, char *report, size_t size)
 
 TEST(readonly_paths_remounted_keeping_flags)
 {
+    NEED_ROOT();
     cleanup_temp_tree struct temp_tree tree = {""};
     CHECK(temp_tree_make(&tree) == 0);
     struct child_result r;
@@ -752,6 +768,7 @@ TEST(readonly_paths_remounted_keeping_flags)
  * setgroups breaks the user switch (as it does under runc). */
 TEST(seccomp_order_follows_no_new_privileges)
 {
+    NEED_ROOT();
     char *names[] = {"setgroups"};
     Grpc__LinuxSyscall rule = GRPC__LINUX_SYSCALL__INIT;
     rule.n_names = 1, rule.names = names, rule.action = "SCMP_ACT_ERRNO";
