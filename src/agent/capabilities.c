@@ -183,10 +183,12 @@ int oci_capabilities_apply_sets(const Grpc__LinuxCapabilities *caps, struct kerr
     for (int cap = 0; cap < 64; cap++) {
         if (!(ambient & (UINT64_C(1) << cap)))
             continue;
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
-            return kerr_make(err, errno,
-                             "capability `%s`: raise in the ambient set (it must be permitted "
-                             "and inheritable)",
+        /* As runc: an ambient capability that is not also permitted and
+         * inheritable (runc's own `spec` lists ambient without inheritable)
+         * is skipped, not an error.  Silently: this runs in the container's
+         * child, whose stderr is already the container's. */
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EPERM)
+            return kerr_make(err, errno, "capability `%s`: raise in the ambient set",
                              capability_names[cap]);
     }
     return 0;

@@ -118,7 +118,7 @@ static int path_append_clean(char **out, const char *path, const char *what, str
 static int systemd_expand_slice(char **out, const char *slice, const char *spec, struct kerr **err)
 {
     size_t len = strlen(slice);
-    if (len < 6 || strcmp(slice + len - 6, ".slice") != 0 || strchr(slice, '/') != NULL)
+    if (len <= 6 || strcmp(slice + len - 6, ".slice") != 0 || strchr(slice, '/') != NULL)
         return kerr_make(err, EINVAL, "cgroup path `%s`: invalid slice `%s`", spec, slice);
     if (strcmp(slice, "-.slice") == 0)
         return 0;
@@ -158,16 +158,14 @@ static char *systemd_path(const char *spec, struct kerr **err)
     cleanup_free char *out = xstrdup("");
     if (systemd_expand_slice(&out, *slice ? slice : "system.slice", spec, err) < 0)
         return NULL;
+    /* runc's getUnitName: a name that is a slice is the unit itself. */
     size_t nlen = strlen(name);
     cleanup_free char *unit = NULL;
-    if (nlen > 6 && strcmp(name + nlen - 6, ".slice") == 0) {
-        if (systemd_expand_slice(&out, name, spec, err) < 0)
-            return NULL;
-        return steal_pointer(&out);
-    }
-    unit = *prefix ? xasprintf("%s-%s.scope", prefix, name) : xasprintf("%s.scope", name);
-    char *joined = *out ? xasprintf("%s/%s", out, unit) : xstrdup(unit);
-    return joined;
+    if (nlen > 6 && strcmp(name + nlen - 6, ".slice") == 0)
+        unit = xstrdup(name);
+    else
+        unit = *prefix ? xasprintf("%s-%s.scope", prefix, name) : xasprintf("%s.scope", name);
+    return *out ? xasprintf("%s/%s", out, unit) : xstrdup(unit);
 }
 
 static bool is_systemd_path(const char *spec)
@@ -341,25 +339,27 @@ int cgroup_pids(const char *abs, pid_t **pids, size_t *n, struct kerr **err)
     return 0;
 }
 
-int cgroup_kill_all(const char *abs, struct kerr **err)
+/* Before Linux 5.14: freeze so nothing forks between listing and killing,
+ * signal every pid, thaw so the signals are delivered. */
+int cgroup_kill_each(const char *abs, struct kerr **err)
 {
-    if (cgroup_file_exists(abs, "cgroup.kill")) {
-        if (cgroup_write(abs, "cgroup.kill", "1", err) < 0)
-            return kerr_wrap(err, "kill cgroup");
-        return 0;
-    }
-    /* Before Linux 5.14: freeze so nothing forks between listing and
-     * killing, signal every pid, thaw so the signals are delivered. */
     if (cgroup_freeze(abs, true, err) < 0)
-        return kerr_wrap(err, "kill cgroup");
+        return -1;
     cleanup_free pid_t *pids = NULL;
     size_t n = 0;
     if (cgroup_pids(abs, &pids, &n, err) < 0)
-        return kerr_wrap(err, "kill cgroup");
+        return -1;
     for (size_t i = 0; i < n; i++)
         if (kill(pids[i], SIGKILL) < 0 && errno != ESRCH)
-            return kerr_make(err, errno, "kill cgroup `%s`: pid %d", abs, (int)pids[i]);
-    if (cgroup_freeze(abs, false, err) < 0)
+            return kerr_make(err, errno, "kill pid %d of cgroup `%s`", (int)pids[i], abs);
+    return cgroup_freeze(abs, false, err);
+}
+
+int cgroup_kill_all(const char *abs, struct kerr **err)
+{
+    int rc = cgroup_file_exists(abs, "cgroup.kill") ? cgroup_write(abs, "cgroup.kill", "1", err)
+                                                    : cgroup_kill_each(abs, err);
+    if (rc < 0)
         return kerr_wrap(err, "kill cgroup");
     return 0;
 }
@@ -372,6 +372,15 @@ uint64_t cgroup_oom_kill_count(const char *abs)
     if (text)
         cgroup_keyed_u64(text, "oom_kill", &count);
     return count;
+}
+
+int cgroup_oom_watch_open(const char *abs, struct kerr **err)
+{
+    cleanup_free char *path = xasprintf("%s/memory.events", abs);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kerr_make(err, errno, "watch OOM events: open `%s`", path);
+    return fd;
 }
 
 /* ---- removal ---- */

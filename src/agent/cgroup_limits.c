@@ -205,7 +205,8 @@ int cgroup_apply(const char *abs, const Grpc__LinuxResources *res, struct kerr *
         return 0;
     if (apply_memory(abs, res->memory, err) < 0 || apply_cpu(abs, res->cpu, err) < 0 ||
         apply_pids(abs, res->pids, err) < 0 || apply_io(abs, res->blockio, err) < 0 ||
-        apply_hugetlb(abs, res->hugepagelimits, res->n_hugepagelimits, err) < 0)
+        apply_hugetlb(abs, res->hugepagelimits, res->n_hugepagelimits, err) < 0 ||
+        cgroup_apply_devices(abs, res->devices, res->n_devices, err) < 0)
         return kerr_wrap(err, "apply cgroup resources");
     return 0;
 }

@@ -44,6 +44,9 @@ struct vm_config {
     const char *kernel_params; /* the user's, appended last so they win */
     const char *run_dir;       /* sockets and logs of this VM */
     bool debug;                /* console output unquieted */
+    /* The guest console appended to this file instead of a pipe (a daemon
+     * that may die must not take the VMM with it); NULL: a pipe. */
+    const char *console_path;
 
     /* The sandbox share: "virtio-fs", "virtio-9p", or "none"/NULL. */
     const char *shared_fs;

@@ -376,13 +376,20 @@ static int qemu_spawn(struct vm *vm, char **argv, struct kerr **err)
     cleanup_close int log_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (log_fd < 0)
         return kerr_make(err, errno, "prepare QEMU log `%s`", vm->log_path);
-    int console[2];
-    if (pipe2(console, O_CLOEXEC) < 0)
+    int console[2] = {-1, -1};
+    if (vm->cfg.console_path) {
+        console[1] = open(vm->cfg.console_path,
+                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (console[1] < 0)
+            return kerr_make(err, errno, "QEMU console `%s`", vm->cfg.console_path);
+    } else if (pipe2(console, O_CLOEXEC) < 0) {
         return kerr_make(err, errno, "QEMU console pipe");
+    }
     pid_t pid = fork();
     if (pid < 0) {
         int saved = errno;
-        close(console[0]);
+        if (console[0] >= 0)
+            close(console[0]);
         close(console[1]);
         return kerr_make(err, saved, "fork QEMU");
     }

@@ -28,6 +28,20 @@ static const struct command commands[] = {
     {"kata-env", cmd_env, NULL},
     {"check", cmd_check, "can this host run VM containers, and with which accelerator"},
     {"kata-check", cmd_check, NULL},
+    {"create", cmd_create, "create a container (its sandbox VM) from a bundle"},
+    {"start", cmd_start, "start the process of a created container"},
+    {"run", cmd_run, "create and start a container (waits unless --detach)"},
+    {"state", cmd_state, "print a container's state (JSON)"},
+    {"list", cmd_list, "list containers (table or --format json)"},
+    {"ps", cmd_ps, "list a container's processes"},
+    {"exec", cmd_exec, "run another process in a container"},
+    {"kill", cmd_kill, "send a signal to a container's process"},
+    {"pause", cmd_pause, "freeze a container's processes"},
+    {"resume", cmd_resume, "thaw a paused container"},
+    {"update", cmd_update, "change a container's resources"},
+    {"delete", cmd_delete, "delete a container (--force: from any state)"},
+    {"features", cmd_features, "what this runtime supports (JSON)"},
+    {"spec", cmd_spec, "write a default config.json"},
 };
 
 static void usage(FILE *out)
@@ -91,8 +105,23 @@ static void setup_logging(void)
     log_init("kata-runtime", runtime_opts.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, fd, json);
 }
 
+/* A caller may close 0, 1 or 2: never let a file we open take their place
+ * (the holder hands 0, 1 and 2 to the container). */
+static void ensure_stdio(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0) {
+            int null = open("/dev/null", O_RDWR);
+            if (null >= 0 && null != fd) {
+                dup2(null, fd);
+                close(null);
+            }
+        }
+}
+
 int main(int argc, char **argv)
 {
+    ensure_stdio();
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *arg = argv[i];

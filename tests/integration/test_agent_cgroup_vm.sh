@@ -34,9 +34,11 @@ kdir=${KATA_TEST_KERNEL_DIR:-$("$top/guest/kernel/build.sh")}
 # A 1 MiB disk for io.max and io.stat.
 truncate -s 1M "$work/disk.img"
 
-# TCG unless asked: on some machines /dev/kvm exists but QEMU's KVM stops with
-# "emulation failure" in the guest kernel.
-accel=${KATA_TEST_ACCEL:-tcg}
+# KVM only where /dev/kvm is usable and the CPU has vmx/svm (a PVM nested host
+# has /dev/kvm, but QEMU's KVM stops there with "emulation failure").
+accel=tcg
+if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qw -E "vmx|svm" /proc/cpuinfo; then accel=kvm; fi
+accel=${KATA_TEST_ACCEL:-$accel}
 tsc_param=""
 if tsc=$("$top/guest/host-tsc-khz.sh" 2>/dev/null); then tsc_param="tsc_early_khz=$tsc"; fi
 

@@ -113,6 +113,24 @@ TEST(vsock_channel_uses_vhost_vsock_with_cid)
     CHECK(strstr(line, "virtserialport") == NULL);
 }
 
+TEST(vsock_channel_passes_the_reserved_vhost_fd)
+{
+    struct vm_config cfg = base_config();
+    cfg.machine_type = "q35";
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    CHECK_INT(vm.vsock_fd, -1);
+    vm.vsock = true;
+    vm.cid = 1234;
+    vm.vsock_fd = 7;
+    char **argv = qemu_build_argv(&vm, NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_CONTAINS(line, "vhost-vsock-pci,guest-cid=1234,vhostfd=7");
+    vm.vsock_fd = -1; /* not ours to close */
+    vm_release(&vm);
+}
+
 TEST(unknown_machine_type_is_named_in_error)
 {
     struct vm_config cfg = base_config();
