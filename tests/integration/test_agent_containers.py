@@ -572,3 +572,46 @@ def test_destroy_sandbox_kills_every_container(agent):
     assert agent.proc.wait(timeout=20) == 0
     left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
     assert not left.strip(), left
+
+
+def test_sysctl_oom_score_adj_and_devices(agent):
+    devices = [{"Path": "/dev/mynull", "Type": "c", "Major": 1, "Minor": 3, "FileMode": 0o666}]
+    status, out, _ = run(agent, "sd", ["read", "/proc/sys/kernel/shmmax", "read",
+                                       "/proc/self/oom_score_adj", "try-write", "/dev/mynull",
+                                       "read", "/dev/mynull"],
+                         Sysctl={"kernel.shmmax": "123456789"}, OOMScoreAdj=500,
+                         Devices=devices)
+    assert status == 0
+    assert out["read /proc/sys/kernel/shmmax"] == ["123456789"]
+    assert out["read /proc/self/oom_score_adj"] == ["500"]
+    assert out["try-write /dev/mynull"] == ["ok"]
+    # A sysctl that is not namespaced is refused, naming it.
+    agent.ctl.fails("CreateContainer", {"container_id": "sd2", "OCI": spec(
+        agent.rootfs("sd2"), [], Sysctl={"kernel.pid_max": "4096"})}, "INTERNAL",
+        "kernel.pid_max")
+
+
+def test_container_namespace_hooks(agent):
+    rootfs = agent.rootfs("hk")
+    outside = agent.dir / "create-container.json"
+    hooks = {
+        # createContainer: the agent's paths, the container's mount namespace.
+        "CreateContainer": [{"Path": "/usr/bin/busybox",
+                             "Args": ["sh", "-c", f"cat > {outside}"]}],
+        # startContainer: a path inside the container, run there.
+        "StartContainer": [{"Path": "/bin/busybox",
+                            "Args": ["sh", "-c", "cat > /start-container.json"]}],
+    }
+    c = Container(agent.ctl, "hk", spec(rootfs, ["exit", "0"], hooks=hooks))
+    assert json.loads(outside.read_text())["id"] == "hk"
+    c.start()
+    assert c.init.wait() == 0
+    assert json.loads((rootfs / "start-container.json").read_text())["id"] == "hk"
+    c.remove()
+
+
+def test_hook_timeout(agent):
+    hooks = {"Prestart": [{"Path": "/usr/bin/busybox", "Args": ["sleep", "30"], "Timeout": 1}]}
+    agent.ctl.fails("CreateContainer", {"container_id": "slow", "OCI": spec(
+        agent.rootfs("slow"), [], hooks=hooks)}, "INTERNAL", "timed out after 1 s")
+    assert agent.ctl.call("Check", {})["status"] == "SERVING"
