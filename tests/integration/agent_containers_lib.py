@@ -215,9 +215,10 @@ class Process:
 
 
 class Container:
-    def __init__(self, ctl, cid, oci, storages=None, sandbox_pidns=False):
+    def __init__(self, ctl, cid, oci, storages=None, sandbox_pidns=False, devices=None):
         self.ctl, self.id = ctl, cid
-        req = {"container_id": cid, "exec_id": cid, "OCI": oci, "sandbox_pidns": sandbox_pidns}
+        req = {"container_id": cid, "exec_id": cid, "OCI": oci, "sandbox_pidns": sandbox_pidns,
+               "devices": devices or []}
         if storages:
             req["storages"] = storages
         ctl.call("CreateContainer", req)

@@ -615,3 +615,23 @@ def test_hook_timeout(agent):
     agent.ctl.fails("CreateContainer", {"container_id": "slow", "OCI": spec(
         agent.rootfs("slow"), [], hooks=hooks)}, "INTERNAL", "timed out after 1 s")
     assert agent.ctl.call("Check", {})["status"] == "SERVING"
+
+
+def test_host_devices_update_the_spec(agent):
+    # /dev/zero of the agent's namespace stands in for a hotplugged guest disk.
+    devices = [{"id": "d0", "type": "blk", "vm_path": "/dev/zero",
+                "container_path": "/dev/mydisk"}]
+    oci = spec(agent.rootfs("dv"), ["read", "/dev/mydisk"],
+               Devices=[{"Path": "/dev/mydisk", "Type": "c", "Major": 99, "Minor": 99,
+                         "FileMode": 0o666}])
+    out = Container(agent.ctl, "dv", oci, devices=devices)
+    status, stdout, _ = out.run()
+    assert status == 0
+    assert lines(stdout)["read /dev/mydisk"] == [""]  # /dev/zero reads NULs, not ENXIO
+    out.remove()
+    agent.ctl.fails("CreateContainer", {"container_id": "dv2", "OCI": spec(
+        agent.rootfs("dv2"), []), "devices": [{"id": "x", "vm_path": "/dev/shm"}]},
+        "INVALID_ARGUMENT", "`/dev/shm`: not a device node")
+    agent.ctl.fails("CreateContainer", {"container_id": "dv3", "OCI": spec(
+        agent.rootfs("dv3"), []), "devices": [{"id": "x", "vm_path": "/etc/passwd"}]},
+        "INVALID_ARGUMENT", "not a path under /dev")
