@@ -238,6 +238,10 @@ void stdio_out_read(struct stdio_out *out, struct ttrpc_call *call, uint32_t len
     *pp = r;
     out->n_reads++;
     ttrpc_call_set_cancel(call, read_cancelled, r);
+    /* What the pipe holds now goes out in this answer too: fewer, fuller
+     * answers. */
+    if (!out->eof && out->len < len)
+        stdio_out_drain(out);
     out_serve_reads(out);
     out_arm(out);
 }
