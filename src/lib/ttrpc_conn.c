@@ -21,8 +21,9 @@ struct ttrpc_conn {
     struct loop_timer *retry;
     uint64_t retry_ns;
     struct ttrpc_parser parser;
-    uint8_t *out;
-    size_t out_len, out_cap;
+    uint8_t *out; /* frames to send: out[out_off..out_len) is unsent */
+    size_t out_off, out_len, out_cap;
+    uint32_t watched; /* the events the loop watches now */
     const struct ttrpc_conn_ops *ops;
     void *data;
     bool in_dispatch;
@@ -33,12 +34,13 @@ static void conn_io(struct loop_watch *w, uint32_t events, void *data);
 
 static uint32_t conn_events(const struct ttrpc_conn *c)
 {
-    return EPOLLIN | (c->out_len > 0 ? EPOLLOUT : 0);
+    return EPOLLIN | (c->out_len > c->out_off ? EPOLLOUT : 0);
 }
 
 static int conn_watch(struct ttrpc_conn *c, struct kerr **err)
 {
-    c->watch = loop_watch_add(c->loop, c->fd, conn_events(c), conn_io, c, err);
+    c->watched = conn_events(c);
+    c->watch = loop_watch_add(c->loop, c->fd, c->watched, conn_io, c, err);
     return c->watch ? 0 : -1;
 }
 
@@ -108,7 +110,7 @@ static bool conn_lost(struct ttrpc_conn *c)
     bool was_up = c->up;
     c->up = false;
     ttrpc_parser_reset(&c->parser);
-    c->out_len = 0;
+    c->out_off = c->out_len = 0;
     if (was_up && c->ops && c->ops->closed)
         c->ops->closed(c, c->data);
     if (!c->persistent || c->free_after_dispatch)
@@ -121,37 +123,50 @@ static bool conn_lost(struct ttrpc_conn *c)
     return false;
 }
 
+/* Write what the socket takes now; the rest waits for EPOLLOUT.  Sent bytes
+ * are skipped by an offset, not moved: a large frame written in many partial
+ * writes costs no copying. */
 static int conn_flush(struct ttrpc_conn *c)
 {
-    size_t off = 0;
-    while (off < c->out_len) {
-        ssize_t n = write(c->fd, c->out + off, c->out_len - off);
+    while (c->out_off < c->out_len) {
+        ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
             break;
         if (n <= 0)
             return -1;
-        off += (size_t)n;
+        c->out_off += (size_t)n;
     }
-    memmove(c->out, c->out + off, c->out_len - off);
-    c->out_len -= off;
-    if (c->watch)
-        loop_watch_modify(c->watch, conn_events(c));
+    if (c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    uint32_t events = conn_events(c);
+    if (c->watch && events != c->watched) {
+        loop_watch_modify(c->watch, events);
+        c->watched = events;
+    }
     return 0;
 }
 
-int ttrpc_conn_send(struct ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t flags,
-                    const uint8_t *payload, size_t len)
+/* Room for one frame at the end of the output buffer, its header written:
+ * the caller puts len payload bytes at the pointer returned, then flushes. */
+static uint8_t *conn_frame_reserve(struct ttrpc_conn *c, uint32_t stream_id, uint8_t type,
+                                   uint8_t flags, size_t len)
 {
     if (!c->up || len > TTRPC_MAX_MESSAGE) {
         errno = !c->up ? ENOTCONN : EMSGSIZE;
-        return -1;
+        return NULL;
+    }
+    if (c->out_off > 0 && c->out_len + TTRPC_HEADER_SIZE + len > c->out_cap) {
+        /* Reuse the sent space before growing. */
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
     }
     size_t need = c->out_len + TTRPC_HEADER_SIZE + len;
     if (need > TTRPC_MAX_OUTPUT) {
         errno = ENOBUFS;
-        return -1;
+        return NULL;
     }
     if (need > c->out_cap) {
         size_t cap = c->out_cap ? c->out_cap : 4096;
@@ -162,10 +177,20 @@ int ttrpc_conn_send(struct ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint
     }
     struct ttrpc_header h = {
         .length = (uint32_t)len, .stream_id = stream_id, .type = type, .flags = flags};
-    ttrpc_header_encode(&h, c->out + c->out_len);
-    if (len)
-        memcpy(c->out + c->out_len + TTRPC_HEADER_SIZE, payload, len);
+    uint8_t *frame = c->out + c->out_len;
+    ttrpc_header_encode(&h, frame);
     c->out_len = need;
+    return frame + TTRPC_HEADER_SIZE;
+}
+
+int ttrpc_conn_send(struct ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t flags,
+                    const uint8_t *payload, size_t len)
+{
+    uint8_t *dst = conn_frame_reserve(c, stream_id, type, flags, len);
+    if (dst == NULL)
+        return -1;
+    if (len)
+        memcpy(dst, payload, len);
     /* Write at once when nothing else is queued; EPOLLOUT drains the rest. */
     return conn_flush(c);
 }
@@ -173,14 +198,13 @@ int ttrpc_conn_send(struct ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint
 int ttrpc_conn_send_message(struct ttrpc_conn *c, uint32_t stream_id, uint8_t type,
                             const ProtobufCMessage *msg)
 {
+    /* Packed straight into the output buffer: no copy of a large payload. */
     size_t len = protobuf_c_message_get_packed_size(msg);
-    if (len > TTRPC_MAX_MESSAGE) {
-        errno = EMSGSIZE;
+    uint8_t *dst = conn_frame_reserve(c, stream_id, type, 0, len);
+    if (dst == NULL)
         return -1;
-    }
-    cleanup_free uint8_t *buf = xmalloc(len);
-    protobuf_c_message_pack(msg, buf);
-    return ttrpc_conn_send(c, stream_id, type, 0, buf, len);
+    protobuf_c_message_pack(msg, dst);
+    return conn_flush(c);
 }
 
 static bool conn_read(struct ttrpc_conn *c)

@@ -100,8 +100,9 @@ static void parser_drop(struct ttrpc_parser *p, size_t n)
 {
     memmove(p->buf, p->buf + n, p->len - n);
     p->len -= n;
-    /* Give back memory after a large frame. */
-    if (p->cap > 65536 && p->len < p->cap / 4) {
+    /* Give back memory after a large frame, but keep up to 2 MiB: a stream
+     * of 1 MiB frames (ReadStdout) must not regrow the buffer each time. */
+    if (p->cap > (2u << 20) && p->len < p->cap / 4) {
         p->cap = p->len > 4096 ? p->len : 4096;
         p->buf = xrealloc(p->buf, p->cap);
     }

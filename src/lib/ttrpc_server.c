@@ -121,6 +121,22 @@ static int send_error(struct server_conn *sc, uint32_t stream_id, int code, cons
     return send_response(sc, stream_id, code, msg, NULL, 0);
 }
 
+/* Replies are packed here before the Response wraps them.  The buffer is
+ * kept between replies (up to 2 MiB) so a stream of large replies (1 MiB
+ * ReadStdout chunks) does not map and fault in fresh memory every time.  The
+ * server runs on one thread: one buffer serves every connection. */
+static uint8_t *reply_scratch(size_t len)
+{
+    static uint8_t *buf;
+    static size_t cap;
+    if (len > cap || (cap > (2u << 20) && len <= (2u << 20))) {
+        free(buf);
+        cap = len < 4096 ? 4096 : len;
+        buf = xmalloc(cap);
+    }
+    return buf;
+}
+
 int ttrpc_call_reply(struct ttrpc_call *call, const ProtobufCMessage *response)
 {
     int ret = 0;
@@ -131,7 +147,7 @@ int ttrpc_call_reply(struct ttrpc_call *call, const ProtobufCMessage *response)
                              "%s: response of %zu bytes exceeds the %u-byte limit", call->name, len,
                              TTRPC_MAX_MESSAGE);
         } else {
-            cleanup_free uint8_t *buf = xmalloc(len);
+            uint8_t *buf = reply_scratch(len);
             protobuf_c_message_pack(response, buf);
             ret = send_response(call->sc, call->stream_id, TTRPC_OK, NULL, buf, len);
         }
