@@ -14,11 +14,17 @@
 
 #define IO_CHUNK (32u * 1024)
 
+/* One output stream.  Back-pressure: the next read from the guest is asked
+ * for only once the previous chunk is written to the fifo, so a reader that
+ * does not keep up stalls the guest process, never the daemon's loop. */
 struct io_stream {
     struct io_relay *relay;
     const char *method; /* ReadStdout | ReadStderr */
-    int fd;             /* fifo we write to */
-    bool done;
+    int fd;             /* fifo we write to (non-blocking) */
+    bool done;          /* the guest's stream ended: close fd once drained */
+    uint8_t *pending;   /* a chunk the fifo did not take yet */
+    size_t pending_len, pending_off;
+    struct loop_watch *writable; /* while pending */
 };
 
 struct io_relay {
@@ -32,6 +38,75 @@ struct io_relay {
 };
 
 static void stream_read(struct io_stream *s);
+
+static void stream_close(struct io_stream *s)
+{
+    if (s->writable)
+        loop_watch_remove(s->writable);
+    s->writable = NULL;
+    free(s->pending);
+    s->pending = NULL;
+    s->pending_len = s->pending_off = 0;
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
+/* Write what is pending; returns true when nothing is left. */
+static bool stream_flush(struct io_stream *s)
+{
+    while (s->fd >= 0 && s->pending_off < s->pending_len) {
+        ssize_t n = write(s->fd, s->pending + s->pending_off, s->pending_len - s->pending_off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return false;
+        if (n <= 0) { /* the reader is gone: drop this stream's output */
+            stream_close(s);
+            return true;
+        }
+        s->pending_off += (size_t)n;
+    }
+    free(s->pending);
+    s->pending = NULL;
+    s->pending_len = s->pending_off = 0;
+    return true;
+}
+
+/* The fifo drained: write the rest, then read on (or close at the end). */
+static void stream_writable(struct loop_watch *w, uint32_t events, void *data)
+{
+    struct io_stream *s = data;
+    if (!stream_flush(s))
+        return;
+    if (s->writable)
+        loop_watch_remove(s->writable);
+    s->writable = NULL;
+    if (s->done)
+        stream_close(s);
+    else
+        stream_read(s);
+}
+
+/* A chunk from the guest: written now, or kept until the fifo is writable. */
+static void stream_deliver(struct io_stream *s, const uint8_t *data, size_t len)
+{
+    if (s->fd < 0) {
+        stream_read(s); /* nobody to write to: keep draining the guest */
+        return;
+    }
+    s->pending = xmalloc(len);
+    memcpy(s->pending, data, len);
+    s->pending_len = len;
+    s->pending_off = 0;
+    if (stream_flush(s)) {
+        stream_read(s);
+        return;
+    }
+    s->writable = loop_watch_add(s->relay->shim->loop, s->fd, EPOLLOUT, stream_writable, s, NULL);
+    if (s->writable == NULL) /* cannot wait: give up on this stream */
+        stream_close(s);
+}
 
 static void relay_maybe_free(struct io_relay *r)
 {
@@ -58,17 +133,12 @@ static void stream_replied(int code, const char *message, const uint8_t *payload
         if (resp)
             grpc__read_stream_response__free_unpacked(resp, NULL);
         s->done = true;
-        if (s->fd >= 0)
-            close(s->fd);
-        s->fd = -1;
+        if (s->writable == NULL)
+            stream_close(s);
         return;
     }
-    if (s->fd >= 0 && fd_write_full(s->fd, resp->data.data, resp->data.len) < 0) {
-        close(s->fd);
-        s->fd = -1;
-    }
+    stream_deliver(s, resp->data.data, resp->data.len);
     grpc__read_stream_response__free_unpacked(resp, NULL);
-    stream_read(s);
 }
 
 static void stream_read(struct io_stream *s)
@@ -152,9 +222,10 @@ int io_relay_start(struct shim *shim, struct process *p, struct kerr **err)
     r->out = (struct io_stream){.relay = r, .method = "ReadStdout", .fd = -1};
     r->err = (struct io_stream){.relay = r, .method = "ReadStderr", .fd = -1};
     p->io = r;
-    if (*p->stdout_path && (r->out.fd = open_fifo(p->stdout_path, O_RDWR, err)) < 0)
+    if (*p->stdout_path && (r->out.fd = open_fifo(p->stdout_path, O_RDWR | O_NONBLOCK, err)) < 0)
         return -1;
-    if (!p->terminal && *p->stderr_path && (r->err.fd = open_fifo(p->stderr_path, O_RDWR, err)) < 0)
+    if (!p->terminal && *p->stderr_path &&
+        (r->err.fd = open_fifo(p->stderr_path, O_RDWR | O_NONBLOCK, err)) < 0)
         return -1;
     if (*p->stdin_path) {
         if ((r->in_fd = open_fifo(p->stdin_path, O_RDONLY | O_NONBLOCK, err)) < 0)
@@ -182,11 +253,9 @@ void io_relay_free(struct io_relay *r)
         loop_watch_remove(r->in_watch);
     if (r->in_fd >= 0)
         close(r->in_fd);
-    if (r->out.fd >= 0)
-        close(r->out.fd);
-    if (r->err.fd >= 0)
-        close(r->err.fd);
-    r->in_fd = r->out.fd = r->err.fd = -1;
+    stream_close(&r->out);
+    stream_close(&r->err);
+    r->in_fd = -1;
     r->in_watch = NULL;
     r->freed = true;
     relay_maybe_free(r);

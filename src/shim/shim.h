@@ -136,6 +136,8 @@ void io_relay_close_stdin(struct shim *shim, struct process *p);
 
 /* events.c */
 void shim_publish(struct shim *shim, const char *topic, const ProtobufCMessage *event);
+/* Publish what is queued before the daemon exits (at most timeout_ns). */
+void shim_events_flush(struct shim *shim, uint64_t timeout_ns);
 
 /* metrics.c: the agent's cgroup stats as an Any of containerd's
  * io.containerd.cgroups.v2.Metrics (free with protobuf_c_message_free_unpacked). */
