@@ -139,6 +139,13 @@ void shim_publish(struct shim *shim, const char *topic, const ProtobufCMessage *
 /* Publish what is queued before the daemon exits (at most timeout_ns). */
 void shim_events_flush(struct shim *shim, uint64_t timeout_ns);
 
+/* pod_config.c: the pod's io.katacontainers.config.* annotations (as far
+ * as enable_annotations allows), and the VM grown by the CRI sandbox CPU and
+ * memory annotations. */
+int pod_config_apply(struct kata_config *cfg, const Grpc__Spec *spec, struct kerr **err);
+int pod_vm_size(struct vm_config *v, const struct kata_config *cfg, const Grpc__Spec *spec,
+                struct kerr **err);
+
 /* metrics.c: the agent's cgroup stats as an Any of containerd's
  * io.containerd.cgroups.v2.Metrics (free with protobuf_c_message_free_unpacked). */
 Google__Protobuf__Any *shim_metrics_any(const Grpc__CgroupStats *stats);

@@ -223,3 +223,53 @@ def test_a_stdout_reader_that_does_not_keep_up_stalls_only_its_container(sh):
     assert len(data) == size and data.count(b"\0") == size
     assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] == 0
     finish(sh, address, "c1")
+
+
+def test_a_pod_sized_by_its_cri_annotations_with_a_second_container(sh):
+    pod = {"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "p1",
+           "io.kubernetes.cri.sandbox-cpu-quota": "100000",
+           "io.kubernetes.cri.sandbox-cpu-period": "100000",
+           "io.kubernetes.cri.sandbox-memory": str(128 << 20),
+           # allowed by the shipped configuration's enable_annotations
+           "io.katacontainers.config.hypervisor.kernel_params": "kata_test_marker=1"}
+    b1 = bundle(sh, "p1", ["sleep", "1000"], annotations=pod)
+    address = sh.start("p1", b1)
+    task_ok(address, "Create", {"id": "p1", "bundle": b1})
+    task_ok(address, "Start", {"id": "p1"})
+    b2 = bundle(sh, "c2", ["sh", "-c", "nproc; grep MemTotal /proc/meminfo; cat /proc/cmdline"],
+                annotations={"io.kubernetes.cri.container-type": "container",
+                             "io.kubernetes.cri.sandbox-id": "p1"})
+    assert sh.start("c2", b2) == address  # the pod's daemon
+    out = sh.fifo("c2.out")
+    r = FifoReader(out)
+    vmm = task_ok(address, "State", {"id": "p1"})["pid"]
+    assert task_ok(address, "Create", {"id": "c2", "bundle": b2, "stdout": out})["pid"] == vmm
+    task_ok(address, "Start", {"id": "c2"})
+    assert task_ok(address, "Wait", {"id": "c2"})["exit_status"] == 0
+    text = r.read_until(lambda d: b"kata_test_marker" in d).decode()
+    lines = text.splitlines()
+    assert lines[0] == "2", text  # default_vcpus 1 + the pod's one CPU
+    mem_kb = int(lines[1].split()[1])
+    assert (256 + 64) * 1024 < mem_kb <= (256 + 128) * 1024, text  # 256 MiB + 128 MiB
+    assert "kata_test_marker=1" in lines[2]
+    task_ok(address, "Delete", {"id": "c2"})
+    assert alive(vmm)  # the sandbox stays
+    task_ok(address, "Kill", {"id": "p1", "signal": 9})
+    task_ok(address, "Wait", {"id": "p1"})
+    finish(sh, address, "p1")
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("io.kubernetes.cri.sandbox-memory", "lots", "is not a number"),
+    ("io.katacontainers.config.hypervisor.default_memory", "4096", "enable_annotations"),
+])
+def test_a_bad_or_forbidden_pod_annotation_fails_create_and_leaves_nothing(sh, key, value,
+                                                                             message):
+    b = bundle(sh, "c1", ["true"], annotations={key: value})
+    address = sh.start("c1", b)
+    code, resp = task(address, "Create", {"id": "c1", "bundle": b})
+    assert code == 1 and key in resp and message in resp, resp
+    sh.assert_clean()
+    pid = daemon_pid(address)
+    task_ok(address, "Shutdown", {"id": "c1"})
+    assert wait_gone(pid)
