@@ -229,6 +229,7 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     if (sandbox_create_in_guest(shim, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     sandbox_loopback_up(sb);
+    shim_oom_watch(shim);
     log_info("sandbox `%s`: VM pid %d up", sandbox_id, (int)sb->vm.pid);
     return 0;
 }

@@ -146,6 +146,9 @@ int pod_config_apply(struct kata_config *cfg, const Grpc__Spec *spec, struct ker
 int pod_vm_size(struct vm_config *v, const struct kata_config *cfg, const Grpc__Spec *spec,
                 struct kerr **err);
 
+/* oom.c: TaskOOM events from the agent's GetOOMEvent, once the VM is up. */
+void shim_oom_watch(struct shim *shim);
+
 /* metrics.c: the agent's cgroup stats as an Any of containerd's
  * io.containerd.cgroups.v2.Metrics (free with protobuf_c_message_free_unpacked). */
 Google__Protobuf__Any *shim_metrics_any(const Grpc__CgroupStats *stats);

@@ -273,3 +273,21 @@ def test_a_bad_or_forbidden_pod_annotation_fails_create_and_leaves_nothing(sh, k
     pid = daemon_pid(address)
     task_ok(address, "Shutdown", {"id": "c1"})
     assert wait_gone(pid)
+
+
+def test_an_oom_kill_in_the_guest_is_published_as_task_oom(sh):
+    import json
+    b = bundle(sh, "c1", ["sh", "-c", "head -c 200000000 /dev/zero | tail"])
+    with open(os.path.join(b, "config.json")) as f:
+        spec = json.load(f)
+    spec["linux"].setdefault("resources", {})["memory"] = {"limit": 32 << 20}
+    with open(os.path.join(b, "config.json"), "w") as f:
+        json.dump(spec, f)
+    address = sh.start("c1", b)
+    task_ok(address, "Create", {"id": "c1", "bundle": b})
+    task_ok(address, "Start", {"id": "c1"})
+    assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] != 0
+    assert wait_for(lambda: "/tasks/oom" in sh.events()), sh.events()
+    metrics = task_ok(address, "Stats", {"id": "c1"})["metrics"]
+    assert metrics["memory"]["usage_limit"] == 32 << 20
+    finish(sh, address, "c1")
