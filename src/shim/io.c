@@ -33,7 +33,9 @@ struct io_relay {
     struct io_stream out, err;
     int in_fd;
     struct loop_watch *in_watch;
-    bool freed; /* set when the process went away with reads in flight */
+    bool in_started;     /* the process runs: stdin is relayed */
+    bool in_close_asked; /* CloseIO came: drain what the fifo holds, then close */
+    bool freed;          /* set when the process went away with reads in flight */
     int in_flight;
 };
 
@@ -177,17 +179,19 @@ static void stdin_close(struct io_relay *r)
                           5000000000ull, NULL, NULL);
 }
 
-static void stdin_readable(struct loop_watch *w, uint32_t events, void *data)
+/* One read from the stdin fifo to the guest; returns false when stdin is
+ * done (end of file, error, no agent) or the fifo is empty. */
+static bool stdin_forward(struct io_relay *r, bool *empty)
 {
-    struct io_relay *r = data;
     uint8_t buf[IO_CHUNK];
     ssize_t n = read(r->in_fd, buf, sizeof(buf));
+    *empty = n < 0 && errno == EAGAIN;
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
+        return errno == EINTR;
     struct sandbox *sb = r->shim->sandbox;
     if (n <= 0 || sb == NULL || sb->agent == NULL) {
         stdin_close(r);
-        return;
+        return false;
     }
     Grpc__WriteStreamRequest req = GRPC__WRITE_STREAM_REQUEST__INIT;
     req.container_id = r->id;
@@ -198,6 +202,24 @@ static void stdin_readable(struct loop_watch *w, uint32_t events, void *data)
     if (ttrpc_client_call(sb->agent, "grpc.AgentService", "WriteStdin", &req.base, NULL, NULL,
                           10000000000ull, NULL, &e) < 0)
         log_warn("stdin of `%s`: %s", r->id, e->msg);
+    return true;
+}
+
+static void stdin_readable(struct loop_watch *w, uint32_t events, void *data)
+{
+    bool empty;
+    stdin_forward(data, &empty);
+}
+
+/* CloseIO: what the client wrote before it is still in the fifo: forward
+ * it, then close. */
+static void stdin_drain_and_close(struct io_relay *r)
+{
+    bool empty = false;
+    while (r->in_fd >= 0 && stdin_forward(r, &empty))
+        ;
+    if (r->in_fd >= 0)
+        stdin_close(r);
 }
 
 static int open_fifo(const char *path, int flags, struct kerr **err)
@@ -228,9 +250,9 @@ int io_relay_start(struct shim *shim, struct process *p, struct kerr **err)
         (r->err.fd = open_fifo(p->stderr_path, O_RDWR | O_NONBLOCK, err)) < 0)
         return -1;
     if (*p->stdin_path) {
+        /* Opened now (the client may wait for our open), relayed from Start. */
         if ((r->in_fd = open_fifo(p->stdin_path, O_RDONLY | O_NONBLOCK, err)) < 0)
             return -1;
-        r->in_watch = loop_watch_add(shim->loop, r->in_fd, EPOLLIN, stdin_readable, r, NULL);
     }
     if (r->out.fd >= 0)
         stream_read(&r->out);
@@ -239,10 +261,29 @@ int io_relay_start(struct shim *shim, struct process *p, struct kerr **err)
     return 0;
 }
 
+void io_relay_stdin_begin(struct shim *shim, struct process *p)
+{
+    struct io_relay *r = p->io;
+    if (r == NULL || r->in_started)
+        return;
+    r->in_started = true;
+    if (r->in_fd < 0)
+        return;
+    if (r->in_close_asked) {
+        stdin_drain_and_close(r);
+        return;
+    }
+    r->in_watch = loop_watch_add(shim->loop, r->in_fd, EPOLLIN, stdin_readable, r, NULL);
+}
+
 void io_relay_close_stdin(struct shim *shim, struct process *p)
 {
-    if (p->io && p->io->in_fd >= 0)
-        stdin_close(p->io);
+    struct io_relay *r = p->io;
+    if (r == NULL || r->in_fd < 0)
+        return;
+    r->in_close_asked = true;
+    if (r->in_started)
+        stdin_drain_and_close(r);
 }
 
 void io_relay_free(struct io_relay *r)

@@ -132,6 +132,9 @@ void process_add_waiter(struct process *p, struct ttrpc_call *call);
 /* io.c */
 int io_relay_start(struct shim *shim, struct process *p, struct kerr **err);
 void io_relay_free(struct io_relay *io);
+/* The process runs: relay its stdin (the fifo is opened at Create/Exec). */
+void io_relay_stdin_begin(struct shim *shim, struct process *p);
+/* CloseIO: forward what the fifo still holds, then close the guest's stdin. */
 void io_relay_close_stdin(struct shim *shim, struct process *p);
 
 /* events.c */

@@ -291,3 +291,25 @@ def test_an_oom_kill_in_the_guest_is_published_as_task_oom(sh):
     metrics = task_ok(address, "Stats", {"id": "c1"})["metrics"]
     assert metrics["memory"]["usage_limit"] == 32 << 20
     finish(sh, address, "c1")
+
+
+@pytest.mark.parametrize("close_before_start", [True, False])
+def test_stdin_written_then_closed_at_once_arrives_whole(sh, close_before_start):
+    """A client writes its input and calls CloseIO straight away (kata-runtime's
+    holder does, maybe before Start): nothing still in the fifo is lost."""
+    b = bundle(sh, "c1", ["sh", "-c", 'while read line; do echo "<$line>"; done; echo done'])
+    out, inp = sh.fifo("out"), sh.fifo("in")
+    r = FifoReader(out)
+    w = os.open(inp, os.O_RDWR)
+    address = sh.start("c1", b)
+    task_ok(address, "Create", {"id": "c1", "bundle": b, "stdout": out, "stdin": inp})
+    if not close_before_start:
+        task_ok(address, "Start", {"id": "c1"})
+    os.write(w, b"one\ntwo\n")
+    task_ok(address, "CloseIO", {"id": "c1", "stdin": True})
+    os.close(w)
+    if close_before_start:
+        task_ok(address, "Start", {"id": "c1"})
+    assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] == 0
+    assert r.read_until(lambda d: d.endswith(b"done\n")) == b"<one>\n<two>\ndone\n"
+    finish(sh, address, "c1")
