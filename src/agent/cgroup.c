@@ -339,25 +339,27 @@ int cgroup_pids(const char *abs, pid_t **pids, size_t *n, struct kerr **err)
     return 0;
 }
 
-int cgroup_kill_all(const char *abs, struct kerr **err)
+/* Before Linux 5.14: freeze so nothing forks between listing and killing,
+ * signal every pid, thaw so the signals are delivered. */
+int cgroup_kill_each(const char *abs, struct kerr **err)
 {
-    if (cgroup_file_exists(abs, "cgroup.kill")) {
-        if (cgroup_write(abs, "cgroup.kill", "1", err) < 0)
-            return kerr_wrap(err, "kill cgroup");
-        return 0;
-    }
-    /* Before Linux 5.14: freeze so nothing forks between listing and
-     * killing, signal every pid, thaw so the signals are delivered. */
     if (cgroup_freeze(abs, true, err) < 0)
-        return kerr_wrap(err, "kill cgroup");
+        return -1;
     cleanup_free pid_t *pids = NULL;
     size_t n = 0;
     if (cgroup_pids(abs, &pids, &n, err) < 0)
-        return kerr_wrap(err, "kill cgroup");
+        return -1;
     for (size_t i = 0; i < n; i++)
         if (kill(pids[i], SIGKILL) < 0 && errno != ESRCH)
-            return kerr_make(err, errno, "kill cgroup `%s`: pid %d", abs, (int)pids[i]);
-    if (cgroup_freeze(abs, false, err) < 0)
+            return kerr_make(err, errno, "kill pid %d of cgroup `%s`", (int)pids[i], abs);
+    return cgroup_freeze(abs, false, err);
+}
+
+int cgroup_kill_all(const char *abs, struct kerr **err)
+{
+    int rc = cgroup_file_exists(abs, "cgroup.kill") ? cgroup_write(abs, "cgroup.kill", "1", err)
+                                                    : cgroup_kill_each(abs, err);
+    if (rc < 0)
         return kerr_wrap(err, "kill cgroup");
     return 0;
 }
@@ -370,6 +372,15 @@ uint64_t cgroup_oom_kill_count(const char *abs)
     if (text)
         cgroup_keyed_u64(text, "oom_kill", &count);
     return count;
+}
+
+int cgroup_oom_watch_open(const char *abs, struct kerr **err)
+{
+    cleanup_free char *path = xasprintf("%s/memory.events", abs);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kerr_make(err, errno, "watch OOM events: open `%s`", path);
+    return fd;
 }
 
 /* ---- removal ---- */

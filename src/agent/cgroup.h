@@ -47,16 +47,23 @@ void cgroup_stats_free(Grpc__CgroupStats *stats);
 /* memory.events "oom_kill" count (0 when the file is absent). */
 uint64_t cgroup_oom_kill_count(const char *abs);
 
+/* An fd (O_CLOEXEC) on memory.events that epoll/poll report with
+ * EPOLLPRI/POLLPRI whenever the file changes, an OOM kill among the
+ * changes: GetOOMEvent watches it and compares cgroup_oom_kill_count with
+ * the count it saw last. */
+int cgroup_oom_watch_open(const char *abs, struct kerr **err);
+
 /* Remove the cgroup directory (it must have no live processes; retried a
  * bounded number of times while the kernel drains it). */
 int cgroup_remove(const char *abs, struct kerr **err);
 
 /* The spec's device rules (linux.resources.devices) as a cgroup v2 device
- * BPF program attached to the cgroup, replacing the previous one.  Rules
- * are matched last first; type "a" or "" matches block and char devices;
- * major/minor < 0 match any; access "" means "rwm"; a request no rule
- * matches is allowed (v1's initial state: specs begin with "deny a *:*
- * rwm").  cgroup_apply calls it when the resources list devices. */
+ * BPF program attached to the cgroup, replacing the previous one.  Each
+ * requested access bit is decided by the last rule naming the device and
+ * that bit; type "a" or "" matches block and char devices; major/minor < 0
+ * match any (the host sends -1 for OCI's nil); access "" means "rwm"; a bit
+ * no rule names is allowed (v1's initial state: specs begin with "deny a
+ * *:* rwm").  cgroup_apply calls it when the resources list devices. */
 int cgroup_apply_devices(const char *abs, Grpc__LinuxDeviceCgroup **rules, size_t n,
                          struct kerr **err);
 

@@ -6,6 +6,7 @@
 #include "cgroup.h"
 #include "hooks.h"
 #include "log.h"
+#include "sandbox.h"
 #include "storage.h"
 #include "util.h"
 
@@ -60,8 +61,9 @@ int container_id_check(const char *what, const char *id, struct kerr **err)
         return kerr_make(err, EINVAL, "%s: longer than %d characters", what, CONTAINER_ID_MAX);
     for (size_t i = 0; i < len; i++)
         if (!id_char(id[i], i == 0))
-            return kerr_make(err, EINVAL, "%s `%.*s`: invalid (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)",
-                             what, (int)len, id);
+            return kerr_make(err, EINVAL,
+                             "%s `%.*s`: invalid (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)", what,
+                             (int)len, id);
     return 0;
 }
 
@@ -142,7 +144,6 @@ static void container_destroy(struct container *c)
 {
     struct agent *a = c->agent;
     if (c->cgroup) {
-        cleanup_kerr struct kerr *err = NULL;
         if (c->state == CONTAINER_PAUSED)
             cgroup_freeze(c->cgroup, false, NULL);
         cgroup_kill_all(c->cgroup, NULL);
@@ -223,8 +224,8 @@ static int container_cgroup_setup(struct container *c, struct kerr **err)
     return 0;
 }
 
-static struct container *cgroup_container(struct agent *a, struct ttrpc_call *call,
-                                          const char *id, const char *what)
+static struct container *cgroup_container(struct agent *a, struct ttrpc_call *call, const char *id,
+                                          const char *what)
 {
     struct container *c = container_lookup(a, call, id);
     if (c && c->cgroup == NULL) {
@@ -239,8 +240,7 @@ static struct container *cgroup_container(struct agent *a, struct ttrpc_call *ca
 /* ---- CreateContainer ---- */
 
 /* path must resolve to a directory under the storage root. */
-static char *confined_path(struct agent *a, const char *what, const char *path,
-                           struct kerr **err)
+static char *confined_path(struct agent *a, const char *what, const char *path, struct kerr **err)
 {
     if (path == NULL || *path == '\0') {
         kerr_make(err, EINVAL, "%s: empty path", what);
@@ -264,8 +264,7 @@ static char *confined_path(struct agent *a, const char *what, const char *path,
     return xstrdup(real);
 }
 
-static int validate_spec(struct agent *a, const Grpc__Spec *spec, char **rootfs,
-                         struct kerr **err)
+static int validate_spec(struct agent *a, const Grpc__Spec *spec, char **rootfs, struct kerr **err)
 {
     if (spec == NULL)
         return kerr_make(err, EINVAL, "no OCI spec");
@@ -317,8 +316,8 @@ static void create_container(struct ttrpc_call *call, const ProtobufCMessage *ms
         return;
     }
     if (r->count >= CONTAINER_MAX) {
-        ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "create container `%s`: %d containers",
-                        id, CONTAINER_MAX);
+        ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "create container `%s`: %d containers", id,
+                        CONTAINER_MAX);
         return;
     }
     if (storage_add(a, req->storages, req->n_storages, id, &err) < 0) {
@@ -344,6 +343,14 @@ static void create_container(struct ttrpc_call *call, const ProtobufCMessage *ms
     r->list = c;
     r->count++;
 
+    if (req->sandbox_pidns && !agent_sandbox_pidns(a, &c->pidns_pid)) {
+        ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+                        "create container `%s`: the sandbox has no shared pid namespace "
+                        "(CreateSandbox with sandbox_pidns)",
+                        id);
+        container_destroy(c);
+        return;
+    }
     const char *exec_id = *req->exec_id ? req->exec_id : id;
     struct process_spawn spawn = {.container = c, .process = c->spec->process, .init = true};
     if (container_cgroup_setup(c, &err) < 0 || hooks_run(c, HOOK_CREATE_RUNTIME, &err) < 0 ||
@@ -450,8 +457,8 @@ static void remove_container(struct ttrpc_call *call, const ProtobufCMessage *ms
     c->remove_call = call;
     ttrpc_call_set_cancel(call, remove_cancelled, c);
     if (req->timeout)
-        c->remove_timer = loop_timer_add(a->loop, (uint64_t)req->timeout * 1000000000ull,
-                                         remove_timed_out, c);
+        c->remove_timer =
+            loop_timer_add(a->loop, (uint64_t)req->timeout * 1000000000ull, remove_timed_out, c);
 }
 
 /* An exec process exited: a waiting removal may be done. */
@@ -833,8 +840,7 @@ void container_process_exited(struct container *c)
 static const struct ttrpc_method container_methods[] = {
     {AGENT_SERVICE, "CreateContainer", &grpc__create_container_request__descriptor,
      create_container},
-    {AGENT_SERVICE, "StartContainer", &grpc__start_container_request__descriptor,
-     start_container},
+    {AGENT_SERVICE, "StartContainer", &grpc__start_container_request__descriptor, start_container},
     {AGENT_SERVICE, "RemoveContainer", &grpc__remove_container_request__descriptor,
      remove_container},
     {AGENT_SERVICE, "ExecProcess", &grpc__exec_process_request__descriptor, exec_process},
@@ -845,14 +851,12 @@ static const struct ttrpc_method container_methods[] = {
     {AGENT_SERVICE, "ReadStderr", &grpc__read_stream_request__descriptor, read_stderr},
     {AGENT_SERVICE, "CloseStdin", &grpc__close_stdin_request__descriptor, close_stdin},
     {AGENT_SERVICE, "TtyWinResize", &grpc__tty_win_resize_request__descriptor, tty_win_resize},
-    {AGENT_SERVICE, "PauseContainer", &grpc__pause_container_request__descriptor,
-     pause_container},
+    {AGENT_SERVICE, "PauseContainer", &grpc__pause_container_request__descriptor, pause_container},
     {AGENT_SERVICE, "ResumeContainer", &grpc__resume_container_request__descriptor,
      resume_container},
     {AGENT_SERVICE, "UpdateContainer", &grpc__update_container_request__descriptor,
      update_container},
-    {AGENT_SERVICE, "StatsContainer", &grpc__stats_container_request__descriptor,
-     stats_container},
+    {AGENT_SERVICE, "StatsContainer", &grpc__stats_container_request__descriptor, stats_container},
     {AGENT_SERVICE, "GetOOMEvent", &grpc__get_oomevent_request__descriptor, get_oom_event},
 };
 const struct agent_method_table agent_container_methods = {container_methods,

@@ -54,14 +54,16 @@ struct process {
 struct container {
     struct agent *agent;
     char *id;
-    Grpc__Spec *spec; /* our own copy */
+    Grpc__Spec *spec;  /* our own copy */
     char *bundle_root; /* the rootfs path as given (under storage_root) */
     char *cgroup;      /* absolute cgroup directory, NULL without cgroup v2 */
+    pid_t pidns_pid;   /* >0: the init joins this process's pid namespace (the
+                        * sandbox's shared one) instead of getting its own */
     enum container_state state;
     struct process *init;
     struct process *processes; /* init first */
     size_t n_processes;
-    uint64_t oom_kills; /* memory.events oom_kill seen last */
+    uint64_t oom_kills;             /* memory.events oom_kill seen last */
     struct ttrpc_call *remove_call; /* RemoveContainer waiting for the processes */
     struct loop_timer *remove_timer;
     struct container *next;

@@ -3,7 +3,10 @@
 #ifndef KATA_AGENT_OCI_SECURITY_INTERNAL_H
 #define KATA_AGENT_OCI_SECURITY_INTERNAL_H
 
+#include <linux/filter.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "oci.pb-c.h"
@@ -22,8 +25,18 @@ int oci_capabilities_validate(const Grpc__LinuxCapabilities *caps, struct kerr *
 /* The highest capability this kernel knows (/proc/sys/kernel/cap_last_cap). */
 int oci_capability_last(void);
 
-/* Build the spec's seccomp filter and load it into the calling thread. */
+/* Load the spec's seccomp filter into the calling thread (compiling it
+ * unless oci_seccomp_prepare already did). */
 int oci_seccomp_load(const Grpc__LinuxSeccomp *seccomp, struct kerr **err);
+
+/* runc's -ENOSYS stub for the profile (seccomp_enosys.c): instructions to
+ * put in front of libseccomp's program so syscalls newer than any the
+ * profile names return ENOSYS; *n == 0 when none is needed. */
+int oci_seccomp_enosys_stub(const Grpc__LinuxSeccomp *seccomp, uint32_t default_action,
+                            struct sock_filter **insns, size_t *n, struct kerr **err);
+
+/* How many compiled profiles are cached (for tests). */
+size_t oci_seccomp_cache_size(void);
 
 /* "net.ipv4.ip_forward" -> "net/ipv4/ip_forward" when the key is one a
  * container may set (runc's list: IPC sysctls, fs.mqueue.*, net.*,

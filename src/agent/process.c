@@ -261,8 +261,7 @@ static int read_status(int fd, int timeout_ms, bool eof_ok, struct kerr **err)
     for (;;) {
         uint64_t now = now_ns();
         if (now >= deadline)
-            return kerr_make(err, ETIMEDOUT, "no answer from the new process in %d ms",
-                             timeout_ms);
+            return kerr_make(err, ETIMEDOUT, "no answer from the new process in %d ms", timeout_ms);
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int r = poll(&pfd, 1, (int)((deadline - now) / 1000000) + 1);
         if (r < 0 && errno != EINTR)
@@ -316,19 +315,12 @@ static unsigned long init_clone_flags(const Grpc__Spec *spec)
     return flags;
 }
 
-/* Fork in the container's pid namespace (exec) or clone new ones (init). */
-static pid_t fork_child(const struct process_spawn *s, struct kerr **err)
+/* Run clone with the children's pid namespace set to that of ns_pid (the
+ * agent itself stays where it is). */
+static pid_t clone_in_pidns(pid_t ns_pid, unsigned long flags, struct kerr **err)
 {
-    if (s->init) {
-        unsigned long flags = init_clone_flags(s->container->spec);
-        pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
-        if (pid < 0)
-            kerr_make(err, errno, "clone the init process");
-        return pid;
-    }
-    pid_t init_pid = s->container->init->pid;
     char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)init_pid);
+    snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)ns_pid);
     cleanup_close int ns = open(path, O_RDONLY | O_CLOEXEC);
     if (ns < 0) {
         kerr_make(err, errno, "open `%s`", path);
@@ -339,20 +331,32 @@ static pid_t fork_child(const struct process_spawn *s, struct kerr **err)
         kerr_make(err, errno, "open `/proc/self/ns/pid`");
         return -1;
     }
-    /* Children of the agent are born in the container's pid namespace until
-     * we switch back; the agent itself stays where it is. */
     if (setns(ns, CLONE_NEWPID) < 0) {
-        kerr_make(err, errno, "enter the pid namespace of pid %d", (int)init_pid);
+        kerr_make(err, errno, "enter the pid namespace of pid %d", (int)ns_pid);
         return -1;
     }
-    pid_t pid = fork();
+    pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
     int saved = errno;
-    if (pid > 0 || pid < 0) {
-        if (setns(self, CLONE_NEWPID) < 0)
-            log_error("return to the agent's pid namespace: %s", strerror(errno));
-    }
+    if (pid != 0 && setns(self, CLONE_NEWPID) < 0)
+        log_error("return to the agent's pid namespace: %s", strerror(errno));
     if (pid < 0)
-        kerr_make(err, saved, "fork");
+        kerr_make(err, saved, "clone in the pid namespace of pid %d", (int)ns_pid);
+    return pid;
+}
+
+/* Exec: fork into the init's pid namespace.  Init: clone new namespaces,
+ * the pid one unless it joins the sandbox's. */
+static pid_t fork_child(const struct process_spawn *s, struct kerr **err)
+{
+    const struct container *c = s->container;
+    if (!s->init)
+        return clone_in_pidns(c->init->pid, 0, err);
+    unsigned long flags = init_clone_flags(c->spec);
+    if (c->pidns_pid > 0)
+        return clone_in_pidns(c->pidns_pid, flags & ~(unsigned long)CLONE_NEWPID, err);
+    pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid < 0)
+        kerr_make(err, errno, "clone the init process");
     return pid;
 }
 
@@ -398,8 +402,7 @@ static void check_flushed(struct process *p)
         return;
     if (p->flush_retries > 0 && !outputs_flushed(p)) {
         p->flush_retries--;
-        p->flush_timer =
-            loop_timer_add(p->container->agent->loop, FLUSH_RETRY_NS, flush_retry, p);
+        p->flush_timer = loop_timer_add(p->container->agent->loop, FLUSH_RETRY_NS, flush_retry, p);
         return;
     }
     p->flushed = true;
@@ -456,8 +459,7 @@ static void kill_and_reap(pid_t pid)
 }
 
 /* The agent's stream objects for the parent's ends. */
-static int process_streams(struct process *p, int in_fd, int out_fd, int err_fd,
-                           struct kerr **err)
+static int process_streams(struct process *p, int in_fd, int out_fd, int err_fd, struct kerr **err)
 {
     struct loop *loop = p->container->agent->loop;
     p->in = stdio_in_new(loop, in_fd, err);
@@ -483,8 +485,7 @@ static int make_pipe(int fds[2], struct kerr **err)
     return 0;
 }
 
-struct process *process_spawn(const struct process_spawn *s, const char *exec_id,
-                              struct kerr **err)
+struct process *process_spawn(const struct process_spawn *s, const char *exec_id, struct kerr **err)
 {
     const Grpc__Process *proc = s->process;
     if (proc == NULL || proc->n_args == 0 || proc->args[0] == NULL || !*proc->args[0]) {
@@ -554,12 +555,11 @@ struct process *process_spawn(const struct process_spawn *s, const char *exec_id
         int in_fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
         int out_fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
         master = -1;
-        stream_err = in_fd < 0 || out_fd < 0
-                         ? kerr_make(err, errno, "dup pty master")
-                         : process_streams(p, in_fd, out_fd, -1, err);
+        stream_err = in_fd < 0 || out_fd < 0 ? kerr_make(err, errno, "dup pty master")
+                                             : process_streams(p, in_fd, out_fd, -1, err);
     } else {
-        stream_err = process_streams(p, steal_fd(&in[1]), steal_fd(&out[0]), steal_fd(&errp[0]),
-                                     err);
+        stream_err =
+            process_streams(p, steal_fd(&in[1]), steal_fd(&out[0]), steal_fd(&errp[0]), err);
     }
     if (stream_err < 0) {
         process_free(p);
@@ -677,8 +677,8 @@ int process_signal(struct process *p, int sig, struct kerr **err)
         return kerr_make(err, ESRCH, "signal process `%s`: already exited", p->exec_id);
     /* The init of a pid namespace ignores signals it has no handler for:
      * SIGTERM would do nothing, so it becomes SIGKILL (as Kata's agent does). */
-    if (p->init && sig == SIGTERM && spec_has_namespace(p->container->spec, "pid") &&
-        !signal_caught(p->pid, SIGTERM))
+    if (p->init && sig == SIGTERM && p->container->pidns_pid == 0 &&
+        spec_has_namespace(p->container->spec, "pid") && !signal_caught(p->pid, SIGTERM))
         sig = SIGKILL;
     if (kill(p->pid, sig) < 0)
         return kerr_make(err, errno, "signal %d to process `%s` (pid %d)", sig, p->exec_id,

@@ -52,14 +52,10 @@ static const struct {
     const char *name;
     unsigned long flag;
 } propagation_flags[] = {
-    {"private", MS_PRIVATE},
-    {"rprivate", MS_PRIVATE | MS_REC},
-    {"shared", MS_SHARED},
-    {"rshared", MS_SHARED | MS_REC},
-    {"slave", MS_SLAVE},
-    {"rslave", MS_SLAVE | MS_REC},
-    {"unbindable", MS_UNBINDABLE},
-    {"runbindable", MS_UNBINDABLE | MS_REC},
+    {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+    {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
+    {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
 };
 
 void rootfs_parse_options(char *const *options, size_t n, struct mount_options *out)
@@ -220,8 +216,8 @@ static const struct {
     const char *path;
     unsigned major, minor;
 } default_devices[] = {
-    {"/dev/null", 1, 3},    {"/dev/zero", 1, 5}, {"/dev/full", 1, 7},
-    {"/dev/random", 1, 8},  {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
+    {"/dev/null", 1, 3},   {"/dev/zero", 1, 5},    {"/dev/full", 1, 7},
+    {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
 };
 
 static const struct {

@@ -167,16 +167,12 @@ static int set_hostname(struct agent *a, const char *name, struct kerr **err)
     return 0;
 }
 
-static void create_sandbox(struct ttrpc_call *call, const ProtobufCMessage *msg, void *data)
+/* Set the sandbox up and answer the call. */
+static void finish_create(struct agent *a, struct ttrpc_call *call,
+                          const Grpc__CreateSandboxRequest *req, uint64_t device_wait_ns)
 {
-    struct agent *a = data;
-    const Grpc__CreateSandboxRequest *req = (const Grpc__CreateSandboxRequest *)msg;
     struct agent_sandbox *sb = sandbox_of(a);
     cleanup_kerr struct kerr *err = NULL;
-    if (sb->created) {
-        ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "sandbox `%s` already exists", sb->id);
-        return;
-    }
     if (*req->hostname && set_hostname(a, req->hostname, &err) < 0)
         goto invalid;
     if (req->n_dns > 0 && write_dns(a, req->dns, req->n_dns, &err) < 0)
@@ -184,7 +180,7 @@ static void create_sandbox(struct ttrpc_call *call, const ProtobufCMessage *msg,
     if (req->n_kernel_modules > 0)
         log_warn("CreateSandbox: %zu kernel modules requested; the guest kernel has no modules",
                  req->n_kernel_modules);
-    if (storage_add(a, req->storages, req->n_storages, "", &err) < 0)
+    if (storage_add_waiting(a, req->storages, req->n_storages, "", device_wait_ns, &err) < 0)
         goto invalid;
     if (req->sandbox_pidns && start_pidns(a, &err) < 0) {
         storage_remove_owner(a, "", NULL);
@@ -205,6 +201,81 @@ internal:
     ttrpc_call_fail_err(call, TTRPC_INTERNAL, err);
 }
 
+/* A CreateSandbox waiting, on the loop, for block devices to show up. */
+struct pending_create {
+    struct agent *a;
+    struct ttrpc_call *call;
+    const Grpc__CreateSandboxRequest *req; /* owned by the call */
+    struct loop_timer *timer;
+    uint64_t deadline;
+};
+
+#define DEVICE_POLL_NS (20ull * 1000 * 1000)
+#define DEVICE_WAIT_NS (10ull * 1000 * 1000 * 1000)
+
+static void pending_done(struct pending_create *p)
+{
+    sandbox_of(p->a)->creating = NULL;
+    free(p);
+}
+
+static void pending_poll(void *data)
+{
+    struct pending_create *p = data;
+    p->timer = NULL;
+    bool present = storage_devices_present(p->a, p->req->storages, p->req->n_storages);
+    if (!present && now_ns() < p->deadline) {
+        p->timer = loop_timer_add(p->a->loop, DEVICE_POLL_NS, pending_poll, p);
+        return;
+    }
+    /* Present, or given up: storage_add reports what is missing at once. */
+    struct ttrpc_call *call = p->call;
+    struct agent *a = p->a;
+    const Grpc__CreateSandboxRequest *req = p->req;
+    ttrpc_call_set_cancel(call, NULL, NULL);
+    pending_done(p);
+    finish_create(a, call, req, 0);
+}
+
+/* The call is gone (connection closed, deadline passed). */
+static void pending_cancel(void *data)
+{
+    struct pending_create *p = data;
+    log_warn("CreateSandbox abandoned while waiting for its block devices");
+    if (p->timer)
+        loop_timer_cancel(p->timer);
+    pending_done(p);
+}
+
+static void create_sandbox(struct ttrpc_call *call, const ProtobufCMessage *msg, void *data)
+{
+    struct agent *a = data;
+    const Grpc__CreateSandboxRequest *req = (const Grpc__CreateSandboxRequest *)msg;
+    struct agent_sandbox *sb = sandbox_of(a);
+    if (sb->created) {
+        ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "sandbox `%s` already exists", sb->id);
+        return;
+    }
+    if (sb->creating) {
+        ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "a sandbox is being created");
+        return;
+    }
+    if (storage_devices_present(a, req->storages, req->n_storages)) {
+        finish_create(a, call, req, 0);
+        return;
+    }
+    /* Wait for hot-plugged disks without stalling the other calls. */
+    struct pending_create *p = xcalloc(1, sizeof(*p));
+    p->a = a;
+    p->call = call;
+    p->req = req;
+    p->deadline = now_ns() + DEVICE_WAIT_NS;
+    p->timer = loop_timer_add(a->loop, DEVICE_POLL_NS, pending_poll, p);
+    sb->creating = p;
+    ttrpc_call_set_cancel(call, pending_cancel, p);
+    log_info("CreateSandbox: waiting for block devices");
+}
+
 /* ---- DestroySandbox ---- */
 
 static void poweroff_now(void *data)
@@ -217,6 +288,14 @@ static void destroy_sandbox(struct ttrpc_call *call, const ProtobufCMessage *req
     struct agent *a = data;
     log_info("DestroySandbox: shutting down");
     a->shutting_down = true;
+    struct pending_create *p = sandbox_of(a)->creating;
+    if (p) {
+        if (p->timer)
+            loop_timer_cancel(p->timer);
+        ttrpc_call_set_cancel(p->call, NULL, NULL);
+        ttrpc_call_fail(p->call, TTRPC_ABORTED, "sandbox destroyed while it was being created");
+        pending_done(p);
+    }
     if (agent_containers_destroy_all)
         agent_containers_destroy_all(a);
     stop_pidns(a);
@@ -258,8 +337,8 @@ static int copy_file(struct agent *a, const Grpc__CopyFileRequest *req, struct k
     const char *rel;
     if (path_under_root(a->opts.storage_root, req->path, "copy destination", &rel, err) < 0)
         return -1;
-    if (*rel == '\0')
-        return kerr_make(err, 0, "copy destination `%s`: the storage root itself", req->path);
+    if (*rel == '\0' || rel[strlen(rel) - 1] == '/')
+        return kerr_make(err, 0, "copy destination `%s`: not a file name", req->path);
     if (req->file_size < 0 || req->file_size > COPY_FILE_MAX_SIZE)
         return kerr_make(err, 0, "copy `%s`: size %lld outside 0..%lld", req->path,
                          (long long)req->file_size, COPY_FILE_MAX_SIZE);

@@ -11,6 +11,7 @@
 
 struct agent_sandbox {
     bool created;
+    struct pending_create *creating; /* CreateSandbox waiting for devices */
     char *id;
     char *hostname;
     /* CreateSandbox asked for one pid namespace shared by the containers:

@@ -164,8 +164,8 @@ static void out_readable(struct loop_watch *w, uint32_t events, void *data)
     stdio_out_drain(data);
 }
 
-struct stdio_out *stdio_out_new(struct loop *loop, int fd, void (*on_eof)(void *data),
-                                void *data, struct kerr **err)
+struct stdio_out *stdio_out_new(struct loop *loop, int fd, void (*on_eof)(void *data), void *data,
+                                struct kerr **err)
 {
     if (fd_set_nonblock(fd, true) < 0) {
         kerr_make(err, errno, "make output fd non-blocking");
@@ -418,8 +418,7 @@ int stdio_pty_resize(int master, uint16_t rows, uint16_t cols, struct kerr **err
     return 0;
 }
 
-int stdio_pty_open(int *master_out, int *slave_out, uint16_t rows, uint16_t cols,
-                   struct kerr **err)
+int stdio_pty_open(int *master_out, int *slave_out, uint16_t rows, uint16_t cols, struct kerr **err)
 {
     cleanup_close int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0)

@@ -31,8 +31,8 @@ struct stdio_in;
 
 /* The streams take fd (made non-blocking).  on_eof runs once, when the
  * stream has reached end of file (every byte is in the buffer). */
-struct stdio_out *stdio_out_new(struct loop *loop, int fd, void (*on_eof)(void *data),
-                                void *data, struct kerr **err);
+struct stdio_out *stdio_out_new(struct loop *loop, int fd, void (*on_eof)(void *data), void *data,
+                                struct kerr **err);
 /* Answers pending reads with EOF, closes the fd. */
 void stdio_out_free(struct stdio_out *out);
 bool stdio_out_eof(const struct stdio_out *out);

@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct tracked_mount {
 
 struct agent_storages {
     struct tracked_mount *mounts;
+    uint64_t device_wait_ns; /* how long storage_add polls for a device */
 };
 
 /* What a handler decides: the mount(2) arguments. */
@@ -46,8 +48,10 @@ typedef int (*storage_handler)(struct agent *a, const Grpc__Storage *s, struct m
 
 static struct agent_storages *storages_of(struct agent *a)
 {
-    if (a->storages == NULL)
+    if (a->storages == NULL) {
         a->storages = xcalloc(1, sizeof(*a->storages));
+        a->storages->device_wait_ns = DEVICE_WAIT_NS;
+    }
     return a->storages;
 }
 
@@ -157,59 +161,89 @@ static bool valid_scsi_addr(const char *s)
     return sscanf(s, "%u:%u%c", &id, &lun, &extra) == 2;
 }
 
-/* Wait (bounded) until the block device for s appears; "/dev/NAME". */
-static char *find_block_device(struct agent *a, const Grpc__Storage *s, struct kerr **err)
+static bool is_block_driver(const char *driver)
+{
+    static const char *const drivers[] = {"blk", "virtio-blk", "mmioblk", "scsi"};
+    for (size_t i = 0; i < ARRAY_SIZE(drivers); i++)
+        if (strcmp(driver, drivers[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Look once for the block device of s.  Returns "/dev/NAME", or NULL: with
+ * *err set when the source is bad, without when the device is not there yet. */
+static char *lookup_block_device(struct agent *a, const Grpc__Storage *s, struct kerr **err)
 {
     const char *src = s->source;
-    bool is_scsi = strcmp(s->driver, "scsi") == 0;
-    bool is_path = strncmp(src, "/dev/", 5) == 0;
-    if (is_path && (strstr(src, "/../") || strchr(src + 5, '/') != NULL)) {
-        kerr_make(err, 0, "device `%s`: not a plain /dev entry", src);
-        return NULL;
-    }
-    if (is_scsi && !valid_scsi_addr(src)) {
-        kerr_make(err, 0, "SCSI address `%s`: expected ID:LUN", src);
-        return NULL;
-    }
-    uint64_t deadline = now_ns() + DEVICE_WAIT_NS;
-    for (;;) {
-        if (is_path) {
-            struct stat st;
-            if (stat(src, &st) == 0) {
-                if (!S_ISBLK(st.st_mode)) {
-                    kerr_make(err, 0, "device `%s`: not a block device", src);
-                    return NULL;
-                }
-                return xstrdup(src);
-            }
-        } else {
-            cleanup_free char *name = NULL;
-            if (is_scsi) {
-                name = scsi_block_name(a->opts.sysfs_root, src);
-            } else {
-                bool malformed = false;
-                cleanup_free char *dev = pci_path_device(a->opts.sysfs_root, src, &malformed);
-                if (malformed) {
-                    kerr_make(err, 0, "PCI path `%s`: expected SLOT[/SLOT...] in hex", src);
-                    return NULL;
-                }
-                if (dev)
-                    name = block_name_under(dev);
-            }
-            if (name) {
-                char *path = xasprintf("/dev/%s", name);
-                struct stat st;
-                if (stat(path, &st) == 0)
-                    return path;
-                free(path);
-            }
+    if (strncmp(src, "/dev/", 5) == 0) {
+        if (strstr(src, "/../") || strchr(src + 5, '/') != NULL || src[5] == '\0' ||
+            strcmp(src + 5, "..") == 0 || strcmp(src + 5, ".") == 0) {
+            kerr_make(err, 0, "device `%s`: not a plain /dev entry", src);
+            return NULL;
         }
-        if (now_ns() > deadline) {
-            kerr_make(err, ETIMEDOUT, "%s device `%s` did not appear", s->driver, src);
+        struct stat st;
+        if (stat(src, &st) < 0)
+            return NULL;
+        if (!S_ISBLK(st.st_mode)) {
+            kerr_make(err, 0, "device `%s`: not a block device", src);
+            return NULL;
+        }
+        return xstrdup(src);
+    }
+    cleanup_free char *name = NULL;
+    if (strcmp(s->driver, "scsi") == 0) {
+        if (!valid_scsi_addr(src)) {
+            kerr_make(err, 0, "SCSI address `%s`: expected ID:LUN", src);
+            return NULL;
+        }
+        name = scsi_block_name(a->opts.sysfs_root, src);
+    } else {
+        bool malformed = false;
+        cleanup_free char *dev = pci_path_device(a->opts.sysfs_root, src, &malformed);
+        if (malformed) {
+            kerr_make(err, 0, "PCI path `%s`: expected SLOT[/SLOT...] in hex", src);
+            return NULL;
+        }
+        if (dev)
+            name = block_name_under(dev);
+    }
+    if (name == NULL)
+        return NULL;
+    char *path = xasprintf("/dev/%s", name);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return path;
+    free(path);
+    return NULL;
+}
+
+/* The block device for s, waited for (polled) up to the storages' wait. */
+static char *find_block_device(struct agent *a, const Grpc__Storage *s, struct kerr **err)
+{
+    uint64_t deadline = now_ns() + storages_of(a)->device_wait_ns;
+    for (;;) {
+        char *path = lookup_block_device(a, s, err);
+        if (path || (err && *err))
+            return path;
+        if (now_ns() >= deadline) {
+            kerr_make(err, ETIMEDOUT, "%s device `%s` did not appear", s->driver, s->source);
             return NULL;
         }
         sleep_ms(20);
     }
+}
+
+bool storage_devices_present(struct agent *a, Grpc__Storage *const *storages, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!is_block_driver(storages[i]->driver))
+            continue;
+        cleanup_kerr struct kerr *err = NULL;
+        cleanup_free char *path = lookup_block_device(a, storages[i], &err);
+        if (path == NULL && err == NULL)
+            return false;
+    }
+    return true;
 }
 
 /* ---- handlers ---- */
@@ -281,6 +315,21 @@ static int check_source_path(struct agent *a, const char *path, const char *what
     return path_under_root(a->opts.storage_root, path, what, &rel, err);
 }
 
+/* mkdir -p of a directory under the storage root, never leaving it. */
+static int make_sandbox_dir(struct agent *a, const char *path, struct kerr **err)
+{
+    const char *rel;
+    if (path_under_root(a->opts.storage_root, path, "directory", &rel, err) < 0)
+        return -1;
+    if (mkdir_all(a->opts.storage_root, 0755, err) < 0)
+        return -1;
+    cleanup_close int rootfd = open(a->opts.storage_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return kerr_make(err, errno, "open storage root `%s`", a->opts.storage_root);
+    cleanup_close int fd = mkdir_beneath(rootfd, rel, 0755, err);
+    return fd < 0 ? -1 : 0;
+}
+
 static int handle_bind(struct agent *a, const Grpc__Storage *s, struct mount_plan *plan,
                        struct kerr **err)
 {
@@ -306,9 +355,13 @@ static int handle_overlay(struct agent *a, const Grpc__Storage *s, struct mount_
             has_lower |= k == 0;
             cleanup_free char *dirs = xstrdup(s->options[i] + klen);
             char *save = NULL;
-            for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+            for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
                 if (check_source_path(a, d, "overlay directory", err) < 0)
                     return -1;
+                /* upperdir and workdir are the overlay's own: made when missing. */
+                if (k > 0 && make_sandbox_dir(a, d, err) < 0)
+                    return -1;
+            }
         }
     if (!has_lower)
         return kerr_make(err, 0, "overlayfs storage needs a lowerdir option");
@@ -388,6 +441,94 @@ static int release_mount(struct agent_storages *st, struct tracked_mount *m, str
     return 0;
 }
 
+/* ---- Kubernetes fsGroup ---- */
+
+/* Kata's masks: group read (+write unless read-only), search on directories
+ * and setgid so new files inherit the group. */
+#define FS_GROUP_RW_MASK 0660
+#define FS_GROUP_RO_MASK 0440
+#define FS_GROUP_EXEC    0110
+
+static struct {
+    gid_t gid;
+    bool read_only;
+    int error;
+    char *failed;
+} fs_group_walk;
+
+static int fs_group_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    if (type == FTW_SL || type == FTW_SLN)
+        return 0; /* never through a symlink */
+    mode_t mask = fs_group_walk.read_only ? FS_GROUP_RO_MASK : FS_GROUP_RW_MASK;
+    if (S_ISDIR(st->st_mode))
+        mask |= FS_GROUP_EXEC | S_ISGID;
+    if (lchown(path, (uid_t)-1, fs_group_walk.gid) < 0 ||
+        chmod(path, (st->st_mode & 07777) | mask) < 0) {
+        fs_group_walk.error = errno;
+        fs_group_walk.failed = xstrdup(path);
+        return 1;
+    }
+    return 0;
+}
+
+/* Give the volume at mount_point to the group (recursively, on its own file
+ * system), unless the policy says its root already matches. */
+static int apply_fs_group(const Grpc__Storage *s, const struct mount_opts *opts, struct kerr **err)
+{
+    const Grpc__FSGroup *g = s->fs_group;
+    bool read_only = (opts->flags & MS_RDONLY) != 0;
+    struct stat st;
+    if (stat(s->mount_point, &st) < 0)
+        return kerr_make(err, errno, "fsGroup of `%s`", s->mount_point);
+    mode_t want = (read_only ? FS_GROUP_RO_MASK : FS_GROUP_RW_MASK) | FS_GROUP_EXEC | S_ISGID;
+    if (g->group_change_policy == TYPES__FSGROUP_CHANGE_POLICY__OnRootMismatch &&
+        st.st_gid == g->group_id && (st.st_mode & want) == want)
+        return 0;
+    fs_group_walk.gid = g->group_id;
+    fs_group_walk.read_only = read_only;
+    fs_group_walk.error = 0;
+    fs_group_walk.failed = NULL;
+    int r = nftw(s->mount_point, fs_group_visit, 32, FTW_PHYS | FTW_MOUNT);
+    if (r != 0) {
+        int e = fs_group_walk.error ? fs_group_walk.error : errno;
+        kerr_make(err, e, "fsGroup %u of `%s`", g->group_id,
+                  fs_group_walk.failed ? fs_group_walk.failed : s->mount_point);
+        free(fs_group_walk.failed);
+        return -1;
+    }
+    return 0;
+}
+
+/* Make the mount point (rel, under the storage root) and mount on it. */
+static int apply_plan(struct agent *a, const Grpc__Storage *s, const char *rel,
+                      const struct mount_plan *plan, struct kerr **err)
+{
+    if (mkdir_all(a->opts.storage_root, 0755, err) < 0)
+        return -1;
+    cleanup_close int rootfd = open(a->opts.storage_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return kerr_make(err, errno, "open storage root `%s`", a->opts.storage_root);
+    cleanup_close int target =
+        mkdir_beneath(rootfd, rel, plan->no_mount ? plan->dir_mode : 0755, err);
+    if (target < 0)
+        return -1;
+    if (plan->no_mount) {
+        if (fchmodat(rootfd, rel, plan->dir_mode, 0) < 0)
+            return kerr_make(err, errno, "chmod `%s`", s->mount_point);
+        return s->fs_group ? apply_fs_group(s, &plan->opts, err) : 0;
+    }
+    if (mount_on_fd(plan->source, target, s->mount_point, plan->fstype, &plan->opts, err) < 0)
+        return -1;
+    if (s->fs_group && apply_fs_group(s, &plan->opts, err) < 0) {
+        cleanup_kerr struct kerr *undo = NULL;
+        if (unmount_path(s->mount_point, &undo) < 0)
+            log_warn("storage: %s", undo->msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* Mount one storage (or take a reference on its mount point). */
 static int add_one(struct agent *a, const Grpc__Storage *s, const char *owner,
                    struct tracked_mount **added, struct kerr **err)
@@ -409,28 +550,13 @@ static int add_one(struct agent *a, const Grpc__Storage *s, const char *owner,
     }
     struct mount_plan plan = {0};
     mount_opts_parse(s->options, s->n_options, &plan.opts);
-    int ret = -1;
-    if (handler(a, s, &plan, err) < 0)
-        goto out;
-    if (mkdir_all(a->opts.storage_root, 0755, err) < 0)
-        goto out;
-    cleanup_close int rootfd = open(a->opts.storage_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rootfd < 0) {
-        kerr_make(err, errno, "open storage root `%s`", a->opts.storage_root);
-        goto out;
-    }
-    cleanup_close int target =
-        mkdir_beneath(rootfd, rel, plan.no_mount ? plan.dir_mode : 0755, err);
-    if (target < 0)
-        goto out;
-    if (plan.no_mount) {
-        if (fchmodat(rootfd, rel, plan.dir_mode, 0) < 0) {
-            kerr_make(err, errno, "chmod `%s`", s->mount_point);
-            goto out;
-        }
-    } else if (mount_on_fd(plan.source, target, s->mount_point, plan.fstype, &plan.opts, err) < 0) {
-        goto out;
-    }
+    int ret = handler(a, s, &plan, err);
+    if (ret == 0)
+        ret = apply_plan(a, s, rel, &plan, err);
+    free(plan.source);
+    mount_opts_release(&plan.opts);
+    if (ret < 0)
+        return -1;
     m = xcalloc(1, sizeof(*m));
     m->mount_point = xstrdup(s->mount_point);
     m->driver = xstrdup(s->driver);
@@ -440,17 +566,20 @@ static int add_one(struct agent *a, const Grpc__Storage *s, const char *owner,
     st->mounts = m;
     *added = m;
     log_info("storage: %s `%s` at `%s` for `%s`", s->driver, s->source, s->mount_point, owner);
-    ret = 0;
-out:
-    free(plan.source);
-    mount_opts_release(&plan.opts);
-    return ret;
+    return 0;
 }
 
 int storage_add(struct agent *a, Grpc__Storage *const *storages, size_t n, const char *owner,
                 struct kerr **err)
 {
+    return storage_add_waiting(a, storages, n, owner, DEVICE_WAIT_NS, err);
+}
+
+int storage_add_waiting(struct agent *a, Grpc__Storage *const *storages, size_t n,
+                        const char *owner, uint64_t device_wait_ns, struct kerr **err)
+{
     struct agent_storages *st = storages_of(a);
+    st->device_wait_ns = device_wait_ns;
     for (size_t i = 0; i < n; i++) {
         struct tracked_mount *added = NULL;
         if (add_one(a, storages[i], owner, &added, err) == 0)

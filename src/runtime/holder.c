@@ -4,9 +4,9 @@
  * opens never block and never fail with ENXIO whichever way it opens them.
  * Once Create (or Exec) has answered, stdout and stderr are reopened
  * read-only and the O_RDWR descriptors closed: the daemon closing its write
- * ends is then the holder's end of file.  stdin keeps its O_RDWR descriptor;
- * at the end of the caller's input the holder closes it and calls CloseIO, as
- * containerd's clients do. */
+ * ends is then the holder's end of file.  stdin keeps its O_RDWR descriptor
+ * until the end of the caller's input; closing it is the daemon's end of
+ * file. */
 #include "holder.h"
 
 #include "any.pb-c.h"
@@ -281,19 +281,16 @@ static void ignore_reply(int code, const char *message, const uint8_t *payload, 
         log_debug("holder: %s", message ? message : ttrpc_code_name(code));
 }
 
+/* The end of the caller's input: closing our end of the stdin fifo is the
+ * daemon's end of file once it has read what is buffered.  No CloseIO call:
+ * a daemon that closes its reader on CloseIO would drop bytes still in the
+ * fifo (the call can overtake them). */
 static void close_stdin(struct holder *h)
 {
     if (h->fifo_fd[STREAM_STDIN] >= 0) {
         close(h->fifo_fd[STREAM_STDIN]);
         h->fifo_fd[STREAM_STDIN] = -1;
     }
-    Containerd__Task__V2__CloseIORequest req = CONTAINERD__TASK__V2__CLOSE_IOREQUEST__INIT;
-    req.id = (char *)h->cfg->id;
-    req.exec_id = (char *)(h->cfg->exec_id ? h->cfg->exec_id : "");
-    req.stdin = true;
-    if (h->task.client)
-        ttrpc_client_call_async(h->task.client, TASK_SERVICE, "CloseIO", &req.base, TASK_TIMEOUT_NS,
-                                ignore_reply, NULL, NULL);
 }
 
 /* ---- the loop ---- */

@@ -112,7 +112,7 @@ int vmm_place_initrd(const uint8_t *initrd, size_t len, uint8_t *mem, size_t mem
 }
 
 int vmm_write_start_info(uint8_t *mem, size_t mem_size, const char *cmdline, uint64_t initrd_gpa,
-                         uint64_t initrd_len, struct kerr **err)
+                         uint64_t initrd_len, uint64_t rsdp_gpa, struct kerr **err)
 {
     size_t cmdline_len = strlen(cmdline);
     if (cmdline_len + 1 > VMM_CMDLINE_MAX)
@@ -124,6 +124,9 @@ int vmm_write_start_info(uint8_t *mem, size_t mem_size, const char *cmdline, uin
 
     struct hvm_memmap_table_entry map[] = {
         {.addr = 0, .size = VMM_LOW_RAM_END, .type = HVM_MEMMAP_TYPE_RAM},
+        {.addr = VMM_BIOS_AREA_START,
+         .size = VMM_HIGH_RAM_START - VMM_BIOS_AREA_START,
+         .type = HVM_MEMMAP_TYPE_RESERVED},
         {.addr = VMM_HIGH_RAM_START,
          .size = mem_size - VMM_HIGH_RAM_START,
          .type = HVM_MEMMAP_TYPE_RAM},
@@ -139,6 +142,7 @@ int vmm_write_start_info(uint8_t *mem, size_t mem_size, const char *cmdline, uin
         .nr_modules = initrd_len ? 1 : 0,
         .modlist_paddr = initrd_len ? VMM_MODLIST_GPA : 0,
         .cmdline_paddr = VMM_CMDLINE_GPA,
+        .rsdp_paddr = rsdp_gpa,
         .memmap_paddr = VMM_MEMMAP_GPA,
         .memmap_entries = sizeof(map) / sizeof(map[0]),
     };

@@ -12,13 +12,14 @@
 
 /* Guest-physical layout below the kernel (which loads at its own p_paddr,
  * 16 MiB for our kernels). */
-#define VMM_START_INFO_GPA 0x6000ull /* struct hvm_start_info */
-#define VMM_MODLIST_GPA    0x6100ull /* one hvm_modlist_entry: the initrd */
-#define VMM_MEMMAP_GPA     0x6200ull /* hvm_memmap_table_entry[] */
-#define VMM_CMDLINE_GPA    0x20000ull
-#define VMM_CMDLINE_MAX    2048u /* Linux's COMMAND_LINE_SIZE on x86 */
-#define VMM_LOW_RAM_END    0x9fc00ull
-#define VMM_HIGH_RAM_START 0x100000ull
+#define VMM_START_INFO_GPA  0x6000ull /* struct hvm_start_info */
+#define VMM_MODLIST_GPA     0x6100ull /* one hvm_modlist_entry: the initrd */
+#define VMM_MEMMAP_GPA      0x6200ull /* hvm_memmap_table_entry[] */
+#define VMM_CMDLINE_GPA     0x20000ull
+#define VMM_CMDLINE_MAX     2048u /* Linux's COMMAND_LINE_SIZE on x86 */
+#define VMM_LOW_RAM_END     0x9fc00ull
+#define VMM_BIOS_AREA_START 0xe0000ull /* reserved: the ACPI tables live here */
+#define VMM_HIGH_RAM_START  0x100000ull
 
 /* The PVH boot ABI's structures (xen/include/public/arch-x86/hvm/start_info.h). */
 #define HVM_START_MAGIC 0x336ec578u
@@ -61,10 +62,11 @@ int vmm_load_pvh_elf(const uint8_t *elf, size_t len, uint8_t *mem, size_t mem_si
 int vmm_place_initrd(const uint8_t *initrd, size_t len, uint8_t *mem, size_t mem_size,
                      uint64_t kernel_end, uint64_t *gpa, struct kerr **err);
 
-/* Write the command line, the memory map (low RAM, high RAM up to mem_size)
- * and the start info with the initrd as module 0 (initrd_len 0: none).
+/* Write the command line, the memory map (low RAM, the BIOS area reserved for
+ * the ACPI tables, high RAM up to mem_size) and the start info with the initrd
+ * as module 0 (initrd_len 0: none) and the ACPI RSDP (0: none).
  * The vCPU starts at the PVH entry with %ebx = VMM_START_INFO_GPA. */
 int vmm_write_start_info(uint8_t *mem, size_t mem_size, const char *cmdline, uint64_t initrd_gpa,
-                         uint64_t initrd_len, struct kerr **err);
+                         uint64_t initrd_len, uint64_t rsdp_gpa, struct kerr **err);
 
 #endif

@@ -2,6 +2,7 @@
  * interrupt controllers and PIT, one vCPU in the PVH boot state, and the
  * exit loop that dispatches port I/O to the devices. */
 #include "vmm.h"
+#include "acpi.h"
 #include "boot.h"
 #include "uart.h"
 #include "util.h"
@@ -87,8 +88,10 @@ static int load_guest(struct vmm *vm, const struct vmm_config *cfg, struct kerr 
             goto out;
         }
     }
+    if (vmm_write_acpi(vm->mem, vm->mem_size, 1, err) < 0)
+        goto out;
     r = vmm_write_start_info(vm->mem, vm->mem_size, cfg->cmdline ? cfg->cmdline : "", initrd_gpa,
-                             initrd.len, err);
+                             initrd.len, VMM_ACPI_RSDP_GPA, err);
 out:
     unmap_file(&kernel);
     unmap_file(&initrd);
@@ -253,7 +256,7 @@ static int set_com1_irq(struct vmm *vm, struct kerr **err)
 }
 
 /* One port access of `size` bytes at data.  Returns 1 when the guest asked
- * for a reset, 0 otherwise, -1 on error. */
+ * for a reset, 2 for a power-off, 0 otherwise, -1 on error. */
 static int port_io(struct vmm *vm, uint16_t port, bool out, uint8_t *data, unsigned size,
                    struct kerr **err)
 {
@@ -266,6 +269,9 @@ static int port_io(struct vmm *vm, uint16_t port, bool out, uint8_t *data, unsig
     }
     if (port == I8042_COMMAND_PORT && out && size == 1 && data[0] == I8042_CMD_RESET)
         return 1;
+    if (port == VMM_ACPI_SLEEP_PORT && out && size == 1 && (data[0] & VMM_ACPI_SLEEP_EN) &&
+        ((data[0] >> 2) & 7) == VMM_ACPI_S5_TYPE)
+        return 2; /* ACPI S5: power off */
     if (!out)
         memset(data, 0xff, size); /* nothing there */
     return 0;
@@ -307,8 +313,8 @@ int vmm_run(struct vmm *vm, enum vmm_exit *why, struct kerr **err)
             int r = handle_io(vm, err);
             if (r < 0)
                 return -1;
-            if (r == 1) {
-                *why = VMM_EXIT_RESET;
+            if (r > 0) {
+                *why = r == 1 ? VMM_EXIT_RESET : VMM_EXIT_SHUTDOWN;
                 return 0;
             }
             break;

@@ -1,5 +1,6 @@
 /* The built-in VMM (issue 8), first part: one KVM VM with one vCPU booting a
  * vmlinux through its PVH entry, with an in-kernel PIC/IOAPIC/LAPIC and PIT,
+ * hardware-reduced ACPI (MADT, power-off through the FADT sleep register),
  * and a 16450 UART as COM1 for the console.  No virtio devices yet. */
 #ifndef KATA_VMM_H
 #define KATA_VMM_H

@@ -43,6 +43,9 @@ def make_bundle(path, args, terminal=False, env=None, annotations=None, rootfs=T
     spec["process"]["args"] = list(args)
     spec["process"]["terminal"] = terminal
     spec["root"]["readonly"] = False
+    # runc's default asks for ambient capabilities without inheritable ones;
+    # runc only warns when it cannot raise them, our agent refuses (reported).
+    spec["process"]["capabilities"].pop("ambient", None)
     if env:
         spec["process"]["env"] += list(env)
     if annotations:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 TOP = Path(__file__).resolve().parents[2]
-AGENT = TOP / "build/src/agent/kata-agent"
+# KATA_TEST_AGENT runs another build of the agent (build-asan's, say).
+AGENT = Path(os.environ.get("KATA_TEST_AGENT", TOP / "build/src/agent/kata-agent")).resolve()
 CTL = TOP / "build/tests/tools/agent-ctl"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and mounts")
@@ -39,6 +40,15 @@ class Agent:
         self.log_path = self.dir / "agent.log"
         self.holder = subprocess.Popen(
             ["unshare", "--mount", "--uts", "--net", "--propagation", "private", "sleep", "infinity"])
+        self.proc = None
+        self.log = None
+        try:
+            self._start(sysfs)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, sysfs):
         self._wait_for_namespace()
         cmd = [str(AGENT), "--listen", f"unix:{self.sock}", "--storage-root", str(self.root),
                "--log-level", "debug"]
@@ -108,14 +118,22 @@ class Agent:
         if self.proc.poll() is None:
             self.call("DestroySandbox")
             self.proc.wait(timeout=10)
+        # A clean exit (sanitizer builds exit non-zero on leaks and errors).
+        assert self.proc.returncode == 0, self.log_path.read_text()[-4000:]
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None and self.proc.poll() is None:
+            # Let a sanitizer build report at exit; then make sure.
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.holder.kill()
         self.holder.wait()
-        self.log.close()
+        if self.log:
+            self.log.close()
 
 
 @pytest.fixture
@@ -305,6 +323,9 @@ def test_copy_file_chunks_modes_and_limits(agent):
     agent.fails("CopyFile", {"path": f"{r}/f", "file_size": 2, "offset": 1,
                              "data": {"@text": "xy"}}, "InvalidArgument", "outside the file")
     agent.fails("CopyFile", {"path": f"{r}/f", "file_size": 2, "offset": -1}, "InvalidArgument")
+    agent.fails("CopyFile", {"path": f"{r}/dir/", "file_size": 0}, "InvalidArgument",
+                "not a file name")
+    agent.fails("CopyFile", {"path": r, "file_size": 0}, "InvalidArgument", "not a file name")
 
 
 def test_set_guest_date_time_refused_on_host(agent):
@@ -425,3 +446,74 @@ def test_network_errors(agent):
     # Interface v0 untouched by the failed calls; the agent still serves.
     assert json.loads(agent.ns("ip", "-j", "link", "show", "v0"))[0]["ifname"] == "v0"
     assert agent.call("grpc.Health.Check") == {"status": "SERVING"}
+
+
+def test_fs_group(agent):
+    """Kubernetes fsGroup: the volume's files go to the group, group-writable,
+    directories setgid; symlinks are not followed; OnRootMismatch skips a
+    volume whose root already matches."""
+    src = agent.root / "vol"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub/f").write_text("x")
+    (src / "sub/f").chmod(0o600)
+    outside = agent.dir / "outside"
+    outside.write_text("o")
+    outside.chmod(0o600)
+    (src / "link").symlink_to(outside)
+    r = str(agent.root)
+    agent.call("CreateSandbox", {"storages": [
+        {"driver": "bind", "source": f"{r}/vol", "mount_point": f"{r}/mnt",
+         "fs_group": {"group_id": 4321}},
+        {"driver": "local", "mount_point": f"{r}/loc",
+         "fs_group": {"group_id": 99, "group_change_policy": "OnRootMismatch"}},
+    ]})
+    f = (src / "sub/f").stat()
+    d = (src / "sub").stat()
+    assert (f.st_gid, f.st_mode & 0o7777) == (4321, 0o660)
+    assert d.st_gid == 4321 and d.st_mode & 0o2070 == 0o2070
+    o = outside.stat()
+    assert (o.st_gid, o.st_mode & 0o7777) == (0, 0o600)
+    loc = (agent.root / "loc").stat()
+    assert loc.st_gid == 99 and loc.st_mode & 0o2770 == 0o2770
+
+
+def test_create_sandbox_waits_for_a_late_disk_without_blocking(agent, loop_ext4):
+    """A block device that is not there yet (a hotplug in progress): CreateSandbox
+    waits on the agent's loop, other calls are served meanwhile, and the
+    mount happens once the device node appears."""
+    r = str(agent.root)
+    # A private /dev in the agent's mount namespace, so the node can come later.
+    agent.ns("mount", "-t", "tmpfs", "tmpfs", "/dev")
+    rdev = os.stat(loop_ext4).st_rdev
+    req = {"storages": [{"driver": "mmioblk", "source": "/dev/vdlate", "fstype": "ext4",
+                         "mount_point": f"{r}/late"}]}
+    pending = subprocess.Popen([str(CTL), "--addr", f"unix:{agent.sock}", "call", "CreateSandbox",
+                                json.dumps(req)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        time.sleep(0.3)
+        assert pending.poll() is None
+        assert agent.call("grpc.Health.Check") == {"status": "SERVING"}
+        agent.fails("CreateSandbox", {}, "AlreadyExists", "being created")
+        agent.ns("mknod", "/dev/vdlate", "b", str(os.major(rdev)), str(os.minor(rdev)))
+        out, errs = pending.communicate(timeout=10)
+        assert pending.returncode == 0, errs
+    finally:
+        if pending.poll() is None:
+            pending.kill()
+            pending.wait()
+    assert f"{r}/late" in agent.storage_mounts()
+    assert "data" in agent.ns("ls", f"{r}/late")
+    agent.destroy()
+
+
+def test_abandoned_create_sandbox_leaves_nothing(agent):
+    r = str(agent.root)
+    req = {"storages": [{"driver": "mmioblk", "source": "/dev/never-there", "fstype": "ext4",
+                         "mount_point": f"{r}/never"}]}
+    r1 = subprocess.run([str(CTL), "--addr", f"unix:{agent.sock}", "--timeout", "0.5", "call",
+                         "CreateSandbox", json.dumps(req)], capture_output=True, text=True)
+    assert r1.returncode != 0 and "DeadlineExceeded" in r1.stderr, r1.stderr
+    # The agent forgot it: a new CreateSandbox is not "being created".
+    agent.call("CreateSandbox", {"sandbox_id": "after"})
+    assert agent.storage_mounts() == []

@@ -164,11 +164,27 @@ def test_run_prints_output_and_exits_with_status_zero(rt):
     assert "does not exist" in rt("state", "c1").stderr  # run deletes it
 
 
-@pytest.mark.parametrize("script,status", [("exit 3", 3), ("kill -9 $$", 137),
-                                           ("kill -15 $$", 143), ("true", 0)])
+@pytest.mark.parametrize("script,status", [("exit 3", 3), ("true", 0),
+                                           ("sleep 100 & kill -9 $!; wait $!", 137)])
 def test_run_exit_status(rt, script, status):
     b = rt.bundle("b", ["sh", "-c", script])
     assert rt("run", "--bundle", b, "c1").returncode == status
+
+
+@pytest.mark.parametrize("sig,status", [("KILL", 137), ("9", 137)])
+def test_run_of_a_container_killed_from_outside(rt, sig, status):
+    """The container's init is PID 1 of its pid namespace: only SIGKILL (and
+    SIGSTOP) reach it without a handler, from inside or out."""
+    b = rt.bundle("b", ["sh", "-c", "echo up; sleep 1000"])
+    out = open(rt.tmp / "run.out", "w")
+    p = subprocess.Popen(rt.argv("run", "--bundle", b, "c1"), stdin=subprocess.DEVNULL,
+                         stdout=out, stderr=subprocess.STDOUT, env=rt.env)
+    deadline = time.time() + rt.timeout
+    while "up" not in (rt.tmp / "run.out").read_text():
+        assert time.time() < deadline and p.poll() is None
+        time.sleep(0.05)
+    rt("kill", "c1", sig, check=True)
+    assert p.wait(rt.timeout) == status
 
 
 def test_run_with_stdin_piped(rt):
@@ -413,8 +429,10 @@ def test_exec_process_file_detached_with_pid_file(rt):
     while rt("exec", "c1", "cat", "/tmp/mark").stdout != "from process file\n":
         assert time.time() < deadline
         time.sleep(0.1)
+    # Kata's daemons report host pids only (the VMM's): guest pids mean
+    # nothing on the host.  A list of pids, not necessarily one per process.
     pids = json.loads(rt("ps", "--format", "json", "c1").stdout)
-    assert len(pids) >= 2
+    assert pids and all(isinstance(p, int) and p > 0 for p in pids)
     rt("delete", "--force", "c1", check=True)
     wait_gone(exec_holder)
 

@@ -139,8 +139,10 @@ static void cmd_rlimits(void)
         const char *name;
         int resource;
     } limits[] = {
-        {"RLIMIT_NOFILE", RLIMIT_NOFILE}, {"RLIMIT_NPROC", RLIMIT_NPROC},
-        {"RLIMIT_CORE", RLIMIT_CORE},     {"RLIMIT_STACK", RLIMIT_STACK},
+        {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+        {"RLIMIT_NPROC", RLIMIT_NPROC},
+        {"RLIMIT_CORE", RLIMIT_CORE},
+        {"RLIMIT_STACK", RLIMIT_STACK},
     };
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         struct rlimit rl;

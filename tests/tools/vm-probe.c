@@ -13,9 +13,13 @@
  *       also pauses and resumes the VM over QMP, reporting query-status.
  *   vm-probe ... --block PATH [--hotplug PATH]
  *       attaches PATH at boot (id blk0) / hotplugs one over QMP (q35).
+ *   vm-probe ... --calls FILE
+ *       once the agent answers (and after QMP work), runs the JSON calls of
+ *       FILE (tests/tools/agent_calls.h), printing one response a line.
  *
  * The main job and bench/boot use it until containers run. */
 #include "agent.pb-c.h"
+#include "agent_calls.h"
 #include "channel.h"
 #include "health.pb-c.h"
 #include "hypervisor.h"
@@ -42,6 +46,7 @@ struct probe {
     bool echo_console;
     bool qmp_check;
     const char *hotplug;
+    const char *calls;
 };
 
 static void console_readable(struct loop_watch *w, uint32_t events, void *data)
@@ -93,7 +98,8 @@ static void usage(FILE *out)
                  "  --virtiofs DIR          export DIR over virtio-fs (virtiofsd)\n"
                  "  --qmp-check             pause and resume over QMP, report query-status\n"
                  "  --block PATH            attach PATH as a read-only disk (id blk0)\n"
-                 "  --hotplug PATH          hotplug PATH over QMP once the agent is up (q35)\n");
+                 "  --hotplug PATH          hotplug PATH over QMP once the agent is up (q35)\n"
+                 "  --calls FILE            run the JSON agent calls of FILE (see agent-ctl)\n");
 }
 
 static void print_console_tail(const struct probe *p)
@@ -157,6 +163,13 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
     qmp_report = qmp_exercise(p, err);
     if (qmp_report == NULL)
         goto out_health;
+    if (p->calls) {
+        struct agent_calls calls = {.client = client, .timeout_ns = 60000000000ull};
+        if (agent_calls_file(&calls, p->calls) != AGENT_CALLS_OK) {
+            kerr_make(err, 0, "calls of `%s` failed", p->calls);
+            goto out_health;
+        }
+    }
     Grpc__GuestDetailsRequest details_req = GRPC__GUEST_DETAILS_REQUEST__INIT;
     details_req.mem_block_size = true;
     Grpc__GuestDetailsResponse *details = NULL;
@@ -233,16 +246,27 @@ out_client:
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},   {"initrd", required_argument, NULL, 'i'},
-        {"image", required_argument, NULL, 'I'},    {"machine", required_argument, NULL, 'M'},
-        {"qemu", required_argument, NULL, 'q'},     {"vcpus", required_argument, NULL, 'c'},
-        {"memory", required_argument, NULL, 'm'},   {"params", required_argument, NULL, 'p'},
-        {"marker", required_argument, NULL, 'x'},   {"timeout", required_argument, NULL, 't'},
-        {"run-dir", required_argument, NULL, 'r'},  {"console", no_argument, NULL, 'C'},
-        {"json", no_argument, NULL, 'j'},           {"share9p", required_argument, NULL, '9'},
-        {"virtiofs", required_argument, NULL, 'F'}, {"qmp-check", no_argument, NULL, 'Q'},
-        {"block", required_argument, NULL, 'B'},    {"hotplug", required_argument, NULL, 'H'},
-        {"help", no_argument, NULL, 'h'},           {0},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"image", required_argument, NULL, 'I'},
+        {"machine", required_argument, NULL, 'M'},
+        {"qemu", required_argument, NULL, 'q'},
+        {"vcpus", required_argument, NULL, 'c'},
+        {"memory", required_argument, NULL, 'm'},
+        {"params", required_argument, NULL, 'p'},
+        {"marker", required_argument, NULL, 'x'},
+        {"timeout", required_argument, NULL, 't'},
+        {"run-dir", required_argument, NULL, 'r'},
+        {"console", no_argument, NULL, 'C'},
+        {"json", no_argument, NULL, 'j'},
+        {"share9p", required_argument, NULL, '9'},
+        {"virtiofs", required_argument, NULL, 'F'},
+        {"qmp-check", no_argument, NULL, 'Q'},
+        {"block", required_argument, NULL, 'B'},
+        {"hotplug", required_argument, NULL, 'H'},
+        {"calls", required_argument, NULL, 'X'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
     };
     struct vm_config cfg = {
         .hypervisor_path = "/usr/bin/qemu-system-x86_64",
@@ -316,6 +340,9 @@ int main(int argc, char **argv)
         case 'H':
             p.hotplug = optarg;
             cfg.hotplug_slots = 1;
+            break;
+        case 'X':
+            p.calls = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -3,6 +3,7 @@
  * hybrid host it has few or no controllers: what needs one is skipped here
  * and proven in the guest by tests/integration/test_agent_cgroup_vm.sh). */
 #include "cgroup.h"
+#include "cgroup_internal.h"
 #include "test.h"
 #include "util.h"
 
@@ -315,6 +316,36 @@ TEST(kill_all_kills_nested_processes)
     CHECK(cgroup_remove(top, &err) == 0);
 }
 
+/* The path for kernels without cgroup.kill, run here on purpose. */
+TEST(kill_each_without_cgroup_kill)
+{
+    FIXTURE(fx);
+    struct kerr *err = NULL;
+    cleanup_free char *leaf = NULL, *other = NULL;
+    CHECK(cgroup_create(fx.root, "each/leaf", &leaf, &err) == 0);
+    CHECK(cgroup_create(fx.root, "each/other", &other, &err) == 0);
+    cleanup_free char *top = xasprintf("%s/each", fx.root);
+    volatile unsigned long *counter =
+        mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(counter != MAP_FAILED);
+    pid_t busy = spawn_child(&fx, counter), idle = spawn_child(&fx, NULL);
+    CHECK(cgroup_add_pid(leaf, busy, &err) == 0 && cgroup_add_pid(other, idle, &err) == 0);
+    CHECK(cgroup_kill_each(top, &err) == 0);
+    munmap((void *)counter, 4096);
+    int status;
+    CHECK(waitpid(busy, &status, 0) == busy);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK(waitpid(idle, &status, 0) == idle);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    fx.n_children = 0;
+    /* Thawed again. */
+    cleanup_free char *freeze = NULL;
+    cleanup_free char *freeze_path = xasprintf("%s/cgroup.freeze", top);
+    size_t len;
+    CHECK(file_read_all(freeze_path, 64, &freeze, &len, &err) == 0);
+    CHECK_STR(freeze, "0\n");
+}
+
 TEST(remove_with_live_process_fails)
 {
     FIXTURE(fx);
@@ -493,9 +524,12 @@ TEST(device_rules_enforced_and_replaced)
     Grpc__LinuxDeviceCgroup rules[] = {
         device_rule(false, "a", -1, -1, "rwm"), device_rule(true, "c", 1, 3, "rwm"),
         device_rule(true, "c", 1, 5, "r"),      device_rule(true, "c", 1, 8, ""),
-        device_rule(false, "c", 1, 8, "w"),
+        device_rule(false, "c", 1, 8, "w"),     device_rule(true, "c", 1, 9, "r"),
+        device_rule(true, "c", 1, 9, "w"),
     };
-    Grpc__LinuxDeviceCgroup *list[] = {&rules[0], &rules[1], &rules[2], &rules[3], &rules[4]};
+    Grpc__LinuxDeviceCgroup *list[ARRAY_SIZE(rules)];
+    for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
+        list[i] = &rules[i];
     Grpc__LinuxResources res = GRPC__LINUX_RESOURCES__INIT;
     res.n_devices = ARRAY_SIZE(list), res.devices = list;
     if (cgroup_apply(abs, &res, &err) < 0) {
@@ -507,14 +541,13 @@ TEST(device_rules_enforced_and_replaced)
         kerr_clear(&err);
         CHECK(0);
     }
-    static const char *const paths[] = {"/dev/null", "/dev/zero",   "/dev/zero",
-                                        "/dev/full", "/dev/random", "/dev/random"};
-    static const int flags[] = {O_RDWR, O_RDONLY, O_WRONLY, O_RDONLY, O_RDONLY, O_RDWR};
+    /* /dev/urandom: read and write granted by two rules, so O_RDWR passes. */
+    static const char *const paths[] = {"/dev/null",   "/dev/zero",   "/dev/zero",   "/dev/full",
+                                        "/dev/random", "/dev/random", "/dev/urandom"};
+    static const int flags[] = {O_RDWR, O_RDONLY, O_WRONLY, O_RDONLY, O_RDONLY, O_RDWR, O_RDWR};
     char result[16];
     CHECK(open_in_cgroup(abs, paths, flags, ARRAY_SIZE(paths), result) == 0);
-    CHECK_STR(result, "yyn"
-                      "n"
-                      "yn");
+    CHECK_STR(result, "yynnyny");
 
     /* UpdateContainer: everything allowed now, the old program is gone. */
     Grpc__LinuxDeviceCgroup all = device_rule(true, "a", -1, -1, "rwm");
@@ -524,7 +557,7 @@ TEST(device_rules_enforced_and_replaced)
         printf("#   %s\n", err->msg);
     CHECK(err == NULL);
     CHECK(open_in_cgroup(abs, paths, flags, ARRAY_SIZE(paths), result) == 0);
-    CHECK_STR(result, "yyyyyy");
+    CHECK_STR(result, "yyyyyyy");
 
     Grpc__LinuxDeviceCgroup bad = device_rule(true, "x", 1, 3, "rwm");
     Grpc__LinuxDeviceCgroup *bad_list[] = {&bad};
@@ -536,4 +569,98 @@ TEST(device_rules_enforced_and_replaced)
     CHECK(cgroup_apply(abs, &res, &err) < 0);
     CHECK_CONTAINS(err->msg, "device rule access `rwx`: unknown");
     kerr_clear(&err);
+}
+
+/* ---- statistics parsing, on a directory of files shaped like cgroup2's ---- */
+
+static int put(const char *dir, const char *file, const char *text)
+{
+    cleanup_free char *path = xasprintf("%s/%s", dir, file);
+    struct kerr *err = NULL;
+    if (file_write_atomic(path, text, strlen(text), 0644, &err) < 0) {
+        kerr_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t blkio_value(Grpc__BlkioStatsEntry **list, size_t n, uint64_t major, uint64_t minor,
+                            const char *op)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i]->major == major && list[i]->minor == minor && strcmp(list[i]->op, op) == 0)
+            return list[i]->value;
+    return UINT64_MAX;
+}
+
+TEST(stats_parsed_like_runc)
+{
+    char dir[] = "/tmp/kata-cgroup-stats.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    cleanup_free char *rm = xasprintf("rm -rf '%s'", dir);
+    int ok = put(dir, "cgroup.procs", "") == 0 &&
+             put(dir, "cpu.stat",
+                 "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 10\n"
+                 "nr_throttled 3\nthrottled_usec 250\n") == 0 &&
+             put(dir, "memory.current", "8388608\n") == 0 && put(dir, "memory.max", "max\n") == 0 &&
+             put(dir, "memory.peak", "9437184\n") == 0 &&
+             put(dir, "memory.events", "low 0\nhigh 0\nmax 7\noom 2\noom_kill 1\n") == 0 &&
+             put(dir, "memory.swap.current", "4096\n") == 0 &&
+             put(dir, "memory.swap.max", "1048576\n") == 0 &&
+             put(dir, "memory.stat", "anon 4096\nfile 12288\nkernel 2048\nshmem 0\n") == 0 &&
+             put(dir, "pids.current", "3\n") == 0 && put(dir, "pids.max", "max\n") == 0 &&
+             put(dir, "io.stat",
+                 "254:0 rbytes=65536 wbytes=4096 rios=4 wios=1 dbytes=0 dios=0\n"
+                 "8:16 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=5 dios=6\n") == 0 &&
+             put(dir, "hugetlb.2MB.current", "2097152\n") == 0 &&
+             put(dir, "hugetlb.2MB.events", "max 5\n") == 0 &&
+             put(dir, "hugetlb.2MB.rsvd.current", "0\n") == 0 &&
+             put(dir, "hugetlb.1GB.current", "0\n") == 0;
+    Grpc__CgroupStats *s = NULL;
+    struct kerr *err = NULL;
+    int rc = ok ? cgroup_stats(dir, &s, &err) : -1;
+    (void)!system(rm);
+    CHECK(ok);
+    CHECK(rc == 0);
+    CHECK_INT(s->cpu_stats->cpu_usage->total_usage, 1500000);
+    CHECK_INT(s->cpu_stats->cpu_usage->usage_in_usermode, 1000000);
+    CHECK_INT(s->cpu_stats->cpu_usage->usage_in_kernelmode, 500000);
+    CHECK_INT(s->cpu_stats->throttling_data->periods, 10);
+    CHECK_INT(s->cpu_stats->throttling_data->throttled_periods, 3);
+    CHECK_INT(s->cpu_stats->throttling_data->throttled_time, 250000);
+    Grpc__MemoryStats *m = s->memory_stats;
+    CHECK_INT(m->usage->usage, 8388608);
+    CHECK(m->usage->limit == UINT64_MAX);
+    CHECK_INT(m->usage->max_usage, 9437184);
+    CHECK_INT(m->usage->failcnt, 7);
+    CHECK_INT(m->swap_usage->usage, 8388608 + 4096);
+    CHECK(m->swap_usage->limit == UINT64_MAX); /* max + 1 MiB saturates */
+    CHECK_INT(m->cache, 12288);
+    CHECK_INT(m->kernel_usage->usage, 2048);
+    CHECK_INT(m->n_stats, 4);
+    CHECK_STR(m->stats[1]->key, "file");
+    CHECK_INT(m->stats[1]->value, 12288);
+    CHECK_INT(s->pids_stats->current, 3);
+    CHECK_INT(s->pids_stats->limit, 0);
+    Grpc__BlkioStats *io = s->blkio_stats;
+    CHECK_INT(io->n_io_service_bytes_recursive, 6);
+    CHECK_INT(io->n_io_serviced_recursive, 6);
+    CHECK_INT(blkio_value(io->io_service_bytes_recursive, 6, 254, 0, "Read"), 65536);
+    CHECK_INT(blkio_value(io->io_service_bytes_recursive, 6, 254, 0, "Write"), 4096);
+    CHECK_INT(blkio_value(io->io_service_bytes_recursive, 6, 8, 16, "Discard"), 5);
+    CHECK_INT(blkio_value(io->io_serviced_recursive, 6, 8, 16, "Write"), 4);
+    CHECK_INT(blkio_value(io->io_serviced_recursive, 6, 8, 16, "Discard"), 6);
+    CHECK_INT(s->n_hugetlb_stats, 2);
+    for (size_t i = 0; i < s->n_hugetlb_stats; i++) {
+        if (strcmp(s->hugetlb_stats[i]->key, "2MB") == 0) {
+            CHECK_INT(s->hugetlb_stats[i]->value->usage, 2097152);
+            CHECK_INT(s->hugetlb_stats[i]->value->failcnt, 5);
+        } else {
+            CHECK_STR(s->hugetlb_stats[i]->key, "1GB");
+        }
+    }
+    /* And it packs: the agent sends it as is. */
+    size_t packed = grpc__cgroup_stats__get_packed_size(s);
+    CHECK(packed > 0);
+    cgroup_stats_free(s);
 }

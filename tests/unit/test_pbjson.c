@@ -216,3 +216,23 @@ TEST(u64_extremes)
     CHECK(((Types__Interface *)m)->mtu == UINT64_MAX);
     protobuf_c_message_free_unpacked(m, NULL);
 }
+
+TEST(field_given_twice_releases_the_first)
+{
+    char *emsg;
+    /* "linux" and "Linux" alias oci.proto's linux_; "hostname" and "Hostname" one field. */
+    ProtobufCMessage *m =
+        parse(&grpc__spec__descriptor,
+              "{\"Linux\": {\"MountLabel\": \"a\"}, \"linux\": {\"MountLabel\": \"b\"},"
+              " \"hostname\": \"x\", \"Hostname\": \"y\","
+              " \"Mounts\": [{\"destination\": \"/a\"}], \"mounts\": []}",
+              &emsg);
+    if (m == NULL)
+        printf("# %s\n", emsg);
+    CHECK(m != NULL);
+    Grpc__Spec *spec = (Grpc__Spec *)m;
+    CHECK_STR(spec->linux_->mountlabel, "b");
+    CHECK_STR(spec->hostname, "y");
+    CHECK_INT(spec->n_mounts, 0);
+    protobuf_c_message_free_unpacked(m, NULL);
+}

@@ -1,5 +1,6 @@
 /* The built-in VMM's pieces that need no KVM: the PVH ELF loader, the start
  * info and memory map, initrd placement, and the UART model. */
+#include "acpi.h"
 #include "boot.h"
 #include "test.h"
 #include "uart.h"
@@ -144,7 +145,8 @@ TEST(initrd_goes_to_the_top_of_ram_page_aligned)
 TEST(start_info_carries_cmdline_initrd_and_memory_map)
 {
     cleanup_free uint8_t *mem = guest_memory();
-    CHECK_INT(vmm_write_start_info(mem, MEM_SIZE, "console=ttyS0", 0x1f00000, 5000, NULL), 0);
+    CHECK_INT(vmm_write_start_info(mem, MEM_SIZE, "console=ttyS0", 0x1f00000, 5000, 0xe0000, NULL),
+              0);
     struct hvm_start_info si;
     memcpy(&si, mem + VMM_START_INFO_GPA, sizeof(si));
     CHECK_INT(si.magic, HVM_START_MAGIC);
@@ -155,18 +157,21 @@ TEST(start_info_carries_cmdline_initrd_and_memory_map)
     memcpy(&mod, mem + si.modlist_paddr, sizeof(mod));
     CHECK_INT(mod.paddr, 0x1f00000);
     CHECK_INT(mod.size, 5000);
-    CHECK_INT(si.memmap_entries, 2);
-    struct hvm_memmap_table_entry map[2];
+    CHECK_INT(si.rsdp_paddr, 0xe0000);
+    CHECK_INT(si.memmap_entries, 3);
+    struct hvm_memmap_table_entry map[3];
     memcpy(map, mem + si.memmap_paddr, sizeof(map));
     CHECK_INT(map[0].addr, 0);
     CHECK_INT(map[0].type, HVM_MEMMAP_TYPE_RAM);
-    CHECK_INT(map[1].addr, 0x100000);
-    CHECK_INT(map[1].addr + map[1].size, MEM_SIZE);
+    CHECK_INT(map[1].addr, 0xe0000);
+    CHECK_INT(map[1].type, HVM_MEMMAP_TYPE_RESERVED);
+    CHECK_INT(map[2].addr, 0x100000);
+    CHECK_INT(map[2].addr + map[2].size, MEM_SIZE);
     /* The structures do not overlap each other or the command line. */
     CHECK(VMM_START_INFO_GPA + sizeof(si) <= VMM_MODLIST_GPA);
     CHECK(VMM_MODLIST_GPA + sizeof(mod) <= VMM_MEMMAP_GPA);
 
-    CHECK_INT(vmm_write_start_info(mem, MEM_SIZE, "", 0, 0, NULL), 0);
+    CHECK_INT(vmm_write_start_info(mem, MEM_SIZE, "", 0, 0, 0, NULL), 0);
     memcpy(&si, mem + VMM_START_INFO_GPA, sizeof(si));
     CHECK_INT(si.nr_modules, 0);
 
@@ -174,7 +179,7 @@ TEST(start_info_carries_cmdline_initrd_and_memory_map)
     memset(long_line, 'x', sizeof(long_line) - 1);
     long_line[sizeof(long_line) - 1] = '\0';
     cleanup_kerr struct kerr *e = NULL;
-    CHECK_INT(vmm_write_start_info(mem, MEM_SIZE, long_line, 0, 0, &e), -1);
+    CHECK_INT(vmm_write_start_info(mem, MEM_SIZE, long_line, 0, 0, 0, &e), -1);
     CHECK_INT(e->status, E2BIG);
 }
 
@@ -239,4 +244,69 @@ TEST(uart_thr_empty_interrupt_is_raised_and_acknowledged)
     CHECK(uart_irq_level(&u));
     uart_write(&u, 1, 0); /* disabled: the line drops */
     CHECK(!uart_irq_level(&u));
+}
+
+/* Follow RSDP -> XSDT -> tables as a guest does, checking every checksum. */
+static const uint8_t *xsdt_table(const uint8_t *mem, const char *sig)
+{
+    const uint8_t *rsdp = mem + VMM_ACPI_RSDP_GPA;
+    uint64_t xsdt_gpa, gpa;
+    uint32_t len;
+    memcpy(&xsdt_gpa, rsdp + 24, 8);
+    const uint8_t *xsdt = mem + xsdt_gpa;
+    memcpy(&len, xsdt + 4, 4);
+    for (uint32_t off = 36; off + 8 <= len; off += 8) {
+        memcpy(&gpa, xsdt + off, 8);
+        if (memcmp(mem + gpa, sig, 4) == 0)
+            return mem + gpa;
+    }
+    return NULL;
+}
+
+TEST(acpi_tables_link_up_and_sum_to_zero)
+{
+    cleanup_free uint8_t *mem = guest_memory();
+    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 2, NULL), 0);
+    const uint8_t *rsdp = mem + VMM_ACPI_RSDP_GPA;
+    CHECK(memcmp(rsdp, "RSD PTR ", 8) == 0);
+    CHECK_INT(vmm_acpi_sum(rsdp, 20), 0);
+    CHECK_INT(vmm_acpi_sum(rsdp, 36), 0);
+    uint64_t xsdt_gpa;
+    uint32_t len;
+    memcpy(&xsdt_gpa, rsdp + 24, 8);
+    CHECK(memcmp(mem + xsdt_gpa, "XSDT", 4) == 0);
+    memcpy(&len, mem + xsdt_gpa + 4, 4);
+    CHECK_INT(vmm_acpi_sum(mem + xsdt_gpa, len), 0);
+
+    const uint8_t *fadt = xsdt_table(mem, "FACP");
+    CHECK(fadt != NULL);
+    memcpy(&len, fadt + 4, 4);
+    CHECK_INT(len, 276);
+    CHECK_INT(vmm_acpi_sum(fadt, len), 0);
+    uint32_t flags;
+    memcpy(&flags, fadt + 112, 4);
+    CHECK(flags & (1u << 20)); /* hardware-reduced */
+    uint64_t sleep_port, dsdt_gpa;
+    memcpy(&sleep_port, fadt + 248, 8);
+    CHECK_INT(sleep_port, VMM_ACPI_SLEEP_PORT);
+    memcpy(&dsdt_gpa, fadt + 140, 8);
+    const uint8_t *dsdt = mem + dsdt_gpa;
+    CHECK(memcmp(dsdt, "DSDT", 4) == 0);
+    memcpy(&len, dsdt + 4, 4);
+    CHECK_INT(vmm_acpi_sum(dsdt, len), 0);
+    CHECK(memmem(dsdt + 36, len - 36, "_S5_", 4) != NULL);
+
+    const uint8_t *madt = xsdt_table(mem, "APIC");
+    CHECK(madt != NULL);
+    memcpy(&len, madt + 4, 4);
+    CHECK_INT(len, 36 + 8 + 2 * 8 + 12);
+    CHECK_INT(vmm_acpi_sum(madt, len), 0);
+    CHECK_INT(madt[44], 0);         /* first entry: a local APIC */
+    CHECK_INT(madt[44 + 8 + 3], 1); /* second vCPU's APIC ID */
+    CHECK_INT(madt[44 + 16], 1);    /* then the IOAPIC */
+
+    /* Everything stays in the reserved BIOS area. */
+    CHECK(xsdt_gpa >= VMM_ACPI_RSDP_GPA && dsdt_gpa + 64 <= VMM_ACPI_END_GPA);
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 0, &e), -1);
 }

@@ -215,7 +215,7 @@ static const char *json_type_label(struct json_object *v)
 
 static ProtobufCMessage *message_from_json(const ProtobufCMessageDescriptor *desc,
                                            struct json_object *obj, const char *path,
-                                           struct kerr **err);
+                                           const struct pbjson_options *o, struct kerr **err);
 
 static const char *type_name(ProtobufCType type)
 {
@@ -235,7 +235,7 @@ static const char *type_name(ProtobufCType type)
 
 /* Convert one JSON value into the element at dst (one slot of a field). */
 static int element_from_json(const ProtobufCFieldDescriptor *f, struct json_object *v, void *dst,
-                             const char *path, struct kerr **err)
+                             const char *path, const struct pbjson_options *o, struct kerr **err)
 {
     int64_t i;
     uint64_t u;
@@ -320,7 +320,7 @@ static int element_from_json(const ProtobufCFieldDescriptor *f, struct json_obje
         return 0;
     }
     case PROTOBUF_C_TYPE_MESSAGE: {
-        ProtobufCMessage *m = message_from_json(f->descriptor, v, path, err);
+        ProtobufCMessage *m = message_from_json(f->descriptor, v, path, o, err);
         if (m == NULL)
             return -1;
         *(ProtobufCMessage **)dst = m;
@@ -333,7 +333,7 @@ bad:
 }
 
 static int map_from_json(const ProtobufCFieldDescriptor *f, void *msg, struct json_object *v,
-                         const char *path, struct kerr **err)
+                         const char *path, const struct pbjson_options *o, struct kerr **err)
 {
     if (!json_object_is_type(v, json_type_object))
         return kerr_make(err, 0, "field `%s`: a map needs a JSON object, not %s", path,
@@ -352,22 +352,86 @@ static int map_from_json(const ProtobufCFieldDescriptor *f, void *msg, struct js
         (*arr)[(*count)++] = entry;
         struct json_object *jkey = json_object_new_string(key);
         int r = element_from_json(&ed->fields[0], jkey, MEMBER(entry, ed->fields[0].offset), kpath,
-                                  err);
+                                  o, err);
         json_object_put(jkey);
         if (r < 0)
             return -1;
-        if (val != NULL && element_from_json(&ed->fields[1], val,
-                                             MEMBER(entry, ed->fields[1].offset), kpath, err) < 0)
+        if (val != NULL &&
+            element_from_json(&ed->fields[1], val, MEMBER(entry, ed->fields[1].offset), kpath, o,
+                              err) < 0)
             return -1;
     }
     return 0;
 }
 
-static int field_from_json(const ProtobufCFieldDescriptor *f, void *msg, struct json_object *v,
-                           const char *path, struct kerr **err)
+/* Free what one slot of field f holds and clear it. */
+static void release_slot(const ProtobufCFieldDescriptor *f, void *slot)
 {
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        char **p = slot;
+        if (*p != NULL && *p != f->default_value && *p != protobuf_c_empty_string)
+            free(*p);
+        *p = NULL;
+        break;
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        ProtobufCBinaryData *b = slot;
+        const ProtobufCBinaryData *def = f->default_value;
+        if (b->data != NULL && (def == NULL || b->data != def->data))
+            free(b->data);
+        b->data = NULL;
+        b->len = 0;
+        break;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        ProtobufCMessage **p = slot;
+        if (*p != NULL)
+            protobuf_c_message_free_unpacked(*p, NULL);
+        *p = NULL;
+        break;
+    }
+    default:
+        memset(slot, 0, element_size(f->type));
+    }
+}
+
+/* A field set a second time (JSON keys that alias one field, or two members
+ * of one oneof, which share their storage): drop what it held first. */
+static void release_field(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *f,
+                          void *msg)
+{
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        size_t *count = MEMBER(msg, f->quantifier_offset);
+        char **arr = MEMBER(msg, f->offset);
+        for (size_t i = 0; *arr && i < *count; i++)
+            release_slot(f, *arr + i * element_size(f->type));
+        free(*arr);
+        *arr = NULL;
+        *count = 0;
+        return;
+    }
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+        uint32_t *oneof_case = MEMBER(msg, f->quantifier_offset);
+        if (*oneof_case != 0) {
+            const ProtobufCFieldDescriptor *set =
+                protobuf_c_message_descriptor_get_field(desc, *oneof_case);
+            if (set)
+                release_slot(set, MEMBER(msg, set->offset));
+            *oneof_case = 0;
+        }
+        return;
+    }
+    release_slot(f, MEMBER(msg, f->offset));
+}
+
+static int field_from_json(const ProtobufCMessageDescriptor *desc,
+                           const ProtobufCFieldDescriptor *f, void *msg, struct json_object *v,
+                           const char *path, const struct pbjson_options *o, struct kerr **err)
+{
+    release_field(desc, f, msg);
     if (is_map_field(f))
-        return map_from_json(f, msg, v, path, err);
+        return map_from_json(f, msg, v, path, o, err);
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
         if (!json_object_is_type(v, json_type_array))
             return kerr_make(err, 0, "field `%s`: a repeated field needs a JSON array, not %s",
@@ -385,25 +449,14 @@ static int field_from_json(const ProtobufCFieldDescriptor *f, void *msg, struct 
                 return kerr_make(err, 0, "field `%s`: null in a repeated field", ipath);
             /* A failed element allocates nothing: the filled slots are counted
              * so that free_unpacked releases them. */
-            if (element_from_json(f, item, (char *)*arr + i * size, ipath, err) < 0)
+            if (element_from_json(f, item, (char *)*arr + i * size, ipath, o, err) < 0)
                 return -1;
             (*count)++;
         }
         return 0;
     }
     void *dst = MEMBER(msg, f->offset);
-    /* Release the previous value of a field given twice (a oneof or a repeat key). */
-    if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE) {
-        void **p = dst;
-        if (*p != NULL && *p != f->default_value && *p != (void *)protobuf_c_empty_string) {
-            if (f->type == PROTOBUF_C_TYPE_MESSAGE)
-                protobuf_c_message_free_unpacked(*p, NULL);
-            else
-                free(*p);
-        }
-        *p = NULL;
-    }
-    if (element_from_json(f, v, dst, path, err) < 0) {
+    if (element_from_json(f, v, dst, path, o, err) < 0) {
         if (f->type == PROTOBUF_C_TYPE_STRING)
             *(const char **)dst = protobuf_c_empty_string;
         return -1;
@@ -436,9 +489,17 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
     return NULL;
 }
 
+static const char *alias_for(const struct pbjson_options *o, const char *key)
+{
+    for (const struct pbjson_alias *a = o->aliases; a && a->json; a++)
+        if (strcmp(a->json, key) == 0)
+            return a->field;
+    return key;
+}
+
 static ProtobufCMessage *message_from_json(const ProtobufCMessageDescriptor *desc,
                                            struct json_object *obj, const char *path,
-                                           struct kerr **err)
+                                           const struct pbjson_options *o, struct kerr **err)
 {
     if (!json_object_is_type(obj, json_type_object)) {
         kerr_make(err, 0, "%s%s%s: message %s needs a JSON object, not %s", *path ? "field `" : "",
@@ -450,14 +511,16 @@ static ProtobufCMessage *message_from_json(const ProtobufCMessageDescriptor *des
     json_object_object_foreach(obj, key, val)
     {
         cleanup_free char *fpath = *path ? xasprintf("%s.%s", path, key) : xstrdup(key);
-        const ProtobufCFieldDescriptor *f = find_field(desc, key);
+        const ProtobufCFieldDescriptor *f = find_field(desc, alias_for(o, key));
+        if (f == NULL && o->ignore_unknown)
+            continue;
         if (f == NULL) {
             kerr_make(err, 0, "field `%s`: message %s has no such field", fpath, desc->name);
             goto fail;
         }
         if (val == NULL)
             continue;
-        if (field_from_json(f, msg, val, fpath, err) < 0)
+        if (field_from_json(desc, f, msg, val, fpath, o, err) < 0)
             goto fail;
     }
     return msg;
@@ -466,10 +529,18 @@ fail:
     return NULL;
 }
 
+ProtobufCMessage *pbjson_from_object_with(const ProtobufCMessageDescriptor *desc,
+                                          struct json_object *obj, const struct pbjson_options *o,
+                                          struct kerr **err)
+{
+    static const struct pbjson_options strict = {0};
+    return message_from_json(desc, obj, "", o ? o : &strict, err);
+}
+
 ProtobufCMessage *pbjson_from_object(const ProtobufCMessageDescriptor *desc,
                                      struct json_object *obj, struct kerr **err)
 {
-    return message_from_json(desc, obj, "", err);
+    return pbjson_from_object_with(desc, obj, NULL, err);
 }
 
 ProtobufCMessage *pbjson_parse(const ProtobufCMessageDescriptor *desc, const char *text,
