@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -148,11 +149,13 @@ static void container_destroy(struct container *c)
             cgroup_freeze(c->cgroup, false, NULL);
         cgroup_kill_all(c->cgroup, NULL);
     }
+    c->init = NULL;
     while (c->processes) {
         struct process *p = c->processes;
         c->processes = p->next;
         process_free(p);
     }
+    c->state = CONTAINER_STOPPED;
     hooks_run_poststop(c);
     cleanup_kerr struct kerr *err = NULL;
     if (c->cgroup && cgroup_remove(c->cgroup, &err) < 0) {
@@ -299,6 +302,64 @@ static int validate_spec(struct agent *a, const Grpc__Spec *spec, char **rootfs,
     return 0;
 }
 
+/* The host's Device list: each guest node (vm_path) gives the major and
+ * minor of the spec device at container_path, added when the spec lacks it
+ * (Kata's update_spec_devices).  The spec is our own unpacked copy: arrays
+ * and strings are malloc'd, as protobuf-c frees them. */
+#define DEVICE_WAIT_NS (5ull * 1000 * 1000 * 1000)
+
+static int wait_device_node(const char *path, struct stat *st, struct kerr **err)
+{
+    if (strncmp(path, "/dev/", 5) != 0 || strstr(path, "/../") || strstr(path, "/./"))
+        return kerr_make(err, EINVAL, "device `%s`: not a path under /dev", path);
+    uint64_t deadline = now_ns() + DEVICE_WAIT_NS;
+    while (stat(path, st) < 0) {
+        if (errno != ENOENT || now_ns() > deadline)
+            return kerr_make(err, errno, "device `%s`", path);
+        usleep(20 * 1000);
+    }
+    if (!S_ISBLK(st->st_mode) && !S_ISCHR(st->st_mode))
+        return kerr_make(err, ENODEV, "device `%s`: not a device node", path);
+    return 0;
+}
+
+static int apply_devices(Grpc__Spec *spec, Grpc__Device *const *devices, size_t n,
+                         struct kerr **err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Grpc__Device *d = devices[i];
+        if (d->vm_path == NULL || *d->vm_path == '\0')
+            return kerr_make(err, EINVAL,
+                             "device `%s` (%s): no vm_path (lookup by id is not "
+                             "supported)",
+                             d->id, d->type);
+        struct stat st;
+        if (wait_device_node(d->vm_path, &st, err) < 0)
+            return -1;
+        if (d->container_path == NULL || *d->container_path == '\0')
+            continue;
+        if (spec->linux_ == NULL)
+            return kerr_make(err, EINVAL, "device `%s`: the spec has no linux section", d->id);
+        Grpc__Linux *lx = spec->linux_;
+        Grpc__LinuxDevice *target = NULL;
+        for (size_t k = 0; k < lx->n_devices && !target; k++)
+            if (lx->devices[k]->path && strcmp(lx->devices[k]->path, d->container_path) == 0)
+                target = lx->devices[k];
+        if (target == NULL) {
+            target = xmalloc(sizeof(*target));
+            grpc__linux_device__init(target);
+            target->path = xstrdup(d->container_path);
+            target->type = xstrdup(S_ISBLK(st.st_mode) ? "b" : "c");
+            target->filemode = 0660;
+            lx->devices = xrealloc(lx->devices, (lx->n_devices + 1) * sizeof(*lx->devices));
+            lx->devices[lx->n_devices++] = target;
+        }
+        target->major = major(st.st_rdev);
+        target->minor = minor(st.st_rdev);
+    }
+    return 0;
+}
+
 static void create_container(struct ttrpc_call *call, const ProtobufCMessage *msg, void *data)
 {
     struct agent *a = data;
@@ -348,6 +409,12 @@ static void create_container(struct ttrpc_call *call, const ProtobufCMessage *ms
                         "create container `%s`: the sandbox has no shared pid namespace "
                         "(CreateSandbox with sandbox_pidns)",
                         id);
+        container_destroy(c);
+        return;
+    }
+    if (apply_devices(c->spec, req->devices, req->n_devices, &err) < 0) {
+        kerr_wrap(&err, "create container `%s`", id);
+        ttrpc_call_fail_err(call, TTRPC_INVALID_ARGUMENT, err);
         container_destroy(c);
         return;
     }

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define HOOK_TIMEOUT_MAX_S 120
+
 static const char *const hook_names[] = {
     [HOOK_PRESTART] = "prestart",
     [HOOK_CREATE_RUNTIME] = "createRuntime",
@@ -97,7 +99,11 @@ static int run_one(const Grpc__Hook *hook, const char *state, struct kerr **err)
      * does not block us. */
     (void)!write(in[1], state, strlen(state));
     close(in[1]);
-    uint64_t deadline = hook->timeout > 0 ? now_ns() + (uint64_t)hook->timeout * 1000000000ull : 0;
+    /* The agent waits for the hook with its loop stopped: a hook without a
+     * timeout (or a longer one) gets HOOK_TIMEOUT_MAX_S. */
+    int64_t timeout = hook->timeout > 0 && hook->timeout < HOOK_TIMEOUT_MAX_S ? hook->timeout
+                                                                              : HOOK_TIMEOUT_MAX_S;
+    uint64_t deadline = now_ns() + (uint64_t)timeout * 1000000000ull;
     int status;
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -105,11 +111,11 @@ static int run_one(const Grpc__Hook *hook, const char *state, struct kerr **err)
             break;
         if (r < 0 && errno != EINTR)
             return kerr_make(err, errno, "hook `%s`: wait", hook->path);
-        if (deadline && now_ns() >= deadline) {
+        if (now_ns() >= deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             return kerr_make(err, ETIMEDOUT, "hook `%s`: timed out after %lld s", hook->path,
-                             (long long)hook->timeout);
+                             (long long)timeout);
         }
         struct timespec ts = {0, 2 * 1000 * 1000};
         nanosleep(&ts, NULL);

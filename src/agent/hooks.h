@@ -1,6 +1,7 @@
 /* OCI hooks (runtime spec "POSIX-platform Hooks"), run by the agent inside
  * the guest: each hook is executed with its args and env, the container state
- * JSON on stdin, and killed when its timeout (seconds) passes.
+ * JSON on stdin, and killed when its timeout (seconds) passes; at most 120 s,
+ * since the agent serves nothing else while it waits.
  *
  *   createRuntime, prestart: agent's namespaces, after the init process is set
  *       up and waiting (hooks_run);

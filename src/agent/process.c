@@ -38,6 +38,7 @@
 #define EXEC_TIMEOUT_MS  10000 /* after 'S', until execve */
 #define FLUSH_RETRY_NS   (20ull * 1000 * 1000)
 #define FLUSH_RETRIES    100 /* 2 s for output still held by descendants */
+#define OUTPUT_PIPE_SIZE (1 << 20)
 
 extern char **environ;
 
@@ -485,6 +486,17 @@ static int make_pipe(int fds[2], struct kerr **err)
     return 0;
 }
 
+/* Output pipes get room for one ReadStdout's worth (best effort: the limit
+ * is /proc/sys/fs/pipe-max-size), so a reader is not answered 64 KiB at a
+ * time. */
+static int make_output_pipe(int fds[2], struct kerr **err)
+{
+    if (make_pipe(fds, err) < 0)
+        return -1;
+    (void)fcntl(fds[0], F_SETPIPE_SZ, OUTPUT_PIPE_SIZE);
+    return 0;
+}
+
 struct process *process_spawn(const struct process_spawn *s, const char *exec_id, struct kerr **err)
 {
     const Grpc__Process *proc = s->process;
@@ -505,7 +517,8 @@ struct process *process_spawn(const struct process_spawn *s, const char *exec_id
         uint16_t cols = proc->consolesize ? (uint16_t)proc->consolesize->width : 0;
         if (stdio_pty_open(&master, &slave, rows, cols, err) < 0)
             goto fail;
-    } else if (make_pipe(in, err) < 0 || make_pipe(out, err) < 0 || make_pipe(errp, err) < 0) {
+    } else if (make_pipe(in, err) < 0 || make_output_pipe(out, err) < 0 ||
+               make_output_pipe(errp, err) < 0) {
         goto fail;
     }
 

@@ -110,23 +110,26 @@ static void out_set_eof(struct stdio_out *out)
         out->on_eof(out->data);
 }
 
-/* Make room for at least want bytes at the end of the buffer. */
+/* Room at the end of the buffer for up to want bytes (at least one).  The
+ * data moves to the front only when that costs no more than what readers
+ * already consumed, so each byte is moved O(1) times. */
 static size_t out_room(struct stdio_out *out, size_t want)
 {
-    if (out->start > 0 && out->start + out->len + want > out->cap) {
+    size_t tail = out->cap - out->start - out->len;
+    if (tail < want && out->start > 0 && (out->start >= out->len || tail == 0)) {
         memmove(out->buf, out->buf + out->start, out->len);
         out->start = 0;
+        tail = out->cap - out->len;
     }
-    if (out->start + out->len + want > out->cap) {
+    if (tail < want && out->cap < STDIO_BUFFER_MAX) {
         size_t cap = out->cap ? out->cap : 64 * 1024;
-        while (cap < out->len + want)
+        while (cap < out->start + out->len + want && cap < STDIO_BUFFER_MAX)
             cap *= 2;
-        if (cap > STDIO_BUFFER_MAX)
-            cap = STDIO_BUFFER_MAX;
         out->buf = xrealloc(out->buf, cap);
         out->cap = cap;
+        tail = out->cap - out->start - out->len;
     }
-    return out->cap - out->start - out->len;
+    return tail;
 }
 
 bool stdio_out_drain(struct stdio_out *out)

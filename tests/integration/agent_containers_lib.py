@@ -5,12 +5,14 @@ handles with stream readers and writers that run concurrently.
 """
 import base64
 import json
+import os
 import subprocess
 import threading
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
-AGENT = TOP / "build/src/agent/kata-agent"
+# KATA_TEST_AGENT: another build of the agent (build-asan's, for example).
+AGENT = Path(os.environ.get("KATA_TEST_AGENT", TOP / "build/src/agent/kata-agent"))
 CTL = TOP / "build/tests/tools/agent-ctl"
 PAYLOAD = TOP / "build/tests/payload/payload"
 BUSYBOX = Path("/usr/bin/busybox")
@@ -213,9 +215,10 @@ class Process:
 
 
 class Container:
-    def __init__(self, ctl, cid, oci, storages=None, sandbox_pidns=False):
+    def __init__(self, ctl, cid, oci, storages=None, sandbox_pidns=False, devices=None):
         self.ctl, self.id = ctl, cid
-        req = {"container_id": cid, "exec_id": cid, "OCI": oci, "sandbox_pidns": sandbox_pidns}
+        req = {"container_id": cid, "exec_id": cid, "OCI": oci, "sandbox_pidns": sandbox_pidns,
+               "devices": devices or []}
         if storages:
             req["storages"] = storages
         ctl.call("CreateContainer", req)

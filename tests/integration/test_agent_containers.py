@@ -118,6 +118,8 @@ def agent():
         log = a.log_path.read_text(errors="replace")
         shutil.rmtree(work, ignore_errors=True)
         print(log[-4000:])
+        # With KATA_TEST_AGENT pointing at build-asan's agent.
+        assert "Sanitizer" not in log and "runtime error" not in log
 
 
 def run(agent, name, args, **kw):
@@ -556,3 +558,80 @@ def test_shared_sandbox_pid_namespace(agent):
 def test_shared_pid_namespace_needs_the_sandbox(agent):
     agent.ctl.fails("CreateContainer", {"container_id": "sp", "exec_id": "sp", "OCI": spec(
         agent.rootfs("sp"), []), "sandbox_pidns": True}, "FAILED_PRECONDITION", "shared pid")
+
+
+def test_destroy_sandbox_kills_every_container(agent):
+    marker = f"destroy-{os.getpid()}-{time.monotonic_ns()}"
+    for name in ("ds1", "ds2"):
+        c = Container(agent.ctl, name, spec(agent.rootfs(name), ["marker", marker, "sleep", "60"]))
+        c.start()
+        c.init.read_until(marker.encode())
+    Container(agent.ctl, "ds3", spec(agent.rootfs("ds3"), ["sleep", "60"]))  # never started
+    agent.ctl.call("CreateSandbox", {"sandbox_id": "sb", "hostname": "pod"})
+    agent.ctl.call("DestroySandbox", {})
+    assert agent.proc.wait(timeout=20) == 0
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    assert not left.strip(), left
+
+
+def test_sysctl_oom_score_adj_and_devices(agent):
+    devices = [{"Path": "/dev/mynull", "Type": "c", "Major": 1, "Minor": 3, "FileMode": 0o666}]
+    status, out, _ = run(agent, "sd", ["read", "/proc/sys/kernel/shmmax", "read",
+                                       "/proc/self/oom_score_adj", "try-write", "/dev/mynull",
+                                       "read", "/dev/mynull"],
+                         Sysctl={"kernel.shmmax": "123456789"}, OOMScoreAdj=500,
+                         Devices=devices)
+    assert status == 0
+    assert out["read /proc/sys/kernel/shmmax"] == ["123456789"]
+    assert out["read /proc/self/oom_score_adj"] == ["500"]
+    assert out["try-write /dev/mynull"] == ["ok"]
+    # A sysctl that is not namespaced is refused, naming it.
+    agent.ctl.fails("CreateContainer", {"container_id": "sd2", "OCI": spec(
+        agent.rootfs("sd2"), [], Sysctl={"kernel.pid_max": "4096"})}, "INTERNAL",
+        "kernel.pid_max")
+
+
+def test_container_namespace_hooks(agent):
+    rootfs = agent.rootfs("hk")
+    outside = agent.dir / "create-container.json"
+    hooks = {
+        # createContainer: the agent's paths, the container's mount namespace.
+        "CreateContainer": [{"Path": "/usr/bin/busybox",
+                             "Args": ["sh", "-c", f"cat > {outside}"]}],
+        # startContainer: a path inside the container, run there.
+        "StartContainer": [{"Path": "/bin/busybox",
+                            "Args": ["sh", "-c", "cat > /start-container.json"]}],
+    }
+    c = Container(agent.ctl, "hk", spec(rootfs, ["exit", "0"], hooks=hooks))
+    assert json.loads(outside.read_text())["id"] == "hk"
+    c.start()
+    assert c.init.wait() == 0
+    assert json.loads((rootfs / "start-container.json").read_text())["id"] == "hk"
+    c.remove()
+
+
+def test_hook_timeout(agent):
+    hooks = {"Prestart": [{"Path": "/usr/bin/busybox", "Args": ["sleep", "30"], "Timeout": 1}]}
+    agent.ctl.fails("CreateContainer", {"container_id": "slow", "OCI": spec(
+        agent.rootfs("slow"), [], hooks=hooks)}, "INTERNAL", "timed out after 1 s")
+    assert agent.ctl.call("Check", {})["status"] == "SERVING"
+
+
+def test_host_devices_update_the_spec(agent):
+    # /dev/zero of the agent's namespace stands in for a hotplugged guest disk.
+    devices = [{"id": "d0", "type": "blk", "vm_path": "/dev/zero",
+                "container_path": "/dev/mydisk"}]
+    oci = spec(agent.rootfs("dv"), ["read", "/dev/mydisk"],
+               Devices=[{"Path": "/dev/mydisk", "Type": "c", "Major": 99, "Minor": 99,
+                         "FileMode": 0o666}])
+    out = Container(agent.ctl, "dv", oci, devices=devices)
+    status, stdout, _ = out.run()
+    assert status == 0
+    assert lines(stdout)["read /dev/mydisk"] == [""]  # /dev/zero reads NULs, not ENXIO
+    out.remove()
+    agent.ctl.fails("CreateContainer", {"container_id": "dv2", "OCI": spec(
+        agent.rootfs("dv2"), []), "devices": [{"id": "x", "vm_path": "/dev/shm"}]},
+        "INVALID_ARGUMENT", "`/dev/shm`: not a device node")
+    agent.ctl.fails("CreateContainer", {"container_id": "dv3", "OCI": spec(
+        agent.rootfs("dv3"), []), "devices": [{"id": "x", "vm_path": "/etc/passwd"}]},
+        "INVALID_ARGUMENT", "not a path under /dev")
