@@ -35,7 +35,12 @@ struct io_relay {
     struct loop_watch *in_watch;
     bool in_started;     /* the process runs: stdin is relayed */
     bool in_close_asked; /* CloseIO came: drain what the fifo holds, then close */
-    bool freed;          /* set when the process went away with reads in flight */
+    /* One WriteStdin in flight at a time; the fifo is not read meanwhile
+     * (back-pressure: a guest whose stdin is full stalls only this stream). */
+    uint8_t in_buf[IO_CHUNK];
+    size_t in_len, in_off;
+    bool in_writing;
+    bool freed; /* set when the process went away with reads in flight */
     int in_flight;
 };
 
@@ -162,6 +167,14 @@ static void stream_read(struct io_stream *s)
         s->done = true;
 }
 
+static void stdin_closed_replied(int code, const char *message, const uint8_t *payload, size_t len,
+                                 void *data)
+{
+    struct io_relay *r = data;
+    r->in_flight--;
+    relay_maybe_free(r);
+}
+
 static void stdin_close(struct io_relay *r)
 {
     if (r->in_watch)
@@ -174,52 +187,108 @@ static void stdin_close(struct io_relay *r)
     Grpc__CloseStdinRequest req = GRPC__CLOSE_STDIN_REQUEST__INIT;
     req.container_id = r->id;
     req.exec_id = r->exec_id;
-    if (sb && sb->agent)
-        ttrpc_client_call(sb->agent, "grpc.AgentService", "CloseStdin", &req.base, NULL, NULL,
-                          5000000000ull, NULL, NULL);
+    if (sb && sb->agent &&
+        ttrpc_client_call_async(sb->agent, "grpc.AgentService", "CloseStdin", &req.base,
+                                5000000000ull, stdin_closed_replied, r, NULL) == 0)
+        r->in_flight++;
 }
 
-/* One read from the stdin fifo to the guest; returns false when stdin is
- * done (end of file, error, no agent) or the fifo is empty. */
-static bool stdin_forward(struct io_relay *r, bool *empty)
+static void stdin_pump(struct io_relay *r);
+static void stdin_send(struct io_relay *r);
+static void stdin_readable(struct loop_watch *w, uint32_t events, void *data);
+
+/* Read on when epoll says so: a fifo nobody has opened for writing yet
+ * reads as end of file, but polls as readable only once a writer came.
+ * After CloseIO, read straight away until the fifo is empty. */
+static void stdin_next(struct io_relay *r)
 {
-    uint8_t buf[IO_CHUNK];
-    ssize_t n = read(r->in_fd, buf, sizeof(buf));
-    *empty = n < 0 && errno == EAGAIN;
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return errno == EINTR;
-    struct sandbox *sb = r->shim->sandbox;
-    if (n <= 0 || sb == NULL || sb->agent == NULL) {
-        stdin_close(r);
-        return false;
+    if (r->in_fd < 0 || r->in_writing)
+        return;
+    if (r->in_close_asked) {
+        stdin_pump(r);
+        return;
     }
+    if (r->in_watch == NULL)
+        r->in_watch = loop_watch_add(r->shim->loop, r->in_fd, EPOLLIN, stdin_readable, r, NULL);
+}
+
+static void stdin_written(int code, const char *message, const uint8_t *payload, size_t len,
+                          void *data)
+{
+    struct io_relay *r = data;
+    r->in_flight--;
+    r->in_writing = false;
+    if (r->freed) {
+        relay_maybe_free(r);
+        return;
+    }
+    size_t wrote = r->in_len - r->in_off;
+    if (code == TTRPC_OK) {
+        Grpc__WriteStreamResponse *resp = grpc__write_stream_response__unpack(NULL, len, payload);
+        if (resp && resp->len < wrote)
+            wrote = resp->len;
+        if (resp)
+            grpc__write_stream_response__free_unpacked(resp, NULL);
+    } else {
+        log_warn("stdin of `%s`: WriteStdin: %s", r->id, message ? message : "failed");
+        stdin_close(r); /* the guest side is gone */
+        return;
+    }
+    r->in_off += wrote;
+    if (r->in_off < r->in_len && wrote > 0) {
+        stdin_send(r); /* the rest of the chunk */
+        return;
+    }
+    r->in_len = r->in_off = 0;
+    stdin_next(r);
+}
+
+static void stdin_send(struct io_relay *r)
+{
+    struct sandbox *sb = r->shim->sandbox;
     Grpc__WriteStreamRequest req = GRPC__WRITE_STREAM_REQUEST__INIT;
     req.container_id = r->id;
     req.exec_id = r->exec_id;
-    req.data.data = buf;
-    req.data.len = (size_t)n;
-    cleanup_kerr struct kerr *e = NULL;
-    if (ttrpc_client_call(sb->agent, "grpc.AgentService", "WriteStdin", &req.base, NULL, NULL,
-                          10000000000ull, NULL, &e) < 0)
-        log_warn("stdin of `%s`: %s", r->id, e->msg);
-    return true;
+    req.data.data = r->in_buf + r->in_off;
+    req.data.len = r->in_len - r->in_off;
+    if (sb == NULL || sb->agent == NULL ||
+        ttrpc_client_call_async(sb->agent, "grpc.AgentService", "WriteStdin", &req.base,
+                                30000000000ull, stdin_written, r, NULL) < 0) {
+        stdin_close(r);
+        return;
+    }
+    r->in_flight++;
+    r->in_writing = true;
+    /* Not watched while writing (a hung-up fifo would wake the loop forever). */
+    if (r->in_watch)
+        loop_watch_remove(r->in_watch);
+    r->in_watch = NULL;
+}
+
+/* Read the next chunk and send it; at the end of the fifo's data close if
+ * CloseIO asked, else wait for it to be readable again. */
+static void stdin_pump(struct io_relay *r)
+{
+    if (r->in_fd < 0 || r->in_writing)
+        return;
+    ssize_t n;
+    do
+        n = read(r->in_fd, r->in_buf, sizeof(r->in_buf));
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        r->in_len = (size_t)n;
+        r->in_off = 0;
+        stdin_send(r);
+        return;
+    }
+    if (n < 0 && errno == EAGAIN && !r->in_close_asked)
+        return;     /* still watched */
+    stdin_close(r); /* end of file, an error, or CloseIO with the fifo drained */
 }
 
 static void stdin_readable(struct loop_watch *w, uint32_t events, void *data)
 {
-    bool empty;
-    stdin_forward(data, &empty);
-}
-
-/* CloseIO: what the client wrote before it is still in the fifo: forward
- * it, then close. */
-static void stdin_drain_and_close(struct io_relay *r)
-{
-    bool empty = false;
-    while (r->in_fd >= 0 && stdin_forward(r, &empty))
-        ;
-    if (r->in_fd >= 0)
-        stdin_close(r);
+    stdin_pump(data);
 }
 
 static int open_fifo(const char *path, int flags, struct kerr **err)
@@ -267,13 +336,7 @@ void io_relay_stdin_begin(struct shim *shim, struct process *p)
     if (r == NULL || r->in_started)
         return;
     r->in_started = true;
-    if (r->in_fd < 0)
-        return;
-    if (r->in_close_asked) {
-        stdin_drain_and_close(r);
-        return;
-    }
-    r->in_watch = loop_watch_add(shim->loop, r->in_fd, EPOLLIN, stdin_readable, r, NULL);
+    stdin_next(r);
 }
 
 void io_relay_close_stdin(struct shim *shim, struct process *p)
@@ -283,7 +346,7 @@ void io_relay_close_stdin(struct shim *shim, struct process *p)
         return;
     r->in_close_asked = true;
     if (r->in_started)
-        stdin_drain_and_close(r);
+        stdin_next(r); /* closes once what the fifo holds is forwarded */
 }
 
 void io_relay_free(struct io_relay *r)
