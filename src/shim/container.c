@@ -335,6 +335,7 @@ int process_start(struct shim *shim, struct process *p, struct kerr **err)
             return kerr_wrap(err, "start container `%s`", c->id);
     }
     p->status = PROCESS_RUNNING;
+    io_relay_stdin_begin(shim, p);
     Grpc__WaitProcessRequest wreq = GRPC__WAIT_PROCESS_REQUEST__INIT;
     wreq.container_id = c->id;
     wreq.exec_id = *p->exec_id ? p->exec_id : c->id;

@@ -48,6 +48,7 @@ int shim_daemon_run(const struct shim_options *opts, int listen_fd, struct kerr 
     sandbox_teardown(&shim);
     while (shim.containers)
         container_destroy(&shim, shim.containers);
+    shim_events_flush(&shim, 5000000000ull);
     ttrpc_server_free(shim.server);
     loop_free(shim.loop);
     /* Our socket: the sandbox id is the first container's id. */

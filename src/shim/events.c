@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct pending_event {
@@ -27,12 +28,14 @@ struct pending_event {
 static struct pending_event *queue_head, **queue_tail = &queue_head;
 static pid_t publisher_pid;
 static int publisher_pidfd = -1;
+static struct loop_watch *publisher_watch;
 
 static void publish_next(struct shim *shim);
 
 static void publisher_exited(struct loop_watch *w, uint32_t events, void *data)
 {
     loop_watch_remove(w);
+    publisher_watch = NULL;
     close(publisher_pidfd);
     publisher_pidfd = -1;
     int status;
@@ -64,17 +67,23 @@ static void publish_next(struct shim *shim)
         _exit(127);
     }
     close(in[0]);
-    if (pid > 0) {
+    if (pid > 0)
         fd_write_full(in[1], e->data, e->len); /* small: fits the pipe */
+    close(in[1]); /* EOF for the publisher before anyone waits for it */
+    if (pid > 0) {
         publisher_pid = pid;
         publisher_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-        if (publisher_pidfd < 0 || loop_watch_add(shim->loop, publisher_pidfd, EPOLLIN,
-                                                  publisher_exited, shim, NULL) == NULL) {
+        if (publisher_pidfd >= 0)
+            publisher_watch =
+                loop_watch_add(shim->loop, publisher_pidfd, EPOLLIN, publisher_exited, shim, NULL);
+        if (publisher_watch == NULL) {
             waitpid(pid, NULL, 0);
             publisher_pid = 0;
+            if (publisher_pidfd >= 0)
+                close(publisher_pidfd);
+            publisher_pidfd = -1;
         }
     }
-    close(in[1]);
 out:
     free(e->topic);
     free(e->data);
@@ -102,4 +111,49 @@ void shim_publish(struct shim *shim, const char *topic, const ProtobufCMessage *
     *queue_tail = e;
     queue_tail = &e->next;
     publish_next(shim);
+}
+
+/* At exit: let the running publisher finish and publish what is queued (a
+ * TaskExit or TaskDelete must not be lost with the daemon), within timeout_ns;
+ * a publisher still running then is killed. */
+void shim_events_flush(struct shim *shim, uint64_t timeout_ns)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        if (publisher_pid > 0) {
+            int status;
+            pid_t r = waitpid(publisher_pid, &status, WNOHANG);
+            if (r == publisher_pid || (r < 0 && errno != EINTR)) {
+                publisher_pid = 0;
+                if (publisher_watch)
+                    loop_watch_remove(publisher_watch);
+                publisher_watch = NULL;
+                if (publisher_pidfd >= 0)
+                    close(publisher_pidfd);
+                publisher_pidfd = -1;
+            }
+        }
+        if (publisher_pid == 0 && queue_head == NULL)
+            return;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        uint64_t spent = (uint64_t)(now.tv_sec - start.tv_sec) * 1000000000ull +
+                         (uint64_t)(now.tv_nsec - start.tv_nsec);
+        if (spent > timeout_ns) {
+            if (publisher_pid > 0) {
+                kill(publisher_pid, SIGKILL);
+                waitpid(publisher_pid, NULL, 0);
+            }
+            publisher_pid = 0;
+            log_warn("publish events: gave up with events queued");
+            return;
+        }
+        if (publisher_pid == 0) {
+            publish_next(shim); /* its watch is removed above once it exits */
+            continue;
+        }
+        struct timespec tick = {0, 5 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+    }
 }

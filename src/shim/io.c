@@ -14,11 +14,17 @@
 
 #define IO_CHUNK (32u * 1024)
 
+/* One output stream.  Back-pressure: the next read from the guest is asked
+ * for only once the previous chunk is written to the fifo, so a reader that
+ * does not keep up stalls the guest process, never the daemon's loop. */
 struct io_stream {
     struct io_relay *relay;
     const char *method; /* ReadStdout | ReadStderr */
-    int fd;             /* fifo we write to */
-    bool done;
+    int fd;             /* fifo we write to (non-blocking) */
+    bool done;          /* the guest's stream ended: close fd once drained */
+    uint8_t *pending;   /* a chunk the fifo did not take yet */
+    size_t pending_len, pending_off;
+    struct loop_watch *writable; /* while pending */
 };
 
 struct io_relay {
@@ -27,11 +33,87 @@ struct io_relay {
     struct io_stream out, err;
     int in_fd;
     struct loop_watch *in_watch;
+    bool in_started;     /* the process runs: stdin is relayed */
+    bool in_close_asked; /* CloseIO came: drain what the fifo holds, then close */
+    /* One WriteStdin in flight at a time; the fifo is not read meanwhile
+     * (back-pressure: a guest whose stdin is full stalls only this stream). */
+    uint8_t in_buf[IO_CHUNK];
+    size_t in_len, in_off;
+    bool in_writing;
     bool freed; /* set when the process went away with reads in flight */
     int in_flight;
 };
 
 static void stream_read(struct io_stream *s);
+
+static void stream_close(struct io_stream *s)
+{
+    if (s->writable)
+        loop_watch_remove(s->writable);
+    s->writable = NULL;
+    free(s->pending);
+    s->pending = NULL;
+    s->pending_len = s->pending_off = 0;
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
+/* Write what is pending; returns true when nothing is left. */
+static bool stream_flush(struct io_stream *s)
+{
+    while (s->fd >= 0 && s->pending_off < s->pending_len) {
+        ssize_t n = write(s->fd, s->pending + s->pending_off, s->pending_len - s->pending_off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return false;
+        if (n <= 0) { /* the reader is gone: drop this stream's output */
+            stream_close(s);
+            return true;
+        }
+        s->pending_off += (size_t)n;
+    }
+    free(s->pending);
+    s->pending = NULL;
+    s->pending_len = s->pending_off = 0;
+    return true;
+}
+
+/* The fifo drained: write the rest, then read on (or close at the end). */
+static void stream_writable(struct loop_watch *w, uint32_t events, void *data)
+{
+    struct io_stream *s = data;
+    if (!stream_flush(s))
+        return;
+    if (s->writable)
+        loop_watch_remove(s->writable);
+    s->writable = NULL;
+    if (s->done)
+        stream_close(s);
+    else
+        stream_read(s);
+}
+
+/* A chunk from the guest: written now, or kept until the fifo is writable. */
+static void stream_deliver(struct io_stream *s, const uint8_t *data, size_t len)
+{
+    if (s->fd < 0) {
+        stream_read(s); /* nobody to write to: keep draining the guest */
+        return;
+    }
+    s->pending = xmalloc(len);
+    memcpy(s->pending, data, len);
+    s->pending_len = len;
+    s->pending_off = 0;
+    if (stream_flush(s)) {
+        stream_read(s);
+        return;
+    }
+    s->writable = loop_watch_add(s->relay->shim->loop, s->fd, EPOLLOUT, stream_writable, s, NULL);
+    if (s->writable == NULL) /* cannot wait: give up on this stream */
+        stream_close(s);
+}
 
 static void relay_maybe_free(struct io_relay *r)
 {
@@ -58,17 +140,12 @@ static void stream_replied(int code, const char *message, const uint8_t *payload
         if (resp)
             grpc__read_stream_response__free_unpacked(resp, NULL);
         s->done = true;
-        if (s->fd >= 0)
-            close(s->fd);
-        s->fd = -1;
+        if (s->writable == NULL)
+            stream_close(s);
         return;
     }
-    if (s->fd >= 0 && fd_write_full(s->fd, resp->data.data, resp->data.len) < 0) {
-        close(s->fd);
-        s->fd = -1;
-    }
+    stream_deliver(s, resp->data.data, resp->data.len);
     grpc__read_stream_response__free_unpacked(resp, NULL);
-    stream_read(s);
 }
 
 static void stream_read(struct io_stream *s)
@@ -90,6 +167,14 @@ static void stream_read(struct io_stream *s)
         s->done = true;
 }
 
+static void stdin_closed_replied(int code, const char *message, const uint8_t *payload, size_t len,
+                                 void *data)
+{
+    struct io_relay *r = data;
+    r->in_flight--;
+    relay_maybe_free(r);
+}
+
 static void stdin_close(struct io_relay *r)
 {
     if (r->in_watch)
@@ -102,32 +187,108 @@ static void stdin_close(struct io_relay *r)
     Grpc__CloseStdinRequest req = GRPC__CLOSE_STDIN_REQUEST__INIT;
     req.container_id = r->id;
     req.exec_id = r->exec_id;
-    if (sb && sb->agent)
-        ttrpc_client_call(sb->agent, "grpc.AgentService", "CloseStdin", &req.base, NULL, NULL,
-                          5000000000ull, NULL, NULL);
+    if (sb && sb->agent &&
+        ttrpc_client_call_async(sb->agent, "grpc.AgentService", "CloseStdin", &req.base,
+                                5000000000ull, stdin_closed_replied, r, NULL) == 0)
+        r->in_flight++;
+}
+
+static void stdin_pump(struct io_relay *r);
+static void stdin_send(struct io_relay *r);
+static void stdin_readable(struct loop_watch *w, uint32_t events, void *data);
+
+/* Read on when epoll says so: a fifo nobody has opened for writing yet
+ * reads as end of file, but polls as readable only once a writer came.
+ * After CloseIO, read straight away until the fifo is empty. */
+static void stdin_next(struct io_relay *r)
+{
+    if (r->in_fd < 0 || r->in_writing)
+        return;
+    if (r->in_close_asked) {
+        stdin_pump(r);
+        return;
+    }
+    if (r->in_watch == NULL)
+        r->in_watch = loop_watch_add(r->shim->loop, r->in_fd, EPOLLIN, stdin_readable, r, NULL);
+}
+
+static void stdin_written(int code, const char *message, const uint8_t *payload, size_t len,
+                          void *data)
+{
+    struct io_relay *r = data;
+    r->in_flight--;
+    r->in_writing = false;
+    if (r->freed) {
+        relay_maybe_free(r);
+        return;
+    }
+    size_t wrote = r->in_len - r->in_off;
+    if (code == TTRPC_OK) {
+        Grpc__WriteStreamResponse *resp = grpc__write_stream_response__unpack(NULL, len, payload);
+        if (resp && resp->len < wrote)
+            wrote = resp->len;
+        if (resp)
+            grpc__write_stream_response__free_unpacked(resp, NULL);
+    } else {
+        log_warn("stdin of `%s`: WriteStdin: %s", r->id, message ? message : "failed");
+        stdin_close(r); /* the guest side is gone */
+        return;
+    }
+    r->in_off += wrote;
+    if (r->in_off < r->in_len && wrote > 0) {
+        stdin_send(r); /* the rest of the chunk */
+        return;
+    }
+    r->in_len = r->in_off = 0;
+    stdin_next(r);
+}
+
+static void stdin_send(struct io_relay *r)
+{
+    struct sandbox *sb = r->shim->sandbox;
+    Grpc__WriteStreamRequest req = GRPC__WRITE_STREAM_REQUEST__INIT;
+    req.container_id = r->id;
+    req.exec_id = r->exec_id;
+    req.data.data = r->in_buf + r->in_off;
+    req.data.len = r->in_len - r->in_off;
+    if (sb == NULL || sb->agent == NULL ||
+        ttrpc_client_call_async(sb->agent, "grpc.AgentService", "WriteStdin", &req.base,
+                                30000000000ull, stdin_written, r, NULL) < 0) {
+        stdin_close(r);
+        return;
+    }
+    r->in_flight++;
+    r->in_writing = true;
+    /* Not watched while writing (a hung-up fifo would wake the loop forever). */
+    if (r->in_watch)
+        loop_watch_remove(r->in_watch);
+    r->in_watch = NULL;
+}
+
+/* Read the next chunk and send it; at the end of the fifo's data close if
+ * CloseIO asked, else wait for it to be readable again. */
+static void stdin_pump(struct io_relay *r)
+{
+    if (r->in_fd < 0 || r->in_writing)
+        return;
+    ssize_t n;
+    do
+        n = read(r->in_fd, r->in_buf, sizeof(r->in_buf));
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        r->in_len = (size_t)n;
+        r->in_off = 0;
+        stdin_send(r);
+        return;
+    }
+    if (n < 0 && errno == EAGAIN && !r->in_close_asked)
+        return;     /* still watched */
+    stdin_close(r); /* end of file, an error, or CloseIO with the fifo drained */
 }
 
 static void stdin_readable(struct loop_watch *w, uint32_t events, void *data)
 {
-    struct io_relay *r = data;
-    uint8_t buf[IO_CHUNK];
-    ssize_t n = read(r->in_fd, buf, sizeof(buf));
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    struct sandbox *sb = r->shim->sandbox;
-    if (n <= 0 || sb == NULL || sb->agent == NULL) {
-        stdin_close(r);
-        return;
-    }
-    Grpc__WriteStreamRequest req = GRPC__WRITE_STREAM_REQUEST__INIT;
-    req.container_id = r->id;
-    req.exec_id = r->exec_id;
-    req.data.data = buf;
-    req.data.len = (size_t)n;
-    cleanup_kerr struct kerr *e = NULL;
-    if (ttrpc_client_call(sb->agent, "grpc.AgentService", "WriteStdin", &req.base, NULL, NULL,
-                          10000000000ull, NULL, &e) < 0)
-        log_warn("stdin of `%s`: %s", r->id, e->msg);
+    stdin_pump(data);
 }
 
 static int open_fifo(const char *path, int flags, struct kerr **err)
@@ -152,14 +313,15 @@ int io_relay_start(struct shim *shim, struct process *p, struct kerr **err)
     r->out = (struct io_stream){.relay = r, .method = "ReadStdout", .fd = -1};
     r->err = (struct io_stream){.relay = r, .method = "ReadStderr", .fd = -1};
     p->io = r;
-    if (*p->stdout_path && (r->out.fd = open_fifo(p->stdout_path, O_RDWR, err)) < 0)
+    if (*p->stdout_path && (r->out.fd = open_fifo(p->stdout_path, O_RDWR | O_NONBLOCK, err)) < 0)
         return -1;
-    if (!p->terminal && *p->stderr_path && (r->err.fd = open_fifo(p->stderr_path, O_RDWR, err)) < 0)
+    if (!p->terminal && *p->stderr_path &&
+        (r->err.fd = open_fifo(p->stderr_path, O_RDWR | O_NONBLOCK, err)) < 0)
         return -1;
     if (*p->stdin_path) {
+        /* Opened now (the client may wait for our open), relayed from Start. */
         if ((r->in_fd = open_fifo(p->stdin_path, O_RDONLY | O_NONBLOCK, err)) < 0)
             return -1;
-        r->in_watch = loop_watch_add(shim->loop, r->in_fd, EPOLLIN, stdin_readable, r, NULL);
     }
     if (r->out.fd >= 0)
         stream_read(&r->out);
@@ -168,10 +330,23 @@ int io_relay_start(struct shim *shim, struct process *p, struct kerr **err)
     return 0;
 }
 
+void io_relay_stdin_begin(struct shim *shim, struct process *p)
+{
+    struct io_relay *r = p->io;
+    if (r == NULL || r->in_started)
+        return;
+    r->in_started = true;
+    stdin_next(r);
+}
+
 void io_relay_close_stdin(struct shim *shim, struct process *p)
 {
-    if (p->io && p->io->in_fd >= 0)
-        stdin_close(p->io);
+    struct io_relay *r = p->io;
+    if (r == NULL || r->in_fd < 0)
+        return;
+    r->in_close_asked = true;
+    if (r->in_started)
+        stdin_next(r); /* closes once what the fifo holds is forwarded */
 }
 
 void io_relay_free(struct io_relay *r)
@@ -182,11 +357,9 @@ void io_relay_free(struct io_relay *r)
         loop_watch_remove(r->in_watch);
     if (r->in_fd >= 0)
         close(r->in_fd);
-    if (r->out.fd >= 0)
-        close(r->out.fd);
-    if (r->err.fd >= 0)
-        close(r->err.fd);
-    r->in_fd = r->out.fd = r->err.fd = -1;
+    stream_close(&r->out);
+    stream_close(&r->err);
+    r->in_fd = -1;
     r->in_watch = NULL;
     r->freed = true;
     relay_maybe_free(r);

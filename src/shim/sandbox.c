@@ -159,6 +159,29 @@ static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, st
     return r;
 }
 
+/* The guest's loopback up (127.0.0.1/8): a pod's containers share the VM's
+ * network and talk over it.  Without it only that fails: a warning. */
+static void sandbox_loopback_up(struct sandbox *sb)
+{
+    Types__IPAddress addr = TYPES__IPADDRESS__INIT;
+    addr.family = TYPES__IPFAMILY__v4;
+    addr.address = "127.0.0.1";
+    addr.mask = "8";
+    Types__IPAddress *addrs[] = {&addr};
+    Types__Interface lo = TYPES__INTERFACE__INIT;
+    lo.name = "lo";
+    lo.device = "lo";
+    lo.n_ipaddresses = 1;
+    lo.ipaddresses = addrs;
+    /* mtu 0: unchanged (the agent refuses lo's own 65536 as too large). */
+    Grpc__UpdateInterfaceRequest req = GRPC__UPDATE_INTERFACE_REQUEST__INIT;
+    req.interface = &lo;
+    cleanup_kerr struct kerr *e = NULL;
+    if (ttrpc_client_call(sb->agent, AGENT_SERVICE, "UpdateInterface", &req.base, NULL, NULL,
+                          10000000000ull, NULL, &e) < 0)
+        log_warn("sandbox `%s`: loopback: %s", sb->id, e->msg);
+}
+
 int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *spec,
                  struct kerr **err)
 {
@@ -175,7 +198,11 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     sb->cfg = kata_config_load(NULL, 0, err);
     if (sb->cfg == NULL)
         return kerr_wrap(err, "boot sandbox `%s`: configuration", sandbox_id);
+    if (pod_config_apply(sb->cfg, spec, err) < 0)
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     sandbox_fill_vm_config(sb);
+    if (pod_vm_size(&sb->vm_cfg, sb->cfg, spec, err) < 0)
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     if (mkdir_all(sb->run_dir, 0700, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     if (sandbox_state_write(shim, err) < 0)
@@ -201,6 +228,8 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     if (sandbox_create_in_guest(shim, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    sandbox_loopback_up(sb);
+    shim_oom_watch(shim);
     log_info("sandbox `%s`: VM pid %d up", sandbox_id, (int)sb->vm.pid);
     return 0;
 }

@@ -132,10 +132,25 @@ void process_add_waiter(struct process *p, struct ttrpc_call *call);
 /* io.c */
 int io_relay_start(struct shim *shim, struct process *p, struct kerr **err);
 void io_relay_free(struct io_relay *io);
+/* The process runs: relay its stdin (the fifo is opened at Create/Exec). */
+void io_relay_stdin_begin(struct shim *shim, struct process *p);
+/* CloseIO: forward what the fifo still holds, then close the guest's stdin. */
 void io_relay_close_stdin(struct shim *shim, struct process *p);
 
 /* events.c */
 void shim_publish(struct shim *shim, const char *topic, const ProtobufCMessage *event);
+/* Publish what is queued before the daemon exits (at most timeout_ns). */
+void shim_events_flush(struct shim *shim, uint64_t timeout_ns);
+
+/* pod_config.c: the pod's io.katacontainers.config.* annotations (as far
+ * as enable_annotations allows), and the VM grown by the CRI sandbox CPU and
+ * memory annotations. */
+int pod_config_apply(struct kata_config *cfg, const Grpc__Spec *spec, struct kerr **err);
+int pod_vm_size(struct vm_config *v, const struct kata_config *cfg, const Grpc__Spec *spec,
+                struct kerr **err);
+
+/* oom.c: TaskOOM events from the agent's GetOOMEvent, once the VM is up. */
+void shim_oom_watch(struct shim *shim);
 
 /* metrics.c: the agent's cgroup stats as an Any of containerd's
  * io.containerd.cgroups.v2.Metrics (free with protobuf_c_message_free_unpacked). */

@@ -86,8 +86,13 @@ static int spawn_daemon(const struct shim_options *opts, int listen_fd, struct k
         return 0; /* the daemon reparents to init (or containerd's subreaper) */
     setsid();
     int null = open("/dev/null", O_RDWR);
-    /* Logs go to the bundle's `log` fifo when containerd reads one. */
-    int log = opts->bundle ? open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+    /* Logs go to the bundle's `log` fifo when containerd reads one (containerd
+     * runs `start` in the bundle dir without -bundle). */
+    cleanup_free char *log_path = xasprintf("%s/log", opts->bundle ? opts->bundle : ".");
+    struct stat st;
+    int log = stat(log_path, &st) == 0 && S_ISFIFO(st.st_mode)
+                  ? open(log_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+                  : -1;
     if (log >= 0)
         fd_set_nonblock(log, false);
     dup2(null, 0);
@@ -100,6 +105,16 @@ static int spawn_daemon(const struct shim_options *opts, int listen_fd, struct k
     _exit(127);
 }
 
+/* containerd finds a running shim after its own restart by the `address`
+ * file in the bundle (the shim writes it, as containerd's shims do). */
+static int write_address(const struct shim_options *opts, const char *address, struct kerr **err)
+{
+    cleanup_free char *path = xasprintf("%s/address", opts->bundle ? opts->bundle : ".");
+    if (file_write_atomic(path, address, strlen(address), 0644, err) < 0)
+        return kerr_wrap(err, "start `%s`: write the address file", opts->id);
+    return 0;
+}
+
 int shim_cmd_start(const struct shim_options *opts, struct kerr **err)
 {
     read_runtime_options();
@@ -108,10 +123,13 @@ int shim_cmd_start(const struct shim_options *opts, struct kerr **err)
     cleanup_free char *sid = shim_sandbox_id_of(spec, opts->id, &is_sandbox);
     cleanup_free char *path = shim_socket_path(opts->namespace, sid);
     /* A pod's later containers: the pod's daemon is already there. */
+    cleanup_free char *address = xasprintf("unix://%s", path);
     int probe = unix_connect(path, NULL);
     if (probe >= 0) {
         close(probe);
-        printf("unix://%s\n", path);
+        if (write_address(opts, address, err) < 0)
+            return -1;
+        printf("%s\n", address);
         return 0;
     }
     if (!is_sandbox)
@@ -125,10 +143,10 @@ int shim_cmd_start(const struct shim_options *opts, struct kerr **err)
     cleanup_close int fd = unix_listen(path, err);
     if (fd < 0)
         return kerr_wrap(err, "start sandbox `%s`", sid);
-    if (spawn_daemon(opts, fd, err) < 0) {
+    if (write_address(opts, address, err) < 0 || spawn_daemon(opts, fd, err) < 0) {
         unlink(path);
         return -1;
     }
-    printf("unix://%s\n", path);
+    printf("%s\n", address);
     return 0;
 }

@@ -121,7 +121,7 @@ def test_exec_start_wait_of_a_second_process(sh):
     assert task_ok(address, "State", {"id": "c1"})["status"] == "RUNNING"
     task_ok(address, "Kill", {"id": "c1", "signal": 9})
     task_ok(address, "Wait", {"id": "c1"})
-    finish(sh, address, "c1")
+    finish(sh, address, "c1")  # the daemon publishes what it queued before it exits
     events = sh.events()
     for topic in ("/tasks/exec-added", "/tasks/exec-started"):
         assert topic in events, events
@@ -164,8 +164,7 @@ def test_pause_resume_pids_stats_update(sh):
     assert m["pids"]["current"] >= 1 and m["pids"]["limit"] == 42
     assert m["memory"]["usage"] > 0 and m["memory"]["usage_limit"] == 64 * 1024 * 1024
     assert m["cpu"]["usage_usec"] > 0
-    events = sh.events()
-    assert "/tasks/paused" in events and "/tasks/resumed" in events
+    assert wait_for(lambda: {"/tasks/paused", "/tasks/resumed"} <= set(sh.events()))
     task_ok(address, "Kill", {"id": "c1", "signal": 9})
     task_ok(address, "Wait", {"id": "c1"})
     finish(sh, address, "c1")
@@ -205,6 +204,112 @@ def test_daemon_sigkill_keeps_the_vmm_and_delete_cleans_everything(sh):
     r = sh.shim("delete", "c1", b)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout) > 0  # a DeleteResponse protobuf
-    assert not alive(vmm)
+    assert wait_gone(vmm)  # killed (its exit may take a moment under load)
     assert not os.path.exists(address[len("unix://"):])
     sh.assert_clean()
+
+
+def test_a_stdout_reader_that_does_not_keep_up_stalls_only_its_container(sh):
+    size = 2 * 1024 * 1024
+    address, out, _, _ = run_container(sh, "c1", ["sh", "-c", "head -c %d /dev/zero" % size],
+                                       stderr=False)
+    # Nobody reads: the fifo fills, the daemon stops asking the guest for
+    # more (the agent holds or the process blocks), and the daemon still
+    # answers every other call.
+    time.sleep(3)
+    for _ in range(3):
+        assert task_ok(address, "State", {"id": "c1"}, timeout=20)["id"] == "c1"
+    data = out.read_until(lambda d: len(d) >= size, 300)
+    assert len(data) == size and data.count(b"\0") == size
+    assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] == 0
+    finish(sh, address, "c1")
+
+
+def test_a_pod_sized_by_its_cri_annotations_with_a_second_container(sh):
+    pod = {"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "p1",
+           "io.kubernetes.cri.sandbox-cpu-quota": "100000",
+           "io.kubernetes.cri.sandbox-cpu-period": "100000",
+           "io.kubernetes.cri.sandbox-memory": str(128 << 20),
+           # allowed by the shipped configuration's enable_annotations
+           "io.katacontainers.config.hypervisor.kernel_params": "kata_test_marker=1"}
+    b1 = bundle(sh, "p1", ["sleep", "1000"], annotations=pod)
+    address = sh.start("p1", b1)
+    task_ok(address, "Create", {"id": "p1", "bundle": b1})
+    task_ok(address, "Start", {"id": "p1"})
+    b2 = bundle(sh, "c2", ["sh", "-c", "nproc; grep MemTotal /proc/meminfo; cat /proc/cmdline"],
+                annotations={"io.kubernetes.cri.container-type": "container",
+                             "io.kubernetes.cri.sandbox-id": "p1"})
+    assert sh.start("c2", b2) == address  # the pod's daemon
+    out = sh.fifo("c2.out")
+    r = FifoReader(out)
+    vmm = task_ok(address, "State", {"id": "p1"})["pid"]
+    assert task_ok(address, "Create", {"id": "c2", "bundle": b2, "stdout": out})["pid"] == vmm
+    task_ok(address, "Start", {"id": "c2"})
+    assert task_ok(address, "Wait", {"id": "c2"})["exit_status"] == 0
+    text = r.read_until(lambda d: b"kata_test_marker" in d).decode()
+    lines = text.splitlines()
+    assert lines[0] == "2", text  # default_vcpus 1 + the pod's one CPU
+    mem_kb = int(lines[1].split()[1])
+    assert (256 + 64) * 1024 < mem_kb <= (256 + 128) * 1024, text  # 256 MiB + 128 MiB
+    assert "kata_test_marker=1" in lines[2]
+    task_ok(address, "Delete", {"id": "c2"})
+    assert alive(vmm)  # the sandbox stays
+    task_ok(address, "Kill", {"id": "p1", "signal": 9})
+    task_ok(address, "Wait", {"id": "p1"})
+    finish(sh, address, "p1")
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("io.kubernetes.cri.sandbox-memory", "lots", "is not a number"),
+    ("io.katacontainers.config.hypervisor.default_memory", "4096", "enable_annotations"),
+])
+def test_a_bad_or_forbidden_pod_annotation_fails_create_and_leaves_nothing(sh, key, value,
+                                                                             message):
+    b = bundle(sh, "c1", ["true"], annotations={key: value})
+    address = sh.start("c1", b)
+    code, resp = task(address, "Create", {"id": "c1", "bundle": b})
+    assert code == 1 and key in resp and message in resp, resp
+    sh.assert_clean()
+    pid = daemon_pid(address)
+    task_ok(address, "Shutdown", {"id": "c1"})
+    assert wait_gone(pid)
+
+
+def test_an_oom_kill_in_the_guest_is_published_as_task_oom(sh):
+    import json
+    b = bundle(sh, "c1", ["sh", "-c", "head -c 200000000 /dev/zero | tail"])
+    with open(os.path.join(b, "config.json")) as f:
+        spec = json.load(f)
+    spec["linux"].setdefault("resources", {})["memory"] = {"limit": 32 << 20}
+    with open(os.path.join(b, "config.json"), "w") as f:
+        json.dump(spec, f)
+    address = sh.start("c1", b)
+    task_ok(address, "Create", {"id": "c1", "bundle": b})
+    task_ok(address, "Start", {"id": "c1"})
+    assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] != 0
+    assert wait_for(lambda: "/tasks/oom" in sh.events()), sh.events()
+    metrics = task_ok(address, "Stats", {"id": "c1"})["metrics"]
+    assert metrics["memory"]["usage_limit"] == 32 << 20
+    finish(sh, address, "c1")
+
+
+@pytest.mark.parametrize("close_before_start", [True, False])
+def test_stdin_written_then_closed_at_once_arrives_whole(sh, close_before_start):
+    """A client writes its input and calls CloseIO straight away (kata-runtime's
+    holder does, maybe before Start): nothing still in the fifo is lost."""
+    b = bundle(sh, "c1", ["sh", "-c", 'while read line; do echo "<$line>"; done; echo done'])
+    out, inp = sh.fifo("out"), sh.fifo("in")
+    r = FifoReader(out)
+    w = os.open(inp, os.O_RDWR)
+    address = sh.start("c1", b)
+    task_ok(address, "Create", {"id": "c1", "bundle": b, "stdout": out, "stdin": inp})
+    if not close_before_start:
+        task_ok(address, "Start", {"id": "c1"})
+    os.write(w, b"one\ntwo\n")
+    task_ok(address, "CloseIO", {"id": "c1", "stdin": True})
+    os.close(w)
+    if close_before_start:
+        task_ok(address, "Start", {"id": "c1"})
+    assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] == 0
+    assert r.read_until(lambda d: d.endswith(b"done\n")) == b"<one>\n<two>\ndone\n"
+    finish(sh, address, "c1")
