@@ -388,6 +388,28 @@ def test_console_socket_receives_the_pty_master(rt, console):
     rt("delete", "c1", check=True)
 
 
+def test_console_window_size_reaches_the_container(rt, console):
+    import fcntl
+    import struct
+    import termios
+    path, listener = console
+    b = rt.bundle("b", ["sh", "-c", "read x; stty size"], terminal=True)
+    holder = rt.create("c1", b, "--console-socket", str(path))
+    master, _ = recv_master(listener, rt.timeout)
+    try:
+        rt("start", "c1", check=True)
+        # As a terminal emulator does: the new size on the master; the holder
+        # (the slave's session leader) gets SIGWINCH and calls ResizePty.
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 37, 121, 0, 0))
+        time.sleep(0.5)
+        os.write(master, b"go\n")
+        assert "37 121" in read_until(master, "37 121", rt.timeout)
+        wait_gone(holder)
+    finally:
+        os.close(master)
+    rt("delete", "c1", check=True)
+
+
 # ---- exec ----
 
 def start_sleeper(rt, cid="c1"):
@@ -571,3 +593,15 @@ def test_twenty_cycles_leave_nothing_behind(rt):
     assert rt("list", "-q").stdout == ""
     assert mounts_under(str(rt.tmp)) == []
     assert rt.output("c19") == "cycle\n"
+    # No process keeps a descriptor on anything of the test's (fifos, state).
+    holders = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith(str(rt.root)):
+                        holders.append((pid, target))
+            except OSError:
+                pass
+    assert holders == []
