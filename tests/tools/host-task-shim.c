@@ -35,9 +35,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-#define SERVICE    "containerd.task.v2.Task"
-#define STATE_BASE "/run/kata-host-shim"
-#define MAX_PROCS  64
+#define SERVICE     "containerd.task.v2.Task"
+#define STATE_BASE  "/run/kata-host-shim"
+#define MAX_PROCS   64
 #define MAX_WAITERS 16
 
 struct proc {
@@ -118,8 +118,8 @@ static void on_exit_event(struct loop_watch *w, uint32_t events, void *data)
     close(p->pidfd);
     p->pidfd = -1;
     p->status = CONTAINERD__V1__TYPES__STATUS__STOPPED;
-    p->exit_status = WIFEXITED(status) ? (uint32_t)WEXITSTATUS(status)
-                                       : 128u + (uint32_t)WTERMSIG(status);
+    p->exit_status =
+        WIFEXITED(status) ? (uint32_t)WEXITSTATUS(status) : 128u + (uint32_t)WTERMSIG(status);
     for (int i = 0; i < MAX_WAITERS; i++)
         if (p->waiters[i]) {
             struct ttrpc_call *c = p->waiters[i];
@@ -157,12 +157,13 @@ static int spawn(struct proc *p, struct json_object *process, bool terminal, con
     char **argv = xcalloc(argc + 1, sizeof(char *));
     for (size_t i = 0; i < argc; i++)
         argv[i] = (char *)json_object_get_string(json_object_array_get_idx(args, i));
-    size_t envc = json_object_object_get_ex(process, "env", &env) ? json_object_array_length(env) : 0;
+    size_t envc =
+        json_object_object_get_ex(process, "env", &env) ? json_object_array_length(env) : 0;
     char **envp = xcalloc(envc + 1, sizeof(char *));
     for (size_t i = 0; i < envc; i++)
         envp[i] = (char *)json_object_get_string(json_object_array_get_idx(env, i));
-    const char *dir = json_object_object_get_ex(process, "cwd", &cwd) ? json_object_get_string(cwd)
-                                                                    : "/";
+    const char *dir =
+        json_object_object_get_ex(process, "cwd", &cwd) ? json_object_get_string(cwd) : "/";
     int fd_in = open_fifo(in, O_RDONLY), fd_out = -1, fd_err = -1, slave = -1;
     p->master = -1;
     if (terminal) {
@@ -332,7 +333,8 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
     char text[32];
     int n = snprintf(text, sizeof(text), "%d", (int)p->pid);
     file_write_atomic(init_path, text, (size_t)n, 0600, NULL);
-    Containerd__Task__V2__CreateTaskResponse resp = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
+    Containerd__Task__V2__CreateTaskResponse resp =
+        CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
     resp.pid = (uint32_t)p->pid;
     ttrpc_call_reply(call, &resp.base);
 }
@@ -420,7 +422,8 @@ static void task_kill(struct ttrpc_call *call, const ProtobufCMessage *m, void *
     }
     if (r->all)
         for (int i = 0; i < MAX_PROCS; i++)
-            if (shim.procs[i].used && shim.procs[i].status != CONTAINERD__V1__TYPES__STATUS__STOPPED)
+            if (shim.procs[i].used &&
+                shim.procs[i].status != CONTAINERD__V1__TYPES__STATUS__STOPPED)
                 kill(-shim.procs[i].pid, (int)r->signal);
     if (p->status != CONTAINERD__V1__TYPES__STATUS__STOPPED)
         kill(p->pid, (int)r->signal);
@@ -571,7 +574,10 @@ static void task_shutdown(struct ttrpc_call *call, const ProtobufCMessage *m, vo
     loop_quit(shim.loop);
 }
 
-#define METHOD(name, type, fn) {SERVICE, name, &containerd__task__v2__##type##__descriptor, fn}
+#define METHOD(name, type, fn)                                                                     \
+    {                                                                                              \
+        SERVICE, name, &containerd__task__v2__##type##__descriptor, fn                             \
+    }
 static const struct ttrpc_method methods[] = {
     METHOD("Create", create_task_request, task_create),
     METHOD("Start", start_request, task_start),
