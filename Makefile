@@ -26,11 +26,17 @@ $(MUSL_INC)/.done:
 	ln -sfn /usr/include/protobuf-c/protobuf-c.h $(MUSL_INC)/protobuf-c/protobuf-c.h
 	touch $@
 
+# libseccomp's headers (a stamp of their own so existing trees pick them up).
+$(MUSL_INC)/.seccomp: $(MUSL_INC)/.done
+	ln -sfn /usr/include/seccomp.h $(MUSL_INC)/seccomp.h
+	ln -sfn /usr/include/seccomp-syscalls.h $(MUSL_INC)/seccomp-syscalls.h
+	touch $@
+
 $(AGENT_BUILD)/build.ninja: $(MUSL_INC)/.done
 	CC=musl-gcc CFLAGS="-isystem $(abspath $(MUSL_INC))" meson setup $(AGENT_BUILD) \
 	    --prefix=$(PREFIX) -Dagent_only=true -Dbuildtype=minsize -Db_lto=true -Dstrip=true
 
-agent: $(AGENT_BUILD)/build.ninja
+agent: $(AGENT_BUILD)/build.ninja $(MUSL_INC)/.seccomp
 	ninja -C $(AGENT_BUILD) src/agent/kata-agent
 
 # Binaries to $(PREFIX)/bin; the guest kernel, initrd and image to

@@ -18,6 +18,8 @@ packages=(
   python3 python3-pytest iproute2 procps util-linux
   # baselines for bench/run and the kata-runtime tests (runc run of the same bundle)
   runc busybox-static
+  # containerd with our shim (tests/integration/test_containerd.py, bench/ctr)
+  containerd
 )
 
 missing=()

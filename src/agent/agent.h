@@ -20,6 +20,9 @@ struct agent_options {
      * in the guest); every path the host names must be under it. */
     const char *storage_root;
     const char *cgroup_root; /* the cgroup2 mount, "/sys/fs/cgroup" */
+    /* Where CreateSandbox writes the DNS lines: /etc/resolv.conf as PID 1,
+     * storage_root/resolv.conf otherwise (--resolv-conf). */
+    const char *resolv_conf;
 };
 
 struct agent {
@@ -50,6 +53,11 @@ void agent_reaper_unwatch(pid_t pid);
 /* channel.c: open the connection the host talks to us on. */
 int agent_channel_open(struct agent *a, struct kerr **err);
 
+/* container.c: kill every container process and release its resources
+ * (DestroySandbox calls it before unmounting storages and powering off).
+ * Weak: the agent links without the container module too. */
+void agent_containers_destroy_all(struct agent *a) __attribute__((weak));
+
 /* Each module of the agent serves a group of methods and exports them as a
  * table; rpc.c joins the tables into the one the ttrpc server dispatches on. */
 struct agent_method_table {
@@ -59,7 +67,7 @@ struct agent_method_table {
 #define AGENT_SERVICE  "grpc.AgentService"
 #define HEALTH_SERVICE "grpc.Health"
 
-/* rpc.c: Health, guest details, metrics, DestroySandbox. */
+/* rpc.c: Health, guest details, metrics. */
 extern const struct agent_method_table agent_base_methods;
 
 /* All methods of every module, joined (allocated once, never freed). */

@@ -47,8 +47,29 @@ void cgroup_stats_free(Grpc__CgroupStats *stats);
 /* memory.events "oom_kill" count (0 when the file is absent). */
 uint64_t cgroup_oom_kill_count(const char *abs);
 
+/* An fd (O_CLOEXEC) on memory.events that epoll/poll report with
+ * EPOLLPRI/POLLPRI whenever the file changes, an OOM kill among the
+ * changes: GetOOMEvent watches it and compares cgroup_oom_kill_count with
+ * the count it saw last. */
+int cgroup_oom_watch_open(const char *abs, struct kerr **err);
+
 /* Remove the cgroup directory (it must have no live processes; retried a
  * bounded number of times while the kernel drains it). */
 int cgroup_remove(const char *abs, struct kerr **err);
+
+/* The spec's device rules (linux.resources.devices) as a cgroup v2 device
+ * BPF program attached to the cgroup, replacing the previous one.  Rules
+ * are matched last first; type "a" or "" matches block and char devices;
+ * major/minor < 0 match any; access "" means "rwm"; a request no rule
+ * matches is allowed (v1's initial state: specs begin with "deny a *:*
+ * rwm").  cgroup_apply calls it when the resources list devices. */
+int cgroup_apply_devices(const char *abs, Grpc__LinuxDeviceCgroup **rules, size_t n,
+                         struct kerr **err);
+
+/* runc's cgroup v1 -> v2 conversions, exported for tests: cpu shares
+ * [2, 262144] -> cpu.weight [1, 10000]; blkio weight [10, 1000] -> io.weight
+ * [1, 10000].  0 (unset) stays 0. */
+uint64_t cgroup_cpu_weight_from_shares(uint64_t shares);
+uint64_t cgroup_io_weight_from_blkio(uint64_t weight);
 
 #endif

@@ -19,6 +19,7 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: kata-agent [--listen unix:PATH|serial:PATH|serial|vsock] [--log-level LEVEL]\n"
             "                  [--storage-root DIR] [--cgroup-root DIR] [--sysfs DIR]\n"
+            "                  [--resolv-conf PATH]\n"
             "\n"
             "The Kata Containers guest agent.  As PID 1 it sets up the guest and serves\n"
             "grpc.AgentService on vsock port 1024 or the virtio-serial port agent.channel.0;\n"
@@ -34,6 +35,7 @@ static int parse_args(int argc, char **argv, struct agent_options *opts)
         {"sysfs", required_argument, NULL, 's'},
         {"storage-root", required_argument, NULL, 'r'},
         {"cgroup-root", required_argument, NULL, 'c'},
+        {"resolv-conf", required_argument, NULL, 'R'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -55,6 +57,9 @@ static int parse_args(int argc, char **argv, struct agent_options *opts)
             break;
         case 'c':
             opts->cgroup_root = optarg;
+            break;
+        case 'R':
+            opts->resolv_conf = optarg;
             break;
         case 'V':
             printf("kata-agent %s (commit %s)\n", KATA_VERSION, KATA_COMMIT);

@@ -2,11 +2,13 @@
  * serves, one handler each.  Methods of Kata's agent.proto that are not in
  * the table are answered Unimplemented by the ttrpc server. */
 #include "agent.h"
+#include "container.h"
+#include "network.h"
+#include "sandbox.h"
 #include "log.h"
 #include "util.h"
 
 #include "agent.pb-c.h"
-#include "empty.pb-c.h"
 #include "health.pb-c.h"
 
 #include <stdlib.h>
@@ -14,12 +16,6 @@
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
-
-static void reply_empty(struct ttrpc_call *call)
-{
-    Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
-    ttrpc_call_reply(call, &empty.base);
-}
 
 static void health_check(struct ttrpc_call *call, const ProtobufCMessage *req, void *data)
 {
@@ -55,7 +51,9 @@ static void get_guest_details(struct ttrpc_call *call, const ProtobufCMessage *m
     const Grpc__GuestDetailsRequest *req = (const Grpc__GuestDetailsRequest *)msg;
     Grpc__GuestDetailsResponse resp = GRPC__GUEST_DETAILS_RESPONSE__INIT;
     Grpc__AgentDetails details = GRPC__AGENT_DETAILS__INIT;
-    static char *storage_handlers[] = {"virtio-fs", "9p", "blk", "ephemeral", "local", "bind"};
+    static char *storage_handlers[] = {"virtio-fs", "9p",       "blk",       "virtio-blk",
+                                       "mmioblk",   "scsi",     "ephemeral", "local",
+                                       "bind",      "overlayfs"};
     static char *device_handlers[] = {"blk", "virtio-blk", "mmioblk"};
 
     details.version = KATA_VERSION;
@@ -111,33 +109,20 @@ static void get_metrics(struct ttrpc_call *call, const ProtobufCMessage *req, vo
     ttrpc_call_reply(call, &resp.base);
 }
 
-static void poweroff_now(void *data)
-{
-    agent_poweroff(data);
-}
-
-static void destroy_sandbox(struct ttrpc_call *call, const ProtobufCMessage *req, void *data)
-{
-    struct agent *a = data;
-    log_info("DestroySandbox: shutting down");
-    a->shutting_down = true;
-    reply_empty(call);
-    /* Let the answer leave before the power goes. */
-    loop_timer_add(a->loop, 20 * 1000 * 1000, poweroff_now, a);
-}
-
 static const struct ttrpc_method base_methods[] = {
     {HEALTH_SERVICE, "Check", &grpc__check_request__descriptor, health_check},
     {HEALTH_SERVICE, "Version", &grpc__check_request__descriptor, health_version},
     {AGENT_SERVICE, "GetGuestDetails", &grpc__guest_details_request__descriptor, get_guest_details},
     {AGENT_SERVICE, "GetMetrics", &grpc__get_metrics_request__descriptor, get_metrics},
-    {AGENT_SERVICE, "DestroySandbox", &grpc__destroy_sandbox_request__descriptor, destroy_sandbox},
 };
 const struct agent_method_table agent_base_methods = {base_methods, ARRAY_SIZE(base_methods)};
 
 /* The modules whose methods the agent serves.  A module adds its table here. */
 static const struct agent_method_table *const module_tables[] = {
     &agent_base_methods,
+    &agent_sandbox_methods,
+    &agent_network_methods,
+    &agent_container_methods,
 };
 
 const struct ttrpc_method *agent_methods_all(size_t *count)

@@ -10,7 +10,9 @@
 #ifndef KATA_AGENT_STORAGE_H
 #define KATA_AGENT_STORAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "agent.h"
 #include "agent.pb-c.h"
@@ -23,10 +25,25 @@
 int storage_add(struct agent *a, Grpc__Storage *const *storages, size_t n, const char *owner,
                 struct kerr **err);
 
+/* The same, polling at most device_wait_ns for block devices (storage_add
+ * waits 10 s; 0 after storage_devices_present said yes or the caller's own
+ * wait gave up). */
+int storage_add_waiting(struct agent *a, Grpc__Storage *const *storages, size_t n,
+                        const char *owner, uint64_t device_wait_ns, struct kerr **err);
+
+/* Block devices show up a little after the host plugs them.  True when every
+ * device these storages name is there now (or a source is malformed, which
+ * storage_add reports): a caller on the agent's loop polls this with a timer
+ * instead of blocking the loop in storage_add. */
+bool storage_devices_present(struct agent *a, Grpc__Storage *const *storages, size_t n);
+
 /* Drop owner's references; unmount what no one uses any more. */
 int storage_remove_owner(struct agent *a, const char *owner, struct kerr **err);
 
 /* Unmount everything (DestroySandbox), in reverse order of mounting. */
 void storage_remove_all(struct agent *a);
+
+/* Mount points tracked now. */
+size_t storage_count(struct agent *a);
 
 #endif

@@ -1,6 +1,7 @@
 /* What every hypervisor driver shares: the table of drivers, accelerator
  * detection, the kernel command line, and waiting for the VMM. */
 #include "hypervisor.h"
+#include "qmp.h"
 #include "util.h"
 
 #include <errno.h>
@@ -86,7 +87,44 @@ void vm_init(struct vm *vm, const struct hypervisor_ops *ops, const struct vm_co
     vm->accel = vm_detect_accel();
     vm->console_fd = -1;
     vm->agent_listen = -1;
+    vm->qmp_fd = -1;
+    vm->qmp_listen = -1;
     vm->vsock_fd = -1;
+}
+
+static const struct {
+    const char *name;
+    enum vm_shared_fs kind;
+} shared_fs_kinds[] = {
+    {"virtio-fs", VM_SHARED_FS_VIRTIO_FS},
+    {"virtio-9p", VM_SHARED_FS_VIRTIO_9P},
+    {"none", VM_SHARED_FS_NONE},
+    {"", VM_SHARED_FS_NONE},
+};
+
+enum vm_shared_fs vm_shared_fs_kind(const char *name, struct kerr **err)
+{
+    if (name == NULL)
+        return VM_SHARED_FS_NONE;
+    for (size_t i = 0; i < ARRAY_SIZE(shared_fs_kinds); i++)
+        if (strcmp(shared_fs_kinds[i].name, name) == 0)
+            return shared_fs_kinds[i].kind;
+    kerr_make(err, EINVAL, "shared_fs `%s`: expected virtio-fs, virtio-9p or none", name);
+    return (enum vm_shared_fs) - 1;
+}
+
+int vm_pause(struct vm *vm, struct kerr **err)
+{
+    if (vm->ops->pause == NULL)
+        return kerr_make(err, ENOTSUP, "pause: hypervisor `%s`", vm->ops->name);
+    return vm->ops->pause(vm, err);
+}
+
+int vm_resume(struct vm *vm, struct kerr **err)
+{
+    if (vm->ops->resume == NULL)
+        return kerr_make(err, ENOTSUP, "resume: hypervisor `%s`", vm->ops->name);
+    return vm->ops->resume(vm, err);
 }
 
 void vm_release(struct vm *vm)
@@ -103,6 +141,18 @@ void vm_release(struct vm *vm)
     free(vm->agent_socket);
     free(vm->log_path);
     vm->agent_socket = vm->log_path = NULL;
+    qmp_close(vm->qmp);
+    vm->qmp = NULL;
+    if (vm->qmp_fd >= 0)
+        close(vm->qmp_fd);
+    if (vm->qmp_listen >= 0)
+        close(vm->qmp_listen);
+    vm->qmp_fd = vm->qmp_listen = -1;
+    if (vm->qmp_socket)
+        unlink(vm->qmp_socket);
+    free(vm->qmp_socket);
+    vm->qmp_socket = NULL;
+    virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
 }
 
 char *vm_kernel_cmdline(const struct vm *vm)

@@ -10,8 +10,27 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "virtiofsd.h"
+
+struct qmp;
 
 enum vm_accel { VM_ACCEL_TCG, VM_ACCEL_KVM };
+
+/* How the sandbox's shared directory reaches the guest (Kata's `shared_fs`). */
+enum vm_shared_fs { VM_SHARED_FS_NONE, VM_SHARED_FS_VIRTIO_FS, VM_SHARED_FS_VIRTIO_9P };
+
+/* Kata's mount tag of the sandbox share. */
+#define VM_SHARE_TAG_DEFAULT   "kataShared"
+#define VIRTIOFSD_PATH_DEFAULT "/usr/lib/qemu/virtiofsd"
+
+/* A virtio-blk disk attached at boot or hotplugged.  The guest finds it by
+ * its serial (= id, in /sys/block/vdX/serial) or, on q35, by its PCI path
+ * (docs/hypervisor.md). */
+struct vm_block_device {
+    const char *id; /* QEMU drive/device id, guest-visible serial (at most 20 bytes) */
+    const char *path;
+    bool readonly;
+};
 
 struct vm_config {
     const char *hypervisor_path; /* the VMM binary */
@@ -25,7 +44,26 @@ struct vm_config {
     const char *kernel_params; /* the user's, appended last so they win */
     const char *run_dir;       /* sockets and logs of this VM */
     bool debug;                /* console output unquieted */
+    /* The guest console appended to this file instead of a pipe (a daemon
+     * that may die must not take the VMM with it); NULL: a pipe. */
+    const char *console_path;
+
+    /* The sandbox share: "virtio-fs", "virtio-9p", or "none"/NULL. */
+    const char *shared_fs;
+    const char *shared_dir;                  /* host directory exported */
+    const char *share_tag;                   /* NULL: VM_SHARE_TAG_DEFAULT */
+    const char *virtiofsd_path;              /* NULL: VIRTIOFSD_PATH_DEFAULT */
+    const char *virtiofs_cache;              /* never|metadata|auto|always (NULL: auto) */
+    const char *const *virtiofsd_extra_args; /* NULL-terminated, may be NULL */
+
+    /* Disks attached at boot, after the image (if any). */
+    const struct vm_block_device *block_devices;
+    size_t n_block_devices;
+    /* q35: PCIe root ports left free for hotplug (microvm has none). */
+    unsigned hotplug_slots;
 };
+
+enum vm_shared_fs vm_shared_fs_kind(const char *name, struct kerr **err);
 
 struct vm {
     const struct hypervisor_ops *ops;
@@ -38,7 +76,13 @@ struct vm {
     int console_fd;   /* read end of the guest console, -1 if none */
     int agent_listen; /* where a serial-channel VMM connects to us */
     char *agent_socket;
-    char *log_path; /* the VMM's own stderr */
+    char *log_path;             /* the VMM's own stderr */
+    struct virtiofsd virtiofsd; /* pid 0 unless shared_fs is virtio-fs */
+    char *qmp_socket;           /* QMP: we listen, QEMU inherits the socket */
+    int qmp_listen;             /* while starting: the socket QEMU inherits */
+    int qmp_fd;                 /* our connection, negotiated on first use; -1 if none */
+    struct qmp *qmp;
+    unsigned hotplugged; /* root ports used by hotplug */
     void *priv;
 };
 
@@ -51,7 +95,24 @@ struct hypervisor_ops {
     int (*agent_connect)(struct vm *vm, uint64_t timeout_ns, struct kerr **err);
     /* Stop the VMM (gracefully within grace_ns, then SIGKILL) and reap it. */
     int (*stop)(struct vm *vm, uint64_t grace_ns, struct kerr **err);
+
+    /* Optional (NULL: the VMM cannot; callers report ENOTSUP). */
+    int (*pause)(struct vm *vm, struct kerr **err);
+    int (*resume)(struct vm *vm, struct kerr **err);
+    /* The VMM's view of the guest: "running", "paused", ... (caller frees). */
+    char *(*status)(struct vm *vm, struct kerr **err);
+    /* Hotplug a disk; *guest_path gets where the guest finds it (PCI path
+     * "18/00" on q35; caller frees). */
+    int (*hotplug_block)(struct vm *vm, const struct vm_block_device *dev, char **guest_path,
+                         struct kerr **err);
+    /* Every host process of this VM (VMM, helper daemons), for stats and
+     * cleanup; returns how many were written (at most max). */
+    size_t (*pids)(const struct vm *vm, pid_t *out, size_t max);
 };
+
+/* The optional ops, with a clear error when the driver lacks them. */
+int vm_pause(struct vm *vm, struct kerr **err);
+int vm_resume(struct vm *vm, struct kerr **err);
 
 extern const struct hypervisor_ops qemu_ops;
 

@@ -5,7 +5,10 @@
 #include "hypervisor.h"
 #include "channel.h"
 #include "qemu.h"
+#include "qmp.h"
 #include "util.h"
+
+#include <json-c/json.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +27,9 @@
 #include <unistd.h>
 
 #define VHOST_VSOCK_DEVICE "/dev/vhost-vsock"
+
+/* One QMP command may take this long (QEMU under TCG can be slow). */
+#define QEMU_QMP_TIMEOUT_NS (10ull * 1000 * 1000 * 1000)
 
 struct argv_builder {
     char **argv;
@@ -56,6 +62,120 @@ void qemu_argv_free(char **argv)
 static bool is_microvm(const struct vm *vm)
 {
     return strcmp(vm->cfg.machine_type, "microvm") == 0;
+}
+
+/* QEMU's option syntax: a comma inside a value is written twice. */
+static char *qemu_opt_escape(const char *value)
+{
+    size_t extra = 0;
+    for (const char *p = value; *p; p++)
+        extra += *p == ',';
+    char *out = xmalloc(strlen(value) + extra + 1), *o = out;
+    for (const char *p = value; *p; p++) {
+        *o++ = *p;
+        if (*p == ',')
+            *o++ = ',';
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Ids become QEMU ids and virtio-blk serials (20 bytes). */
+static bool qemu_id_valid(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 20)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_'))
+            return false;
+    return true;
+}
+
+/* q35 slots we assign ourselves, so the guest can find devices by PCI path;
+ * QEMU auto-assigns the others from slot 1 up. */
+#define Q35_BLOCK_SLOT_FIRST   0x10
+#define Q35_HOTPLUG_SLOT_FIRST 0x18
+#define Q35_MAX_BLOCK_DEVICES  (Q35_HOTPLUG_SLOT_FIRST - Q35_BLOCK_SLOT_FIRST)
+#define Q35_MAX_HOTPLUG_SLOTS  6
+
+static int qemu_add_shares(struct argv_builder *b, const struct vm *vm, const char *bus_suffix,
+                           struct kerr **err)
+{
+    const struct vm_config *cfg = &vm->cfg;
+    enum vm_shared_fs kind = vm_shared_fs_kind(cfg->shared_fs, err);
+    if ((int)kind < 0)
+        return -1;
+    if (kind == VM_SHARED_FS_NONE)
+        return 0;
+    const char *tag = cfg->share_tag ? cfg->share_tag : VM_SHARE_TAG_DEFAULT;
+    if (*tag == '\0' || strlen(tag) > 36)
+        return kerr_make(err, EINVAL, "share tag `%s`: 1 to 36 bytes", tag);
+    if (cfg->shared_dir == NULL || cfg->shared_dir[0] != '/')
+        return kerr_make(err, EINVAL, "shared_fs `%s` needs an absolute shared directory",
+                         cfg->shared_fs);
+    cleanup_free char *tag_esc = qemu_opt_escape(tag);
+    if (kind == VM_SHARED_FS_VIRTIO_9P) {
+        cleanup_free char *dir = qemu_opt_escape(cfg->shared_dir);
+        add(b, "-fsdev");
+        add(b, "local,id=extra-9p-share,path=%s,security_model=none,multidevs=remap", dir);
+        add(b, "-device");
+        add(b, "virtio-9p-%s,fsdev=extra-9p-share,mount_tag=%s", bus_suffix, tag_esc);
+        return 0;
+    }
+    /* virtio-fs: vhost-user needs guest memory QEMU can share with virtiofsd. */
+    if (vm->virtiofsd.socket_path == NULL)
+        return kerr_make(err, EINVAL, "virtio-fs: virtiofsd is not started");
+    cleanup_free char *sock = qemu_opt_escape(vm->virtiofsd.socket_path);
+    add(b, "-object");
+    add(b, "memory-backend-memfd,id=mem,size=%uM,share=on", cfg->memory_mb ? cfg->memory_mb : 256);
+    add(b, "-machine");
+    add(b, "memory-backend=mem");
+    add(b, "-chardev");
+    add(b, "socket,id=virtiofs-char,path=%s", sock);
+    add(b, "-device");
+    add(b, "vhost-user-fs-%s,chardev=virtiofs-char,tag=%s,queue-size=1024", bus_suffix, tag_esc);
+    return 0;
+}
+
+static int qemu_add_block_devices(struct argv_builder *b, const struct vm *vm,
+                                  const char *bus_suffix, struct kerr **err)
+{
+    const struct vm_config *cfg = &vm->cfg;
+    if (!is_microvm(vm) && cfg->n_block_devices > Q35_MAX_BLOCK_DEVICES)
+        return kerr_make(err, E2BIG, "%zu block devices: at most %d on q35", cfg->n_block_devices,
+                         Q35_MAX_BLOCK_DEVICES);
+    for (size_t i = 0; i < cfg->n_block_devices; i++) {
+        const struct vm_block_device *d = &cfg->block_devices[i];
+        if (!qemu_id_valid(d->id))
+            return kerr_make(err, EINVAL,
+                             "block device id `%s`: 1 to 20 letters, digits, `-` or `_`",
+                             d->id ? d->id : "");
+        if (d->path == NULL || *d->path == '\0')
+            return kerr_make(err, EINVAL, "block device `%s` has no path", d->id);
+        cleanup_free char *path = qemu_opt_escape(d->path);
+        add(b, "-drive");
+        add(b, "if=none,id=drive-%s,file=%s,format=raw,readonly=%s,cache=none,aio=threads", d->id,
+            path, d->readonly ? "on" : "off");
+        add(b, "-device");
+        if (is_microvm(vm))
+            add(b, "virtio-blk-device,drive=drive-%s,id=%s,serial=%s", d->id, d->id, d->id);
+        else
+            add(b, "virtio-blk-%s,drive=drive-%s,id=%s,serial=%s,bus=pcie.0,addr=0x%zx", bus_suffix,
+                d->id, d->id, d->id, Q35_BLOCK_SLOT_FIRST + i);
+    }
+    if (cfg->hotplug_slots > 0 && !is_microvm(vm)) {
+        if (cfg->hotplug_slots > Q35_MAX_HOTPLUG_SLOTS)
+            return kerr_make(err, E2BIG, "%u hotplug slots: at most %d", cfg->hotplug_slots,
+                             Q35_MAX_HOTPLUG_SLOTS);
+        for (unsigned i = 0; i < cfg->hotplug_slots; i++) {
+            add(b, "-device");
+            add(b, "pcie-root-port,id=hotplug%u,bus=pcie.0,chassis=%u,slot=%u,addr=0x%x", i, i + 1,
+                i + 1, Q35_HOTPLUG_SLOT_FIRST + i);
+        }
+    }
+    return 0;
 }
 
 char **qemu_build_argv(const struct vm *vm, struct kerr **err)
@@ -112,8 +232,9 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
         add(&b, "%s", cfg->initrd);
     }
     if (cfg->image) {
+        cleanup_free char *image = qemu_opt_escape(cfg->image);
         add(&b, "-drive");
-        add(&b, "if=none,id=rootfs,file=%s,format=raw,readonly=off", cfg->image);
+        add(&b, "if=none,id=rootfs,file=%s,format=raw,readonly=off", image);
         add(&b, "-device");
         add(&b, "virtio-blk-%s,drive=rootfs", bus_suffix);
     }
@@ -137,6 +258,18 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
     }
     add(&b, "-device");
     add(&b, "virtio-rng-%s", bus_suffix);
+    if (qemu_add_shares(&b, vm, bus_suffix, err) < 0 ||
+        qemu_add_block_devices(&b, vm, bus_suffix, err) < 0) {
+        qemu_argv_free(b.argv);
+        return NULL;
+    }
+    if (vm->qmp_listen >= 0) {
+        /* QEMU inherits our listening socket. */
+        add(&b, "-chardev");
+        add(&b, "socket,id=qmp,fd=%d,server=on,wait=off", vm->qmp_listen);
+        add(&b, "-mon");
+        add(&b, "chardev=qmp,mode=control");
+    }
     return b.argv;
 }
 
@@ -196,7 +329,30 @@ static char *qemu_log_tail(const struct vm *vm)
     return xstrdup(start);
 }
 
-static int qemu_start(struct vm *vm, struct kerr **err)
+/* virtio-fs: start virtiofsd before QEMU, which connects to it at startup. */
+static int qemu_start_virtiofsd(struct vm *vm, struct kerr **err)
+{
+    enum vm_shared_fs kind = vm_shared_fs_kind(vm->cfg.shared_fs, err);
+    if ((int)kind < 0)
+        return -1;
+    if (kind != VM_SHARED_FS_VIRTIO_FS)
+        return 0;
+    cleanup_free char *sock = xasprintf("%s/virtiofsd.sock", vm->cfg.run_dir);
+    cleanup_free char *log = xasprintf("%s/virtiofsd.log", vm->cfg.run_dir);
+    struct virtiofsd_config cfg = {
+        .path = vm->cfg.virtiofsd_path ? vm->cfg.virtiofsd_path : VIRTIOFSD_PATH_DEFAULT,
+        .source = vm->cfg.shared_dir,
+        .cache = vm->cfg.virtiofs_cache,
+        .extra_args = vm->cfg.virtiofsd_extra_args,
+        .socket_path = sock,
+        .log_path = log,
+    };
+    if (virtiofsd_start(&vm->virtiofsd, &cfg, err) < 0)
+        return kerr_wrap(err, "start virtio-fs share `%s`", vm->cfg.shared_dir);
+    return 0;
+}
+
+static int qemu_check_files(const struct vm *vm, struct kerr **err)
 {
     if (access(vm->cfg.hypervisor_path, X_OK) < 0)
         return kerr_make(err, errno, "hypervisor `%s`", vm->cfg.hypervisor_path);
@@ -206,29 +362,35 @@ static int qemu_start(struct vm *vm, struct kerr **err)
         return kerr_make(err, errno, "guest initrd `%s`", vm->cfg.initrd);
     if (vm->cfg.image && access(vm->cfg.image, R_OK) < 0)
         return kerr_make(err, errno, "guest image `%s`", vm->cfg.image);
-    if (qemu_prepare_channel(vm, err) < 0)
-        return -1;
-    char **argv = qemu_build_argv(vm, err);
-    if (argv == NULL)
-        return -1;
+    for (size_t i = 0; i < vm->cfg.n_block_devices; i++) {
+        const struct vm_block_device *d = &vm->cfg.block_devices[i];
+        if (d->path && access(d->path, d->readonly ? R_OK : R_OK | W_OK) < 0)
+            return kerr_make(err, errno, "block device `%s`", d->path);
+    }
+    return 0;
+}
 
+static int qemu_spawn(struct vm *vm, char **argv, struct kerr **err)
+{
     vm->log_path = xasprintf("%s/qemu.log", vm->cfg.run_dir);
-    int log_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int console[2];
-    if (log_fd < 0 || pipe2(console, O_CLOEXEC) < 0) {
-        int saved = errno;
-        if (log_fd >= 0)
-            close(log_fd);
-        qemu_argv_free(argv);
-        return kerr_make(err, saved, "prepare QEMU log `%s`", vm->log_path);
+    cleanup_close int log_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (log_fd < 0)
+        return kerr_make(err, errno, "prepare QEMU log `%s`", vm->log_path);
+    int console[2] = {-1, -1};
+    if (vm->cfg.console_path) {
+        console[1] = open(vm->cfg.console_path,
+                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (console[1] < 0)
+            return kerr_make(err, errno, "QEMU console `%s`", vm->cfg.console_path);
+    } else if (pipe2(console, O_CLOEXEC) < 0) {
+        return kerr_make(err, errno, "QEMU console pipe");
     }
     pid_t pid = fork();
     if (pid < 0) {
         int saved = errno;
-        close(log_fd);
-        close(console[0]);
+        if (console[0] >= 0)
+            close(console[0]);
         close(console[1]);
-        qemu_argv_free(argv);
         return kerr_make(err, saved, "fork QEMU");
     }
     if (pid == 0) {
@@ -236,6 +398,8 @@ static int qemu_start(struct vm *vm, struct kerr **err)
         dup2(null, 0);
         dup2(console[1], 1);
         dup2(log_fd, 2);
+        if (vm->qmp_listen >= 0)
+            fd_set_cloexec(vm->qmp_listen, false); /* -chardev socket,fd= */
         /* A VMM must not outlive a crashed parent unnoticed: it is reaped by
          * whoever cleans the sandbox; keep default signal dispositions. */
         signal(SIGPIPE, SIG_DFL);
@@ -245,12 +409,138 @@ static int qemu_start(struct vm *vm, struct kerr **err)
         dprintf(log_fd, "exec `%s`: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
-    close(log_fd);
     close(console[1]);
-    qemu_argv_free(argv);
     vm->pid = pid;
     vm->console_fd = console[0];
     return 0;
+}
+
+static int qemu_start(struct vm *vm, struct kerr **err)
+{
+    if (qemu_check_files(vm, err) < 0 || qemu_prepare_channel(vm, err) < 0)
+        return -1;
+    /* QMP: we listen; QEMU inherits the socket; we connect at once (the
+     * connection waits in the backlog until QEMU's main loop accepts it). */
+    vm->qmp_socket = xasprintf("%s/qmp.sock", vm->cfg.run_dir);
+    vm->qmp_listen = unix_listen(vm->qmp_socket, err);
+    if (vm->qmp_listen < 0)
+        return -1;
+    if (qemu_start_virtiofsd(vm, err) < 0)
+        return -1;
+    char **argv = qemu_build_argv(vm, err);
+    if (argv == NULL) {
+        virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
+        return -1;
+    }
+    int r = qemu_spawn(vm, argv, err);
+    qemu_argv_free(argv);
+    if (r == 0)
+        vm->qmp_fd = unix_connect(vm->qmp_socket, err);
+    /* Only QEMU listens from here: if it dies, connecting fails. */
+    close(vm->qmp_listen);
+    vm->qmp_listen = -1;
+    if (r < 0 || vm->qmp_fd < 0) {
+        cleanup_kerr struct kerr *stop_err = NULL;
+        vm->ops->stop(vm, 0, &stop_err);
+        virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
+        return -1;
+    }
+    return 0;
+}
+
+/* The QMP session, negotiated on first use. */
+static struct qmp *qemu_qmp(struct vm *vm, struct kerr **err)
+{
+    if (vm->qmp)
+        return vm->qmp;
+    if (vm->qmp_fd < 0) {
+        kerr_make(err, ENOTCONN, "QMP of this VM is not connected");
+        return NULL;
+    }
+    vm->qmp = qmp_open(steal_fd(&vm->qmp_fd), QEMU_QMP_TIMEOUT_NS, err);
+    return vm->qmp;
+}
+
+static int qemu_qmp_simple(struct vm *vm, const char *command, struct kerr **err)
+{
+    struct qmp *q = qemu_qmp(vm, err);
+    if (q == NULL)
+        return -1;
+    return qmp_execute(q, command, NULL, NULL, QEMU_QMP_TIMEOUT_NS, err);
+}
+
+static int qemu_pause(struct vm *vm, struct kerr **err)
+{
+    return qemu_qmp_simple(vm, "stop", err);
+}
+
+static int qemu_resume(struct vm *vm, struct kerr **err)
+{
+    return qemu_qmp_simple(vm, "cont", err);
+}
+
+static char *qemu_status(struct vm *vm, struct kerr **err)
+{
+    struct qmp *q = qemu_qmp(vm, err);
+    char *status = NULL;
+    if (q == NULL || qmp_query_status(q, &status, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0)
+        return NULL;
+    return status;
+}
+
+static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, char **guest_path,
+                              struct kerr **err)
+{
+    if (is_microvm(vm))
+        return kerr_make(err, ENOTSUP, "hotplug `%s`: microvm has no hotplug bus", dev->id);
+    if (!qemu_id_valid(dev->id))
+        return kerr_make(err, EINVAL, "hotplug: block device id `%s`", dev->id ? dev->id : "");
+    if (vm->hotplugged >= vm->cfg.hotplug_slots)
+        return kerr_make(err, ENOSPC, "hotplug `%s`: all %u hotplug slots are used", dev->id,
+                         vm->cfg.hotplug_slots);
+    struct qmp *q = qemu_qmp(vm, err);
+    if (q == NULL)
+        return kerr_wrap(err, "hotplug `%s`", dev->id);
+    cleanup_free char *node = xasprintf("drive-%s", dev->id);
+    struct json_object *file = json_object_new_object();
+    json_object_object_add(file, "driver", json_object_new_string("file"));
+    json_object_object_add(file, "filename", json_object_new_string(dev->path));
+    struct json_object *blk = json_object_new_object();
+    json_object_object_add(blk, "driver", json_object_new_string("raw"));
+    json_object_object_add(blk, "node-name", json_object_new_string(node));
+    json_object_object_add(blk, "read-only", json_object_new_boolean(dev->readonly));
+    json_object_object_add(blk, "file", file);
+    if (qmp_execute(q, "blockdev-add", blk, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0)
+        return kerr_wrap(err, "hotplug `%s`", dev->id);
+    unsigned port = vm->hotplugged;
+    cleanup_free char *bus = xasprintf("hotplug%u", port);
+    struct json_object *device = json_object_new_object();
+    json_object_object_add(device, "driver", json_object_new_string("virtio-blk-pci"));
+    json_object_object_add(device, "id", json_object_new_string(dev->id));
+    json_object_object_add(device, "drive", json_object_new_string(node));
+    json_object_object_add(device, "serial", json_object_new_string(dev->id));
+    json_object_object_add(device, "bus", json_object_new_string(bus));
+    json_object_object_add(device, "addr", json_object_new_string("0"));
+    if (qmp_execute(q, "device_add", device, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0) {
+        struct json_object *del = json_object_new_object();
+        json_object_object_add(del, "node-name", json_object_new_string(node));
+        qmp_execute(q, "blockdev-del", del, NULL, QEMU_QMP_TIMEOUT_NS, NULL);
+        return kerr_wrap(err, "hotplug `%s`", dev->id);
+    }
+    vm->hotplugged++;
+    if (guest_path)
+        *guest_path = xasprintf("%02x/00", Q35_HOTPLUG_SLOT_FIRST + port);
+    return 0;
+}
+
+static size_t qemu_pids(const struct vm *vm, pid_t *out, size_t max)
+{
+    size_t n = 0;
+    if (vm->pid > 0 && n < max)
+        out[n++] = vm->pid;
+    if (vm->virtiofsd.pid > 0 && n < max)
+        out[n++] = vm->virtiofsd.pid;
+    return n;
 }
 
 /* QEMU's exit as an error, or 0 while it runs. */
@@ -310,23 +600,36 @@ static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **
                              WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
                              tail);
         }
+        int fs_status;
+        if (vm->virtiofsd.socket_path && virtiofsd_exited(&vm->virtiofsd, &fs_status))
+            return kerr_make(err, 0, "virtiofsd exited (status %d) before the agent was up",
+                             WIFEXITED(fs_status) ? WEXITSTATUS(fs_status)
+                                                  : 128 + WTERMSIG(fs_status));
         if (now_ns() >= deadline)
             return kerr_make(err, ETIMEDOUT, "wait for QEMU to connect `%s`", vm->agent_socket);
     }
 }
 
+/* Graceful: QMP `quit` (QEMU flushes its disks); else SIGTERM; SIGKILL after
+ * grace_ns.  virtiofsd goes after QEMU, whose vhost-user peer it is. */
 static int qemu_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
 {
-    if (vm->pid <= 0)
-        return 0;
-    kill(vm->pid, SIGTERM);
-    if (vm_wait_exit(vm, grace_ns) < 0 && errno == ETIMEDOUT) {
-        kill(vm->pid, SIGKILL);
-        if (vm_wait_exit(vm, 5000000000ull) < 0 && errno == ETIMEDOUT)
-            return kerr_make(err, ETIMEDOUT, "QEMU pid %d did not exit after SIGKILL",
-                             (int)vm->pid);
+    int status = 0;
+    if (vm->pid > 0) {
+        struct qmp *q = grace_ns > 0 ? qemu_qmp(vm, NULL) : NULL;
+        if (q == NULL ||
+            qmp_execute(q, "quit", NULL, NULL,
+                        grace_ns < QEMU_QMP_TIMEOUT_NS ? grace_ns : QEMU_QMP_TIMEOUT_NS, NULL) < 0)
+            kill(vm->pid, SIGTERM);
+        if (vm_wait_exit(vm, grace_ns) < 0 && errno == ETIMEDOUT) {
+            kill(vm->pid, SIGKILL);
+            if (vm_wait_exit(vm, 5000000000ull) < 0 && errno == ETIMEDOUT)
+                status = kerr_make(err, ETIMEDOUT, "QEMU pid %d did not exit after SIGKILL",
+                                   (int)vm->pid);
+        }
     }
-    return 0;
+    virtiofsd_stop(&vm->virtiofsd, grace_ns ? grace_ns : 1000000000ull);
+    return status;
 }
 
 const struct hypervisor_ops qemu_ops = {
@@ -334,4 +637,9 @@ const struct hypervisor_ops qemu_ops = {
     .start = qemu_start,
     .agent_connect = qemu_agent_connect,
     .stop = qemu_stop,
+    .pause = qemu_pause,
+    .resume = qemu_resume,
+    .status = qemu_status,
+    .hotplug_block = qemu_hotplug_block,
+    .pids = qemu_pids,
 };

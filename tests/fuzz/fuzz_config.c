@@ -18,8 +18,7 @@ static void check_err(const struct kerr *err)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cleanup_kerr struct kerr *err = NULL;
-    cleanup_toml struct toml_value *doc =
-        toml_parse((const char *)data, size, "fuzz.toml", &err);
+    cleanup_toml struct toml_value *doc = toml_parse((const char *)data, size, "fuzz.toml", &err);
     if (doc == NULL) {
         check_err(err);
         return 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The KVM test bed (tests/kvm-testbed/run): an L1 VM under TCG with emulated
 # AMD SVM. One L1 boot runs tests/kvm-testbed/selftest.sh (nested KVM, kata-runtime
-# check/env, vm-probe with -accel kvm on vhost-vsock and virtio-serial); a second
+# check/env, vm-probe with -accel kvm on vhost-vsock and virtio-serial, the
+# built-in VMM booting to a marker); a second
 # shows how a command's stdout, stderr, exit status, working directory and a
 # writable share come back; a third that --timeout stops the VM. Nothing may be
 # left running or on disk. No timing is asserted.
@@ -13,12 +14,13 @@ ok() { step=$((step + 1)); echo "ok $step - $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 work=$(mktemp -d /tmp/test-kvm-testbed.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+export TMPDIR=$work
 
-for f in "$top/build/tests/tools/vm-probe" "$top/build/guest/vmlinux" \
-  "$top/build/guest/kata-agent-initrd.img"; do
+for f in "$top/build/tests/tools/vm-probe" "$top/build/src/vmm/kata-vmm" "$top/build/guest/vmlinux" \
+  "$top/build/guest/kata-agent-initrd.img" "$top/build/guest/marker-initrd.img"; do
   [ -e "$f" ] || fail "$f missing: run make and guest/build-assets.sh first"
 done
-ls -d /tmp/kvm-testbed.* 2> /dev/null | sort > "$work/before" || true
+ls -d "$work"/kvm-testbed.* 2> /dev/null | sort > "$work/before" || true
 
 # 1. Everything that needs KVM, from one L1 boot.
 status=0
@@ -30,9 +32,9 @@ if [ $status -ne 0 ]; then
   tail -n 30 "$work/selftest.err" >&2
   fail "selftest in the test bed exited $status"
 fi
-grep -q '^ok 9 - no QEMU left running' "$work/selftest.out" || fail "selftest did not run every check"
+grep -q '^ok 10 - no QEMU or kata-vmm left running' "$work/selftest.out" || fail "selftest did not run every check"
 ! grep -q '^not ok' "$work/selftest.out" || fail "selftest reported failures"
-ok "selftest in the test bed: nested KVM, kata-runtime check/env, vm-probe on vsock and serial"
+ok "selftest in the test bed: nested KVM, kata-runtime check/env, vm-probe on vsock and serial, kata-vmm"
 
 # 2. What a command gets and gives back.
 mkdir "$work/rw"
@@ -56,8 +58,10 @@ status=0
 ok "--timeout stops the VM and exits 124"
 
 # Nothing left behind.
-! pgrep -f 'qemu-system-x86_64 -name kvm-testbed' > /dev/null || fail "an L1 QEMU was left running"
-ls -d /tmp/kvm-testbed.* 2> /dev/null | sort > "$work/after" || true
+# Only this test's L1 VMs count (their run dirs are under $work): other
+# tests or users may run test beds of their own on the same machine.
+! pgrep -f "qemu-system-x86_64 -name kvm-testbed .*$work/" > /dev/null || fail "an L1 QEMU was left running"
+ls -d "$work"/kvm-testbed.* 2> /dev/null | sort > "$work/after" || true
 [ -z "$(comm -13 "$work/before" "$work/after")" ] || fail "run dirs left: $(comm -13 "$work/before" "$work/after")"
 ok "no QEMU and no run directory left"
 echo "all $step steps passed"

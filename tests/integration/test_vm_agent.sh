@@ -9,12 +9,15 @@ assets=$(bash "$top/guest/build-assets.sh" | tail -1)
 want=$(cat "$assets/kernel-release")
 probe=$top/build/tests/tools/vm-probe
 fail=0
+work=$(mktemp -d /tmp/test-vm-agent.XXXXXX)
+trap 'rm -rf "$work"' EXIT
 
 check() { # name, vm-probe args...
   local name=$1
   shift
   local out
-  if ! out=$(timeout 300 "$probe" --json --timeout 240 --kernel "$assets/vmlinux" "$@"); then
+  mkdir -p "$work/$name"
+  if ! out=$(timeout 300 "$probe" --json --timeout 240 --run-dir "$work/$name" --kernel "$assets/vmlinux" "$@"); then
     echo "FAIL $name: vm-probe failed"
     fail=1
     return
@@ -46,7 +49,8 @@ check q35-image --machine q35 --image "$assets/kata-agent-rootfs.img"
 check microvm-2cpu --machine microvm --vcpus 2 --memory 512 --initrd "$assets/kata-agent-initrd.img"
 
 # Nothing may survive: no QEMU of ours, no probe run dir.
-if pgrep -f 'qemu-system-x86_64 -name kata-sandbox' >/dev/null; then
+# Only this test's VMs count (their sockets are under $work).
+if pgrep -f "qemu-system-x86_64 -name kata-sandbox .*$work/" >/dev/null; then
   echo "FAIL: a QEMU process was left running"
   fail=1
 fi

@@ -5,7 +5,8 @@
 #   - kata-runtime check reports KVM usable, and env says Accelerator KVM;
 #   - vm-probe boots our guest with -accel kvm on microvm and q35, and the agent
 #     answers on vsock (vhost-vsock, /dev/vhost-vsock present);
-#   - with /dev/vhost-vsock gone, the QEMU driver falls back to virtio-serial.
+#   - with /dev/vhost-vsock gone, the QEMU driver falls back to virtio-serial;
+#   - the built-in VMM (kata-vmm) boots our kernel to the marker init.
 # Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
 # Usage (inside the test bed): tests/kvm-testbed/selftest.sh [BUILD_DIR]
 set -uo pipefail
@@ -84,8 +85,18 @@ rm -f /dev/vhost-vsock
 probe_check "vm-probe microvm without /dev/vhost-vsock: agent on virtio-serial" virtio-serial \
   --machine microvm
 
-! pgrep -f 'qemu-system-x86_64 -name kata-sandbox' > /dev/null
-result $? "no QEMU left running"
+# 5. The built-in VMM (src/vmm): our kernel and the marker initrd to the marker,
+# then the guest powers off through ACPI and kata-vmm exits 0.
+vmm=$build/src/vmm/kata-vmm
+out=$(timeout 120 "$vmm" --kernel "$assets/vmlinux" --initrd "$assets/marker-initrd.img" \
+  --marker KATA_MARKER_INIT_READY --timeout 90 2>&1)
+status=$?
+echo "# kata-vmm: $(printf '%s' "$out" | tail -n 1)"
+[ $status -eq 0 ] && [[ $out == *"KATA_MARKER_INIT_READY"* ]] && [[ $out == *"Power down"* ]]
+result $? "kata-vmm boots our kernel to the marker init and powers off (status $status)" "$out"
+
+! pgrep -f 'qemu-system-x86_64 -name kata-sandbox' > /dev/null && ! pgrep -x kata-vmm > /dev/null
+result $? "no QEMU or kata-vmm left running"
 
 echo "1..$n"
 [ $failed -eq 0 ]

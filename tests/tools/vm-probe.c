@@ -6,8 +6,20 @@
  *   vm-probe ... --marker TEXT
  *       boots a bare init and waits for TEXT on the console instead.
  *
+ *   vm-probe ... --share9p DIR | --virtiofs DIR
+ *       exports DIR with the tag kataShared (virtiofsd started and stopped
+ *       by the driver).
+ *   vm-probe ... --qmp-check
+ *       also pauses and resumes the VM over QMP, reporting query-status.
+ *   vm-probe ... --block PATH [--hotplug PATH]
+ *       attaches PATH at boot (id blk0) / hotplugs one over QMP (q35).
+ *   vm-probe ... --calls FILE
+ *       once the agent answers (and after QMP work), runs the JSON calls of
+ *       FILE (tests/tools/agent_calls.h), printing one response a line.
+ *
  * The main job and bench/boot use it until containers run. */
 #include "agent.pb-c.h"
+#include "agent_calls.h"
 #include "channel.h"
 #include "health.pb-c.h"
 #include "hypervisor.h"
@@ -32,6 +44,9 @@ struct probe {
     const char *marker;
     bool marker_seen;
     bool echo_console;
+    bool qmp_check;
+    const char *hotplug;
+    const char *calls;
 };
 
 static void console_readable(struct loop_watch *w, uint32_t events, void *data)
@@ -78,7 +93,13 @@ static void usage(FILE *out)
                  "  --timeout SECONDS       give up after this long (default 60)\n"
                  "  --run-dir DIR           sockets and logs (default a fresh /tmp dir)\n"
                  "  --console               echo the guest console to stderr\n"
-                 "  --json                  print the report as JSON\n");
+                 "  --json                  print the report as JSON\n"
+                 "  --share9p DIR           export DIR over virtio-9p (tag kataShared)\n"
+                 "  --virtiofs DIR          export DIR over virtio-fs (virtiofsd)\n"
+                 "  --qmp-check             pause and resume over QMP, report query-status\n"
+                 "  --block PATH            attach PATH as a read-only disk (id blk0)\n"
+                 "  --hotplug PATH          hotplug PATH over QMP once the agent is up (q35)\n"
+                 "  --calls FILE            run the JSON agent calls of FILE (see agent-ctl)\n");
 }
 
 static void print_console_tail(const struct probe *p)
@@ -98,6 +119,29 @@ static struct ttrpc_client *connect_agent(struct probe *p, uint64_t timeout_ns, 
     return ttrpc_client_new(p->loop, fd, err);
 }
 
+/* QMP: stop, query-status, cont, query-status; hotplug.  Returns the JSON
+ * fields to report ("" when nothing was asked), NULL on failure. */
+static char *qmp_exercise(struct probe *p, struct kerr **err)
+{
+    cleanup_free char *paused = NULL, *resumed = NULL, *hotplug_path = NULL;
+    if (p->qmp_check) {
+        if (vm_pause(&p->vm, err) < 0 || (paused = p->vm.ops->status(&p->vm, err)) == NULL ||
+            vm_resume(&p->vm, err) < 0 || (resumed = p->vm.ops->status(&p->vm, err)) == NULL)
+            return NULL;
+    }
+    if (p->hotplug) {
+        struct vm_block_device dev = {.id = "hot0", .path = p->hotplug, .readonly = true};
+        if (p->vm.ops->hotplug_block(&p->vm, &dev, &hotplug_path, err) < 0)
+            return NULL;
+    }
+    pid_t pids[8];
+    size_t npids = p->vm.ops->pids(&p->vm, pids, 8);
+    return xasprintf(", \"qmp_paused\": \"%s\", \"qmp_resumed\": \"%s\", \"hotplug_path\": "
+                     "\"%s\", \"vm_processes\": %zu",
+                     paused ? paused : "", resumed ? resumed : "", hotplug_path ? hotplug_path : "",
+                     npids);
+}
+
 /* Health/Check, GetGuestDetails, GetMetrics, then DestroySandbox: what the
  * main job shows.  Returns the exit status. */
 static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout_ns,
@@ -106,6 +150,7 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
     struct ttrpc_client *client = connect_agent(p, timeout_ns, err);
     if (client == NULL)
         return 1;
+    cleanup_free char *qmp_report = NULL;
     int status = 1;
     Grpc__CheckRequest check = GRPC__CHECK_REQUEST__INIT;
     Grpc__HealthCheckResponse *health = NULL;
@@ -115,6 +160,16 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
                           remaining, NULL, err) < 0)
         goto out_client;
     uint64_t t_ready = now_ns();
+    qmp_report = qmp_exercise(p, err);
+    if (qmp_report == NULL)
+        goto out_health;
+    if (p->calls) {
+        struct agent_calls calls = {.client = client, .timeout_ns = 60000000000ull};
+        if (agent_calls_file(&calls, p->calls) != AGENT_CALLS_OK) {
+            kerr_make(err, 0, "calls of `%s` failed", p->calls);
+            goto out_health;
+        }
+    }
     Grpc__GuestDetailsRequest details_req = GRPC__GUEST_DETAILS_REQUEST__INIT;
     details_req.mem_block_size = true;
     Grpc__GuestDetailsResponse *details = NULL;
@@ -143,14 +198,14 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
         printf("{\"machine\": \"%s\", \"accel\": \"%s\", \"channel\": \"%s\", "
                "\"ready_ms\": %.1f, "
                "\"health\": \"%s\", \"kernel_release\": \"%s\", \"online_cpus\": %u, "
-               "\"memory_bytes\": %llu, \"agent_version\": \"%s\", \"agent_rss_kb\": %llu}\n",
+               "\"memory_bytes\": %llu, \"agent_version\": \"%s\", \"agent_rss_kb\": %llu%s}\n",
                p->vm.cfg.machine_type, vm_accel_name(p->vm.accel),
                p->vm.vsock ? "vsock" : "virtio-serial", (t_ready - t0) / 1e6,
                health->status == GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                    ? "SERVING"
                    : "NOT_SERVING",
                details->kernel_release, details->online_cpus,
-               (unsigned long long)details->memory_bytes, agent_version, rss_kb);
+               (unsigned long long)details->memory_bytes, agent_version, rss_kb, qmp_report);
     } else {
         printf("machine:        %s (%s)\n", p->vm.cfg.machine_type, vm_accel_name(p->vm.accel));
         if (p->vm.vsock)
@@ -166,6 +221,8 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
         printf("guest CPUs:     %u\n", details->online_cpus);
         printf("guest memory:   %llu MiB\n", (unsigned long long)(details->memory_bytes >> 20));
         printf("agent RSS:      %llu KiB\n", rss_kb);
+        if (*qmp_report)
+            printf("vm:            %s\n", qmp_report + 1);
     }
     fflush(stdout);
     grpc__guest_details_response__free_unpacked(details, NULL);
@@ -202,6 +259,12 @@ int main(int argc, char **argv)
         {"run-dir", required_argument, NULL, 'r'},
         {"console", no_argument, NULL, 'C'},
         {"json", no_argument, NULL, 'j'},
+        {"share9p", required_argument, NULL, '9'},
+        {"virtiofs", required_argument, NULL, 'F'},
+        {"qmp-check", no_argument, NULL, 'Q'},
+        {"block", required_argument, NULL, 'B'},
+        {"hotplug", required_argument, NULL, 'H'},
+        {"calls", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -212,6 +275,7 @@ int main(int argc, char **argv)
         .memory_mb = 256,
     };
     struct probe p = {0};
+    struct vm_block_device block = {0};
     double timeout_s = 60;
     bool json = false;
     const char *run_dir = NULL;
@@ -256,6 +320,29 @@ int main(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case '9':
+            cfg.shared_fs = "virtio-9p";
+            cfg.shared_dir = optarg;
+            break;
+        case 'F':
+            cfg.shared_fs = "virtio-fs";
+            cfg.shared_dir = optarg;
+            break;
+        case 'Q':
+            p.qmp_check = true;
+            break;
+        case 'B':
+            block = (struct vm_block_device){.id = "blk0", .path = optarg, .readonly = true};
+            cfg.block_devices = &block;
+            cfg.n_block_devices = 1;
+            break;
+        case 'H':
+            p.hotplug = optarg;
+            cfg.hotplug_slots = 1;
+            break;
+        case 'X':
+            p.calls = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -57,6 +57,15 @@ extern int test_count;
         }                                                                                          \
     } while (0)
 
+/* Skip the rest of a test that needs what this host lacks: TAP "ok N - name
+ * # skip reason". */
+#define SKIP(reason)                                                                               \
+    do {                                                                                           \
+        printf("#   skip: %s\n", (reason));                                                        \
+        *failed = -1;                                                                              \
+        return;                                                                                    \
+    } while (0)
+
 /* Substring check, for error messages. */
 #define CHECK_CONTAINS(hay, needle)                                                                \
     do {                                                                                           \

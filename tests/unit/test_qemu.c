@@ -1,8 +1,11 @@
 /* The QEMU driver's command line and the guest kernel command line. */
 #include "qemu.h"
+#include "qmp.h"
 #include "test.h"
 #include "util.h"
 
+#include <json-c/json.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static struct vm_config base_config(void)
@@ -110,6 +113,24 @@ TEST(vsock_channel_uses_vhost_vsock_with_cid)
     CHECK(strstr(line, "virtserialport") == NULL);
 }
 
+TEST(vsock_channel_passes_the_reserved_vhost_fd)
+{
+    struct vm_config cfg = base_config();
+    cfg.machine_type = "q35";
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    CHECK_INT(vm.vsock_fd, -1);
+    vm.vsock = true;
+    vm.cid = 1234;
+    vm.vsock_fd = 7;
+    char **argv = qemu_build_argv(&vm, NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_CONTAINS(line, "vhost-vsock-pci,guest-cid=1234,vhostfd=7");
+    vm.vsock_fd = -1; /* not ours to close */
+    vm_release(&vm);
+}
+
 TEST(unknown_machine_type_is_named_in_error)
 {
     struct vm_config cfg = base_config();
@@ -128,4 +149,199 @@ TEST(accelerator_matches_dev_kvm)
     bool virt = system("grep -qw -E 'vmx|svm' /proc/cpuinfo") == 0;
     CHECK_INT(vm_cpu_has_virt(), virt);
     CHECK_INT(accel, virt && access("/dev/kvm", R_OK | W_OK) == 0 ? VM_ACCEL_KVM : VM_ACCEL_TCG);
+}
+
+TEST(virtio_fs_share_uses_shared_memory_and_vhost_user_fs)
+{
+    struct vm_config cfg = base_config();
+    cfg.shared_fs = "virtio-fs";
+    cfg.shared_dir = "/run/s";
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    vm.virtiofsd.socket_path = "/run/x/virtiofsd.sock";
+    char **argv = qemu_build_argv(&vm, NULL);
+    CHECK(argv != NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_CONTAINS(line, "memory-backend-memfd,id=mem,size=512M,share=on");
+    CHECK_CONTAINS(line, "-machine memory-backend=mem");
+    CHECK_CONTAINS(line, "socket,id=virtiofs-char,path=/run/x/virtiofsd.sock");
+    CHECK_CONTAINS(line, "vhost-user-fs-device,chardev=virtiofs-char,tag=kataShared");
+}
+
+TEST(virtio_9p_share_on_q35_escapes_commas)
+{
+    struct vm_config cfg = base_config();
+    cfg.machine_type = "q35";
+    cfg.shared_fs = "virtio-9p";
+    cfg.shared_dir = "/run/a,b";
+    cfg.share_tag = "mytag";
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    char **argv = qemu_build_argv(&vm, NULL);
+    CHECK(argv != NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_CONTAINS(line, "local,id=extra-9p-share,path=/run/a,,b,security_model=none");
+    CHECK_CONTAINS(line, "virtio-9p-pci,fsdev=extra-9p-share,mount_tag=mytag");
+    CHECK(strstr(line, "memory-backend") == NULL);
+}
+
+TEST(unknown_shared_fs_is_named_in_error)
+{
+    struct vm_config cfg = base_config();
+    cfg.shared_fs = "nfs";
+    cfg.shared_dir = "/run/s";
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK(qemu_build_argv(&vm, &e) == NULL);
+    CHECK_STR(e->msg, "shared_fs `nfs`: expected virtio-fs, virtio-9p or none: Invalid argument");
+}
+
+TEST(block_devices_get_serials_and_fixed_q35_slots)
+{
+    struct vm_block_device devs[] = {
+        {.id = "disk0", .path = "/d/a.img", .readonly = true},
+        {.id = "disk1", .path = "/d/b.img"},
+    };
+    struct vm_config cfg = base_config();
+    cfg.machine_type = "q35";
+    cfg.block_devices = devs;
+    cfg.n_block_devices = 2;
+    cfg.hotplug_slots = 2;
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    char **argv = qemu_build_argv(&vm, NULL);
+    CHECK(argv != NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_CONTAINS(line, "id=drive-disk0,file=/d/a.img,format=raw,readonly=on");
+    CHECK_CONTAINS(line,
+                   "virtio-blk-pci,drive=drive-disk0,id=disk0,serial=disk0,bus=pcie.0,addr=0x10");
+    CHECK_CONTAINS(line, "id=drive-disk1,file=/d/b.img,format=raw,readonly=off");
+    CHECK_CONTAINS(line, "serial=disk1,bus=pcie.0,addr=0x11");
+    CHECK_CONTAINS(line, "pcie-root-port,id=hotplug1,bus=pcie.0,chassis=2,slot=2,addr=0x19");
+}
+
+TEST(block_device_id_must_fit_a_serial)
+{
+    struct vm_block_device dev = {.id = "a-name-longer-than-twenty", .path = "/d/a.img"};
+    struct vm_config cfg = base_config();
+    cfg.block_devices = &dev;
+    cfg.n_block_devices = 1;
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK(qemu_build_argv(&vm, &e) == NULL);
+    CHECK_CONTAINS(e->msg, "block device id `a-name-longer-than-twenty`");
+}
+
+TEST(qmp_socket_is_inherited_listening_fd)
+{
+    struct vm_config cfg = base_config();
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    vm.qmp_listen = 7;
+    char **argv = qemu_build_argv(&vm, NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_CONTAINS(line,
+                   "-chardev socket,id=qmp,fd=7,server=on,wait=off -mon chardev=qmp,mode=control");
+}
+
+TEST(virtiofsd_argv_maps_kata_cache_modes)
+{
+    const char *extra[] = {"-o", "announce_submounts", NULL};
+    struct virtiofsd_config cfg = {
+        .path = "/usr/lib/qemu/virtiofsd",
+        .source = "/run/s",
+        .cache = "never",
+        .extra_args = extra,
+    };
+    char **argv = virtiofsd_build_argv(&cfg, 3, NULL);
+    CHECK(argv != NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_STR(line, "/usr/lib/qemu/virtiofsd --fd=3 -f -o source=/run/s -o cache=none -o "
+                    "announce_submounts");
+    CHECK_STR(virtiofsd_cache_mode("metadata"), "auto");
+    CHECK_STR(virtiofsd_cache_mode(NULL), "auto");
+    CHECK(virtiofsd_cache_mode("sometimes") == NULL);
+    cfg.cache = "sometimes";
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK(virtiofsd_build_argv(&cfg, 3, &e) == NULL);
+    CHECK_CONTAINS(e->msg, "cache mode `sometimes`");
+}
+
+/* A scripted QEMU: the replies are queued on the other end of a socketpair
+ * before the client reads them. */
+static int scripted_peer = -1;
+
+static int scripted_qmp(const char *script)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    fd_write_full(sv[1], script, strlen(script));
+    /* The client reads EOF after the script; its writes still succeed. */
+    shutdown(sv[1], SHUT_WR);
+    scripted_peer = sv[1];
+    return sv[0];
+}
+
+static int events_seen;
+static void count_event(const char *name, struct json_object *data, void *cb_data)
+{
+    if (strcmp(name, "STOP") == 0)
+        events_seen++;
+}
+
+TEST(qmp_negotiates_and_skips_events_before_the_reply)
+{
+    int fd = scripted_qmp(
+        "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}}, "
+        "\"capabilities\": [\"oob\"]}}\r\n"
+        "{\"return\": {}, \"id\": 1}\r\n"
+        "{\"event\": \"STOP\", \"data\": {}, \"timestamp\": {\"seconds\": 1}}\r\n"
+        "{\"return\": {\"status\": \"stale\"}, \"id\": 99}\r\n"
+        "{\"return\": {\"status\": \"paused\", \"running\": false}, \"id\": 2}\r\n"
+        "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no such device\"}, \"id\": 3}\r\n");
+    cleanup_kerr struct kerr *e = NULL;
+    struct qmp *q = qmp_open(fd, 1000000000ull, &e);
+    if (q == NULL)
+        printf("# %s\n", e->msg);
+    CHECK(q != NULL);
+    CHECK_STR(qmp_version(q), "7.2.22");
+    qmp_set_event_cb(q, count_event, NULL);
+    cleanup_free char *status = NULL;
+    bool running = true;
+    CHECK_INT(qmp_query_status(q, &status, &running, 1000000000ull, &e), 0);
+    CHECK_STR(status, "paused");
+    CHECK(!running);
+    CHECK_INT(events_seen, 1);
+    CHECK_INT(qmp_execute(q, "device_del", NULL, NULL, 1000000000ull, &e), -1);
+    CHECK_STR(e->msg, "qmp `device_del`: GenericError: no such device");
+    kerr_clear(&e);
+    /* The peer is gone: the next command fails, it does not hang. */
+    CHECK_INT(qmp_execute(q, "cont", NULL, NULL, 1000000000ull, &e), -1);
+    CHECK_CONTAINS(e->msg, "closed");
+    qmp_close(q);
+    close(scripted_peer);
+}
+
+TEST(qmp_rejects_garbage_and_overlong_lines)
+{
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK(qmp_parse_line("[1]", 3, &e) == NULL);
+    CHECK_CONTAINS(e->msg, "not a JSON object");
+    kerr_clear(&e);
+    CHECK(qmp_parse_line("{\"a\":1} x", 9, &e) == NULL);
+    kerr_clear(&e);
+    CHECK(qmp_parse_line("{\"a\":", 5, &e) == NULL);
+    kerr_clear(&e);
+    int fd = scripted_qmp("{\"QMP\": {}}"); /* no newline, then EOF */
+    CHECK(qmp_open(fd, 1000000000ull, &e) == NULL);
+    close(scripted_peer);
+    CHECK_CONTAINS(e->msg, "open QMP");
 }

@@ -1,0 +1,457 @@
+/* Containers and their processes: rootfs into the shared dir, the agent's
+ * container calls, exits and deferred Waits. */
+#include "agent.pb-c.h"
+#include "log.h"
+#include "shim.h"
+#include "task_events.pb-c.h"
+#include "timestamp.pb-c.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define AGENT_CALL_NS (30ull * 1000000000ull)
+
+struct waiter {
+    struct ttrpc_call *call;
+    struct process *process;
+    struct waiter *next;
+};
+
+struct container *container_find(struct shim *shim, const char *id)
+{
+    for (struct container *c = shim->containers; c; c = c->next)
+        if (strcmp(c->id, id) == 0)
+            return c;
+    return NULL;
+}
+
+struct process *process_find(struct shim *shim, const char *id, const char *exec_id)
+{
+    struct container *c = container_find(shim, id);
+    if (c == NULL)
+        return NULL;
+    if (exec_id == NULL || *exec_id == '\0')
+        return &c->init;
+    for (struct process *p = c->execs; p; p = p->next)
+        if (strcmp(p->exec_id, exec_id) == 0)
+            return p;
+    return NULL;
+}
+
+static void strv_add(char ***v, char *s)
+{
+    size_t n = 0;
+    while (*v && (*v)[n])
+        n++;
+    *v = xrealloc(*v, (n + 2) * sizeof(char *));
+    (*v)[n] = s;
+    (*v)[n + 1] = NULL;
+}
+
+/* containerd's rootfs mounts (overlay, bind) onto the bundle's rootfs. */
+static int rootfs_mount(struct container *c, const Containerd__Task__V2__CreateTaskRequest *req,
+                        struct kerr **err)
+{
+    if (mkdir_all(c->host_rootfs, 0755, err) < 0)
+        return -1;
+    for (size_t i = 0; i < req->n_rootfs; i++) {
+        const Containerd__Types__Mount *m = req->rootfs[i];
+        unsigned long flags = 0;
+        cleanup_free char *data = xstrdup("");
+        for (size_t k = 0; k < m->n_options; k++) {
+            const char *o = m->options[k];
+            if (strcmp(o, "ro") == 0)
+                flags |= MS_RDONLY;
+            else if (strcmp(o, "rw") == 0)
+                continue;
+            else if (strcmp(o, "bind") == 0)
+                flags |= MS_BIND;
+            else if (strcmp(o, "rbind") == 0)
+                flags |= MS_BIND | MS_REC;
+            else {
+                char *next = xasprintf("%s%s%s", data, *data ? "," : "", o);
+                free(data);
+                data = next;
+            }
+        }
+        if (mount(m->source, c->host_rootfs, m->type, flags, *data ? data : NULL) < 0)
+            return kerr_make(err, errno, "mount rootfs `%s` (%s) on `%s`", m->source, m->type,
+                             c->host_rootfs);
+        c->rootfs_mounted = true;
+    }
+    return 0;
+}
+
+/* Bind a host path into the shared dir; returns the guest path. */
+static char *share_path(struct shim *shim, struct container *c, const char *host, const char *name,
+                        struct kerr **err)
+{
+    struct sandbox *sb = shim->sandbox;
+    cleanup_free char *target = xasprintf("%s/%s/%s", sb->shared_dir, c->id, name);
+    struct stat st;
+    if (stat(host, &st) < 0) {
+        kerr_make(err, errno, "share `%s`", host);
+        return NULL;
+    }
+    cleanup_free char *parent = xstrdup(target);
+    *strrchr(parent, '/') = '\0';
+    if (mkdir_all(parent, 0755, err) < 0)
+        return NULL;
+    if (S_ISDIR(st.st_mode)) {
+        if (mkdir(target, 0755) < 0 && errno != EEXIST) {
+            kerr_make(err, errno, "mkdir `%s`", target);
+            return NULL;
+        }
+    } else {
+        int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            kerr_make(err, errno, "create `%s`", target);
+            return NULL;
+        }
+        close(fd);
+    }
+    if (mount(host, target, NULL, MS_BIND | MS_REC, NULL) < 0) {
+        kerr_make(err, errno, "bind `%s` on `%s`", host, target);
+        return NULL;
+    }
+    strv_add(&c->shared_mounts, xstrdup(target));
+    return xasprintf("%s/%s/%s", GUEST_SHARED_DIR, c->id, name);
+}
+
+static bool is_bind(const Grpc__Mount *m)
+{
+    if (m->type && strcmp(m->type, "bind") == 0)
+        return true;
+    for (size_t i = 0; i < m->n_options; i++)
+        if (strcmp(m->options[i], "bind") == 0 || strcmp(m->options[i], "rbind") == 0)
+            return true;
+    return false;
+}
+
+/* The rootfs and every bind mount's source go through the shared dir; the
+ * spec is rewritten to the guest's paths. */
+static int share_container_files(struct shim *shim, struct container *c, Grpc__Spec *spec,
+                                 struct kerr **err)
+{
+    if (vm_shared_fs_kind(shim->sandbox->vm_cfg.shared_fs, NULL) == VM_SHARED_FS_NONE)
+        return kerr_make(err, ENOTSUP,
+                         "container `%s`: shared_fs = \"none\" needs a block-device rootfs "
+                         "(not supported yet)",
+                         c->id);
+    char *guest = share_path(shim, c, c->host_rootfs, "rootfs", err);
+    if (guest == NULL)
+        return -1;
+    if (spec->root == NULL) {
+        spec->root = xcalloc(1, sizeof(*spec->root));
+        grpc__root__init(spec->root);
+    }
+    if (spec->root->path != protobuf_c_empty_string)
+        free(spec->root->path);
+    spec->root->path = guest;
+    for (size_t i = 0; i < spec->n_mounts; i++) {
+        Grpc__Mount *m = spec->mounts[i];
+        if (!is_bind(m) || m->source == NULL || m->source[0] != '/')
+            continue;
+        cleanup_free char *name = xasprintf("mounts/%zu", i);
+        char *g = share_path(shim, c, m->source, name, err);
+        if (g == NULL)
+            return kerr_wrap(err, "container `%s`: mount `%s`", c->id, m->destination);
+        free(m->source);
+        m->source = g;
+    }
+    return 0;
+}
+
+static void unshare_container_files(struct shim *shim, struct container *c)
+{
+    size_t n = 0;
+    while (c->shared_mounts && c->shared_mounts[n])
+        n++;
+    while (n-- > 0) {
+        if (umount2(c->shared_mounts[n], MNT_DETACH) < 0 && errno != EINVAL)
+            log_warn("unmount `%s`: %s", c->shared_mounts[n], strerror(errno));
+        struct stat st;
+        if (lstat(c->shared_mounts[n], &st) == 0 && !S_ISDIR(st.st_mode))
+            unlink(c->shared_mounts[n]); /* a file's mount point */
+        else
+            rmdir(c->shared_mounts[n]);
+        free(c->shared_mounts[n]);
+    }
+    free(c->shared_mounts);
+    c->shared_mounts = NULL;
+    if (shim->sandbox) {
+        cleanup_free char *mounts = xasprintf("%s/%s/mounts", shim->sandbox->shared_dir, c->id);
+        cleanup_free char *dir = xasprintf("%s/%s", shim->sandbox->shared_dir, c->id);
+        rmdir(mounts);
+        rmdir(dir);
+    }
+    if (c->rootfs_mounted && umount2(c->host_rootfs, MNT_DETACH) < 0)
+        log_warn("unmount `%s`: %s", c->host_rootfs, strerror(errno));
+    c->rootfs_mounted = false;
+}
+
+static void process_init(struct process *p, struct container *c, const char *exec_id,
+                         const char *in, const char *out, const char *errp, bool terminal)
+{
+    p->container = c;
+    p->exec_id = xstrdup(exec_id);
+    p->status = PROCESS_CREATED;
+    p->stdin_path = xstrdup(in ? in : "");
+    p->stdout_path = xstrdup(out ? out : "");
+    p->stderr_path = xstrdup(errp ? errp : "");
+    p->terminal = terminal;
+}
+
+static void process_release(struct process *p)
+{
+    while (p->waiters) {
+        struct waiter *w = p->waiters;
+        p->waiters = w->next;
+        ttrpc_call_set_cancel(w->call, NULL, NULL);
+        ttrpc_call_fail(w->call, TTRPC_NOT_FOUND, "process deleted");
+        free(w);
+    }
+    io_relay_free(p->io);
+    p->io = NULL;
+    free(p->exec_id);
+    free(p->stdin_path);
+    free(p->stdout_path);
+    free(p->stderr_path);
+}
+
+int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRequest *req,
+                     struct container **out, struct kerr **err)
+{
+    if (container_find(shim, req->id))
+        return kerr_make(err, EEXIST, "create container `%s`", req->id);
+    cleanup_free char *config = xasprintf("%s/config.json", req->bundle);
+    cleanup_oci_spec Grpc__Spec *spec = oci_spec_load(config, err);
+    if (spec == NULL)
+        return kerr_wrap(err, "create container `%s`", req->id);
+    bool is_sandbox;
+    cleanup_free char *sid = shim_sandbox_id_of(spec, req->id, &is_sandbox);
+    bool booted = false;
+    if (shim->sandbox == NULL) {
+        if (!is_sandbox)
+            return kerr_make(err, ENOENT, "create container `%s`: sandbox `%s` is not running",
+                             req->id, sid);
+        if (sandbox_boot(shim, sid, spec, err) < 0) {
+            sandbox_teardown(shim);
+            return kerr_wrap(err, "create container `%s`", req->id);
+        }
+        booted = true;
+    } else if (strcmp(shim->sandbox->id, sid) != 0) {
+        return kerr_make(err, EINVAL, "create container `%s`: it belongs to sandbox `%s`, not `%s`",
+                         req->id, sid, shim->sandbox->id);
+    }
+    struct container *c = xcalloc(1, sizeof(*c));
+    c->shim = shim;
+    c->id = xstrdup(req->id);
+    c->bundle = xstrdup(req->bundle);
+    c->is_sandbox = is_sandbox;
+    const char *root =
+        spec->root && spec->root->path && *spec->root->path ? spec->root->path : "rootfs";
+    c->host_rootfs = root[0] == '/' ? xstrdup(root) : xasprintf("%s/%s", req->bundle, root);
+    process_init(&c->init, c, "", req->stdin, req->stdout, req->stderr, req->terminal);
+    c->next = shim->containers;
+    shim->containers = c;
+
+    int r = req->n_rootfs > 0 ? rootfs_mount(c, req, err) : 0;
+    if (r == 0)
+        r = sandbox_state_write(shim, err);
+    if (r == 0)
+        r = share_container_files(shim, c, spec, err);
+    if (r == 0)
+        r = sandbox_state_write(shim, err);
+    if (r == 0) {
+        if (spec->process)
+            spec->process->terminal = req->terminal;
+        Grpc__CreateContainerRequest creq = GRPC__CREATE_CONTAINER_REQUEST__INIT;
+        creq.container_id = c->id;
+        creq.exec_id = c->id;
+        creq.oci = spec;
+        r = agent_call(shim, "CreateContainer", &creq.base, NULL, NULL, AGENT_CALL_NS, err);
+    }
+    if (r == 0)
+        r = io_relay_start(shim, &c->init, err);
+    if (r < 0) {
+        kerr_wrap(err, "create container `%s`", req->id);
+        container_destroy(shim, c);
+        if (booted || shim->containers == NULL)
+            sandbox_teardown(shim);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+/* The agent's answer may come after the process was deleted: look it up. */
+struct wait_ctx {
+    struct shim *shim;
+    char *id, *exec_id;
+};
+
+static void wait_replied(int code, const char *message, const uint8_t *payload, size_t len,
+                         void *data)
+{
+    struct wait_ctx *ctx = data;
+    struct process *p = process_find(ctx->shim, ctx->id, ctx->exec_id);
+    free(ctx->id);
+    free(ctx->exec_id);
+    free(ctx);
+    if (p == NULL)
+        return;
+    p->wait_pending = false;
+    if (p->status == PROCESS_STOPPED)
+        return;
+    uint32_t status = 255;
+    if (code == TTRPC_OK) {
+        Grpc__WaitProcessResponse *r = grpc__wait_process_response__unpack(NULL, len, payload);
+        if (r) {
+            status = (uint32_t)r->status;
+            grpc__wait_process_response__free_unpacked(r, NULL);
+        }
+    } else {
+        log_warn("container `%s`: WaitProcess: %s", p->container->id, message ? message : "");
+    }
+    process_exited(p, status);
+}
+
+int process_start(struct shim *shim, struct process *p, struct kerr **err)
+{
+    struct container *c = p->container;
+    if (p->status != PROCESS_CREATED)
+        return kerr_make(err, EBUSY, "start `%s`: already started", c->id);
+    if (*p->exec_id == '\0') {
+        Grpc__StartContainerRequest req = GRPC__START_CONTAINER_REQUEST__INIT;
+        req.container_id = c->id;
+        if (agent_call(shim, "StartContainer", &req.base, NULL, NULL, AGENT_CALL_NS, err) < 0)
+            return kerr_wrap(err, "start container `%s`", c->id);
+    }
+    p->status = PROCESS_RUNNING;
+    Grpc__WaitProcessRequest wreq = GRPC__WAIT_PROCESS_REQUEST__INIT;
+    wreq.container_id = c->id;
+    wreq.exec_id = *p->exec_id ? p->exec_id : c->id;
+    struct wait_ctx *ctx = xcalloc(1, sizeof(*ctx));
+    ctx->shim = shim;
+    ctx->id = xstrdup(c->id);
+    ctx->exec_id = xstrdup(p->exec_id);
+    cleanup_kerr struct kerr *werr = NULL;
+    if (shim->sandbox && shim->sandbox->agent &&
+        ttrpc_client_call_async(shim->sandbox->agent, "grpc.AgentService", "WaitProcess",
+                                &wreq.base, 0, wait_replied, ctx, &werr) == 0) {
+        p->wait_pending = true;
+    } else {
+        log_warn("container `%s`: cannot wait for it: %s", c->id, werr ? werr->msg : "no agent");
+        free(ctx->id);
+        free(ctx->exec_id);
+        free(ctx);
+    }
+    return 0;
+}
+
+static void waiter_cancelled(void *data)
+{
+    struct waiter *w = data;
+    for (struct waiter **pp = &w->process->waiters; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    free(w);
+}
+
+static void waiter_reply(struct waiter *w)
+{
+    Containerd__Task__V2__WaitResponse resp = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ts.seconds = (int64_t)(w->process->exited_at / 1000000000ull);
+    ts.nanos = (int32_t)(w->process->exited_at % 1000000000ull);
+    resp.exit_status = w->process->exit_status;
+    resp.exited_at = &ts;
+    ttrpc_call_set_cancel(w->call, NULL, NULL);
+    ttrpc_call_reply(w->call, &resp.base);
+}
+
+void process_add_waiter(struct process *p, struct ttrpc_call *call)
+{
+    struct waiter *w = xcalloc(1, sizeof(*w));
+    w->call = call;
+    w->process = p;
+    if (p->status == PROCESS_STOPPED) {
+        waiter_reply(w);
+        free(w);
+        return;
+    }
+    w->next = p->waiters;
+    p->waiters = w;
+    ttrpc_call_set_cancel(call, waiter_cancelled, w);
+}
+
+void process_exited(struct process *p, uint32_t status)
+{
+    if (p->status == PROCESS_STOPPED)
+        return;
+    struct container *c = p->container;
+    p->status = PROCESS_STOPPED;
+    p->exit_status = status;
+    p->exited_at = realtime_ns();
+    log_info("container `%s` process `%s` exited with %u", c->id, p->exec_id, status);
+    Containerd__Events__TaskExit ev = CONTAINERD__EVENTS__TASK_EXIT__INIT;
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ts.seconds = (int64_t)(p->exited_at / 1000000000ull);
+    ts.nanos = (int32_t)(p->exited_at % 1000000000ull);
+    ev.container_id = c->id;
+    ev.id = *p->exec_id ? p->exec_id : c->id;
+    ev.pid = shim_task_pid(c->shim);
+    ev.exit_status = status;
+    ev.exited_at = &ts;
+    shim_publish(c->shim, "/tasks/exit", &ev.base);
+    while (p->waiters) {
+        struct waiter *w = p->waiters;
+        p->waiters = w->next;
+        waiter_reply(w);
+        free(w);
+    }
+}
+
+void shim_all_stopped(struct shim *shim, uint32_t status)
+{
+    for (struct container *c = shim->containers; c; c = c->next) {
+        for (struct process *p = c->execs; p; p = p->next)
+            if (p->status != PROCESS_CREATED)
+                process_exited(p, status);
+        process_exited(&c->init, status);
+    }
+}
+
+void container_destroy(struct shim *shim, struct container *c)
+{
+    for (struct container **pp = &shim->containers; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    unshare_container_files(shim, c);
+    while (c->execs) {
+        struct process *p = c->execs;
+        c->execs = p->next;
+        process_release(p);
+        free(p);
+    }
+    process_release(&c->init);
+    free(c->id);
+    free(c->bundle);
+    free(c->host_rootfs);
+    free(c);
+    if (shim->sandbox) {
+        cleanup_kerr struct kerr *e = NULL;
+        sandbox_state_write(shim, &e);
+    }
+}

@@ -1,0 +1,364 @@
+/* The sandbox: VM boot (shared dir, virtiofsd, agent, CreateSandbox), the
+ * state dir written before anything relies on it, teardown, and cleanup of a
+ * dead daemon's sandbox from its state. */
+#include "agent.pb-c.h"
+#include "config_vm.h"
+#include "log.h"
+#include "shim.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AGENT_SERVICE     "grpc.AgentService"
+#define AGENT_DIAL_MIN_NS (60ull * 1000000000ull) /* TCG boots are slow */
+#define STATE_FILE_MAX    (1u << 20)
+
+int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *req,
+               const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+               uint64_t timeout_ns, struct kerr **err)
+{
+    struct sandbox *sb = shim->sandbox;
+    if (sb == NULL || sb->agent == NULL)
+        return kerr_make(err, ENOTCONN, "agent %s: the sandbox VM is not running", method);
+    return ttrpc_client_call(sb->agent, AGENT_SERVICE, method, req, resp_desc, resp, timeout_ns,
+                             NULL, err);
+}
+
+int sandbox_state_write(struct shim *shim, struct kerr **err)
+{
+    struct sandbox *sb = shim->sandbox;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "sandbox_id", json_object_new_string(sb->id));
+    json_object_object_add(o, "daemon_pid", json_object_new_int(getpid()));
+    json_object_object_add(o, "vmm_pid", json_object_new_int(sb->vm.pid));
+    json_object_object_add(o, "virtiofsd_pid", json_object_new_int(sb->vm.virtiofsd.pid));
+    json_object_object_add(o, "run_dir", json_object_new_string(sb->run_dir));
+    json_object_object_add(o, "shared_dir", json_object_new_string(sb->shared_dir));
+    json_object_object_add(o, "shared_dir_mounted",
+                           json_object_new_boolean(sb->shared_dir_mounted));
+    struct json_object *mounts = json_object_new_array();
+    for (struct container *c = shim->containers; c; c = c->next) {
+        for (char **m = c->shared_mounts; m && *m; m++)
+            json_object_array_add(mounts, json_object_new_string(*m));
+        if (c->rootfs_mounted)
+            json_object_array_add(mounts, json_object_new_string(c->host_rootfs));
+    }
+    json_object_object_add(o, "mounts", mounts);
+    size_t len;
+    const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PRETTY, &len);
+    cleanup_free char *path = xasprintf("%s/state.json", sb->state_dir);
+    int r = file_write_atomic(path, text, len, 0600, err);
+    json_object_put(o);
+    return r < 0 ? kerr_wrap(err, "write sandbox state") : 0;
+}
+
+/* The VMM exited on its own: every container is stopped. */
+static void vmm_exited(struct loop_watch *w, uint32_t events, void *data)
+{
+    struct shim *shim = data;
+    struct sandbox *sb = shim->sandbox;
+    loop_watch_remove(w);
+    sb->vmm_watch = NULL;
+    int status = vm_wait_exit(&sb->vm, 0);
+    log_warn("sandbox `%s`: the VMM exited (wait status %d)", sb->id, status);
+    if (sb->agent) {
+        ttrpc_client_free(sb->agent);
+        sb->agent = NULL;
+    }
+    shim_all_stopped(shim, 255);
+}
+
+static void sandbox_fill_vm_config(struct sandbox *sb)
+{
+    struct vm_config *v = &sb->vm_cfg;
+    kata_config_fill_vm(sb->cfg, v);
+    v->run_dir = sb->run_dir;
+    v->console_path = sb->console_path;
+    const struct kata_hypervisor_config *hv = &sb->cfg->hypervisor;
+    v->shared_fs = hv->shared_fs;
+    v->shared_dir = sb->shared_dir;
+    v->virtiofsd_path = hv->virtio_fs_daemon && *hv->virtio_fs_daemon ? hv->virtio_fs_daemon : NULL;
+    v->virtiofs_cache = hv->virtio_fs_cache;
+    v->virtiofsd_extra_args = (const char *const *)hv->virtio_fs_extra_args;
+}
+
+static bool sharing(const struct sandbox *sb)
+{
+    return vm_shared_fs_kind(sb->vm_cfg.shared_fs, NULL) != VM_SHARED_FS_NONE;
+}
+
+/* The shared dir is a mount of its own with shared propagation, so binds
+ * made under it later reach virtiofsd's private mount namespace. */
+static int shared_dir_prepare(struct sandbox *sb, struct kerr **err)
+{
+    if (mkdir_all(sb->shared_dir, 0700, err) < 0)
+        return -1;
+    if (mount(sb->shared_dir, sb->shared_dir, NULL, MS_BIND, NULL) < 0)
+        return kerr_make(err, errno, "bind `%s` on itself", sb->shared_dir);
+    sb->shared_dir_mounted = true;
+    if (mount(NULL, sb->shared_dir, NULL, MS_SHARED, NULL) < 0)
+        return kerr_make(err, errno, "make `%s` shared", sb->shared_dir);
+    return 0;
+}
+
+static Grpc__Storage *share_storage(const struct sandbox *sb)
+{
+    Grpc__Storage *s = xcalloc(1, sizeof(*s));
+    grpc__storage__init(s);
+    bool virtiofs = vm_shared_fs_kind(sb->vm_cfg.shared_fs, NULL) == VM_SHARED_FS_VIRTIO_FS;
+    s->driver = xstrdup(virtiofs ? "virtio-fs" : "9p");
+    s->source = xstrdup(VM_SHARE_TAG_DEFAULT);
+    s->fstype = xstrdup(virtiofs ? "virtiofs" : "9p");
+    s->mount_point = xstrdup(GUEST_SHARED_DIR);
+    if (!virtiofs) {
+        s->n_options = 3;
+        s->options = xcalloc(3, sizeof(char *));
+        s->options[0] = xstrdup("trans=virtio,version=9p2000.L,cache=mmap");
+        s->options[1] = xstrdup("nodev");
+        s->options[2] = xstrdup("msize=8192");
+    }
+    return s;
+}
+
+static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, struct kerr **err)
+{
+    struct sandbox *sb = shim->sandbox;
+    Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
+    req.sandbox_id = sb->id;
+    req.hostname = spec && spec->hostname ? spec->hostname : "";
+    req.sandbox_pidns = false;
+    Grpc__Storage *storages[1] = {NULL};
+    if (sharing(sb)) {
+        storages[0] = share_storage(sb);
+        req.storages = storages;
+        req.n_storages = 1;
+    }
+    int code = 0;
+    int r = ttrpc_client_call(sb->agent, AGENT_SERVICE, "CreateSandbox", &req.base, NULL, NULL,
+                              30000000000ull, &code, err);
+    if (storages[0])
+        protobuf_c_message_free_unpacked(&storages[0]->base, NULL);
+    if (r < 0 && code == TTRPC_UNIMPLEMENTED) {
+        /* An agent without sandbox support (this project's, until its
+         * CreateSandbox lands) still runs containers without a share. */
+        log_warn("sandbox `%s`: %s", sb->id, (*err)->msg);
+        kerr_clear(err);
+        return 0;
+    }
+    return r;
+}
+
+int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *spec,
+                 struct kerr **err)
+{
+    struct sandbox *sb = xcalloc(1, sizeof(*sb));
+    shim->sandbox = sb;
+    sb->vmm_pidfd = -1;
+    sb->id = xstrdup(sandbox_id);
+    cleanup_free char *state_root = shim_state_root();
+    cleanup_free char *shared_root = shim_shared_root();
+    sb->state_dir = xasprintf("%s/%s", state_root, sandbox_id);
+    sb->run_dir = xasprintf("%s/vm", sb->state_dir);
+    sb->console_path = xasprintf("%s/console.log", sb->run_dir);
+    sb->shared_dir = xasprintf("%s/%s/shared", shared_root, sandbox_id);
+    sb->cfg = kata_config_load(NULL, 0, err);
+    if (sb->cfg == NULL)
+        return kerr_wrap(err, "boot sandbox `%s`: configuration", sandbox_id);
+    sandbox_fill_vm_config(sb);
+    if (mkdir_all(sb->run_dir, 0700, err) < 0)
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    if (sandbox_state_write(shim, err) < 0)
+        return -1;
+    if (sharing(sb) && (shared_dir_prepare(sb, err) < 0 || sandbox_state_write(shim, err) < 0))
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    const struct hypervisor_ops *ops = hypervisor_find("qemu");
+    vm_init(&sb->vm, ops, &sb->vm_cfg);
+    if (ops->start(&sb->vm, err) < 0)
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    sb->vm_started = true;
+    if (sandbox_state_write(shim, err) < 0)
+        return -1;
+    sb->vmm_pidfd = (int)syscall(SYS_pidfd_open, sb->vm.pid, 0);
+    if (sb->vmm_pidfd >= 0)
+        sb->vmm_watch = loop_watch_add(shim->loop, sb->vmm_pidfd, EPOLLIN, vmm_exited, shim, NULL);
+    uint64_t dial = (uint64_t)sb->cfg->agent.dial_timeout * 1000000000ull;
+    int fd = ops->agent_connect(&sb->vm, dial > AGENT_DIAL_MIN_NS ? dial : AGENT_DIAL_MIN_NS, err);
+    if (fd < 0)
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    sb->agent = ttrpc_client_new(shim->loop, fd, err);
+    if (sb->agent == NULL)
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    if (sandbox_create_in_guest(shim, spec, err) < 0)
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    log_info("sandbox `%s`: VM pid %d up", sandbox_id, (int)sb->vm.pid);
+    return 0;
+}
+
+/* rmdir bottom-up, never unlinking a file: what is left under a shared dir
+ * after the unmounts must be our empty mount points only. */
+static void remove_empty_dirs(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            if (e->d_type == DT_DIR) {
+                cleanup_free char *sub = xasprintf("%s/%s", path, e->d_name);
+                remove_empty_dirs(sub);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+/* Remove our own files (state, sockets, logs) and directories. */
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            cleanup_free char *sub = xasprintf("%s/%s", path, e->d_name);
+            if (e->d_type == DT_DIR)
+                remove_tree(sub);
+            else
+                unlink(sub);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+static void shared_dir_remove(const char *shared_dir, bool mounted)
+{
+    if (mounted && umount2(shared_dir, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+        log_warn("unmount `%s`: %s", shared_dir, strerror(errno));
+    remove_empty_dirs(shared_dir);
+    cleanup_free char *parent = xstrdup(shared_dir);
+    char *slash = strrchr(parent, '/');
+    if (slash) {
+        *slash = '\0';
+        rmdir(parent);
+    }
+}
+
+void sandbox_teardown(struct shim *shim)
+{
+    struct sandbox *sb = shim->sandbox;
+    if (sb == NULL)
+        return;
+    if (sb->agent) {
+        Grpc__DestroySandboxRequest req = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
+        cleanup_kerr struct kerr *e = NULL;
+        ttrpc_client_call(sb->agent, AGENT_SERVICE, "DestroySandbox", &req.base, NULL, NULL,
+                          3000000000ull, NULL, &e);
+        ttrpc_client_free(sb->agent);
+        sb->agent = NULL;
+    }
+    if (sb->vmm_watch)
+        loop_watch_remove(sb->vmm_watch);
+    sb->vmm_watch = NULL;
+    if (sb->vmm_pidfd >= 0)
+        close(sb->vmm_pidfd);
+    if (sb->vm_started) {
+        cleanup_kerr struct kerr *e = NULL;
+        if (sb->vm.ops->stop(&sb->vm, 2000000000ull, &e) < 0)
+            log_warn("sandbox `%s`: %s", sb->id, e->msg);
+    }
+    if (sb->vm.ops)
+        vm_release(&sb->vm);
+    while (shim->containers)
+        container_destroy(shim, shim->containers);
+    shared_dir_remove(sb->shared_dir, sb->shared_dir_mounted);
+    remove_tree(sb->state_dir);
+    kata_config_free(sb->cfg);
+    free(sb->id);
+    free(sb->state_dir);
+    free(sb->run_dir);
+    free(sb->console_path);
+    free(sb->shared_dir);
+    free(sb);
+    shim->sandbox = NULL;
+}
+
+/* Is pid still the process we recorded (its command name contains want)? */
+static bool pid_is(pid_t pid, const char *want)
+{
+    if (pid <= 0)
+        return false;
+    cleanup_free char *path = xasprintf("/proc/%d/cmdline", (int)pid);
+    cleanup_free char *cmd = NULL;
+    size_t len = 0;
+    if (file_read_all(path, 4096, &cmd, &len, NULL) < 0 || len == 0)
+        return false;
+    return strstr(cmd, want) != NULL;
+}
+
+static void kill_recorded(pid_t pid, const char *want)
+{
+    if (!pid_is(pid, want))
+        return;
+    kill(pid, SIGKILL);
+    for (int i = 0; i < 500 && pid_is(pid, want); i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
+{
+    cleanup_free char *path = xasprintf("%s/state.json", state_dir);
+    cleanup_free char *text = NULL;
+    size_t len = 0;
+    if (file_read_all(path, STATE_FILE_MAX, &text, &len, err) < 0) {
+        if ((*err)->status == ENOENT) {
+            kerr_clear(err);
+            remove_tree(state_dir);
+            return 0;
+        }
+        return kerr_wrap(err, "clean sandbox");
+    }
+    struct json_object *o = json_tokener_parse(text);
+    if (o == NULL)
+        return kerr_make(err, EINVAL, "clean sandbox: `%s` is not JSON", path);
+    struct json_object *v;
+    pid_t daemon = json_object_object_get_ex(o, "daemon_pid", &v) ? json_object_get_int(v) : 0;
+    if (daemon > 0 && daemon != getpid())
+        kill_recorded(daemon, "containerd-shim-kata-v2");
+    if (json_object_object_get_ex(o, "vmm_pid", &v))
+        kill_recorded(json_object_get_int(v), "qemu");
+    if (json_object_object_get_ex(o, "virtiofsd_pid", &v))
+        kill_recorded(json_object_get_int(v), "virtiofsd");
+    if (json_object_object_get_ex(o, "mounts", &v) && json_object_is_type(v, json_type_array)) {
+        for (size_t i = json_object_array_length(v); i-- > 0;) {
+            const char *m = json_object_get_string(json_object_array_get_idx(v, i));
+            if (m && umount2(m, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+                log_warn("unmount `%s`: %s", m, strerror(errno));
+        }
+    }
+    struct json_object *shared = NULL, *mounted = NULL;
+    if (json_object_object_get_ex(o, "shared_dir", &shared) && json_object_get_string(shared)) {
+        json_object_object_get_ex(o, "shared_dir_mounted", &mounted);
+        shared_dir_remove(json_object_get_string(shared),
+                          mounted && json_object_get_boolean(mounted));
+    }
+    json_object_put(o);
+    remove_tree(state_dir);
+    return 0;
+}

@@ -1,0 +1,153 @@
+/* containerd-shim-kata-v2: the per-sandbox daemon serving containerd's
+ * containerd.task.v2.Task over ttrpc, owning the VMM, virtiofsd, the agent
+ * connection and the sandbox's state dir.
+ *
+ * One epoll loop, no threads: Task calls that wait (Wait) are deferred replies;
+ * calls to the agent are synchronous with deadlines except the long ones
+ * (WaitProcess, ReadStdout/ReadStderr), which are asynchronous. */
+#ifndef KATA_SHIM_H
+#define KATA_SHIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/types.h>
+
+#include "agent.pb-c.h"
+#include "any.pb-c.h"
+#include "config.h"
+#include "error.h"
+#include "hypervisor.h"
+#include "loop.h"
+#include "oci_spec.h"
+#include "shim.pb-c.h"
+#include "ttrpc.h"
+
+#define SHIM_VERSION "containerd-shim-kata-v2 " KATA_VERSION
+
+/* Guest paths (Kata's layout). */
+#define GUEST_SHARED_DIR "/run/kata-containers/shared/containers"
+
+struct shim_options {
+    const char *namespace;
+    const char *address;        /* containerd's socket (events), may be NULL */
+    const char *publish_binary; /* may be NULL: events are skipped */
+    const char *id;
+    const char *bundle;
+    bool debug;
+};
+
+enum process_status { PROCESS_CREATED, PROCESS_RUNNING, PROCESS_PAUSED, PROCESS_STOPPED };
+
+struct waiter; /* a deferred Wait call */
+struct io_relay;
+
+struct process {
+    struct container *container;
+    char *exec_id; /* "" for the init process */
+    enum process_status status;
+    uint32_t exit_status;
+    uint64_t exited_at; /* CLOCK_REALTIME ns */
+    char *stdin_path, *stdout_path, *stderr_path;
+    bool terminal;
+    struct waiter *waiters;
+    struct io_relay *io;
+    bool wait_pending; /* an agent WaitProcess is in flight */
+    struct process *next;
+};
+
+struct container {
+    struct shim *shim;
+    char *id;
+    char *bundle;
+    bool is_sandbox; /* the pod's sandbox container (or a single-container sandbox) */
+    struct process init;
+    struct process *execs;
+    char *host_rootfs;    /* bundle rootfs, with containerd's rootfs mounts mounted */
+    bool rootfs_mounted;  /* we mounted containerd's rootfs mounts there */
+    char **shared_mounts; /* binds under the shared dir, NULL-terminated */
+    struct container *next;
+};
+
+struct sandbox {
+    char *id;
+    struct kata_config *cfg;
+    struct vm_config vm_cfg;
+    struct vm vm;
+    bool vm_started;
+    struct ttrpc_client *agent;
+    char *state_dir;    /* state.json */
+    char *run_dir;      /* VM sockets and logs */
+    char *console_path; /* the guest console, a file that outlives the daemon */
+    char *shared_dir;   /* exported to the guest */
+    bool shared_dir_mounted;
+    struct loop_watch *vmm_watch; /* pidfd of the VMM */
+    int vmm_pidfd;
+};
+
+struct shim {
+    struct shim_options opts;
+    struct loop *loop;
+    struct ttrpc_server *server;
+    struct sandbox *sandbox;
+    struct container *containers;
+    bool quit;
+};
+
+/* start.c / delete.c: the shim binary protocol. */
+int shim_cmd_start(const struct shim_options *opts, struct kerr **err);
+int shim_cmd_delete(const struct shim_options *opts, struct kerr **err);
+int shim_daemon_run(const struct shim_options *opts, int listen_fd, struct kerr **err);
+
+/* paths.c */
+char *shim_socket_path(const char *namespace, const char *sandbox_id);
+char *shim_state_root(void);
+char *shim_shared_root(void);
+/* The sandbox a bundle's container belongs to (CRI annotations), else id. */
+char *shim_sandbox_id_of(const Grpc__Spec *spec, const char *id, bool *is_sandbox);
+
+/* sandbox.c */
+int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *spec,
+                 struct kerr **err);
+void sandbox_teardown(struct shim *shim);
+int sandbox_state_write(struct shim *shim, struct kerr **err);
+int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err);
+/* Call the agent synchronously (timeout seconds). */
+int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *req,
+               const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+               uint64_t timeout_ns, struct kerr **err);
+
+/* container.c */
+struct container *container_find(struct shim *shim, const char *id);
+struct process *process_find(struct shim *shim, const char *id, const char *exec_id);
+int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRequest *req,
+                     struct container **out, struct kerr **err);
+int process_start(struct shim *shim, struct process *p, struct kerr **err);
+void process_exited(struct process *p, uint32_t status);
+void container_destroy(struct shim *shim, struct container *c);
+void shim_all_stopped(struct shim *shim, uint32_t status);
+/* Deferred Wait */
+void process_add_waiter(struct process *p, struct ttrpc_call *call);
+
+/* io.c */
+int io_relay_start(struct shim *shim, struct process *p, struct kerr **err);
+void io_relay_free(struct io_relay *io);
+void io_relay_close_stdin(struct shim *shim, struct process *p);
+
+/* events.c */
+void shim_publish(struct shim *shim, const char *topic, const ProtobufCMessage *event);
+
+/* metrics.c: the agent's cgroup stats as an Any of containerd's
+ * io.containerd.cgroups.v2.Metrics (free with protobuf_c_message_free_unpacked). */
+Google__Protobuf__Any *shim_metrics_any(const Grpc__CgroupStats *stats);
+
+/* task.c */
+extern const struct ttrpc_method shim_task_methods[];
+extern const size_t shim_task_methods_count;
+
+uint64_t realtime_ns(void);
+/* The pid Task calls report for a container: the VMM's (as Kata's shim
+ * does): a host process that lives exactly as long as the sandbox. */
+uint32_t shim_task_pid(const struct shim *shim);
+
+#endif

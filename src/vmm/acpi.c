@@ -1,0 +1,179 @@
+/* ACPI tables, laid out byte by byte (ACPI 6.4 specification, chapter 5).
+ * Offsets are the specification's; each table gets its checksum last. */
+#include "acpi.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define RSDP_GPA VMM_ACPI_RSDP_GPA
+#define XSDT_GPA 0xe0040ull
+#define FADT_GPA 0xe0100ull
+#define MADT_GPA 0xe0300ull
+#define DSDT_GPA 0xe0800ull
+
+#define HEADER_LEN 36
+#define FADT_LEN   276
+
+#define FADT_FLAG_HW_REDUCED_ACPI      (1u << 20)
+#define IAPC_BOOT_VGA_NOT_PRESENT      (1u << 2)
+#define IAPC_BOOT_CMOS_RTC_NOT_PRESENT (1u << 5)
+#define GAS_SYSTEM_IO                  1
+#define GAS_ACCESS_BYTE                1
+
+uint8_t vmm_acpi_sum(const uint8_t *p, size_t len)
+{
+    uint8_t sum = 0;
+    for (size_t i = 0; i < len; i++)
+        sum = (uint8_t)(sum + p[i]);
+    return sum;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    memcpy(p, &v, 2);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+
+static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t revision)
+{
+    memcpy(t, sig, 4);
+    put32(t + 4, len);
+    t[8] = revision;
+    memcpy(t + 10, "KATAC ", 6);   /* OEM ID */
+    memcpy(t + 16, "KATAVMM ", 8); /* OEM table ID */
+    put32(t + 24, 1);              /* OEM revision */
+    memcpy(t + 28, "KATA", 4);     /* creator ID */
+    put32(t + 32, 1);              /* creator revision */
+}
+
+static void finish(uint8_t *t, uint32_t len)
+{
+    t[9] = 0;
+    t[9] = (uint8_t)(0 - vmm_acpi_sum(t, len));
+}
+
+/* Generic address structure: an 8-bit system I/O port. */
+static void gas_port(uint8_t *p, uint16_t port)
+{
+    p[0] = GAS_SYSTEM_IO;
+    p[1] = 8; /* bit width */
+    p[2] = 0; /* bit offset */
+    p[3] = GAS_ACCESS_BYTE;
+    put64(p + 4, port);
+}
+
+/* DSDT, in AML:
+ *   Name (_S5, Package (4) { 5, 0, 0, 0 })
+ *   Device (COM1) {
+ *     Name (_HID, EisaId ("PNP0501")) Name (_UID, 0)
+ *     Name (_CRS, ResourceTemplate () { IO (Decode16, 0x3f8, 0x3f8, 1, 8) IRQNoFlags () {4} })
+ *   }
+ * Hardware-reduced ACPI has no legacy PIC or ISA IRQs: the UART is found
+ * (8250_pnp) and its IRQ routed through the IOAPIC only when described here. */
+static uint32_t write_dsdt(uint8_t *t)
+{
+    // clang-format off
+    static const uint8_t aml[] = {
+        0x08, '_', 'S', '5', '_',               /* NameOp "_S5_" */
+        0x12, 0x07, 0x04,                       /* PackageOp, PkgLength 7, NumElements 4 */
+        0x0a, VMM_ACPI_S5_TYPE,                 /* BytePrefix 5: SLP_TYP */
+        0x00, 0x00, 0x00,                       /* ZeroOp x3 */
+        0x5b, 0x82, 0x2b, 'C', 'O', 'M', '1',   /* DeviceOp, PkgLength 43, "COM1" */
+        0x08, '_', 'H', 'I', 'D',               /* Name (_HID, */
+        0x0c, 0x41, 0xd0, 0x05, 0x01,           /*   DWordPrefix EisaId ("PNP0501")) */
+        0x08, '_', 'U', 'I', 'D', 0x00,         /* Name (_UID, Zero) */
+        0x08, '_', 'C', 'R', 'S',               /* Name (_CRS, */
+        0x11, 0x10, 0x0a, 0x0d,                 /*   BufferOp, PkgLength 16, 13 bytes: */
+        0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08, /* IO 0x3f8, align 1, 8 ports */
+        0x22, 0x10, 0x00,                       /*   IRQNoFlags, mask 1 << 4 */
+        0x79, 0x00,                             /*   end tag) */
+    };
+    // clang-format on
+    uint32_t len = HEADER_LEN + sizeof(aml);
+    header(t, "DSDT", len, 2);
+    memcpy(t + HEADER_LEN, aml, sizeof(aml));
+    finish(t, len);
+    return len;
+}
+
+static uint32_t write_fadt(uint8_t *t)
+{
+    memset(t, 0, FADT_LEN);
+    header(t, "FACP", FADT_LEN, 6);
+    put32(t + 40, (uint32_t)DSDT_GPA);                                          /* DSDT */
+    put16(t + 109, IAPC_BOOT_VGA_NOT_PRESENT | IAPC_BOOT_CMOS_RTC_NOT_PRESENT); /* IAPC_BOOT_ARCH */
+    put32(t + 112, FADT_FLAG_HW_REDUCED_ACPI);                                  /* Flags */
+    t[131] = 4;                                 /* FADT minor version (6.4) */
+    put64(t + 140, DSDT_GPA);                   /* X_DSDT */
+    gas_port(t + 244, VMM_ACPI_SLEEP_PORT);     /* SLEEP_CONTROL_REG */
+    gas_port(t + 256, VMM_ACPI_SLEEP_PORT + 1); /* SLEEP_STATUS_REG */
+    memcpy(t + 268, "KATAVMM\0", 8);            /* hypervisor vendor identity */
+    finish(t, FADT_LEN);
+    return FADT_LEN;
+}
+
+static uint32_t write_madt(uint8_t *t, unsigned vcpus)
+{
+    uint32_t len = HEADER_LEN + 8;
+    put32(t + HEADER_LEN, VMM_LAPIC_GPA);
+    put32(t + HEADER_LEN + 4, 1); /* PCAT_COMPAT: 8259s present too */
+    for (unsigned i = 0; i < vcpus; i++) {
+        uint8_t *e = t + len;
+        e[0] = 0; /* processor local APIC */
+        e[1] = 8;
+        e[2] = (uint8_t)i; /* ACPI processor UID */
+        e[3] = (uint8_t)i; /* APIC ID */
+        put32(e + 4, 1);   /* enabled */
+        len += 8;
+    }
+    uint8_t *io = t + len;
+    io[0] = 1; /* I/O APIC */
+    io[1] = 12;
+    io[2] = (uint8_t)vcpus; /* its ID, after the CPUs' */
+    io[3] = 0;
+    put32(io + 4, VMM_IOAPIC_GPA);
+    put32(io + 8, 0); /* GSI base */
+    len += 12;
+    header(t, "APIC", len, 5);
+    finish(t, len);
+    return len;
+}
+
+int vmm_write_acpi(uint8_t *mem, size_t mem_size, unsigned vcpus, struct kerr **err)
+{
+    if (vcpus == 0 || vcpus > VMM_ACPI_MAX_VCPUS)
+        return kerr_make(err, EINVAL, "ACPI tables for %u vCPUs (1 to %d)", vcpus,
+                         VMM_ACPI_MAX_VCPUS);
+    if (mem_size < VMM_ACPI_END_GPA)
+        return kerr_make(err, EINVAL, "guest memory too small for the ACPI tables");
+    memset(mem + RSDP_GPA, 0, VMM_ACPI_END_GPA - RSDP_GPA);
+    write_dsdt(mem + DSDT_GPA);
+    write_fadt(mem + FADT_GPA);
+    write_madt(mem + MADT_GPA, vcpus);
+
+    uint8_t *x = mem + XSDT_GPA;
+    uint32_t xlen = HEADER_LEN + 2 * 8;
+    header(x, "XSDT", xlen, 1);
+    put64(x + HEADER_LEN, FADT_GPA);
+    put64(x + HEADER_LEN + 8, MADT_GPA);
+    finish(x, xlen);
+
+    uint8_t *r = mem + RSDP_GPA;
+    memcpy(r, "RSD PTR ", 8);
+    memcpy(r + 9, "KATAC ", 6);
+    r[15] = 2;         /* revision: ACPI 2.0+ (XSDT) */
+    put32(r + 20, 36); /* length */
+    put64(r + 24, XSDT_GPA);
+    r[8] = (uint8_t)(0 - vmm_acpi_sum(r, 20));
+    r[32] = (uint8_t)(0 - vmm_acpi_sum(r, 36));
+    return 0;
+}

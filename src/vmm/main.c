@@ -1,0 +1,140 @@
+/* kata-vmm: boot a kernel in the built-in VMM and copy its console to stdout.
+ *
+ *   kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT] [--memory MB]
+ *            [--timeout S] [--marker TEXT]
+ *
+ * Exits 0 when the guest resets or powers off (with --marker: only if TEXT
+ * was seen on the console, and the time to it goes to stderr), 1 on error or
+ * timeout.  The control-socket API and the virtio devices come later. */
+#include "util.h"
+#include "vmm.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1 quiet rdinit=/init"
+
+struct console {
+    const char *marker;
+    char tail[256]; /* the last bytes, for the marker search */
+    size_t tail_len;
+    bool seen;
+    uint64_t t0, t_seen;
+};
+
+static struct vmm *running;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (running)
+        vmm_request_stop(running);
+}
+
+static void console_out(void *ctx, const uint8_t *bytes, size_t len)
+{
+    struct console *c = ctx;
+    fd_write_full(1, bytes, len);
+    if (c->marker == NULL || c->seen)
+        return;
+    for (size_t i = 0; i < len; i++) {
+        if (c->tail_len == sizeof(c->tail) - 1) {
+            memmove(c->tail, c->tail + 128, c->tail_len - 128);
+            c->tail_len -= 128;
+        }
+        c->tail[c->tail_len++] = (char)bytes[i];
+        c->tail[c->tail_len] = '\0';
+    }
+    if (strstr(c->tail, c->marker)) {
+        c->seen = true;
+        c->t_seen = now_ns();
+    }
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT]\n"
+                 "                [--memory MB] [--timeout S] [--marker TEXT]\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
+        {"timeout", required_argument, NULL, 't'}, {"marker", required_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},          {0},
+    };
+    struct vmm_config cfg = {.cmdline = DEFAULT_CMDLINE, .memory_mb = 256};
+    struct console con = {0};
+    unsigned timeout = 60;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            cfg.kernel = optarg;
+            break;
+        case 'i':
+            cfg.initrd = optarg;
+            break;
+        case 'c':
+            cfg.cmdline = optarg;
+            break;
+        case 'm':
+            cfg.memory_mb = (unsigned)atoi(optarg);
+            break;
+        case 't':
+            timeout = (unsigned)atoi(optarg);
+            break;
+        case 'x':
+            con.marker = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (cfg.kernel == NULL || cfg.memory_mb < 16 || cfg.memory_mb > 3072) {
+        usage(stderr);
+        return 2;
+    }
+
+    cleanup_kerr struct kerr *err = NULL;
+    con.t0 = now_ns();
+    struct vmm *vm = vmm_create(&cfg, console_out, &con, &err);
+    if (vm == NULL) {
+        kerr_report(&err, "kata-vmm", stderr);
+        return 1;
+    }
+    running = vm;
+    struct sigaction sa = {.sa_handler = on_alarm};
+    sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART: KVM_RUN returns EINTR */
+    alarm(timeout);
+    enum vmm_exit why = VMM_EXIT_STOPPED;
+    int status = 0;
+    if (vmm_run(vm, &why, &err) < 0) {
+        kerr_report(&err, "kata-vmm", stderr);
+        status = 1;
+    } else if (why == VMM_EXIT_STOPPED) {
+        fprintf(stderr, "kata-vmm: stopped after %u s\n", timeout);
+        status = 1;
+    }
+    alarm(0);
+    running = NULL;
+    vmm_free(vm);
+    if (con.marker) {
+        if (!con.seen) {
+            fprintf(stderr, "kata-vmm: marker `%s` not seen\n", con.marker);
+            return 1;
+        }
+        fprintf(stderr, "kata-vmm: marker after %.1f ms\n", (con.t_seen - con.t0) / 1e6);
+    }
+    return status;
+}

@@ -1,0 +1,372 @@
+/* KVM plumbing of the built-in VMM: the VM, its memory, the in-kernel
+ * interrupt controllers and PIT, one vCPU in the PVH boot state, and the
+ * exit loop that dispatches port I/O to the devices. */
+#include "vmm.h"
+#include "acpi.h"
+#include "boot.h"
+#include "uart.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Where KVM on Intel keeps its real-mode TSS and identity map (3 pages below
+ * the BIOS area, unused by guest RAM). */
+#define KVM_TSS_GPA          0xfffbd000ul
+#define KVM_IDENTITY_MAP_GPA 0xfffbc000ull
+#define I8042_COMMAND_PORT   0x64
+#define I8042_CMD_RESET      0xfe
+
+struct vmm {
+    int kvm_fd, vm_fd, vcpu_fd;
+    struct kvm_run *run;
+    size_t run_size;
+    uint8_t *mem;
+    size_t mem_size;
+    struct uart com1;
+    bool com1_irq;
+    volatile sig_atomic_t stop;
+};
+
+/* A read-only mapping of a whole file (the kernel or initrd). */
+struct mapped_file {
+    const uint8_t *data;
+    size_t len;
+};
+
+static int map_file(const char *what, const char *path, struct mapped_file *m, struct kerr **err)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return kerr_make(err, errno, "%s `%s`", what, path);
+    if (st.st_size == 0)
+        return kerr_make(err, EINVAL, "%s `%s` is empty", what, path);
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED)
+        return kerr_make(err, errno, "map %s `%s`", what, path);
+    m->data = p;
+    m->len = (size_t)st.st_size;
+    return 0;
+}
+
+static void unmap_file(struct mapped_file *m)
+{
+    if (m->data)
+        munmap((void *)m->data, m->len);
+    m->data = NULL;
+}
+
+static int load_guest(struct vmm *vm, const struct vmm_config *cfg, struct kerr **err,
+                      uint64_t *entry)
+{
+    struct mapped_file kernel = {0}, initrd = {0};
+    uint64_t kernel_end = 0, initrd_gpa = 0;
+    int r = -1;
+    if (map_file("guest kernel", cfg->kernel, &kernel, err) < 0)
+        return -1;
+    if (vmm_load_pvh_elf(kernel.data, kernel.len, vm->mem, vm->mem_size, entry, &kernel_end, err) <
+        0) {
+        kerr_wrap(err, "load `%s`", cfg->kernel);
+        goto out;
+    }
+    if (cfg->initrd) {
+        if (map_file("guest initrd", cfg->initrd, &initrd, err) < 0)
+            goto out;
+        if (vmm_place_initrd(initrd.data, initrd.len, vm->mem, vm->mem_size, kernel_end,
+                             &initrd_gpa, err) < 0) {
+            kerr_wrap(err, "load `%s`", cfg->initrd);
+            goto out;
+        }
+    }
+    if (vmm_write_acpi(vm->mem, vm->mem_size, 1, err) < 0)
+        goto out;
+    r = vmm_write_start_info(vm->mem, vm->mem_size, cfg->cmdline ? cfg->cmdline : "", initrd_gpa,
+                             initrd.len, VMM_ACPI_RSDP_GPA, err);
+out:
+    unmap_file(&kernel);
+    unmap_file(&initrd);
+    return r;
+}
+
+/* Everything KVM supports, as the guest's CPUID. */
+static int set_cpuid(struct vmm *vm, struct kerr **err)
+{
+    for (unsigned n = 64; n <= 4096; n *= 2) {
+        cleanup_free struct kvm_cpuid2 *c =
+            xcalloc(1, sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
+        c->nent = n;
+        if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+            if (errno == E2BIG)
+                continue;
+            return kerr_make(err, errno, "KVM_GET_SUPPORTED_CPUID");
+        }
+        /* Say that this is a VM (CPUID.1:ECX.hypervisor): the guest then finds
+         * KVM's leaves at 0x40000000 and uses kvm-clock for its TSC rate. */
+        for (unsigned i = 0; i < c->nent; i++)
+            if (c->entries[i].function == 1)
+                c->entries[i].ecx |= 1u << 31;
+        if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c) < 0)
+            return kerr_make(err, errno, "KVM_SET_CPUID2");
+        return 0;
+    }
+    return kerr_make(err, E2BIG, "KVM_GET_SUPPORTED_CPUID: too many entries");
+}
+
+/* The PVH boot ABI's initial state: 32-bit protected mode, paging off, flat
+ * 4 GiB code and data segments, a 32-bit TSS, %ebx = start info. */
+static int set_boot_registers(struct vmm *vm, uint64_t entry, struct kerr **err)
+{
+    struct kvm_sregs s;
+    if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &s) < 0)
+        return kerr_make(err, errno, "KVM_GET_SREGS");
+    struct kvm_segment code = {
+        .base = 0,
+        .limit = 0xffffffff,
+        .selector = 0x10,
+        .type = 0xb, /* execute/read, accessed */
+        .present = 1,
+        .db = 1,
+        .s = 1,
+        .g = 1,
+    };
+    struct kvm_segment data = code;
+    data.selector = 0x18;
+    data.type = 0x3; /* read/write, accessed */
+    struct kvm_segment tss = {
+        .base = 0, .limit = 0x67, .selector = 0x20, .type = 0xb, .present = 1, .s = 0};
+    s.cs = code;
+    s.ds = s.es = s.fs = s.gs = s.ss = data;
+    s.tr = tss;
+    s.cr0 = 0x11; /* PE | ET */
+    s.cr3 = 0;
+    s.cr4 = 0;
+    s.efer = 0;
+    if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s) < 0)
+        return kerr_make(err, errno, "KVM_SET_SREGS");
+    struct kvm_regs r = {.rip = entry, .rbx = VMM_START_INFO_GPA, .rflags = 0x2};
+    if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &r) < 0)
+        return kerr_make(err, errno, "KVM_SET_REGS");
+    return 0;
+}
+
+struct vmm *vmm_create(const struct vmm_config *cfg,
+                       void (*console)(void *ctx, const uint8_t *bytes, size_t len), void *ctx,
+                       struct kerr **err)
+{
+    struct vmm *vm = xcalloc(1, sizeof(*vm));
+    vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+    uart_init(&vm->com1, console, ctx);
+    uint64_t entry = 0;
+
+    vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (vm->kvm_fd < 0) {
+        kerr_make(err, errno, "open `/dev/kvm`");
+        goto fail;
+    }
+    int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+    if (api != KVM_API_VERSION) {
+        kerr_make(err, 0, "`/dev/kvm`: KVM API version %d, expected %d", api, KVM_API_VERSION);
+        goto fail;
+    }
+    vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+    if (vm->vm_fd < 0) {
+        kerr_make(err, errno, "KVM_CREATE_VM");
+        goto fail;
+    }
+    /* Intel needs these before the first KVM_RUN; AMD ignores them. */
+    ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_GPA);
+    uint64_t idmap = KVM_IDENTITY_MAP_GPA;
+    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
+    if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+        kerr_make(err, errno, "KVM_CREATE_IRQCHIP");
+        goto fail;
+    }
+    struct kvm_pit_config pit = {.flags = 0};
+    if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+        kerr_make(err, errno, "KVM_CREATE_PIT2");
+        goto fail;
+    }
+
+    vm->mem_size = (size_t)(cfg->memory_mb ? cfg->memory_mb : 256) << 20;
+    vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (vm->mem == MAP_FAILED) {
+        vm->mem = NULL;
+        kerr_make(err, errno, "allocate %u MiB of guest memory", cfg->memory_mb);
+        goto fail;
+    }
+    struct kvm_userspace_memory_region region = {
+        .slot = 0,
+        .guest_phys_addr = 0,
+        .memory_size = vm->mem_size,
+        .userspace_addr = (uintptr_t)vm->mem,
+    };
+    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+        kerr_make(err, errno, "KVM_SET_USER_MEMORY_REGION");
+        goto fail;
+    }
+    if (load_guest(vm, cfg, err, &entry) < 0)
+        goto fail;
+
+    vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+    if (vm->vcpu_fd < 0) {
+        kerr_make(err, errno, "KVM_CREATE_VCPU");
+        goto fail;
+    }
+    int run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (run_size < (int)sizeof(struct kvm_run)) {
+        kerr_make(err, errno, "KVM_GET_VCPU_MMAP_SIZE");
+        goto fail;
+    }
+    vm->run_size = (size_t)run_size;
+    vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+    if (vm->run == MAP_FAILED) {
+        vm->run = NULL;
+        kerr_make(err, errno, "map the vCPU's kvm_run");
+        goto fail;
+    }
+    if (set_cpuid(vm, err) < 0 || set_boot_registers(vm, entry, err) < 0)
+        goto fail;
+    return vm;
+fail:
+    vmm_free(vm);
+    return NULL;
+}
+
+static int set_com1_irq(struct vmm *vm, struct kerr **err)
+{
+    bool level = uart_irq_level(&vm->com1);
+    if (level == vm->com1_irq)
+        return 0;
+    struct kvm_irq_level irq = {.irq = UART_COM1_IRQ, .level = level};
+    if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+        return kerr_make(err, errno, "KVM_IRQ_LINE %d", UART_COM1_IRQ);
+    vm->com1_irq = level;
+    return 0;
+}
+
+/* One port access of `size` bytes at data.  Returns 1 when the guest asked
+ * for a reset, 2 for a power-off, 0 otherwise, -1 on error. */
+static int port_io(struct vmm *vm, uint16_t port, bool out, uint8_t *data, unsigned size,
+                   struct kerr **err)
+{
+    if (port >= UART_COM1_BASE && port < UART_COM1_BASE + 8 && size == 1) {
+        if (out)
+            uart_write(&vm->com1, port - UART_COM1_BASE, data[0]);
+        else
+            data[0] = uart_read(&vm->com1, port - UART_COM1_BASE);
+        return set_com1_irq(vm, err);
+    }
+    if (port == I8042_COMMAND_PORT && out && size == 1 && data[0] == I8042_CMD_RESET)
+        return 1;
+    if (port == VMM_ACPI_SLEEP_PORT && out && size == 1 && (data[0] & VMM_ACPI_SLEEP_EN) &&
+        ((data[0] >> 2) & 7) == VMM_ACPI_S5_TYPE)
+        return 2; /* ACPI S5: power off */
+    if (!out)
+        memset(data, 0xff, size); /* nothing there */
+    return 0;
+}
+
+static int handle_io(struct vmm *vm, struct kerr **err)
+{
+    struct kvm_run *run = vm->run;
+    unsigned size = run->io.size;
+    uint64_t off = run->io.data_offset;
+    uint64_t total = (uint64_t)size * run->io.count;
+    if (size == 0 || size > 4 || off > vm->run_size || total > vm->run_size - off)
+        return kerr_make(err, EINVAL, "port I/O exit with a bad size or offset");
+    uint8_t *data = (uint8_t *)run + off;
+    for (uint32_t i = 0; i < run->io.count; i++) {
+        int r = port_io(vm, run->io.port, run->io.direction == KVM_EXIT_IO_OUT, data + i * size,
+                        size, err);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+int vmm_run(struct vmm *vm, enum vmm_exit *why, struct kerr **err)
+{
+    struct kvm_run *run = vm->run;
+    for (;;) {
+        if (vm->stop) {
+            *why = VMM_EXIT_STOPPED;
+            return 0;
+        }
+        if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return kerr_make(err, errno, "KVM_RUN");
+        }
+        switch (run->exit_reason) {
+        case KVM_EXIT_IO: {
+            int r = handle_io(vm, err);
+            if (r < 0)
+                return -1;
+            if (r > 0) {
+                *why = r == 1 ? VMM_EXIT_RESET : VMM_EXIT_SHUTDOWN;
+                return 0;
+            }
+            break;
+        }
+        case KVM_EXIT_MMIO:
+            if (!run->mmio.is_write)
+                memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
+            break;
+        case KVM_EXIT_INTR:
+            break;
+        case KVM_EXIT_SHUTDOWN: /* triple fault: how reboot=t resets */
+            *why = VMM_EXIT_RESET;
+            return 0;
+        case KVM_EXIT_SYSTEM_EVENT:
+            *why = run->system_event.type == KVM_SYSTEM_EVENT_RESET ? VMM_EXIT_RESET
+                                                                    : VMM_EXIT_SHUTDOWN;
+            return 0;
+        case KVM_EXIT_HLT:
+            *why = VMM_EXIT_SHUTDOWN;
+            return 0;
+        case KVM_EXIT_FAIL_ENTRY:
+            return kerr_make(err, 0, "KVM_RUN: entry failed, hardware reason 0x%llx",
+                             (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        case KVM_EXIT_INTERNAL_ERROR:
+            return kerr_make(err, 0, "KVM_RUN: internal error, suberror %u",
+                             run->internal.suberror);
+        default:
+            return kerr_make(err, 0, "KVM_RUN: unhandled exit reason %u", run->exit_reason);
+        }
+    }
+}
+
+void vmm_request_stop(struct vmm *vm)
+{
+    vm->stop = 1;
+    if (vm->run)
+        vm->run->immediate_exit = 1;
+}
+
+void vmm_free(struct vmm *vm)
+{
+    if (vm == NULL)
+        return;
+    if (vm->run)
+        munmap(vm->run, vm->run_size);
+    if (vm->mem)
+        munmap(vm->mem, vm->mem_size);
+    if (vm->vcpu_fd >= 0)
+        close(vm->vcpu_fd);
+    if (vm->vm_fd >= 0)
+        close(vm->vm_fd);
+    if (vm->kvm_fd >= 0)
+        close(vm->kvm_fd);
+    free(vm);
+}

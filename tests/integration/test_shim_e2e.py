@@ -1,0 +1,210 @@
+"""The sandbox daemon end to end in real VMs, driven as containerd drives it:
+the shim binary protocol, then Task calls (tests/tools/task-ctl) with stdio
+through fifos, a busybox-static rootfs (runtime_bundle.py), events recorded by
+a publish binary, and the fault cases (VMM or daemon SIGKILLed).  Every test
+ends with nothing left: no VMM, virtiofsd, mount, state or shared dir."""
+import os
+import signal
+import time
+
+import pytest
+
+from runtime_bundle import make_bundle
+from shim_env import (FifoReader, ShimEnv, alive, assets_built, daemon_pid, exec_spec, task,
+                      task_ok, wait_for, wait_gone)
+
+
+@pytest.fixture
+def sh():
+    if not assets_built():
+        pytest.skip("guest assets not built (guest/build-assets.sh)")
+    e = ShimEnv()
+    yield e
+    e.cleanup()
+
+
+def bundle(sh, cid, args, terminal=False, annotations=None):
+    return make_bundle(os.path.join(sh.root, "bundles", cid), args, terminal=terminal,
+                       annotations=annotations)
+
+
+def run_container(sh, cid, args, terminal=False, stdin=False, stderr=True):
+    """start + Create + Start; returns (address, stdout reader, stderr reader, stdin path)."""
+    b = bundle(sh, cid, args, terminal)
+    out = sh.fifo(cid + ".out")
+    err = sh.fifo(cid + ".err") if stderr and not terminal else ""
+    inp = sh.fifo(cid + ".in") if stdin else ""
+    ro, re_ = FifoReader(out), (FifoReader(err) if err else None)
+    address = sh.start(cid, b)
+    resp = task_ok(address, "Create", {"id": cid, "bundle": b, "stdout": out, "stderr": err,
+                                       "stdin": inp, "terminal": terminal})
+    assert resp["pid"] > 0
+    task_ok(address, "Start", {"id": cid})
+    return address, ro, re_, inp
+
+
+def finish(sh, address, cid):
+    """Delete the container (the VM goes with the last one), then Shutdown."""
+    pid = daemon_pid(address)
+    task_ok(address, "Delete", {"id": cid})
+    task_ok(address, "Shutdown", {"id": cid})
+    assert wait_gone(pid)
+    sh.assert_clean()
+
+
+def test_output_stderr_and_exit_status_through_fifos(sh):
+    address, out, err, _ = run_container(sh, "c1",
+                                         ["sh", "-c", "echo out; echo err >&2; exit 3"])
+    resp = task_ok(address, "Wait", {"id": "c1"})
+    assert resp["exit_status"] == 3
+    assert out.read_until(lambda d: d.endswith(b"out\n")) == b"out\n"
+    assert err.read_until(lambda d: d.endswith(b"err\n")) == b"err\n"
+    state = task_ok(address, "State", {"id": "c1"})
+    assert state["status"] == "STOPPED" and state["exit_status"] == 3
+    resp = task_ok(address, "Delete", {"id": "c1"})
+    assert resp["exit_status"] == 3
+    pid = daemon_pid(address)
+    task_ok(address, "Shutdown", {"id": "c1"})
+    assert wait_gone(pid)
+    sh.assert_clean()
+    events = sh.events()
+    assert events[:2] == ["/tasks/create", "/tasks/start"], events
+    assert events.index("/tasks/exit") < events.index("/tasks/delete")
+
+
+def test_stdin_through_a_fifo_and_close_io(sh):
+    address, out, _, inp = run_container(sh, "c1", ["cat"], stdin=True, stderr=False)
+    w = os.open(inp, os.O_RDWR)
+    os.write(w, b"hello through stdin\n")
+    assert out.read_until(lambda d: d.endswith(b"\n")) == b"hello through stdin\n"
+    task_ok(address, "CloseIO", {"id": "c1", "stdin": True})
+    os.close(w)
+    assert task_ok(address, "Wait", {"id": "c1"}, 60)["exit_status"] == 0
+    finish(sh, address, "c1")
+
+
+def test_terminal_and_resize_pty_of_an_exec(sh):
+    address, out, _, _ = run_container(
+        sh, "c1", ["sh", "-c", "test -t 0 && test -t 1 && echo on-a-tty; exec sleep 1000"],
+        terminal=True)
+    assert b"on-a-tty" in out.read_until(lambda d: b"on-a-tty" in d)
+    xout = sh.fifo("x.out")
+    xr = FifoReader(xout)
+    task_ok(address, "Exec", {"id": "c1", "exec_id": "x", "terminal": True, "stdout": xout,
+                              "spec": exec_spec(["sh", "-c", "sleep 3; stty size"], True)})
+    task_ok(address, "Start", {"id": "c1", "exec_id": "x"})
+    task_ok(address, "ResizePty", {"id": "c1", "exec_id": "x", "width": 100, "height": 40})
+    assert task_ok(address, "Wait", {"id": "c1", "exec_id": "x"})["exit_status"] == 0
+    assert b"40 100" in xr.read_until(lambda d: b"40 100" in d)
+    task_ok(address, "Delete", {"id": "c1", "exec_id": "x"})
+    task_ok(address, "Kill", {"id": "c1", "signal": 9})
+    assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] == 137
+    finish(sh, address, "c1")
+
+
+def test_exec_start_wait_of_a_second_process(sh):
+    address, _, _, _ = run_container(sh, "c1", ["sleep", "1000"])
+    xout = sh.fifo("x.out")
+    xr = FifoReader(xout)
+    task_ok(address, "Exec", {"id": "c1", "exec_id": "x", "stdout": xout,
+                              "spec": exec_spec(["sh", "-c", "echo from-exec; exit 5"])})
+    code, resp = task(address, "Exec", {"id": "c1", "exec_id": "x",
+                                        "spec": exec_spec(["true"])})
+    assert code == 1 and "AlreadyExists" in resp
+    assert task_ok(address, "State", {"id": "c1", "exec_id": "x"})["status"] == "CREATED"
+    task_ok(address, "Start", {"id": "c1", "exec_id": "x"})
+    assert task_ok(address, "Wait", {"id": "c1", "exec_id": "x"})["exit_status"] == 5
+    assert xr.read_until(lambda d: d.endswith(b"\n")) == b"from-exec\n"
+    assert task_ok(address, "Delete", {"id": "c1", "exec_id": "x"})["exit_status"] == 5
+    code, resp = task(address, "State", {"id": "c1", "exec_id": "x"})
+    assert code == 1 and "NotFound" in resp
+    assert task_ok(address, "State", {"id": "c1"})["status"] == "RUNNING"
+    task_ok(address, "Kill", {"id": "c1", "signal": 9})
+    task_ok(address, "Wait", {"id": "c1"})
+    finish(sh, address, "c1")
+    events = sh.events()
+    for topic in ("/tasks/exec-added", "/tasks/exec-started"):
+        assert topic in events, events
+
+
+def test_kill_by_signal_number_and_all(sh):
+    address, _, _, _ = run_container(sh, "c1", ["sleep", "1000"])
+    task_ok(address, "Exec", {"id": "c1", "exec_id": "x", "spec": exec_spec(["sleep", "1000"])})
+    task_ok(address, "Start", {"id": "c1", "exec_id": "x"})
+    task_ok(address, "Kill", {"id": "c1", "exec_id": "x", "signal": 15})
+    assert task_ok(address, "Wait", {"id": "c1", "exec_id": "x"})["exit_status"] == 143
+    assert task_ok(address, "State", {"id": "c1"})["status"] == "RUNNING"
+    task_ok(address, "Delete", {"id": "c1", "exec_id": "x"})
+    task_ok(address, "Exec", {"id": "c1", "exec_id": "y", "spec": exec_spec(["sleep", "1000"])})
+    task_ok(address, "Start", {"id": "c1", "exec_id": "y"})
+    task_ok(address, "Kill", {"id": "c1", "signal": 9, "all": True})
+    assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] == 137
+    assert task_ok(address, "Wait", {"id": "c1", "exec_id": "y"})["exit_status"] == 137
+    task_ok(address, "Kill", {"id": "c1", "signal": 9})  # a stopped task: not an error
+    task_ok(address, "Delete", {"id": "c1", "exec_id": "y"})
+    finish(sh, address, "c1")
+
+
+def test_pause_resume_pids_stats_update(sh):
+    address, _, _, _ = run_container(sh, "c1", ["sleep", "1000"])
+    task_ok(address, "Pause", {"id": "c1"})
+    assert task_ok(address, "State", {"id": "c1"})["status"] == "PAUSED"
+    task_ok(address, "Resume", {"id": "c1"})
+    assert task_ok(address, "State", {"id": "c1"})["status"] == "RUNNING"
+    pids = task_ok(address, "Pids", {"id": "c1"})["processes"]
+    assert len(pids) == 1 and alive(pids[0]["pid"])  # the VMM
+    resources = {"pids": {"limit": 42}, "memory": {"limit": 64 * 1024 * 1024}}
+    import json
+    task_ok(address, "Update", {"id": "c1", "resources": {
+        "type_url": "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources",
+        "value": {"@text": json.dumps(resources)}}})
+    stats = task_ok(address, "Stats", {"id": "c1"})
+    assert stats["stats"]["type_url"] == "io.containerd.cgroups.v2.Metrics"
+    m = stats["metrics"]
+    assert m["pids"]["current"] >= 1 and m["pids"]["limit"] == 42
+    assert m["memory"]["usage"] > 0 and m["memory"]["usage_limit"] == 64 * 1024 * 1024
+    assert m["cpu"]["usage_usec"] > 0
+    events = sh.events()
+    assert "/tasks/paused" in events and "/tasks/resumed" in events
+    task_ok(address, "Kill", {"id": "c1", "signal": 9})
+    task_ok(address, "Wait", {"id": "c1"})
+    finish(sh, address, "c1")
+
+
+def test_delete_of_a_running_container_is_refused_until_killed(sh):
+    address, _, _, _ = run_container(sh, "c1", ["sleep", "1000"])
+    code, resp = task(address, "Delete", {"id": "c1"})
+    assert code == 1 and "FailedPrecondition" in resp
+    task_ok(address, "Kill", {"id": "c1", "signal": 9})
+    assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] == 137
+    finish(sh, address, "c1")
+
+
+def test_vmm_sigkill_reports_the_task_exited_and_delete_cleans(sh):
+    address, _, _, _ = run_container(sh, "c1", ["sleep", "1000"])
+    vmm = task_ok(address, "State", {"id": "c1"})["pid"]
+    os.kill(vmm, signal.SIGKILL)
+    resp = task_ok(address, "Wait", {"id": "c1"}, 60)
+    assert resp["exit_status"] != 0
+    assert task_ok(address, "State", {"id": "c1"})["status"] == "STOPPED"
+    assert wait_for(lambda: "/tasks/exit" in sh.events())
+    finish(sh, address, "c1")
+
+
+def test_daemon_sigkill_keeps_the_vmm_and_delete_cleans_everything(sh):
+    b = bundle(sh, "c1", ["sleep", "1000"])
+    address = sh.start("c1", b)
+    task_ok(address, "Create", {"id": "c1", "bundle": b})
+    task_ok(address, "Start", {"id": "c1"})
+    pid = daemon_pid(address)
+    vmm = task_ok(address, "State", {"id": "c1"})["pid"]
+    os.kill(pid, signal.SIGKILL)
+    assert wait_gone(pid)
+    time.sleep(1)
+    assert alive(vmm)  # its console is a file: the daemon's death does not kill it
+    r = sh.shim("delete", "c1", b)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout) > 0  # a DeleteResponse protobuf
+    assert not alive(vmm)
+    assert not os.path.exists(address[len("unix://"):])
+    sh.assert_clean()

@@ -1,0 +1,312 @@
+/* The built-in VMM's pieces that need no KVM: the PVH ELF loader, the start
+ * info and memory map, initrd placement, and the UART model. */
+#include "acpi.h"
+#include "boot.h"
+#include "test.h"
+#include "uart.h"
+#include "util.h"
+
+#include <elf.h>
+#include <errno.h>
+
+#define MEM_SIZE   (32u << 20)
+#define LOAD_PADDR 0x1000000u
+#define ENTRY      0x1000040u
+
+/* A minimal ELF64 image: one PT_NOTE with the Xen PHYS32_ENTRY note, one
+ * PT_LOAD of 64 bytes (memsz 128) at LOAD_PADDR. */
+struct fake_elf {
+    Elf64_Ehdr eh;
+    Elf64_Phdr ph[2];
+    Elf64_Nhdr nh;
+    char name[4];
+    uint32_t desc;
+    uint8_t payload[64];
+};
+
+static void make_elf(struct fake_elf *f)
+{
+    memset(f, 0, sizeof(*f));
+    memcpy(f->eh.e_ident, ELFMAG, SELFMAG);
+    f->eh.e_ident[EI_CLASS] = ELFCLASS64;
+    f->eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    f->eh.e_machine = EM_X86_64;
+    f->eh.e_phoff = offsetof(struct fake_elf, ph);
+    f->eh.e_phentsize = sizeof(Elf64_Phdr);
+    f->eh.e_phnum = 2;
+    f->ph[0].p_type = PT_NOTE;
+    f->ph[0].p_offset = offsetof(struct fake_elf, nh);
+    f->ph[0].p_filesz = sizeof(Elf64_Nhdr) + 4 + 4;
+    f->ph[1].p_type = PT_LOAD;
+    f->ph[1].p_offset = offsetof(struct fake_elf, payload);
+    f->ph[1].p_paddr = LOAD_PADDR;
+    f->ph[1].p_filesz = 64;
+    f->ph[1].p_memsz = 128;
+    f->nh.n_namesz = 4;
+    f->nh.n_descsz = 4;
+    f->nh.n_type = 18;
+    memcpy(f->name, "Xen", 4);
+    f->desc = ENTRY;
+    memset(f->payload, 0xab, sizeof(f->payload));
+}
+
+static uint8_t *guest_memory(void)
+{
+    uint8_t *mem = xmalloc(MEM_SIZE);
+    memset(mem, 0xee, MEM_SIZE);
+    return mem;
+}
+
+TEST(pvh_elf_loads_segments_and_finds_the_entry)
+{
+    struct fake_elf f;
+    make_elf(&f);
+    cleanup_free uint8_t *mem = guest_memory();
+    uint64_t entry = 0, end = 0;
+    CHECK_INT(vmm_load_pvh_elf((uint8_t *)&f, sizeof(f), mem, MEM_SIZE, &entry, &end, NULL), 0);
+    CHECK_INT(entry, ENTRY);
+    CHECK_INT(end, LOAD_PADDR + 128);
+    CHECK_INT(mem[LOAD_PADDR], 0xab);
+    CHECK_INT(mem[LOAD_PADDR + 63], 0xab);
+    CHECK_INT(mem[LOAD_PADDR + 64], 0); /* bss zeroed */
+    CHECK_INT(mem[LOAD_PADDR + 127], 0);
+    CHECK_INT(mem[LOAD_PADDR + 128], 0xee);
+}
+
+TEST(pvh_elf_rejects_what_does_not_fit_or_is_not_there)
+{
+    struct fake_elf f;
+    cleanup_free uint8_t *mem = guest_memory();
+    uint64_t entry, end;
+
+    make_elf(&f);
+    f.ph[1].p_paddr = MEM_SIZE - 64; /* memsz 128 runs past the end */
+    cleanup_kerr struct kerr *e1 = NULL;
+    CHECK_INT(vmm_load_pvh_elf((uint8_t *)&f, sizeof(f), mem, MEM_SIZE, &entry, &end, &e1), -1);
+    CHECK_CONTAINS(e1->msg, "does not fit");
+
+    make_elf(&f);
+    f.ph[1].p_paddr = 0xffffffffffffff00ull; /* address overflow */
+    cleanup_kerr struct kerr *e2 = NULL;
+    CHECK_INT(vmm_load_pvh_elf((uint8_t *)&f, sizeof(f), mem, MEM_SIZE, &entry, &end, &e2), -1);
+
+    make_elf(&f);
+    f.ph[1].p_offset = sizeof(f) - 8; /* data past the end of the file */
+    cleanup_kerr struct kerr *e3 = NULL;
+    CHECK_INT(vmm_load_pvh_elf((uint8_t *)&f, sizeof(f), mem, MEM_SIZE, &entry, &end, &e3), -1);
+    CHECK_CONTAINS(e3->msg, "out of the file");
+
+    make_elf(&f);
+    f.nh.n_type = 1; /* no PVH note */
+    cleanup_kerr struct kerr *e4 = NULL;
+    CHECK_INT(vmm_load_pvh_elf((uint8_t *)&f, sizeof(f), mem, MEM_SIZE, &entry, &end, &e4), -1);
+    CHECK_CONTAINS(e4->msg, "no PVH entry note");
+
+    make_elf(&f);
+    f.nh.n_namesz = 0xfffffff0u; /* a note running past its segment */
+    cleanup_kerr struct kerr *e5 = NULL;
+    CHECK_INT(vmm_load_pvh_elf((uint8_t *)&f, sizeof(f), mem, MEM_SIZE, &entry, &end, &e5), -1);
+
+    make_elf(&f);
+    f.desc = 0x100; /* entry outside the image */
+    cleanup_kerr struct kerr *e6 = NULL;
+    CHECK_INT(vmm_load_pvh_elf((uint8_t *)&f, sizeof(f), mem, MEM_SIZE, &entry, &end, &e6), -1);
+    CHECK_CONTAINS(e6->msg, "outside the loaded image");
+
+    make_elf(&f);
+    f.eh.e_phnum = 1000; /* program headers past the end of the file */
+    cleanup_kerr struct kerr *e7 = NULL;
+    CHECK_INT(vmm_load_pvh_elf((uint8_t *)&f, sizeof(f), mem, MEM_SIZE, &entry, &end, &e7), -1);
+
+    const uint8_t bzimage[600] = {[0x202] = 'H', [0x203] = 'd', [0x204] = 'r', [0x205] = 'S'};
+    cleanup_kerr struct kerr *e8 = NULL;
+    CHECK_INT(vmm_load_pvh_elf(bzimage, sizeof(bzimage), mem, MEM_SIZE, &entry, &end, &e8), -1);
+    CHECK_CONTAINS(e8->msg, "uncompressed vmlinux");
+}
+
+TEST(initrd_goes_to_the_top_of_ram_page_aligned)
+{
+    cleanup_free uint8_t *mem = guest_memory();
+    uint8_t initrd[5000];
+    memset(initrd, 0x5a, sizeof(initrd));
+    uint64_t gpa = 0;
+    CHECK_INT(vmm_place_initrd(initrd, sizeof(initrd), mem, MEM_SIZE, LOAD_PADDR + 128, &gpa, NULL),
+              0);
+    CHECK_INT(gpa % 4096, 0);
+    CHECK(gpa + sizeof(initrd) <= MEM_SIZE);
+    CHECK(gpa + sizeof(initrd) > MEM_SIZE - 4096);
+    CHECK_INT(mem[gpa], 0x5a);
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK_INT(vmm_place_initrd(initrd, sizeof(initrd), mem, MEM_SIZE, MEM_SIZE - 4096, &gpa, &e),
+              -1);
+    CHECK_CONTAINS(e->msg, "does not fit");
+}
+
+TEST(start_info_carries_cmdline_initrd_and_memory_map)
+{
+    cleanup_free uint8_t *mem = guest_memory();
+    CHECK_INT(vmm_write_start_info(mem, MEM_SIZE, "console=ttyS0", 0x1f00000, 5000, 0xe0000, NULL),
+              0);
+    struct hvm_start_info si;
+    memcpy(&si, mem + VMM_START_INFO_GPA, sizeof(si));
+    CHECK_INT(si.magic, HVM_START_MAGIC);
+    CHECK_INT(si.version, 1);
+    CHECK_INT(si.nr_modules, 1);
+    CHECK_STR((char *)mem + si.cmdline_paddr, "console=ttyS0");
+    struct hvm_modlist_entry mod;
+    memcpy(&mod, mem + si.modlist_paddr, sizeof(mod));
+    CHECK_INT(mod.paddr, 0x1f00000);
+    CHECK_INT(mod.size, 5000);
+    CHECK_INT(si.rsdp_paddr, 0xe0000);
+    CHECK_INT(si.memmap_entries, 3);
+    struct hvm_memmap_table_entry map[3];
+    memcpy(map, mem + si.memmap_paddr, sizeof(map));
+    CHECK_INT(map[0].addr, 0);
+    CHECK_INT(map[0].type, HVM_MEMMAP_TYPE_RAM);
+    CHECK_INT(map[1].addr, 0xe0000);
+    CHECK_INT(map[1].type, HVM_MEMMAP_TYPE_RESERVED);
+    CHECK_INT(map[2].addr, 0x100000);
+    CHECK_INT(map[2].addr + map[2].size, MEM_SIZE);
+    /* The structures do not overlap each other or the command line. */
+    CHECK(VMM_START_INFO_GPA + sizeof(si) <= VMM_MODLIST_GPA);
+    CHECK(VMM_MODLIST_GPA + sizeof(mod) <= VMM_MEMMAP_GPA);
+
+    CHECK_INT(vmm_write_start_info(mem, MEM_SIZE, "", 0, 0, 0, NULL), 0);
+    memcpy(&si, mem + VMM_START_INFO_GPA, sizeof(si));
+    CHECK_INT(si.nr_modules, 0);
+
+    char long_line[3000];
+    memset(long_line, 'x', sizeof(long_line) - 1);
+    long_line[sizeof(long_line) - 1] = '\0';
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK_INT(vmm_write_start_info(mem, MEM_SIZE, long_line, 0, 0, 0, &e), -1);
+    CHECK_INT(e->status, E2BIG);
+}
+
+struct sink {
+    char buf[64];
+    size_t len;
+};
+
+static void to_sink(void *ctx, const uint8_t *bytes, size_t len)
+{
+    struct sink *s = ctx;
+    for (size_t i = 0; i < len && s->len < sizeof(s->buf) - 1; i++)
+        s->buf[s->len++] = (char)bytes[i];
+    s->buf[s->len] = '\0';
+}
+
+TEST(uart_passes_the_8250_probe)
+{
+    struct sink s = {0};
+    struct uart u;
+    uart_init(&u, to_sink, &s);
+    uart_write(&u, 7, 0xa5); /* scratch */
+    CHECK_INT(uart_read(&u, 7), 0xa5);
+    uart_write(&u, 1, 0); /* IER */
+    CHECK_INT(uart_read(&u, 1) & 0x0f, 0);
+    uart_write(&u, 1, 0x0f);
+    CHECK_INT(uart_read(&u, 1) & 0x0f, 0x0f);
+    uart_write(&u, 1, 0);
+    uart_write(&u, 4, 0x10 | 0x0a); /* loopback, OUT2 and RTS -> DCD and CTS */
+    CHECK_INT(uart_read(&u, 6) & 0xf0, 0x90);
+    uart_write(&u, 4, 0x10 | 0x0f);
+    CHECK_INT(uart_read(&u, 6) & 0xf0, 0xf0);
+    uart_write(&u, 0, 'x'); /* looped back, not transmitted */
+    CHECK_INT(s.len, 0);
+    uart_write(&u, 4, 0x0b);
+    CHECK_INT(uart_read(&u, 6), 0xb0);
+    CHECK_INT(uart_read(&u, 5) & 0x60, 0x60); /* THR empty */
+    /* Divisor latch: DLL/DLM behind DLAB, THR writes not transmitted. */
+    uart_write(&u, 3, 0x83);
+    uart_write(&u, 0, 1);
+    uart_write(&u, 1, 0);
+    CHECK_INT(uart_read(&u, 0), 1);
+    uart_write(&u, 3, 0x03);
+    CHECK_INT(s.len, 0);
+    uart_write(&u, 0, 'o');
+    uart_write(&u, 0, 'k');
+    CHECK_STR(s.buf, "ok");
+}
+
+TEST(uart_thr_empty_interrupt_is_raised_and_acknowledged)
+{
+    struct uart u;
+    uart_init(&u, NULL, NULL);
+    CHECK_INT(uart_read(&u, 2), 0x01); /* no interrupt */
+    CHECK(!uart_irq_level(&u));
+    uart_write(&u, 1, 0x02); /* enable THRI: the THR is empty, so it fires */
+    CHECK(uart_irq_level(&u));
+    CHECK_INT(uart_read(&u, 2), 0x02);
+    CHECK(!uart_irq_level(&u)); /* reading IIR acknowledged it */
+    CHECK_INT(uart_read(&u, 2), 0x01);
+    uart_write(&u, 0, 'a'); /* sent at once: empty again */
+    CHECK(uart_irq_level(&u));
+    uart_write(&u, 1, 0); /* disabled: the line drops */
+    CHECK(!uart_irq_level(&u));
+}
+
+/* Follow RSDP -> XSDT -> tables as a guest does, checking every checksum. */
+static const uint8_t *xsdt_table(const uint8_t *mem, const char *sig)
+{
+    const uint8_t *rsdp = mem + VMM_ACPI_RSDP_GPA;
+    uint64_t xsdt_gpa, gpa;
+    uint32_t len;
+    memcpy(&xsdt_gpa, rsdp + 24, 8);
+    const uint8_t *xsdt = mem + xsdt_gpa;
+    memcpy(&len, xsdt + 4, 4);
+    for (uint32_t off = 36; off + 8 <= len; off += 8) {
+        memcpy(&gpa, xsdt + off, 8);
+        if (memcmp(mem + gpa, sig, 4) == 0)
+            return mem + gpa;
+    }
+    return NULL;
+}
+
+TEST(acpi_tables_link_up_and_sum_to_zero)
+{
+    cleanup_free uint8_t *mem = guest_memory();
+    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 2, NULL), 0);
+    const uint8_t *rsdp = mem + VMM_ACPI_RSDP_GPA;
+    CHECK(memcmp(rsdp, "RSD PTR ", 8) == 0);
+    CHECK_INT(vmm_acpi_sum(rsdp, 20), 0);
+    CHECK_INT(vmm_acpi_sum(rsdp, 36), 0);
+    uint64_t xsdt_gpa;
+    uint32_t len;
+    memcpy(&xsdt_gpa, rsdp + 24, 8);
+    CHECK(memcmp(mem + xsdt_gpa, "XSDT", 4) == 0);
+    memcpy(&len, mem + xsdt_gpa + 4, 4);
+    CHECK_INT(vmm_acpi_sum(mem + xsdt_gpa, len), 0);
+
+    const uint8_t *fadt = xsdt_table(mem, "FACP");
+    CHECK(fadt != NULL);
+    memcpy(&len, fadt + 4, 4);
+    CHECK_INT(len, 276);
+    CHECK_INT(vmm_acpi_sum(fadt, len), 0);
+    uint32_t flags;
+    memcpy(&flags, fadt + 112, 4);
+    CHECK(flags & (1u << 20)); /* hardware-reduced */
+    uint64_t sleep_port, dsdt_gpa;
+    memcpy(&sleep_port, fadt + 248, 8);
+    CHECK_INT(sleep_port, VMM_ACPI_SLEEP_PORT);
+    memcpy(&dsdt_gpa, fadt + 140, 8);
+    const uint8_t *dsdt = mem + dsdt_gpa;
+    CHECK(memcmp(dsdt, "DSDT", 4) == 0);
+    memcpy(&len, dsdt + 4, 4);
+    CHECK_INT(vmm_acpi_sum(dsdt, len), 0);
+    CHECK(memmem(dsdt + 36, len - 36, "_S5_", 4) != NULL);
+
+    const uint8_t *madt = xsdt_table(mem, "APIC");
+    CHECK(madt != NULL);
+    memcpy(&len, madt + 4, 4);
+    CHECK_INT(len, 36 + 8 + 2 * 8 + 12);
+    CHECK_INT(vmm_acpi_sum(madt, len), 0);
+    CHECK_INT(madt[44], 0);         /* first entry: a local APIC */
+    CHECK_INT(madt[44 + 8 + 3], 1); /* second vCPU's APIC ID */
+    CHECK_INT(madt[44 + 16], 1);    /* then the IOAPIC */
+
+    /* Everything stays in the reserved BIOS area. */
+    CHECK(xsdt_gpa >= VMM_ACPI_RSDP_GPA && dsdt_gpa + 64 <= VMM_ACPI_END_GPA);
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 0, &e), -1);
+}
