@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from runtime_bundle import BUILD, RUNTIME, SHIM, TOP, make_bundle, mounts_under, processes_named
+from runtime_bundle import BUILD, RUNTIME, SHIM, make_bundle, mounts_under, processes_mentioning
 
 HOST_SHIM = os.path.join(BUILD, "tests", "tools", "host-task-shim")
 
@@ -62,16 +62,16 @@ class Runtime:
         self.config = write_config(tmp_path / "configuration.toml")
         self.daemon = daemon
         self.env = dict(os.environ)
+        # The daemon's own directories, never the host's /run: test runs that
+        # share the machine must not meet (daemon sockets are named by the
+        # container id).  The socket dir is short: unix socket paths are
+        # limited to 107 bytes.
+        self.short = tempfile.mkdtemp(prefix="krt.", dir="/tmp")
+        self.env["KATA_SHIM_SOCKET_DIR"] = self.short
         if daemon == "host":
             self.env["KATA_SHIM_PATH"] = HOST_SHIM
-            self.daemon_name = "host-task-shim"
         else:
             self.env["KATA_SHIM_PATH"] = SHIM
-            self.daemon_name = "containerd-shim-kata-v2"
-            # The daemon's own directories under the test's, never the host's /run
-            # (its socket dir short: unix socket paths are limited to 107 bytes).
-            self.short = tempfile.mkdtemp(prefix="krt.", dir="/tmp")
-            self.env["KATA_SHIM_SOCKET_DIR"] = self.short
             self.env["KATA_STATE_DIR"] = str(tmp_path / "vc")
             self.env["KATA_SHARED_DIR"] = str(tmp_path / "shared")
         self.timeout = 30 if daemon == "host" else 300
@@ -114,21 +114,21 @@ class Runtime:
 @pytest.fixture(params=daemons())
 def rt(request, tmp_path):
     runtime = Runtime(tmp_path, request.param)
-    daemons_before = set(processes_named(runtime.daemon_name))
     yield runtime
-    # Whatever the test did, nothing of it may remain.
+    # Whatever the test did, nothing of it may remain: no holder, daemon, VMM
+    # or virtiofsd (each names the test's directories), mount or state.
     for cid in runtime("list", "-q").stdout.split():
         runtime("delete", "--force", cid)
     assert not runtime.root.exists() or os.listdir(runtime.root) == []
     deadline = time.time() + 10
-    while set(processes_named(runtime.daemon_name)) - daemons_before and time.time() < deadline:
+    while (processes_mentioning(tmp_path) or processes_mentioning(runtime.short)) and \
+            time.time() < deadline:
         time.sleep(0.05)
-    assert set(processes_named(runtime.daemon_name)) <= daemons_before
-    if runtime.daemon == "vm":
-        assert mounts_under(str(tmp_path)) == []
-        for d in (runtime.short, tmp_path / "vc"):
-            assert not os.path.exists(d) or os.listdir(d) == [], f"{d} not empty"
-        shutil.rmtree(runtime.short, ignore_errors=True)
+    assert processes_mentioning(tmp_path) == [] and processes_mentioning(runtime.short) == []
+    assert mounts_under(str(tmp_path)) == []
+    for d in (runtime.short, tmp_path / "vc"):
+        assert not os.path.exists(d) or os.listdir(d) == [], f"{d} not empty"
+    shutil.rmtree(runtime.short, ignore_errors=True)
 
 
 def pid_alive(pid):
