@@ -144,7 +144,6 @@ static void container_destroy(struct container *c)
 {
     struct agent *a = c->agent;
     if (c->cgroup) {
-        cleanup_kerr struct kerr *err = NULL;
         if (c->state == CONTAINER_PAUSED)
             cgroup_freeze(c->cgroup, false, NULL);
         cgroup_kill_all(c->cgroup, NULL);
