@@ -75,6 +75,27 @@ def processes_named(name):
     return found
 
 
+def processes_mentioning(path):
+    """Live processes whose command line names path (a test's own directory):
+    its holders, daemons, VMMs and virtiofsd, and nobody else's, even when
+    other test runs share the machine."""
+    path = str(path)
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if path in cmdline and state != "Z":
+            found.append(int(pid))
+    return found
+
+
 def mounts_under(path):
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f if line.split()[4].startswith(path)]

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from runtime_bundle import BUILD, RUNTIME, SHIM, TOP, make_bundle, mounts_under, processes_named
+from runtime_bundle import BUILD, RUNTIME, SHIM, make_bundle, mounts_under, processes_mentioning
 
 HOST_SHIM = os.path.join(BUILD, "tests", "tools", "host-task-shim")
 
@@ -62,16 +62,16 @@ class Runtime:
         self.config = write_config(tmp_path / "configuration.toml")
         self.daemon = daemon
         self.env = dict(os.environ)
+        # The daemon's own directories, never the host's /run: test runs that
+        # share the machine must not meet (daemon sockets are named by the
+        # container id).  The socket dir is short: unix socket paths are
+        # limited to 107 bytes.
+        self.short = tempfile.mkdtemp(prefix="krt.", dir="/tmp")
+        self.env["KATA_SHIM_SOCKET_DIR"] = self.short
         if daemon == "host":
             self.env["KATA_SHIM_PATH"] = HOST_SHIM
-            self.daemon_name = "host-task-shim"
         else:
             self.env["KATA_SHIM_PATH"] = SHIM
-            self.daemon_name = "containerd-shim-kata-v2"
-            # The daemon's own directories under the test's, never the host's /run
-            # (its socket dir short: unix socket paths are limited to 107 bytes).
-            self.short = tempfile.mkdtemp(prefix="krt.", dir="/tmp")
-            self.env["KATA_SHIM_SOCKET_DIR"] = self.short
             self.env["KATA_STATE_DIR"] = str(tmp_path / "vc")
             self.env["KATA_SHARED_DIR"] = str(tmp_path / "shared")
         self.timeout = 30 if daemon == "host" else 300
@@ -114,21 +114,21 @@ class Runtime:
 @pytest.fixture(params=daemons())
 def rt(request, tmp_path):
     runtime = Runtime(tmp_path, request.param)
-    daemons_before = set(processes_named(runtime.daemon_name))
     yield runtime
-    # Whatever the test did, nothing of it may remain.
+    # Whatever the test did, nothing of it may remain: no holder, daemon, VMM
+    # or virtiofsd (each names the test's directories), mount or state.
     for cid in runtime("list", "-q").stdout.split():
         runtime("delete", "--force", cid)
     assert not runtime.root.exists() or os.listdir(runtime.root) == []
     deadline = time.time() + 10
-    while set(processes_named(runtime.daemon_name)) - daemons_before and time.time() < deadline:
+    while (processes_mentioning(tmp_path) or processes_mentioning(runtime.short)) and \
+            time.time() < deadline:
         time.sleep(0.05)
-    assert set(processes_named(runtime.daemon_name)) <= daemons_before
-    if runtime.daemon == "vm":
-        assert mounts_under(str(tmp_path)) == []
-        for d in (runtime.short, tmp_path / "vc"):
-            assert not os.path.exists(d) or os.listdir(d) == [], f"{d} not empty"
-        shutil.rmtree(runtime.short, ignore_errors=True)
+    assert processes_mentioning(tmp_path) == [] and processes_mentioning(runtime.short) == []
+    assert mounts_under(str(tmp_path)) == []
+    for d in (runtime.short, tmp_path / "vc"):
+        assert not os.path.exists(d) or os.listdir(d) == [], f"{d} not empty"
+    shutil.rmtree(runtime.short, ignore_errors=True)
 
 
 def pid_alive(pid):
@@ -388,6 +388,28 @@ def test_console_socket_receives_the_pty_master(rt, console):
     rt("delete", "c1", check=True)
 
 
+def test_console_window_size_reaches_the_container(rt, console):
+    import fcntl
+    import struct
+    import termios
+    path, listener = console
+    b = rt.bundle("b", ["sh", "-c", "read x; stty size"], terminal=True)
+    holder = rt.create("c1", b, "--console-socket", str(path))
+    master, _ = recv_master(listener, rt.timeout)
+    try:
+        rt("start", "c1", check=True)
+        # As a terminal emulator does: the new size on the master; the holder
+        # (the slave's session leader) gets SIGWINCH and calls ResizePty.
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 37, 121, 0, 0))
+        time.sleep(0.5)
+        os.write(master, b"go\n")
+        assert "37 121" in read_until(master, "37 121", rt.timeout)
+        wait_gone(holder)
+    finally:
+        os.close(master)
+    rt("delete", "c1", check=True)
+
+
 # ---- exec ----
 
 def start_sleeper(rt, cid="c1"):
@@ -571,3 +593,15 @@ def test_twenty_cycles_leave_nothing_behind(rt):
     assert rt("list", "-q").stdout == ""
     assert mounts_under(str(rt.tmp)) == []
     assert rt.output("c19") == "cycle\n"
+    # No process keeps a descriptor on anything of the test's (fifos, state).
+    holders = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith(str(rt.root)):
+                        holders.append((pid, target))
+            except OSError:
+                pass
+    assert holders == []
