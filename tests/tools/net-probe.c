@@ -7,6 +7,8 @@
  *   net-probe attach NETNS [--model tcfilter|none]
  *       creates the taps, qdiscs and filters, prints {"taps": [...]}, holds
  *       the tap fds until stdin closes, then closes them (no detach).
+ *       --pause-after-scan: prints {"scanned": N} and waits for a line on
+ *       stdin before attaching (tests remove an interface meanwhile).
  *   net-probe detach NETNS
  *   net-probe vm NETNS --kernel K --initrd I [--model M] [--timeout S]
  *       scan, attach, boot a VM with the taps (virtio-net), configure the
@@ -39,6 +41,7 @@
 
 struct options {
     const char *netns;
+    bool pause_after_scan; /* attach: wait for a line on stdin between scan and attach */
     enum net_model model;
     struct vm_config cfg;
     double timeout_s;
@@ -49,6 +52,13 @@ static void wait_stdin_eof(void)
 {
     char buf[256];
     while (read(0, buf, sizeof(buf)) > 0)
+        ;
+}
+
+static void wait_stdin_line(void)
+{
+    char ch;
+    while (read(0, &ch, 1) == 1 && ch != '\n')
         ;
 }
 
@@ -114,6 +124,11 @@ static int cmd_attach(struct options *o, struct kerr **err)
     struct net_attachment att;
     if (network_scan(o->netns, &scan, err) < 0)
         return -1;
+    if (o->pause_after_scan) {
+        printf("{\"scanned\": %zu}\n", scan.n_ifaces);
+        fflush(stdout);
+        wait_stdin_line();
+    }
     int rc = network_attach(o->netns, o->model, &scan, &att, err);
     network_scan_release(&scan);
     if (rc < 0)
@@ -319,10 +334,15 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'M'},   {"kernel", required_argument, NULL, 'k'},
-        {"initrd", required_argument, NULL, 'i'},  {"qemu", required_argument, NULL, 'q'},
-        {"timeout", required_argument, NULL, 't'}, {"console", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},          {0},
+        {"model", required_argument, NULL, 'M'},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"qemu", required_argument, NULL, 'q'},
+        {"timeout", required_argument, NULL, 't'},
+        {"console", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {"pause-after-scan", no_argument, NULL, 'P'},
+        {0},
     };
     struct options o = {
         .cfg = {.hypervisor_path = "/usr/bin/qemu-system-x86_64",
@@ -355,6 +375,9 @@ int main(int argc, char **argv)
             break;
         case 'C':
             o.console = true;
+            break;
+        case 'P':
+            o.pause_after_scan = true;
             break;
         case 'h':
             usage(stdout);
