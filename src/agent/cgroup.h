@@ -58,11 +58,12 @@ int cgroup_oom_watch_open(const char *abs, struct kerr **err);
 int cgroup_remove(const char *abs, struct kerr **err);
 
 /* The spec's device rules (linux.resources.devices) as a cgroup v2 device
- * BPF program attached to the cgroup, replacing the previous one.  Rules
- * are matched last first; type "a" or "" matches block and char devices;
- * major/minor < 0 match any; access "" means "rwm"; a request no rule
- * matches is allowed (v1's initial state: specs begin with "deny a *:*
- * rwm").  cgroup_apply calls it when the resources list devices. */
+ * BPF program attached to the cgroup, replacing the previous one.  Each
+ * requested access bit is decided by the last rule naming the device and
+ * that bit; type "a" or "" matches block and char devices; major/minor < 0
+ * match any (the host sends -1 for OCI's nil); access "" means "rwm"; a bit
+ * no rule names is allowed (v1's initial state: specs begin with "deny a
+ * *:* rwm").  cgroup_apply calls it when the resources list devices. */
 int cgroup_apply_devices(const char *abs, Grpc__LinuxDeviceCgroup **rules, size_t n,
                          struct kerr **err);
 

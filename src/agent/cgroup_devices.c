@@ -1,23 +1,28 @@
 /* The OCI device rules (linux.resources.devices) on cgroup v2: v2 has no
  * devices.allow/deny files; access to device nodes is decided by a
  * BPF_PROG_TYPE_CGROUP_DEVICE program attached to the cgroup (as runc's
- * devicefilter does).  The program we generate:
+ * devicefilter does).  Each requested access bit (mknod, read, write) is
+ * decided on its own by the last rule that names the device and that bit;
+ * the request passes when every bit does.  The program we generate:
  *
  *     r2 = type (ctx->access_type & 0xffff)   r3 = access (access_type >> 16)
  *     r4 = major                              r5 = minor
- *     for each rule, last first:
- *         [type c/b]      if r2 != type goto next
- *         [allow, access] if (r3 & access) != r3 goto next  (all asked bits granted)
- *         [deny, access]  if (r3 & access) == 0 goto next   (any asked bit denied)
- *         [major >= 0]    if r4 != major goto next
- *         [minor >= 0]    if r5 != minor goto next
- *         return allow
- *     next: ...
- *     return 1      (no rule: allowed, v1's initial state; specs start with
- *                    "deny a *:* rwm")
+ *     for each access bit B:
+ *         if (r3 & B) == 0 goto bit_done
+ *         for each rule whose access has B, last first:
+ *             [type c/b]   if r2 != type goto next_rule
+ *             [major >= 0] if r4 != major goto next_rule
+ *             [minor >= 0] if r5 != minor goto next_rule
+ *             allow: goto bit_done     deny: return 0
+ *           next_rule:
+ *       bit_done:     (no rule for B: allowed, v1's initial state; specs
+ *                      start with "deny a *:* rwm")
+ *     return 1
  *
- * Updating replaces the program: the new one is attached (BPF_F_ALLOW_MULTI)
- * before the old ones are detached, so there is no window without rules. */
+ * A rule matching any device ends its bit's list (what follows would be
+ * unreachable, which the verifier refuses).  Updating replaces the program:
+ * the new one is attached (BPF_F_ALLOW_MULTI) before the old ones are
+ * detached, so there is no window without rules. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -32,6 +37,9 @@
 #include "util.h"
 
 #define DEVICE_PROG_MAX_OLD 64
+/* At most 5 instructions per rule and access bit: keeps every jump within
+ * BPF's 16-bit offsets. */
+#define DEVICE_RULES_MAX 1024
 
 struct device_rule {
     bool allow;
@@ -62,7 +70,6 @@ static void emit(struct bpf_program *p, struct bpf_insn insn)
 #define MOV32_REG(dst, src)        INSN(BPF_ALU | BPF_MOV | BPF_X, dst, src, 0, 0)
 #define MOV64_IMM(dst, imm)        INSN(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm)
 #define JMP_IMM(op, dst, imm, off) INSN(BPF_JMP | (op) | BPF_K, dst, 0, off, imm)
-#define JMP_REG(op, dst, src, off) INSN(BPF_JMP | (op) | BPF_X, dst, src, off, 0)
 #define EXIT_INSN()                INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
 static int parse_rule(const Grpc__LinuxDeviceCgroup *in, struct device_rule *out, struct kerr **err)
@@ -99,53 +106,66 @@ static int parse_rule(const Grpc__LinuxDeviceCgroup *in, struct device_rule *out
     return 0;
 }
 
-/* Emits the rule's block; returns true when it matches every request (the
- * rest would be unreachable, which the verifier refuses). */
-static bool emit_rule(struct bpf_program *p, const struct device_rule *r)
+/* One rule's test for the bit being decided; returns true when the rule
+ * matches every device (the bit's list ends there).  Allow jumps to the end
+ * of the bit's block: those jumps are patched when its end is known. */
+static bool emit_rule(struct bpf_program *p, const struct device_rule *r, size_t **patches,
+                      size_t *n_patches)
 {
-    const int all = BPF_DEVCG_ACC_READ | BPF_DEVCG_ACC_WRITE | BPF_DEVCG_ACC_MKNOD;
-    bool check_access = r->access != all;
-    /* Length of the block: jumps go to its end. */
-    int len = (r->type ? 1 : 0) + (check_access ? 3 : 0) + (r->major >= 0 ? 1 : 0) +
-              (r->minor >= 0 ? 1 : 0) + 2;
-    /* A jump emitted now lands just past the block. */
-    size_t end = p->n + (size_t)len;
+    int tests = (r->type ? 1 : 0) + (r->major >= 0 ? 1 : 0) + (r->minor >= 0 ? 1 : 0);
+    int len = tests + (r->allow ? 1 : 2);
+    size_t end = p->n + (size_t)len; /* next_rule */
 #define TO_NEXT() ((int16_t)(end - (p->n + 1)))
     if (r->type)
         emit(p, JMP_IMM(BPF_JNE, BPF_REG_2, r->type, TO_NEXT()));
-    if (check_access) {
-        emit(p, MOV32_REG(BPF_REG_1, BPF_REG_3));
-        emit(p, ALU32_IMM(BPF_AND, BPF_REG_1, r->access));
-        if (r->allow)
-            emit(p, JMP_REG(BPF_JNE, BPF_REG_1, BPF_REG_3, TO_NEXT()));
-        else
-            emit(p, JMP_IMM(BPF_JEQ, BPF_REG_1, 0, TO_NEXT()));
-    }
     if (r->major >= 0)
         emit(p, JMP_IMM(BPF_JNE, BPF_REG_4, (int32_t)r->major, TO_NEXT()));
     if (r->minor >= 0)
         emit(p, JMP_IMM(BPF_JNE, BPF_REG_5, (int32_t)r->minor, TO_NEXT()));
 #undef TO_NEXT
-    emit(p, MOV64_IMM(BPF_REG_0, r->allow ? 1 : 0));
-    emit(p, EXIT_INSN());
-    return len == 2;
+    if (r->allow) {
+        *patches = xrealloc(*patches, (*n_patches + 1) * sizeof(**patches));
+        (*patches)[(*n_patches)++] = p->n;
+        emit(p, INSN(BPF_JMP | BPF_JA, 0, 0, 0, 0));
+    } else {
+        emit(p, MOV64_IMM(BPF_REG_0, 0));
+        emit(p, EXIT_INSN());
+    }
+    return tests == 0;
 }
+
+static const int device_access_bits[] = {BPF_DEVCG_ACC_MKNOD, BPF_DEVCG_ACC_READ,
+                                         BPF_DEVCG_ACC_WRITE};
 
 static int build_program(Grpc__LinuxDeviceCgroup **rules, size_t n, struct bpf_program *p,
                          struct kerr **err)
 {
+    if (n > DEVICE_RULES_MAX)
+        return kerr_make(err, E2BIG, "device rules: %zu (at most %d)", n, DEVICE_RULES_MAX);
+    cleanup_free struct device_rule *parsed = xcalloc(n ? n : 1, sizeof(*parsed));
+    for (size_t i = 0; i < n; i++)
+        if (parse_rule(rules[i], &parsed[i], err) < 0)
+            return -1;
     emit(p, LDX_W(BPF_REG_2, BPF_REG_1, 0));
     emit(p, ALU32_IMM(BPF_AND, BPF_REG_2, 0xffff));
     emit(p, LDX_W(BPF_REG_3, BPF_REG_1, 0));
     emit(p, ALU32_IMM(BPF_RSH, BPF_REG_3, 16));
     emit(p, LDX_W(BPF_REG_4, BPF_REG_1, 4));
     emit(p, LDX_W(BPF_REG_5, BPF_REG_1, 8));
-    for (size_t i = n; i-- > 0;) {
-        struct device_rule rule;
-        if (parse_rule(rules[i], &rule, err) < 0)
-            return -1;
-        if (emit_rule(p, &rule))
-            return 0;
+    for (size_t b = 0; b < ARRAY_SIZE(device_access_bits); b++) {
+        int bit = device_access_bits[b];
+        cleanup_free size_t *patches = xmalloc(sizeof(*patches));
+        size_t n_patches = 0;
+        emit(p, MOV32_REG(BPF_REG_1, BPF_REG_3));
+        emit(p, ALU32_IMM(BPF_AND, BPF_REG_1, bit));
+        patches[n_patches++] = p->n;
+        emit(p, JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0));
+        for (size_t i = n; i-- > 0;)
+            if ((parsed[i].access & bit) && emit_rule(p, &parsed[i], &patches, &n_patches))
+                break;
+        /* bit_done is here. */
+        for (size_t j = 0; j < n_patches; j++)
+            p->insns[patches[j]].off = (int16_t)(p->n - (patches[j] + 1));
     }
     emit(p, MOV64_IMM(BPF_REG_0, 1));
     emit(p, EXIT_INSN());

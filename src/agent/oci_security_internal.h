@@ -3,7 +3,10 @@
 #ifndef KATA_AGENT_OCI_SECURITY_INTERNAL_H
 #define KATA_AGENT_OCI_SECURITY_INTERNAL_H
 
+#include <linux/filter.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "oci.pb-c.h"
@@ -25,6 +28,12 @@ int oci_capability_last(void);
 /* Load the spec's seccomp filter into the calling thread (compiling it
  * unless oci_seccomp_prepare already did). */
 int oci_seccomp_load(const Grpc__LinuxSeccomp *seccomp, struct kerr **err);
+
+/* runc's -ENOSYS stub for the profile (seccomp_enosys.c): instructions to
+ * put in front of libseccomp's program so syscalls newer than any the
+ * profile names return ENOSYS; *n == 0 when none is needed. */
+int oci_seccomp_enosys_stub(const Grpc__LinuxSeccomp *seccomp, uint32_t default_action,
+                            struct sock_filter **insns, size_t *n, struct kerr **err);
 
 /* How many compiled profiles are cached (for tests). */
 size_t oci_seccomp_cache_size(void);

@@ -12,6 +12,8 @@
  *     (ORed), since libseccomp cannot AND two tests of one argument;
  *   - no_new_privs is NOT set by the filter load: the caller sets it from
  *     the spec, and without it the load needs CAP_SYS_ADMIN.
+ *   - with a default action that refuses, syscalls newer than any the
+ *     profile names return ENOSYS (runc's stub, seccomp_enosys.c);
  * libseccomp compiles the profile to BPF once per distinct profile
  * (a Docker-sized profile for x86_64/x86/x32 takes ~15 ms; see
  * tests/tools/seccomp-bench); the agent calls oci_seccomp_prepare before
@@ -227,8 +229,10 @@ static void seccomp_compiled_clear(struct seccomp_compiled *c)
     *c = (struct seccomp_compiled){0};
 }
 
-/* libseccomp 2.5 exports BPF only to a file descriptor. */
-static int seccomp_export(scmp_filter_ctx ctx, struct seccomp_compiled *out, struct kerr **err)
+/* libseccomp 2.5 exports BPF only to a file descriptor.  The -ENOSYS stub
+ * goes in front. */
+static int seccomp_export(scmp_filter_ctx ctx, const struct sock_filter *stub, size_t n_stub,
+                          struct seccomp_compiled *out, struct kerr **err)
 {
     cleanup_close int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
     if (fd < 0)
@@ -237,13 +241,17 @@ static int seccomp_export(scmp_filter_ctx ctx, struct seccomp_compiled *out, str
     if (rc < 0)
         return kerr_make(err, -rc, "seccomp: generate the BPF program");
     off_t size = lseek(fd, 0, SEEK_END);
-    if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
-        size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS)
-        return kerr_make(err, EINVAL, "seccomp: BPF program of %lld bytes", (long long)size);
-    out->insns = xmalloc((size_t)size);
-    if (pread(fd, out->insns, (size_t)size, 0) != size)
+    size_t n_filter = size > 0 ? (size_t)size / sizeof(struct sock_filter) : 0;
+    if (size <= 0 || (size_t)size % sizeof(struct sock_filter) != 0 ||
+        n_filter + n_stub > BPF_MAXINSNS)
+        return kerr_make(err, EINVAL, "seccomp: BPF program of %zu instructions (at most %d)",
+                         n_filter + n_stub, BPF_MAXINSNS);
+    out->insns = xmalloc((n_stub + n_filter) * sizeof(struct sock_filter));
+    if (n_stub)
+        memcpy(out->insns, stub, n_stub * sizeof(struct sock_filter));
+    if (pread(fd, out->insns + n_stub, (size_t)size, 0) != size)
         return kerr_make(err, errno ? errno : EIO, "seccomp: read the BPF program");
-    out->n_insns = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+    out->n_insns = (unsigned short)(n_stub + n_filter);
     return 0;
 }
 
@@ -265,7 +273,11 @@ static int seccomp_compile(const Grpc__LinuxSeccomp *seccomp, struct seccomp_com
     for (size_t i = 0; i < seccomp->n_syscalls; i++)
         if (seccomp_add_syscall(ctx, seccomp->syscalls[i], default_action, err) < 0)
             return -1;
-    return seccomp_export(ctx, out, err);
+    cleanup_free struct sock_filter *stub = NULL;
+    size_t n_stub = 0;
+    if (oci_seccomp_enosys_stub(seccomp, default_action, &stub, &n_stub, err) < 0)
+        return -1;
+    return seccomp_export(ctx, stub, n_stub, out, err);
 }
 
 /* The cached compilation of this profile, compiling it on a miss (the

@@ -1,6 +1,7 @@
-/* OCI JSON into the agent's protobuf messages (see pb_json.c for the rules). */
+/* OCI JSON into the agent's protobuf messages (pbjson.h has the rules; OCI adds key aliases and
+ * skips unknown keys). */
 #include "oci_spec.h"
-#include "pb_json.h"
+#include "pbjson.h"
 #include "util.h"
 
 #include <errno.h>
@@ -9,7 +10,7 @@
 
 #define OCI_SPEC_MAX_DEPTH 64
 
-static const struct pb_json_alias oci_aliases[] = {
+static const struct pbjson_alias oci_aliases[] = {
     {"ociVersion", "Version"},
     {NULL, NULL},
 };
@@ -31,7 +32,8 @@ static ProtobufCMessage *parse_as(const char *json, size_t len,
                   jerr == json_tokener_continue ? "unexpected end" : json_tokener_error_desc(jerr));
         return NULL;
     }
-    ProtobufCMessage *msg = pb_from_json(obj, desc, oci_aliases, err);
+    static const struct pbjson_options oci = {.ignore_unknown = true, .aliases = oci_aliases};
+    ProtobufCMessage *msg = pbjson_from_object_with(desc, obj, &oci, err);
     json_object_put(obj);
     return msg;
 }

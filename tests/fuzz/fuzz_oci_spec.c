@@ -2,7 +2,7 @@
  * comes back (and packs, unpacks and frees cleanly) or an error with a
  * message. */
 #include "oci_spec.h"
-#include "pb_json.h"
+#include "pbjson.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Grpc__Spec *again = grpc__spec__unpack(NULL, len, buf);
     if (again == NULL)
         abort();
-    free(pb_to_json(&again->base));
+    free(pbjson_format(&again->base, 0));
     grpc__spec__free_unpacked(again, NULL);
     free(buf);
     oci_spec_free(spec);

@@ -490,47 +490,68 @@ TEST(stats_of_a_running_container)
 }
 
 /* The static agent's seccomp (libseccomp.a under musl) and capabilities in
- * the guest kernel. */
-TEST(seccomp_and_capabilities_in_guest)
+ * the guest kernel: a child applies them and checks it is confined.  With
+ * `prepare` the parent compiles the profile first, as the agent does. */
+static int run_confined_child(bool prepare)
 {
+    char *names[] = {"getcwd"};
+    Grpc__LinuxSyscall rule = GRPC__LINUX_SYSCALL__INIT;
+    rule.n_names = 1, rule.names = names, rule.action = "SCMP_ACT_ERRNO";
+    rule.errno_ret_case = GRPC__LINUX_SYSCALL__ERRNO_RET_ERRNORET;
+    rule.errnoret = prepare ? 43 : 42;
+    Grpc__LinuxSyscall *rules[] = {&rule};
+    char *arches[] = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"};
+    Grpc__LinuxSeccomp seccomp = GRPC__LINUX_SECCOMP__INIT;
+    seccomp.defaultaction = "SCMP_ACT_ALLOW", seccomp.n_syscalls = 1, seccomp.syscalls = rules;
+    seccomp.n_architectures = 3, seccomp.architectures = arches;
+    Grpc__Linux linux_ = GRPC__LINUX__INIT;
+    linux_.seccomp = &seccomp;
+    char *kill_cap[] = {"CAP_KILL"};
+    Grpc__LinuxCapabilities caps = GRPC__LINUX_CAPABILITIES__INIT;
+    caps.n_bounding = 1, caps.bounding = kill_cap;
+    caps.n_permitted = 1, caps.permitted = kill_cap;
+    caps.n_effective = 1, caps.effective = kill_cap;
+    Grpc__User user = GRPC__USER__INIT;
+    user.uid = 1000, user.gid = 1000;
+    Grpc__Process process = GRPC__PROCESS__INIT;
+    process.user = &user, process.capabilities = &caps, process.nonewprivileges = true;
+    struct kerr *err = NULL;
+    if (prepare && oci_seccomp_prepare(&linux_, &err) < 0) {
+        printf("#   prepare: %s\n", err->msg);
+        kerr_free(err);
+        return -1;
+    }
     fflush(stdout);
     pid_t child = fork();
     if (child == 0) {
-        char *names[] = {"getcwd"};
-        Grpc__LinuxSyscall rule = GRPC__LINUX_SYSCALL__INIT;
-        rule.n_names = 1, rule.names = names, rule.action = "SCMP_ACT_ERRNO";
-        rule.errno_ret_case = GRPC__LINUX_SYSCALL__ERRNO_RET_ERRNORET, rule.errnoret = 42;
-        Grpc__LinuxSyscall *rules[] = {&rule};
-        Grpc__LinuxSeccomp seccomp = GRPC__LINUX_SECCOMP__INIT;
-        seccomp.defaultaction = "SCMP_ACT_ALLOW", seccomp.n_syscalls = 1, seccomp.syscalls = rules;
-        Grpc__Linux linux_ = GRPC__LINUX__INIT;
-        linux_.seccomp = &seccomp;
-        char *kill_cap[] = {"CAP_KILL"};
-        Grpc__LinuxCapabilities caps = GRPC__LINUX_CAPABILITIES__INIT;
-        caps.n_bounding = 1, caps.bounding = kill_cap;
-        caps.n_permitted = 1, caps.permitted = kill_cap;
-        caps.n_effective = 1, caps.effective = kill_cap;
-        Grpc__User user = GRPC__USER__INIT;
-        user.uid = 1000, user.gid = 1000;
-        Grpc__Process process = GRPC__PROCESS__INIT;
-        process.user = &user, process.capabilities = &caps, process.nonewprivileges = true;
-        struct kerr *err = NULL;
         if (oci_apply_process(&process, &linux_, &err) < 0) {
             printf("#   child: %s\n", err->msg);
             fflush(stdout);
             _exit(1);
         }
         char buf[64];
-        if (getcwd(buf, sizeof(buf)) != NULL || errno != 42)
+        if (getcwd(buf, sizeof(buf)) != NULL || errno != (prepare ? 43 : 42))
             _exit(2);
         if (getuid() != 1000 || setuid(0) == 0)
             _exit(3);
         _exit(0);
     }
     int status;
-    CHECK(waitpid(child, &status, 0) == child);
-    CHECK(WIFEXITED(status));
-    CHECK_INT(WEXITSTATUS(status), 0);
+    if (waitpid(child, &status, 0) != child)
+        return -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        printf("#   child status %#x\n", status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(seccomp_and_capabilities_in_guest)
+{
+    CHECK_INT(run_confined_child(false), 0);
+}
+
+TEST(seccomp_prepared_by_the_parent_in_guest)
+{
+    CHECK_INT(run_confined_child(true), 0);
 }
 
 static void mount_basics(void)

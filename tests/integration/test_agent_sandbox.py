@@ -40,6 +40,15 @@ class Agent:
         self.log_path = self.dir / "agent.log"
         self.holder = subprocess.Popen(
             ["unshare", "--mount", "--uts", "--net", "--propagation", "private", "sleep", "infinity"])
+        self.proc = None
+        self.log = None
+        try:
+            self._start(sysfs)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, sysfs):
         self._wait_for_namespace()
         cmd = [str(AGENT), "--listen", f"unix:{self.sock}", "--storage-root", str(self.root),
                "--log-level", "debug"]
@@ -113,7 +122,7 @@ class Agent:
         assert self.proc.returncode == 0, self.log_path.read_text()[-4000:]
 
     def close(self):
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             # Let a sanitizer build report at exit; then make sure.
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -123,7 +132,8 @@ class Agent:
                 self.proc.wait()
         self.holder.kill()
         self.holder.wait()
-        self.log.close()
+        if self.log:
+            self.log.close()
 
 
 @pytest.fixture

@@ -524,9 +524,12 @@ TEST(device_rules_enforced_and_replaced)
     Grpc__LinuxDeviceCgroup rules[] = {
         device_rule(false, "a", -1, -1, "rwm"), device_rule(true, "c", 1, 3, "rwm"),
         device_rule(true, "c", 1, 5, "r"),      device_rule(true, "c", 1, 8, ""),
-        device_rule(false, "c", 1, 8, "w"),
+        device_rule(false, "c", 1, 8, "w"),     device_rule(true, "c", 1, 9, "r"),
+        device_rule(true, "c", 1, 9, "w"),
     };
-    Grpc__LinuxDeviceCgroup *list[] = {&rules[0], &rules[1], &rules[2], &rules[3], &rules[4]};
+    Grpc__LinuxDeviceCgroup *list[ARRAY_SIZE(rules)];
+    for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
+        list[i] = &rules[i];
     Grpc__LinuxResources res = GRPC__LINUX_RESOURCES__INIT;
     res.n_devices = ARRAY_SIZE(list), res.devices = list;
     if (cgroup_apply(abs, &res, &err) < 0) {
@@ -538,14 +541,13 @@ TEST(device_rules_enforced_and_replaced)
         kerr_clear(&err);
         CHECK(0);
     }
-    static const char *const paths[] = {"/dev/null", "/dev/zero",   "/dev/zero",
-                                        "/dev/full", "/dev/random", "/dev/random"};
-    static const int flags[] = {O_RDWR, O_RDONLY, O_WRONLY, O_RDONLY, O_RDONLY, O_RDWR};
+    /* /dev/urandom: read and write granted by two rules, so O_RDWR passes. */
+    static const char *const paths[] = {"/dev/null",   "/dev/zero",   "/dev/zero",   "/dev/full",
+                                        "/dev/random", "/dev/random", "/dev/urandom"};
+    static const int flags[] = {O_RDWR, O_RDONLY, O_WRONLY, O_RDONLY, O_RDONLY, O_RDWR, O_RDWR};
     char result[16];
     CHECK(open_in_cgroup(abs, paths, flags, ARRAY_SIZE(paths), result) == 0);
-    CHECK_STR(result, "yyn"
-                      "n"
-                      "yn");
+    CHECK_STR(result, "yynnyny");
 
     /* UpdateContainer: everything allowed now, the old program is gone. */
     Grpc__LinuxDeviceCgroup all = device_rule(true, "a", -1, -1, "rwm");
@@ -555,7 +557,7 @@ TEST(device_rules_enforced_and_replaced)
         printf("#   %s\n", err->msg);
     CHECK(err == NULL);
     CHECK(open_in_cgroup(abs, paths, flags, ARRAY_SIZE(paths), result) == 0);
-    CHECK_STR(result, "yyyyyy");
+    CHECK_STR(result, "yyyyyyy");
 
     Grpc__LinuxDeviceCgroup bad = device_rule(true, "x", 1, 3, "rwm");
     Grpc__LinuxDeviceCgroup *bad_list[] = {&bad};

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/mount.h>
+#include <seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -48,7 +49,10 @@ static int run_child(child_body body, const void *arg, struct child_result *resu
         char report[REPORT_MAX] = "";
         int rc = body(arg, report, sizeof(report));
         (void)!write(fds[1], report, strlen(report));
-        _exit(rc == 0 ? 0 : 1);
+        /* The raw call: a sanitizer's _exit would check for leaks, with
+         * syscalls a child's seccomp profile may refuse. */
+        syscall(SYS_exit_group, rc == 0 ? 0 : 1);
+        _exit(1);
     }
     close(fds[1]);
     size_t used = 0;
@@ -118,6 +122,13 @@ static unsigned long long status_hex(const char *key)
         fclose(f);
     return value;
 }
+
+/* Tests that switch users, drop capabilities or unshare namespaces. */
+#define NEED_ROOT()                                                                                \
+    do {                                                                                           \
+        if (geteuid() != 0)                                                                        \
+            SKIP("needs root");                                                                    \
+    } while (0)
 
 /* ---- name tables ---- */
 
@@ -224,6 +235,7 @@ static int observe_caps(char *report, size_t size)
 
 TEST(capabilities_dropped_as_root)
 {
+    NEED_ROOT();
     char *bounding[] = {"CAP_CHOWN", "CAP_KILL"};
     char *effective[] = {"CAP_KILL"};
     char *permitted[] = {"CAP_CHOWN", "CAP_KILL"};
@@ -258,6 +270,7 @@ static int observe_user(char *report, size_t size)
  * ambient capability survives into a non-root process. */
 TEST(user_switched_with_capabilities_kept)
 {
+    NEED_ROOT();
     char *bind[] = {"CAP_NET_BIND_SERVICE"};
     Grpc__LinuxCapabilities caps = GRPC__LINUX_CAPABILITIES__INIT;
     caps.n_bounding = 1, caps.bounding = bind;
@@ -281,6 +294,7 @@ TEST(user_switched_with_capabilities_kept)
 /* Without capabilities in the spec a non-root user ends with none. */
 TEST(user_switched_without_capabilities)
 {
+    NEED_ROOT();
     Grpc__User user = GRPC__USER__INIT;
     user.uid = 65534, user.gid = 65534;
     Grpc__Process process = GRPC__PROCESS__INIT;
@@ -310,6 +324,7 @@ TEST(capability_unknown_is_named)
 /* Effective must be a subset of permitted: the kernel says so, we name it. */
 TEST(capabilities_effective_not_permitted_fails)
 {
+    NEED_ROOT();
     char *kill_cap[] = {"CAP_KILL"};
     char *chown_cap[] = {"CAP_CHOWN"};
     Grpc__LinuxCapabilities caps = GRPC__LINUX_CAPABILITIES__INIT;
@@ -435,6 +450,7 @@ TEST(seccomp_denies_with_errno_ret_and_args)
  * CAP_SYS_ADMIN when it loads), and no_new_privs stays off. */
 TEST(seccomp_loads_without_no_new_privileges)
 {
+    NEED_ROOT();
     struct seccomp_fixture f;
     seccomp_fixture_init(&f);
     char *all[] = {"CAP_KILL"};
@@ -580,6 +596,7 @@ static int sysctls_in_namespaces(const void *arg, char *report, size_t size)
 
 TEST(sysctls_applied_in_namespaces)
 {
+    NEED_ROOT();
     Grpc__Linux__SysctlEntry shmmax = GRPC__LINUX__SYSCTL_ENTRY__INIT;
     Grpc__Linux__SysctlEntry forward = GRPC__LINUX__SYSCTL_ENTRY__INIT;
     shmmax.key = "kernel.shmmax", shmmax.value = "123456789";
@@ -595,6 +612,7 @@ TEST(sysctls_applied_in_namespaces)
 
 TEST(sysctl_not_allowed_fails_by_name)
 {
+    NEED_ROOT();
     Grpc__Linux__SysctlEntry swappiness = GRPC__LINUX__SYSCTL_ENTRY__INIT;
     swappiness.key = "vm.swappiness", swappiness.value = "10";
     Grpc__Linux__SysctlEntry *entries[] = {&swappiness};
@@ -689,6 +707,7 @@ static int masked_paths_child(const void *arg, char *report, size_t size)
 
 TEST(masked_paths_hide_files_and_directories)
 {
+    NEED_ROOT();
     cleanup_temp_tree struct temp_tree tree = {""};
     CHECK(temp_tree_make(&tree) == 0);
     struct child_result r;
@@ -735,6 +754,7 @@ static int readonly_paths_child(const void *arg, char *report, size_t size)
 
 TEST(readonly_paths_remounted_keeping_flags)
 {
+    NEED_ROOT();
     cleanup_temp_tree struct temp_tree tree = {""};
     CHECK(temp_tree_make(&tree) == 0);
     struct child_result r;
@@ -752,6 +772,7 @@ TEST(readonly_paths_remounted_keeping_flags)
  * setgroups breaks the user switch (as it does under runc). */
 TEST(seccomp_order_follows_no_new_privileges)
 {
+    NEED_ROOT();
     char *names[] = {"setgroups"};
     Grpc__LinuxSyscall rule = GRPC__LINUX_SYSCALL__INIT;
     rule.n_names = 1, rule.names = names, rule.action = "SCMP_ACT_ERRNO";
@@ -809,4 +830,54 @@ TEST(seccomp_prepare_caches_by_content)
     Grpc__Linux no_profile = GRPC__LINUX__INIT;
     CHECK(oci_seccomp_prepare(&no_profile, &err) == 0);
     CHECK(oci_seccomp_prepare(NULL, &err) == 0);
+}
+
+/* runc's -ENOSYS stub: with a refusing default action, a syscall numbered
+ * above every syscall the profile names (openat, 257 > exit_group, 231)
+ * gets ENOSYS so a newer libc falls back; older unnamed ones (getppid, 110)
+ * get the default action. */
+static int observe_enosys(char *report, size_t size)
+{
+    errno = 0;
+    long older = syscall(SYS_getppid);
+    int older_errno = errno;
+    errno = 0;
+    long newer = syscall(SYS_openat, AT_FDCWD, "/", O_RDONLY);
+    int newer_errno = errno;
+    return reportf(report, size, "getppid %ld %s openat %ld %s", older, strerror(older_errno),
+                   newer, strerror(newer_errno));
+}
+
+TEST(seccomp_newer_syscalls_get_enosys)
+{
+    char *names[] = {"write", "exit_group", "exit"};
+    Grpc__LinuxSyscall allow = GRPC__LINUX_SYSCALL__INIT;
+    allow.n_names = 3, allow.names = names, allow.action = "SCMP_ACT_ALLOW";
+    Grpc__LinuxSyscall *rules[] = {&allow};
+    char *arches[] = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"};
+    Grpc__LinuxSeccomp seccomp = GRPC__LINUX_SECCOMP__INIT;
+    seccomp.defaultaction = "SCMP_ACT_ERRNO", seccomp.n_syscalls = 1, seccomp.syscalls = rules;
+    seccomp.n_architectures = 3, seccomp.architectures = arches;
+    Grpc__Linux linux_ = GRPC__LINUX__INIT;
+    linux_.seccomp = &seccomp;
+    Grpc__Process process = GRPC__PROCESS__INIT;
+    process.nonewprivileges = true;
+    struct process_case c = {&process, &linux_, observe_enosys};
+    struct child_result r;
+    CHECK(run_child(apply_and_observe, &c, &r) == 0);
+    CHECK_CHILD_OK(r);
+    CHECK_STR(r.report, "getppid -1 Operation not permitted openat -1 Function not implemented");
+
+    /* Only x32 listed: x86_64 calls are not the stub's business (libseccomp's
+     * filter refuses the wrong architecture), the x32 limit applies to x32. */
+    struct sock_filter *stub = NULL;
+    size_t n = 0;
+    struct kerr *err = NULL;
+    seccomp.n_architectures = 1, seccomp.architectures = &arches[2];
+    CHECK(oci_seccomp_enosys_stub(&seccomp, SCMP_ACT_ERRNO(EPERM), &stub, &n, &err) == 0);
+    CHECK(n > 0);
+    free(stub);
+    /* An allowing default needs no stub. */
+    CHECK(oci_seccomp_enosys_stub(&seccomp, SCMP_ACT_ALLOW, &stub, &n, &err) == 0);
+    CHECK_INT(n, 0);
 }

@@ -1,6 +1,6 @@
 /* OCI config.json into the agent's Grpc__Spec. */
 #include "oci_spec.h"
-#include "pb_json.h"
+#include "pbjson.h"
 #include "test.h"
 #include "util.h"
 
@@ -79,13 +79,17 @@ TEST(wrong_types_name_the_json_path)
     static const struct {
         const char *json, *msg;
     } cases[] = {
-        {"{\"process\": {\"args\": [\"a\", 1]}}", "`process.args[1]`: expected a string"},
-        {"{\"process\": {\"user\": {\"uid\": -1}}}", "`process.user.uid`: Numerical result"},
+        {"{\"process\": {\"args\": [\"a\", 1]}}",
+         "field `process.args[1]`: int `1` is not a valid string"},
+        {"{\"process\": {\"user\": {\"uid\": -1}}}",
+         "field `process.user.uid`: int `-1` is not a valid uint32"},
         {"{\"process\": {\"user\": {\"uid\": 4294967296}}}", "`process.user.uid`"},
-        {"{\"root\": []}", "`root`: expected an object"},
-        {"{\"annotations\": {\"a\": 1}}", "`annotations.a`: expected a string"},
-        {"{\"process\": {\"terminal\": \"yes\"}}", "`process.terminal`: expected true or false"},
-        {"[]", "expected a JSON object"},
+        {"{\"root\": []}", "field `root`: message grpc.Root needs a JSON object, not array"},
+        {"{\"annotations\": {\"a\": 1}}",
+         "field `annotations[\"a\"]`: int `1` is not a valid string"},
+        {"{\"process\": {\"terminal\": \"yes\"}}",
+         "field `process.terminal`: string `yes` is not a valid bool"},
+        {"[]", "message: message grpc.Spec needs a JSON object, not array"},
         {"{\"process\": ", "invalid JSON"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -123,7 +127,7 @@ TEST(exec_process_and_resources_parse)
     CHECK(r != NULL);
     CHECK_INT(r->memory->limit, 1048576);
     CHECK_INT(r->memory->swap, -1);
-    cleanup_free char *json = pb_to_json(&r->base);
+    cleanup_free char *json = pbjson_format(&r->base, 0);
     CHECK_CONTAINS(json, "\"Limit\":1048576");
     protobuf_c_message_free_unpacked(&r->base, NULL);
 }

@@ -24,6 +24,7 @@
 #define KATA_PBJSON_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "error.h"
@@ -33,10 +34,25 @@ enum pbjson_flags {
     PBJSON_BYTES_TEXT = 2, /* bytes that are valid UTF-8 printed as {"@text": ...} */
 };
 
+/* Input variations for documents that are not ours (the OCI spec): keys
+ * renamed ({"ociVersion", "Version"}; NULL-terminated) and unknown keys
+ * skipped (the OCI spec grows) instead of refused. */
+struct pbjson_alias {
+    const char *json, *field;
+};
+struct pbjson_options {
+    bool ignore_unknown;
+    const struct pbjson_alias *aliases;
+};
+
 /* Build a message of type desc from a JSON object.  The message is allocated
  * with the system allocator: free it with protobuf_c_message_free_unpacked(m, NULL). */
 ProtobufCMessage *pbjson_from_object(const ProtobufCMessageDescriptor *desc,
                                      struct json_object *obj, struct kerr **err);
+/* The same with options (NULL: the strict rules above). */
+ProtobufCMessage *pbjson_from_object_with(const ProtobufCMessageDescriptor *desc,
+                                          struct json_object *obj, const struct pbjson_options *o,
+                                          struct kerr **err);
 /* The same from JSON text ("" and whitespace mean {}). */
 ProtobufCMessage *pbjson_parse(const ProtobufCMessageDescriptor *desc, const char *text,
                                struct kerr **err);

@@ -215,7 +215,7 @@ static const char *json_type_label(struct json_object *v)
 
 static ProtobufCMessage *message_from_json(const ProtobufCMessageDescriptor *desc,
                                            struct json_object *obj, const char *path,
-                                           struct kerr **err);
+                                           const struct pbjson_options *o, struct kerr **err);
 
 static const char *type_name(ProtobufCType type)
 {
@@ -235,7 +235,7 @@ static const char *type_name(ProtobufCType type)
 
 /* Convert one JSON value into the element at dst (one slot of a field). */
 static int element_from_json(const ProtobufCFieldDescriptor *f, struct json_object *v, void *dst,
-                             const char *path, struct kerr **err)
+                             const char *path, const struct pbjson_options *o, struct kerr **err)
 {
     int64_t i;
     uint64_t u;
@@ -320,7 +320,7 @@ static int element_from_json(const ProtobufCFieldDescriptor *f, struct json_obje
         return 0;
     }
     case PROTOBUF_C_TYPE_MESSAGE: {
-        ProtobufCMessage *m = message_from_json(f->descriptor, v, path, err);
+        ProtobufCMessage *m = message_from_json(f->descriptor, v, path, o, err);
         if (m == NULL)
             return -1;
         *(ProtobufCMessage **)dst = m;
@@ -333,7 +333,7 @@ bad:
 }
 
 static int map_from_json(const ProtobufCFieldDescriptor *f, void *msg, struct json_object *v,
-                         const char *path, struct kerr **err)
+                         const char *path, const struct pbjson_options *o, struct kerr **err)
 {
     if (!json_object_is_type(v, json_type_object))
         return kerr_make(err, 0, "field `%s`: a map needs a JSON object, not %s", path,
@@ -352,12 +352,13 @@ static int map_from_json(const ProtobufCFieldDescriptor *f, void *msg, struct js
         (*arr)[(*count)++] = entry;
         struct json_object *jkey = json_object_new_string(key);
         int r = element_from_json(&ed->fields[0], jkey, MEMBER(entry, ed->fields[0].offset), kpath,
-                                  err);
+                                  o, err);
         json_object_put(jkey);
         if (r < 0)
             return -1;
-        if (val != NULL && element_from_json(&ed->fields[1], val,
-                                             MEMBER(entry, ed->fields[1].offset), kpath, err) < 0)
+        if (val != NULL &&
+            element_from_json(&ed->fields[1], val, MEMBER(entry, ed->fields[1].offset), kpath, o,
+                              err) < 0)
             return -1;
     }
     return 0;
@@ -426,11 +427,11 @@ static void release_field(const ProtobufCMessageDescriptor *desc, const Protobuf
 
 static int field_from_json(const ProtobufCMessageDescriptor *desc,
                            const ProtobufCFieldDescriptor *f, void *msg, struct json_object *v,
-                           const char *path, struct kerr **err)
+                           const char *path, const struct pbjson_options *o, struct kerr **err)
 {
     release_field(desc, f, msg);
     if (is_map_field(f))
-        return map_from_json(f, msg, v, path, err);
+        return map_from_json(f, msg, v, path, o, err);
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
         if (!json_object_is_type(v, json_type_array))
             return kerr_make(err, 0, "field `%s`: a repeated field needs a JSON array, not %s",
@@ -448,14 +449,14 @@ static int field_from_json(const ProtobufCMessageDescriptor *desc,
                 return kerr_make(err, 0, "field `%s`: null in a repeated field", ipath);
             /* A failed element allocates nothing: the filled slots are counted
              * so that free_unpacked releases them. */
-            if (element_from_json(f, item, (char *)*arr + i * size, ipath, err) < 0)
+            if (element_from_json(f, item, (char *)*arr + i * size, ipath, o, err) < 0)
                 return -1;
             (*count)++;
         }
         return 0;
     }
     void *dst = MEMBER(msg, f->offset);
-    if (element_from_json(f, v, dst, path, err) < 0) {
+    if (element_from_json(f, v, dst, path, o, err) < 0) {
         if (f->type == PROTOBUF_C_TYPE_STRING)
             *(const char **)dst = protobuf_c_empty_string;
         return -1;
@@ -488,9 +489,17 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
     return NULL;
 }
 
+static const char *alias_for(const struct pbjson_options *o, const char *key)
+{
+    for (const struct pbjson_alias *a = o->aliases; a && a->json; a++)
+        if (strcmp(a->json, key) == 0)
+            return a->field;
+    return key;
+}
+
 static ProtobufCMessage *message_from_json(const ProtobufCMessageDescriptor *desc,
                                            struct json_object *obj, const char *path,
-                                           struct kerr **err)
+                                           const struct pbjson_options *o, struct kerr **err)
 {
     if (!json_object_is_type(obj, json_type_object)) {
         kerr_make(err, 0, "%s%s%s: message %s needs a JSON object, not %s", *path ? "field `" : "",
@@ -502,14 +511,16 @@ static ProtobufCMessage *message_from_json(const ProtobufCMessageDescriptor *des
     json_object_object_foreach(obj, key, val)
     {
         cleanup_free char *fpath = *path ? xasprintf("%s.%s", path, key) : xstrdup(key);
-        const ProtobufCFieldDescriptor *f = find_field(desc, key);
+        const ProtobufCFieldDescriptor *f = find_field(desc, alias_for(o, key));
+        if (f == NULL && o->ignore_unknown)
+            continue;
         if (f == NULL) {
             kerr_make(err, 0, "field `%s`: message %s has no such field", fpath, desc->name);
             goto fail;
         }
         if (val == NULL)
             continue;
-        if (field_from_json(desc, f, msg, val, fpath, err) < 0)
+        if (field_from_json(desc, f, msg, val, fpath, o, err) < 0)
             goto fail;
     }
     return msg;
@@ -518,10 +529,18 @@ fail:
     return NULL;
 }
 
+ProtobufCMessage *pbjson_from_object_with(const ProtobufCMessageDescriptor *desc,
+                                          struct json_object *obj, const struct pbjson_options *o,
+                                          struct kerr **err)
+{
+    static const struct pbjson_options strict = {0};
+    return message_from_json(desc, obj, "", o ? o : &strict, err);
+}
+
 ProtobufCMessage *pbjson_from_object(const ProtobufCMessageDescriptor *desc,
                                      struct json_object *obj, struct kerr **err)
 {
-    return message_from_json(desc, obj, "", err);
+    return pbjson_from_object_with(desc, obj, NULL, err);
 }
 
 ProtobufCMessage *pbjson_parse(const ProtobufCMessageDescriptor *desc, const char *text,
