@@ -10,13 +10,16 @@
  *       --pause-after-scan: prints {"scanned": N} and waits for a line on
  *       stdin before attaching (tests remove an interface meanwhile).
  *   net-probe detach NETNS
+ *       (--timings: attach and detach also report scan_ms, attach_ms and
+ *       detach_ms, for bench/net)
  *   net-probe vm NETNS --kernel K --initrd I [--model M] [--timeout S]
  *       scan, attach, boot a VM with the taps (virtio-net), configure the
  *       guest through the agent (UpdateInterface, UpdateRoutes,
  *       AddARPNeighbors), print {"ready": ..., "interfaces": [agent replies]},
  *       wait until stdin closes, then power off and detach.
  *
- * Errors go to stderr as "net-probe: ..." with exit status 1. */
+ * NET_PROBE_TRACE=1 in the environment: vm prints when each agent call
+ * returned.  Errors go to stderr as "net-probe: ..." with exit status 1. */
 #include "agent.pb-c.h"
 #include "health.pb-c.h"
 #include "hypervisor.h"
@@ -42,6 +45,7 @@
 struct options {
     const char *netns;
     bool pause_after_scan; /* attach: wait for a line on stdin between scan and attach */
+    bool timings;          /* attach, detach: report how long each step took */
     enum net_model model;
     struct vm_config cfg;
     double timeout_s;
@@ -122,8 +126,10 @@ static int cmd_attach(struct options *o, struct kerr **err)
 {
     struct net_scan scan;
     struct net_attachment att;
+    uint64_t t0 = now_ns();
     if (network_scan(o->netns, &scan, err) < 0)
         return -1;
+    uint64_t t_scan = now_ns();
     if (o->pause_after_scan) {
         printf("{\"scanned\": %zu}\n", scan.n_ifaces);
         fflush(stdout);
@@ -133,8 +139,13 @@ static int cmd_attach(struct options *o, struct kerr **err)
     network_scan_release(&scan);
     if (rc < 0)
         return -1;
+    uint64_t t_attach = now_ns();
     struct json_object *j = json_object_new_object();
     json_object_object_add(j, "taps", taps_object(&att));
+    if (o->timings) {
+        json_object_object_add(j, "scan_ms", json_object_new_double((t_scan - t0) / 1e6));
+        json_object_object_add(j, "attach_ms", json_object_new_double((t_attach - t_scan) / 1e6));
+    }
     print_json(j);
     json_object_put(j);
     wait_stdin_eof();
@@ -144,7 +155,12 @@ static int cmd_attach(struct options *o, struct kerr **err)
 
 static int cmd_detach(struct options *o, struct kerr **err)
 {
-    return network_detach(o->netns, err);
+    uint64_t t0 = now_ns();
+    if (network_detach(o->netns, err) < 0)
+        return -1;
+    if (o->timings)
+        printf("{\"detach_ms\": %.3f}\n", (now_ns() - t0) / 1e6);
+    return 0;
 }
 
 /* ---- vm ---- */
@@ -163,6 +179,7 @@ static int call(struct ttrpc_client *client, const char *method, const ProtobufC
 static int configure_guest(struct ttrpc_client *client, const struct net_scan *scan,
                            struct json_object *replies, struct kerr **err)
 {
+    uint64_t t0 = now_ns();
     for (size_t i = 0; i < scan->n_ifaces; i++) {
         Grpc__UpdateInterfaceRequest req = GRPC__UPDATE_INTERFACE_REQUEST__INIT;
         req.interface = network_agent_interface(&scan->ifaces[i]);
@@ -172,6 +189,8 @@ static int configure_guest(struct ttrpc_client *client, const struct net_scan *s
         protobuf_c_message_free_unpacked(&req.interface->base, NULL);
         if (rc < 0)
             return -1;
+        if (getenv("NET_PROBE_TRACE"))
+            fprintf(stderr, "net-probe: UpdateInterface %.1f ms\n", (now_ns() - t0) / 1e6);
         json_object_array_add(replies, pbjson_to_object(reply, 0));
         protobuf_c_message_free_unpacked(reply, NULL);
     }
@@ -182,6 +201,8 @@ static int configure_guest(struct ttrpc_client *client, const struct net_scan *s
     protobuf_c_message_free_unpacked(&routes.routes->base, NULL);
     if (rc < 0)
         return -1;
+    if (getenv("NET_PROBE_TRACE"))
+        fprintf(stderr, "net-probe: UpdateRoutes done %.1f ms\n", (now_ns() - t0) / 1e6);
     protobuf_c_message_free_unpacked(reply, NULL);
     Grpc__AddARPNeighborsRequest neigh = GRPC__ADD_ARPNEIGHBORS_REQUEST__INIT;
     neigh.neighbors = network_agent_neighbors(scan);
@@ -328,21 +349,19 @@ static void usage(FILE *out)
                  "  --kernel PATH --initrd PATH   the guest (vm)\n"
                  "  --qemu PATH             QEMU binary\n"
                  "  --timeout SECONDS       agent wait (default 60)\n"
-                 "  --console               echo the guest console to stderr\n");
+                 "  --console               echo the guest console to stderr\n"
+                 "  --pause-after-scan      attach: wait for a line on stdin before attaching\n"
+                 "  --timings               attach, detach: report the time of each step\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'M'},
-        {"kernel", required_argument, NULL, 'k'},
-        {"initrd", required_argument, NULL, 'i'},
-        {"qemu", required_argument, NULL, 'q'},
-        {"timeout", required_argument, NULL, 't'},
-        {"console", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},
-        {"pause-after-scan", no_argument, NULL, 'P'},
-        {0},
+        {"model", required_argument, NULL, 'M'},   {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},  {"qemu", required_argument, NULL, 'q'},
+        {"timeout", required_argument, NULL, 't'}, {"console", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},          {"pause-after-scan", no_argument, NULL, 'P'},
+        {"timings", no_argument, NULL, 'T'},       {0},
     };
     struct options o = {
         .cfg = {.hypervisor_path = "/usr/bin/qemu-system-x86_64",
@@ -378,6 +397,9 @@ int main(int argc, char **argv)
             break;
         case 'P':
             o.pause_after_scan = true;
+            break;
+        case 'T':
+            o.timings = true;
             break;
         case 'h':
             usage(stdout);
