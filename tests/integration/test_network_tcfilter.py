@@ -294,11 +294,12 @@ def tap_packets(ns):
 
 @pytest.mark.skipif(not (ASSETS / "kata-agent-initrd.img").exists(),
                     reason="guest assets not built (guest/build-assets.sh)")
-def test_guest_behind_the_tap_answers_ping(netns):
+@pytest.mark.parametrize("machine", ["microvm", "q35"])
+def test_guest_behind_the_tap_answers_ping(netns, machine):
     net = subnet()
     netns.add_veth("eth0", net, mtu=1400)
     mac = netns.run("cat", "/sys/class/net/eth0/address").stdout.strip()
-    held = Held("vm", netns.path, "--kernel", str(ASSETS / "vmlinux"),
+    held = Held("vm", netns.path, "--machine", machine, "--kernel", str(ASSETS / "vmlinux"),
                 "--initrd", str(ASSETS / "kata-agent-initrd.img"))
     try:
         ready = held.line(timeout=180)

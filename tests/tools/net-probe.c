@@ -12,7 +12,8 @@
  *   net-probe detach NETNS
  *       (--timings: attach and detach also report scan_ms, attach_ms and
  *       detach_ms, for bench/net)
- *   net-probe vm NETNS --kernel K --initrd I [--model M] [--timeout S]
+ *   net-probe vm NETNS --kernel K --initrd I [--machine microvm|q35] [--model M]
+ *                [--timeout S]
  *       scan, attach, boot a VM with the taps (virtio-net), configure the
  *       guest through the agent (UpdateInterface, UpdateRoutes,
  *       AddARPNeighbors), print {"ready": ..., "interfaces": [agent replies]},
@@ -347,6 +348,7 @@ static void usage(FILE *out)
     fprintf(out, "Usage: net-probe scan|attach|detach|vm NETNS [options]\n"
                  "  --model tcfilter|none   internetworking model (default tcfilter)\n"
                  "  --kernel PATH --initrd PATH   the guest (vm)\n"
+                 "  --machine microvm|q35   machine type (default microvm)\n"
                  "  --qemu PATH             QEMU binary\n"
                  "  --timeout SECONDS       agent wait (default 60)\n"
                  "  --console               echo the guest console to stderr\n"
@@ -357,11 +359,17 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'M'},   {"kernel", required_argument, NULL, 'k'},
-        {"initrd", required_argument, NULL, 'i'},  {"qemu", required_argument, NULL, 'q'},
-        {"timeout", required_argument, NULL, 't'}, {"console", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},          {"pause-after-scan", no_argument, NULL, 'P'},
-        {"timings", no_argument, NULL, 'T'},       {0},
+        {"model", required_argument, NULL, 'M'},
+        {"kernel", required_argument, NULL, 'k'},
+        {"machine", required_argument, NULL, 'm'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"qemu", required_argument, NULL, 'q'},
+        {"timeout", required_argument, NULL, 't'},
+        {"console", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {"pause-after-scan", no_argument, NULL, 'P'},
+        {"timings", no_argument, NULL, 'T'},
+        {0},
     };
     struct options o = {
         .cfg = {.hypervisor_path = "/usr/bin/qemu-system-x86_64",
@@ -382,6 +390,9 @@ int main(int argc, char **argv)
             break;
         case 'k':
             o.cfg.kernel = optarg;
+            break;
+        case 'm':
+            o.cfg.machine_type = optarg;
             break;
         case 'i':
             o.cfg.initrd = optarg;
