@@ -310,6 +310,12 @@ def test_guest_behind_the_tap_answers_ping(netns, machine):
         assert iface["hwAddr"] == mac
         assert iface["mtu"] == 1400
         assert {"family": "v4", "address": f"{net}.2", "mask": "24"} in iface["IPAddresses"]
+        # vhost-net exactly where the host has it.
+        qemu = sh("pgrep", "-af", f"mac={mac}").stdout
+        vhost = os.access("/dev/vhost-net", os.R_OK | os.W_OK)
+        assert ("vhost=on" if vhost else "vhost=off") in qemu, qemu
+        if os.environ.get("KATA_NET_EXPECT_VHOST"):
+            assert vhost
         rx0, tx0 = tap_packets(netns)
         rtts = [icmp_ping(f"{net}.2", seq) for seq in range(1, 6)]
         answered = [r for r in rtts if r is not None]
