@@ -32,6 +32,14 @@ struct vm_block_device {
     bool readonly;
 };
 
+/* A network interface of the guest: a tap the caller opened (Kata's
+ * tcfilter model, src/lib/network.h), given to the VMM by fd. */
+struct vm_net_device {
+    int tap_fd;      /* IFF_TAP|IFF_NO_PI|IFF_VNET_HDR; the VMM inherits a copy */
+    const char *mac; /* "aa:bb:cc:dd:ee:ff": the guest interface's address */
+    unsigned mtu;    /* told to the guest (virtio-net host_mtu); 0: not told */
+};
+
 struct vm_config {
     const char *hypervisor_path; /* the VMM binary */
     const char *kernel;          /* vmlinux (PVH entry) or bzImage */
@@ -61,6 +69,9 @@ struct vm_config {
     size_t n_block_devices;
     /* q35: PCIe root ports left free for hotplug (microvm has none). */
     unsigned hotplug_slots;
+    /* virtio-net devices (ids net0, net1, ...), vhost where /dev/vhost-net is. */
+    const struct vm_net_device *net_devices;
+    size_t n_net_devices;
 };
 
 enum vm_shared_fs vm_shared_fs_kind(const char *name, struct kerr **err);

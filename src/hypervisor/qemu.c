@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #define VHOST_VSOCK_DEVICE "/dev/vhost-vsock"
+#define VHOST_NET_DEVICE   "/dev/vhost-net"
 
 /* One QMP command may take this long (QEMU under TCG can be slow). */
 #define QEMU_QMP_TIMEOUT_NS (10ull * 1000 * 1000 * 1000)
@@ -178,6 +179,40 @@ static int qemu_add_block_devices(struct argv_builder *b, const struct vm *vm,
     return 0;
 }
 
+/* Kata's and ours: letters, digits and colons, six bytes. */
+static bool qemu_mac_valid(const char *mac)
+{
+    unsigned b[6];
+    char tail;
+    return mac && strlen(mac) == 17 &&
+           sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+                  &tail) == 6;
+}
+
+/* -netdev tap,fd=N (QEMU inherits the tap fd) with a virtio-net device. */
+static int qemu_add_net_devices(struct argv_builder *b, const struct vm *vm, const char *bus_suffix,
+                                struct kerr **err)
+{
+    const struct vm_config *cfg = &vm->cfg;
+    bool vhost = cfg->n_net_devices > 0 && access(VHOST_NET_DEVICE, R_OK | W_OK) == 0;
+    for (size_t i = 0; i < cfg->n_net_devices; i++) {
+        const struct vm_net_device *d = &cfg->net_devices[i];
+        if (d->tap_fd < 0)
+            return kerr_make(err, EBADF, "network device %zu: no tap fd", i);
+        if (!qemu_mac_valid(d->mac))
+            return kerr_make(err, EINVAL, "network device %zu: bad MAC `%s`", i,
+                             d->mac ? d->mac : "");
+        add(b, "-netdev");
+        add(b, "tap,id=net%zu,fd=%d,vhost=%s", i, d->tap_fd, vhost ? "on" : "off");
+        add(b, "-device");
+        if (d->mtu > 0)
+            add(b, "virtio-net-%s,netdev=net%zu,mac=%s,host_mtu=%u", bus_suffix, i, d->mac, d->mtu);
+        else
+            add(b, "virtio-net-%s,netdev=net%zu,mac=%s", bus_suffix, i, d->mac);
+    }
+    return 0;
+}
+
 char **qemu_build_argv(const struct vm *vm, struct kerr **err)
 {
     const struct vm_config *cfg = &vm->cfg;
@@ -259,7 +294,8 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
     add(&b, "-device");
     add(&b, "virtio-rng-%s", bus_suffix);
     if (qemu_add_shares(&b, vm, bus_suffix, err) < 0 ||
-        qemu_add_block_devices(&b, vm, bus_suffix, err) < 0) {
+        qemu_add_block_devices(&b, vm, bus_suffix, err) < 0 ||
+        qemu_add_net_devices(&b, vm, bus_suffix, err) < 0) {
         qemu_argv_free(b.argv);
         return NULL;
     }
@@ -405,6 +441,8 @@ static int qemu_spawn(struct vm *vm, char **argv, struct kerr **err)
         signal(SIGPIPE, SIG_DFL);
         if (vm->vsock_fd >= 0)
             fcntl(vm->vsock_fd, F_SETFD, 0); /* QEMU's vhostfd= */
+        for (size_t i = 0; i < vm->cfg.n_net_devices; i++)
+            fcntl(vm->cfg.net_devices[i].tap_fd, F_SETFD, 0); /* -netdev tap,fd= */
         execv(argv[0], argv);
         dprintf(log_fd, "exec `%s`: %s\n", argv[0], strerror(errno));
         _exit(127);

@@ -345,3 +345,40 @@ TEST(qmp_rejects_garbage_and_overlong_lines)
     close(scripted_peer);
     CHECK_CONTAINS(e->msg, "open QMP");
 }
+
+TEST(net_devices_become_tap_netdevs_with_virtio_net)
+{
+    struct vm_config cfg = base_config();
+    struct vm_net_device nets[] = {
+        {.tap_fd = 7, .mac = "02:42:0a:58:00:02", .mtu = 1450},
+        {.tap_fd = 9, .mac = "02:42:0a:58:00:03"},
+    };
+    cfg.net_devices = nets;
+    cfg.n_net_devices = 2;
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    vm.agent_socket = "/run/x/agent.sock";
+    char **argv = qemu_build_argv(&vm, NULL);
+    CHECK(argv != NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    bool vhost = access("/dev/vhost-net", R_OK | W_OK) == 0;
+    CHECK_CONTAINS(line, vhost ? "-netdev tap,id=net0,fd=7,vhost=on"
+                               : "-netdev tap,id=net0,fd=7,vhost=off");
+    CHECK_CONTAINS(line, "virtio-net-device,netdev=net0,mac=02:42:0a:58:00:02,host_mtu=1450");
+    CHECK_CONTAINS(line, "virtio-net-device,netdev=net1,mac=02:42:0a:58:00:03");
+}
+
+TEST(net_device_with_a_bad_mac_is_refused)
+{
+    struct vm_config cfg = base_config();
+    struct vm_net_device net = {.tap_fd = 7, .mac = "02:42:0a:58:00"};
+    cfg.net_devices = &net;
+    cfg.n_net_devices = 1;
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    vm.agent_socket = "/run/x/agent.sock";
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK(qemu_build_argv(&vm, &e) == NULL);
+    CHECK_CONTAINS(e->msg, "network device 0: bad MAC `02:42:0a:58:00`");
+}
