@@ -277,9 +277,10 @@ static int run_vm(struct options *o, struct vm *vm, struct loop *loop,
     json_object_put(j);
     wait_stdin_eof();
     Grpc__DestroySandboxRequest destroy = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
-    cleanup_kerr struct kerr *ignored = NULL;
+    struct kerr *ignored = NULL;
     ttrpc_client_call(client, "grpc.AgentService", "DestroySandbox", &destroy.base, NULL, NULL,
                       5000000000ull, NULL, &ignored);
+    kerr_free(ignored);
     vm_wait_exit(vm, 10000000000ull);
     rc = 0;
 out:

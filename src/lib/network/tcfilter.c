@@ -101,11 +101,16 @@ static int filter_redirect_add(struct nl *nl, int from, int to, struct kerr **er
     tcm->tcm_info = TC_H_MAKE(1u << 16, htons(ETH_P_ALL)); /* priority 1, every protocol */
     mnl_attr_put_strz(h, TCA_KIND, "u32");
     struct nlattr *options = mnl_attr_nest_start(h, TCA_OPTIONS);
-    struct {
+    /* A selector with one key of mask 0: matches every packet.  struct
+     * tc_u32_sel ends in a flexible array of keys, so it is laid out by hand. */
+    union {
         struct tc_u32_sel sel;
-        struct tc_u32_key key; /* mask 0: matches every packet */
-    } sel = {.sel = {.flags = TC_U32_TERMINAL, .nkeys = 1}};
-    mnl_attr_put(h, TCA_U32_SEL, sizeof(sel), &sel);
+        uint8_t bytes[sizeof(struct tc_u32_sel) + sizeof(struct tc_u32_key)];
+    } sel;
+    memset(&sel, 0, sizeof(sel));
+    sel.sel.flags = TC_U32_TERMINAL;
+    sel.sel.nkeys = 1;
+    mnl_attr_put(h, TCA_U32_SEL, sizeof(sel.bytes), sel.bytes);
     struct nlattr *actions = mnl_attr_nest_start(h, TCA_U32_ACT);
     struct nlattr *first = mnl_attr_nest_start(h, 1);
     mnl_attr_put_strz(h, TCA_ACT_KIND, "mirred");
