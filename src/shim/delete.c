@@ -17,9 +17,8 @@ int shim_cmd_delete(const struct shim_options *opts, struct kerr **err)
     bool is_sandbox;
     cleanup_free char *sid = shim_sandbox_id_of(spec, opts->id, &is_sandbox);
     cleanup_free char *socket = shim_socket_path(opts->namespace, sid);
-    int probe = unix_connect(socket, NULL);
-    if (probe >= 0) {
-        close(probe); /* the daemon lives and serves the pod: nothing of ours to clean */
+    if (shim_daemon_serves(socket)) {
+        /* the daemon lives and serves the pod: nothing of ours to clean */
     } else if (is_sandbox) {
         cleanup_free char *root = shim_state_root();
         cleanup_free char *state_dir = xasprintf("%s/%s", root, sid);

@@ -99,6 +99,9 @@ int shim_cmd_start(const struct shim_options *opts, struct kerr **err);
 int shim_cmd_delete(const struct shim_options *opts, struct kerr **err);
 int shim_daemon_run(const struct shim_options *opts, int listen_fd, struct kerr **err);
 
+/* probe.c: true when a daemon answers on socket_path (a dying one does not) */
+bool shim_daemon_serves(const char *socket_path);
+
 /* paths.c */
 char *shim_socket_path(const char *namespace, const char *sandbox_id);
 char *shim_state_root(void);

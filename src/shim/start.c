@@ -124,9 +124,7 @@ int shim_cmd_start(const struct shim_options *opts, struct kerr **err)
     cleanup_free char *path = shim_socket_path(opts->namespace, sid);
     /* A pod's later containers: the pod's daemon is already there. */
     cleanup_free char *address = xasprintf("unix://%s", path);
-    int probe = unix_connect(path, NULL);
-    if (probe >= 0) {
-        close(probe);
+    if (shim_daemon_serves(path)) {
         if (write_address(opts, address, err) < 0)
             return -1;
         printf("%s\n", address);
