@@ -420,9 +420,9 @@ static void create_container(struct ttrpc_call *call, const ProtobufCMessage *ms
     }
     const char *exec_id = *req->exec_id ? req->exec_id : id;
     struct process_spawn spawn = {.container = c, .process = c->spec->process, .init = true};
-    if (container_cgroup_setup(c, &err) < 0 || hooks_run(c, HOOK_CREATE_RUNTIME, &err) < 0 ||
+    if (container_cgroup_setup(c, &err) < 0 || hooks_run(c, OCI_HOOK_CREATE_RUNTIME, &err) < 0 ||
         (c->init = process_spawn(&spawn, exec_id, &err)) == NULL ||
-        hooks_run(c, HOOK_PRESTART, &err) < 0) {
+        hooks_run(c, OCI_HOOK_PRESTART, &err) < 0) {
         kerr_wrap(&err, "create container `%s`", id);
         log_warn("%s", err->msg);
         ttrpc_call_fail_err(call, TTRPC_INTERNAL, err);
@@ -461,7 +461,7 @@ static void start_container(struct ttrpc_call *call, const ProtobufCMessage *msg
     }
     if (!c->init->exited)
         c->state = CONTAINER_RUNNING;
-    if (hooks_run(c, HOOK_POSTSTART, &err) < 0) {
+    if (hooks_run(c, OCI_HOOK_POSTSTART, &err) < 0) {
         /* runc: a failing poststart hook is logged, the container runs. */
         log_warn("start container `%s`: %s", c->id, err->msg);
     }

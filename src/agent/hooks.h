@@ -1,7 +1,7 @@
 /* OCI hooks (runtime spec "POSIX-platform Hooks"), run by the agent inside
  * the guest: each hook is executed with its args and env, the container state
  * JSON on stdin, and killed when its timeout (seconds) passes; at most 120 s,
- * since the agent serves nothing else while it waits.
+ * since the agent serves nothing else while it waits (src/lib/oci_hooks.h).
  *
  *   createRuntime, prestart: agent's namespaces, after the init process is set
  *       up and waiting (hooks_run);
@@ -18,24 +18,16 @@
 
 #include "error.h"
 #include "oci.pb-c.h"
+#include "oci_hooks.h"
 
 struct container;
 
-enum hook_kind {
-    HOOK_PRESTART,
-    HOOK_CREATE_RUNTIME,
-    HOOK_CREATE_CONTAINER,
-    HOOK_START_CONTAINER,
-    HOOK_POSTSTART,
-    HOOK_POSTSTOP,
-};
-
 /* Run every hook of kind for container c (stops at the first failure). */
-int hooks_run(struct container *c, enum hook_kind kind, struct kerr **err);
+int hooks_run(struct container *c, enum oci_hook_kind kind, struct kerr **err);
 void hooks_run_poststop(struct container *c);
 
 /* The same with everything given (usable in the container's child). */
-int hooks_run_spec(const Grpc__Spec *spec, enum hook_kind kind, const char *id, const char *status,
-                   pid_t pid, const char *bundle, struct kerr **err);
+int hooks_run_spec(const Grpc__Spec *spec, enum oci_hook_kind kind, const char *id,
+                   const char *status, pid_t pid, const char *bundle, struct kerr **err);
 
 #endif

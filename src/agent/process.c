@@ -174,8 +174,8 @@ static int child_setup_init(const struct container *c, pid_t pid, struct kerr **
     if (spec_has_namespace(spec, "cgroup") && unshare(CLONE_NEWCGROUP) < 0)
         return kerr_make(err, errno, "new cgroup namespace");
     if (rootfs_prepare(spec, c->bundle_root, err) < 0 ||
-        hooks_run_spec(spec, HOOK_CREATE_CONTAINER, c->id, "created", pid, c->bundle_root, err) <
-            0 ||
+        hooks_run_spec(spec, OCI_HOOK_CREATE_CONTAINER, c->id, "created", pid, c->bundle_root,
+                       err) < 0 ||
         rootfs_pivot(c->bundle_root, err) < 0)
         return -1;
     if (oci_apply_rootfs_policy(spec->linux_, err) < 0)
@@ -240,7 +240,7 @@ static void child_main(const struct process_spawn *s, struct child_fds *f, pid_t
     (void)!write(CHILD_STATUS_FD, "R", 1);
     if (child_wait_byte('S', &err) < 0)
         child_send_error(err);
-    if (s->init && hooks_run_spec(s->container->spec, HOOK_START_CONTAINER, s->container->id,
+    if (s->init && hooks_run_spec(s->container->spec, OCI_HOOK_START_CONTAINER, s->container->id,
                                   "created", self, s->container->bundle_root, &err) < 0)
         child_send_error(err);
     /* execvp looks PATH up in environ: the container's. */

@@ -6,9 +6,10 @@
 #include <json-c/json.h>
 #include <string.h>
 
-/* The OCI hooks this runtime runs: none yet (the sandbox daemon does not run
- * them); a hook the daemon learns goes here. */
-static const char *const hooks[] = {NULL};
+/* The OCI hooks this runtime runs (on the host, by the sandbox daemon:
+ * src/shim/hooks.c); startContainer would need the guest and is not run. */
+static const char *const hooks[] = {"prestart",  "createRuntime", "createContainer",
+                                    "poststart", "poststop",      NULL};
 
 static const char *const mount_options[] = {
     "async",         "atime",      "bind",       "defaults", "dev",

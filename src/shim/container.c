@@ -262,6 +262,7 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
     c->next = shim->containers;
     shim->containers = c;
 
+    container_hooks_take(c, spec);
     int r = req->n_rootfs > 0 ? rootfs_mount(c, req, err) : 0;
     if (r == 0)
         r = sandbox_state_write(shim, err);
@@ -269,6 +270,8 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
         r = share_container_files(shim, c, spec, err);
     if (r == 0)
         r = sandbox_state_write(shim, err);
+    if (r == 0 && (r = container_hooks_create(c, err)) == 0)
+        c->created = true;
     if (r == 0) {
         if (spec->process)
             spec->process->terminal = req->terminal;
@@ -335,6 +338,8 @@ int process_start(struct shim *shim, struct process *p, struct kerr **err)
             return kerr_wrap(err, "start container `%s`", c->id);
     }
     p->status = PROCESS_RUNNING;
+    if (*p->exec_id == '\0')
+        container_hooks_poststart(c);
     io_relay_stdin_begin(shim, p);
     Grpc__WaitProcessRequest wreq = GRPC__WAIT_PROCESS_REQUEST__INIT;
     wreq.container_id = c->id;
@@ -440,6 +445,9 @@ void container_destroy(struct shim *shim, struct container *c)
             break;
         }
     unshare_container_files(shim, c);
+    if (c->created)
+        container_hooks_poststop(c);
+    container_hooks_free(c);
     while (c->execs) {
         struct process *p = c->execs;
         c->execs = p->next;

@@ -66,6 +66,8 @@ struct container {
     char *host_rootfs;    /* bundle rootfs, with containerd's rootfs mounts mounted */
     bool rootfs_mounted;  /* we mounted containerd's rootfs mounts there */
     char **shared_mounts; /* binds under the shared dir, NULL-terminated */
+    Grpc__Hooks *hooks;   /* the spec's hooks: run on the host (hooks.c) */
+    bool created;         /* the create hooks ran: poststop runs on delete */
     struct container *next;
 };
 
@@ -98,6 +100,13 @@ struct shim {
 int shim_cmd_start(const struct shim_options *opts, struct kerr **err);
 int shim_cmd_delete(const struct shim_options *opts, struct kerr **err);
 int shim_daemon_run(const struct shim_options *opts, int listen_fd, struct kerr **err);
+
+/* hooks.c: the container's OCI hooks, run on the host */
+void container_hooks_take(struct container *c, Grpc__Spec *spec);
+int container_hooks_create(struct container *c, struct kerr **err);
+void container_hooks_poststart(struct container *c);
+void container_hooks_poststop(struct container *c);
+void container_hooks_free(struct container *c);
 
 /* probe.c: true when a daemon answers on socket_path (a dying one does not) */
 bool shim_daemon_serves(const char *socket_path);

@@ -216,6 +216,58 @@ def test_run_detach_then_delete(rt):
     wait_gone(s["pid"])
 
 
+# ---- OCI hooks ----
+
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "poststart", "poststop")
+
+
+def with_hooks(bundle, hooks):
+    path = os.path.join(bundle, "config.json")
+    with open(path) as f:
+        spec = json.load(f)
+    spec["hooks"] = hooks
+    with open(path, "w") as f:
+        json.dump(spec, f)
+
+
+def recording_hook(logdir, kind):
+    """A host program that appends its kind to order.log and keeps its stdin."""
+    script = f'/bin/cat > {logdir}/{kind}.json && echo {kind} >> {logdir}/order.log'
+    return {"path": "/bin/sh", "args": ["sh", "-c", script], "timeout": 30}
+
+
+def test_oci_hooks_run_on_the_host_in_order_with_the_state(rt):
+    if rt.daemon != "vm":
+        pytest.skip("the sandbox daemon runs the hooks")
+    logdir = rt.tmp / "hooks"
+    logdir.mkdir()
+    b = rt.bundle("b", ["sh", "-c", "echo in-the-container"])
+    with_hooks(b, {k: [recording_hook(logdir, k)] for k in HOOK_KINDS})
+    r = rt("run", "--bundle", b, "h1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "in-the-container\n"
+    # The host paths never reach the guest (they would fail there).
+    assert (logdir / "order.log").read_text().split() == list(HOOK_KINDS)
+    for kind, status in [("prestart", "creating"), ("poststart", "running"),
+                         ("poststop", "stopped")]:
+        state = json.loads((logdir / f"{kind}.json").read_text())
+        assert state["id"] == "h1" and state["status"] == status, state
+        assert state["bundle"] == b and state["pid"] > 0, state
+        assert state["ociVersion"]
+
+
+def test_a_failing_prestart_hook_fails_the_create_and_leaves_nothing(rt):
+    if rt.daemon != "vm":
+        pytest.skip("the sandbox daemon runs the hooks")
+    b = rt.bundle("b", ["true"])
+    with_hooks(b, {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}],
+                   "poststop": [{"path": "/nonexistent/hook"}]})
+    r = rt("run", "--bundle", b, "h2")
+    assert r.returncode != 0
+    assert "prestart hook 0" in r.stderr and "/bin/sh" in r.stderr and "exit status 3" in r.stderr
+    assert "does not exist" in rt("state", "h2").stderr
+
+
 # ---- create / start / state / kill / delete ----
 
 def test_lifecycle_as_runc_users_drive_it(rt):
