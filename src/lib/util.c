@@ -117,6 +117,37 @@ int file_read_all(const char *path, size_t max_size, char **out, size_t *len, st
     return 0;
 }
 
+int file_rotate_if_larger(const char *path, off_t max_size, struct kerr **err)
+{
+    cleanup_close int in = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (in < 0)
+        return errno == ENOENT ? 0 : kerr_make(err, errno, "rotate `%s`", path);
+    struct stat st;
+    if (fstat(in, &st) < 0)
+        return kerr_make(err, errno, "rotate `%s`", path);
+    if (!S_ISREG(st.st_mode) || st.st_size <= max_size)
+        return 0;
+    cleanup_free char *old = xasprintf("%s.1", path);
+    cleanup_close int out = open(old, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (out < 0)
+        return kerr_make(err, errno, "rotate `%s` to `%s`", path, old);
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return kerr_make(err, errno, "rotate `%s`: read", path);
+        if (n == 0)
+            break;
+        if (fd_write_full(out, buf, (size_t)n) < 0)
+            return kerr_make(err, errno, "rotate `%s` to `%s`: write", path, old);
+    }
+    if (ftruncate(in, 0) < 0)
+        return kerr_make(err, errno, "rotate `%s`: truncate", path);
+    return 1;
+}
+
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       struct kerr **err)
 {

@@ -52,6 +52,12 @@ int file_read_all(const char *path, size_t max_size, char **out, size_t *len, st
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       struct kerr **err);
 
+/* A log another process appends to (O_APPEND) kept bounded: when path is
+ * larger than max_size its content is copied to "<path>.1" (replacing it) and
+ * path is truncated, as logrotate's copytruncate; the writer goes on at the
+ * new end.  Returns 1 when it rotated, 0 when not needed, -1 on error. */
+int file_rotate_if_larger(const char *path, off_t max_size, struct kerr **err);
+
 /* mkdir -p. */
 int mkdir_all(const char *path, mode_t mode, struct kerr **err);
 

@@ -230,6 +230,7 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     sandbox_loopback_up(sb);
     shim_oom_watch(shim);
+    console_log_bound(shim);
     log_info("sandbox `%s`: VM pid %d up", sandbox_id, (int)sb->vm.pid);
     return 0;
 }
@@ -300,6 +301,7 @@ void sandbox_teardown(struct shim *shim)
         ttrpc_client_free(sb->agent);
         sb->agent = NULL;
     }
+    console_log_unbound(sb);
     if (sb->vmm_watch)
         loop_watch_remove(sb->vmm_watch);
     sb->vmm_watch = NULL;

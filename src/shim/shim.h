@@ -83,7 +83,8 @@ struct sandbox {
     char *console_path; /* the guest console, a file that outlives the daemon */
     char *shared_dir;   /* exported to the guest */
     bool shared_dir_mounted;
-    struct loop_watch *vmm_watch; /* pidfd of the VMM */
+    struct loop_watch *vmm_watch;     /* pidfd of the VMM */
+    struct loop_timer *console_timer; /* console.c */
     int vmm_pidfd;
 };
 
@@ -100,6 +101,10 @@ struct shim {
 int shim_cmd_start(const struct shim_options *opts, struct kerr **err);
 int shim_cmd_delete(const struct shim_options *opts, struct kerr **err);
 int shim_daemon_run(const struct shim_options *opts, int listen_fd, struct kerr **err);
+
+/* console.c: the guest console log rotated past 1 MiB while the sandbox runs */
+void console_log_bound(struct shim *shim);
+void console_log_unbound(struct sandbox *sb);
 
 /* hooks.c: the container's OCI hooks, run on the host */
 void container_hooks_take(struct container *c, Grpc__Spec *spec);

@@ -2,6 +2,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 TEST(kerr_make_appends_strerror)
@@ -62,4 +64,32 @@ TEST(file_read_all_names_missing_path)
     cleanup_free char *data = NULL;
     CHECK_INT(file_read_all("/nonexistent/file", 8, &data, NULL, &e), -1);
     CHECK_CONTAINS(e->msg, "open `/nonexistent/file`");
+}
+
+TEST(file_rotate_if_larger_copies_then_truncates)
+{
+    char dir[] = "/tmp/test_util.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    cleanup_free char *path = xasprintf("%s/console.log", dir);
+    cleanup_free char *old = xasprintf("%s/console.log.1", dir);
+    CHECK_INT(file_rotate_if_larger(path, 10, NULL), 0); /* no file yet */
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    CHECK(fd >= 0);
+    CHECK_INT(write(fd, "0123456789", 10), 10);
+    CHECK_INT(file_rotate_if_larger(path, 10, NULL), 0); /* not larger */
+    CHECK_INT(write(fd, "abc", 3), 3);
+    CHECK_INT(file_rotate_if_larger(path, 10, NULL), 1);
+    CHECK_INT(write(fd, "more", 4), 4); /* the writer goes on at the new end */
+    close(fd);
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_INT(file_read_all(old, 100, &text, &len, NULL), 0);
+    CHECK(strcmp(text, "0123456789abc") == 0);
+    free(text);
+    CHECK_INT(file_read_all(path, 100, &text, &len, NULL), 0);
+    CHECK(strcmp(text, "more") == 0);
+    free(text);
+    unlink(path);
+    unlink(old);
+    rmdir(dir);
 }
