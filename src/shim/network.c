@@ -43,6 +43,21 @@ static const char *spec_netns(const Grpc__Spec *spec)
     return NULL;
 }
 
+void network_spec_for_guest(Grpc__Spec *spec)
+{
+    Grpc__Linux *lx = spec ? spec->linux_ : NULL;
+    size_t kept = 0;
+    for (size_t i = 0; lx && i < lx->n_namespaces; i++) {
+        Grpc__LinuxNamespace *ns = lx->namespaces[i];
+        if (ns->type && strcmp(ns->type, "network") == 0)
+            protobuf_c_message_free_unpacked(&ns->base, NULL);
+        else
+            lx->namespaces[kept++] = ns;
+    }
+    if (lx)
+        lx->n_namespaces = kept;
+}
+
 /* Fail early, before anything exists, on a path that is not a netns. */
 static int netns_check(const char *path, struct kerr **err)
 {

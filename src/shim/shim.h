@@ -133,6 +133,9 @@ void sandbox_network_vmm_started(struct sandbox *sb);
 int sandbox_network_configure_guest(struct shim *shim, struct kerr **err);
 void sandbox_network_teardown(struct sandbox *sb);
 int sandbox_network_detach(const char *netns_path, struct kerr **err);
+/* The spec as the guest sees it (Kata's): no `network` namespace entry (the
+ * host's netns path means nothing there; containers share the VM's). */
+void network_spec_for_guest(Grpc__Spec *spec);
 
 /* container.c */
 struct container *container_find(struct shim *shim, const char *id);
