@@ -36,7 +36,7 @@ pytestmark = [
 # What the container prints before it serves TCP on port 5001 (each
 # connection: the byte count it received, back to the sender).
 PROBE_SCRIPT = ("ip -o addr show; ip -o link show; ip route; "
-                "wget -q -T 60 -O- http://{gw}:{port}/hello; echo; echo READY; "
+                "wget -q -O- http://{gw}:{port}/hello; echo; echo READY; "
                 "exec nc -ll -p 5001 -e wc -c")
 
 
@@ -167,7 +167,7 @@ def test_container_has_the_netns_network_both_ways(rt, netns):
             assert "tap0_kata" in netns.links()
             assert "ingress ffff: dev eth0 " in netns.qdiscs()
             # host -> container: ICMP and TCP.
-            ping = subprocess.run(["ping", "-c", "3", "-W", "20", f"{net}.2"],
+            ping = subprocess.run(["busybox", "ping", "-c", "3", "-W", "20", f"{net}.2"],
                                   capture_output=True, text=True, timeout=120)
             assert ping.returncode == 0, ping.stdout + ping.stderr
             assert tcp_count(f"{net}.2", b"z" * 300000) == 300000
@@ -193,8 +193,8 @@ def test_create_start_delete_leaves_the_netns_clean(rt, netns):
     state = json.loads((rt.tmp / "vc" / state_dirs[0] / "state.json").read_text())
     assert state["netns"] == netns.path
     rt("start", "c1", check=True)
-    ping = subprocess.run(["ping", "-c", "2", "-W", "20", f"{net}.2"], capture_output=True,
-                          text=True, timeout=120)
+    ping = subprocess.run(["busybox", "ping", "-c", "2", "-W", "20", f"{net}.2"],
+                          capture_output=True, text=True, timeout=120)
     assert ping.returncode == 0, ping.stdout
     rt("delete", "--force", "c1", check=True)
     assert_clean(netns)
@@ -277,7 +277,7 @@ def test_ctr_run_with_ns(netns):
         r = c.ctr("run", "--rm", "--runtime", KATA, "--with-ns", f"network:{netns.path}", image,
                   "netc1", "sh", "-c",
                   f"ip -o addr show eth0; ip -o link show eth0; ip route; "
-                  f"wget -q -T 60 -O- http://{net}.1:{server.port}/")
+                  f"wget -q -O- http://{net}.1:{server.port}/")
         out = r.stdout.decode()
         assert f"inet {net}.2/24" in out and mac in out, out
         assert f"default via {net}.1 dev eth0" in out, out
