@@ -7,6 +7,8 @@ import os
 import random
 import subprocess
 
+import pytest
+
 
 def sh(*args, check=True):
     return subprocess.run(args, check=check, capture_output=True, text=True)
@@ -56,6 +58,16 @@ class Netns:
         for host in self.host_ends:
             sh("ip", "link", "del", host, check=False)
         sh("ip", "netns", "del", self.name, check=False)
+
+
+@pytest.fixture
+def netns():
+    """A fresh Netns, deleted (with its veths) after the test."""
+    ns = Netns()
+    try:
+        yield ns
+    finally:
+        ns.delete()
 
 
 def assert_clean(ns, veths=("eth0",)):

@@ -23,8 +23,8 @@ import time
 
 import pytest
 
-from netns_env import Netns, assert_clean, subnet
-from runtime_bundle import make_bundle, mounts_under, processes_mentioning
+from netns_env import assert_clean, netns, subnet  # noqa: F401 (netns: a fixture)
+from runtime_bundle import make_bundle
 from shim_env import assets_built, wait_for
 from test_runtime_lifecycle import Runtime
 
@@ -41,29 +41,10 @@ PROBE_SCRIPT = ("ip -o addr show; ip -o link show; ip route; "
 
 
 @pytest.fixture
-def netns():
-    ns = Netns()
-    try:
-        yield ns
-    finally:
-        ns.delete()
-
-
-@pytest.fixture
 def rt(tmp_path):
     runtime = Runtime(tmp_path, "vm")
     yield runtime
-    for cid in runtime("list", "-q").stdout.split():
-        runtime("delete", "--force", cid)
-    deadline = time.time() + 10
-    while (processes_mentioning(tmp_path) or processes_mentioning(runtime.short)) and \
-            time.time() < deadline:
-        time.sleep(0.05)
-    assert processes_mentioning(tmp_path) == [] and processes_mentioning(runtime.short) == []
-    assert mounts_under(str(tmp_path)) == []
-    for d in (runtime.short, tmp_path / "vc"):
-        assert not os.path.exists(d) or os.listdir(d) == [], f"{d} not empty"
-    shutil.rmtree(runtime.short, ignore_errors=True)
+    runtime.delete_all_and_check()
 
 
 class HostServer:

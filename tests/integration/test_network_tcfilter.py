@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from netns_env import Netns, assert_clean, sh, subnet
+from netns_env import assert_clean, netns, sh, subnet  # noqa: F401 (netns: a fixture)
 
 TOP = Path(__file__).resolve().parents[2]
 # KATA_NET_PROBE runs another build of it (build-asan's, say).
@@ -27,15 +27,6 @@ PROBE = Path(os.environ.get("KATA_NET_PROBE", TOP / "build/tests/tools/net-probe
 ASSETS = Path(os.environ.get("KATA_ASSETS_DIR", TOP / "build/guest"))
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
-
-
-@pytest.fixture
-def netns():
-    ns = Netns()
-    try:
-        yield ns
-    finally:
-        ns.delete()
 
 
 def probe(*args, check=True):
