@@ -7,7 +7,10 @@ import os
 import random
 import subprocess
 
-import pytest
+try:
+    import pytest
+except ImportError:  # bench/ scripts use Netns without pytest
+    pytest = None
 
 
 def sh(*args, check=True):
@@ -60,14 +63,16 @@ class Netns:
         sh("ip", "netns", "del", self.name, check=False)
 
 
-@pytest.fixture
-def netns():
+def _netns():
     """A fresh Netns, deleted (with its veths) after the test."""
     ns = Netns()
     try:
         yield ns
     finally:
         ns.delete()
+
+
+netns = pytest.fixture(_netns, name="netns") if pytest else None
 
 
 def assert_clean(ns, veths=("eth0",)):
