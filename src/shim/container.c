@@ -278,6 +278,7 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
         Grpc__CreateContainerRequest creq = GRPC__CREATE_CONTAINER_REQUEST__INIT;
         creq.container_id = c->id;
         creq.exec_id = c->id;
+        network_spec_for_guest(spec);
         creq.oci = spec;
         r = agent_call(shim, "CreateContainer", &creq.base, NULL, NULL, AGENT_CALL_NS, err);
     }

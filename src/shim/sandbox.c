@@ -47,6 +47,8 @@ int sandbox_state_write(struct shim *shim, struct kerr **err)
     json_object_object_add(o, "shared_dir", json_object_new_string(sb->shared_dir));
     json_object_object_add(o, "shared_dir_mounted",
                            json_object_new_boolean(sb->shared_dir_mounted));
+    if (sb->netns_path)
+        json_object_object_add(o, "netns", json_object_new_string(sb->netns_path));
     struct json_object *mounts = json_object_new_array();
     for (struct container *c = shim->containers; c; c = c->next) {
         for (char **m = c->shared_mounts; m && *m; m++)
@@ -201,17 +203,23 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     if (pod_config_apply(sb->cfg, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     sandbox_fill_vm_config(sb);
-    if (pod_vm_size(&sb->vm_cfg, sb->cfg, spec, err) < 0)
+    if (pod_vm_size(&sb->vm_cfg, sb->cfg, spec, err) < 0 ||
+        sandbox_network_select(sb, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     if (mkdir_all(sb->run_dir, 0700, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    /* The state names the netns before a tap exists in it. */
     if (sandbox_state_write(shim, err) < 0)
         return -1;
     if (sharing(sb) && (shared_dir_prepare(sb, err) < 0 || sandbox_state_write(shim, err) < 0))
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    if (sandbox_network_attach(sb, err) < 0)
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     const struct hypervisor_ops *ops = hypervisor_find("qemu");
     vm_init(&sb->vm, ops, &sb->vm_cfg);
-    if (ops->start(&sb->vm, err) < 0)
+    int started = ops->start(&sb->vm, err);
+    sandbox_network_vmm_started(sb);
+    if (started < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     sb->vm_started = true;
     if (sandbox_state_write(shim, err) < 0)
@@ -226,7 +234,8 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     sb->agent = ttrpc_client_new(shim->loop, fd, err);
     if (sb->agent == NULL)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    if (sandbox_create_in_guest(shim, spec, err) < 0)
+    if (sandbox_network_configure_guest(shim, err) < 0 ||
+        sandbox_create_in_guest(shim, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     sandbox_loopback_up(sb);
     shim_oom_watch(shim);
@@ -314,6 +323,7 @@ void sandbox_teardown(struct shim *shim)
     }
     if (sb->vm.ops)
         vm_release(&sb->vm);
+    sandbox_network_teardown(sb); /* the VMM is gone: its taps with it */
     while (shim->containers)
         container_destroy(shim, shim->containers);
     shared_dir_remove(sb->shared_dir, sb->shared_dir_mounted);
@@ -376,6 +386,10 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
         kill_recorded(json_object_get_int(v), "qemu");
     if (json_object_object_get_ex(o, "virtiofsd_pid", &v))
         kill_recorded(json_object_get_int(v), "virtiofsd");
+    /* The VMM is gone and its taps with it: the veths' qdiscs remain. */
+    cleanup_kerr struct kerr *net_err = NULL;
+    if (json_object_object_get_ex(o, "netns", &v) && json_object_get_string(v))
+        sandbox_network_detach(json_object_get_string(v), &net_err);
     if (json_object_object_get_ex(o, "mounts", &v) && json_object_is_type(v, json_type_array)) {
         for (size_t i = json_object_array_length(v); i-- > 0;) {
             const char *m = json_object_get_string(json_object_array_get_idx(v, i));
@@ -390,6 +404,14 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
                           mounted && json_object_get_boolean(mounted));
     }
     json_object_put(o);
+    if (net_err) {
+        /* Keep the state: a later delete tries again. */
+        if (err) {
+            *err = net_err;
+            net_err = NULL;
+        }
+        return kerr_wrap(err, "clean sandbox");
+    }
     remove_tree(state_dir);
     return 0;
 }

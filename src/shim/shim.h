@@ -86,6 +86,8 @@ struct sandbox {
     struct loop_watch *vmm_watch;     /* pidfd of the VMM */
     struct loop_timer *console_timer; /* console.c */
     int vmm_pidfd;
+    char *netns_path; /* the pod's netns with our taps (state.json), NULL: no NIC */
+    struct sandbox_network *net;
 };
 
 struct shim {
@@ -133,6 +135,24 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err);
 int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *req,
                const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                uint64_t timeout_ns, struct kerr **err);
+
+/* network.c: the pod's network (Kata's tcfilter model, docs/network.md).
+ * select: the netns of the spec's `network` namespace entry, as [runtime]
+ *   internetworking_model and disable_new_netns allow (none: no NIC);
+ * attach: taps beside its veths, into sb->vm_cfg.net_devices (state.json
+ *   must name the netns first); vmm_started: our tap fd copies closed;
+ * configure_guest: UpdateInterface, UpdateRoutes, AddARPNeighbors (before
+ *   CreateSandbox, as Kata); teardown: detach once the VMM is gone;
+ * detach: the same from a path alone (delete after a crash). */
+int sandbox_network_select(struct sandbox *sb, const Grpc__Spec *spec, struct kerr **err);
+int sandbox_network_attach(struct sandbox *sb, struct kerr **err);
+void sandbox_network_vmm_started(struct sandbox *sb);
+int sandbox_network_configure_guest(struct shim *shim, struct kerr **err);
+void sandbox_network_teardown(struct sandbox *sb);
+int sandbox_network_detach(const char *netns_path, struct kerr **err);
+/* The spec as the guest sees it (Kata's): no `network` namespace entry (the
+ * host's netns path means nothing there; containers share the VM's). */
+void network_spec_for_guest(Grpc__Spec *spec);
 
 /* container.c */
 struct container *container_find(struct shim *shim, const char *id);

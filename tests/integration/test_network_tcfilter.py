@@ -10,7 +10,6 @@ boots a guest behind the tap, configures it through the agent
 Every netns, veth and VM is removed by the fixtures, also when a test fails."""
 import json
 import os
-import random
 import select
 import socket
 import struct
@@ -20,67 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from netns_env import assert_clean, netns, sh, subnet  # noqa: F401 (netns: a fixture)
+
 TOP = Path(__file__).resolve().parents[2]
 # KATA_NET_PROBE runs another build of it (build-asan's, say).
 PROBE = Path(os.environ.get("KATA_NET_PROBE", TOP / "build/tests/tools/net-probe"))
 ASSETS = Path(os.environ.get("KATA_ASSETS_DIR", TOP / "build/guest"))
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
-
-
-def sh(*args, check=True):
-    return subprocess.run(args, check=check, capture_output=True, text=True)
-
-
-class Netns:
-    """A netns named like CNI's, with veths added by add_veth()."""
-
-    def __init__(self):
-        tag = f"{os.getpid() % 10000}{random.randrange(100, 1000)}"
-        self.name = f"kt-net-{tag}"
-        self.path = f"/run/netns/{self.name}"
-        self.tag = tag
-        self.host_ends = []
-        sh("ip", "netns", "add", self.name)
-
-    def add_veth(self, inside, subnet, mtu=1500, route=True):
-        host = f"kt{self.tag}{len(self.host_ends)}"
-        self.host_ends.append(host)
-        sh("ip", "link", "add", host, "type", "veth", "peer", "name", inside, "netns", self.name)
-        sh("ip", "addr", "add", f"{subnet}.1/24", "dev", host)
-        sh("ip", "link", "set", host, "up")
-        sh("ip", "-n", self.name, "link", "set", inside, "mtu", str(mtu), "up")
-        sh("ip", "-n", self.name, "addr", "add", f"{subnet}.2/24", "dev", inside)
-        if route:
-            sh("ip", "-n", self.name, "route", "add", "default", "via", f"{subnet}.1")
-        return host
-
-    def run(self, *args, check=True):
-        return sh("ip", "netns", "exec", self.name, *args, check=check)
-
-    def links(self):
-        return self.run("ip", "-o", "link", "show").stdout
-
-    def qdiscs(self):
-        return self.run("tc", "qdisc", "show").stdout
-
-    def delete(self):
-        for host in self.host_ends:
-            sh("ip", "link", "del", host, check=False)
-        sh("ip", "netns", "del", self.name, check=False)
-
-
-@pytest.fixture
-def netns():
-    ns = Netns()
-    try:
-        yield ns
-    finally:
-        ns.delete()
-
-
-def subnet():
-    return f"10.{random.randrange(200, 250)}.{random.randrange(1, 250)}"
 
 
 def probe(*args, check=True):
@@ -123,13 +69,6 @@ class Held:
         self.proc.stdout.close()
         self.proc.stderr.close()
         return self.proc.returncode, err
-
-
-def assert_clean(ns, veths=("eth0",)):
-    assert "_kata" not in ns.links()
-    qdiscs = ns.qdiscs()
-    for veth in veths:
-        assert f"ingress ffff: dev {veth} " not in qdiscs, qdiscs
 
 
 def test_scan_reports_what_the_guest_needs(netns):

@@ -110,25 +110,28 @@ class Runtime:
     def output(self, cid):
         return (self.tmp / f"{cid}.out").read_text()
 
+    def delete_all_and_check(self):
+        """Whatever the test did, nothing of it may remain: no holder, daemon,
+        VMM or virtiofsd (each names the test's directories), mount or state."""
+        for cid in self("list", "-q").stdout.split():
+            self("delete", "--force", cid)
+        assert not self.root.exists() or os.listdir(self.root) == []
+        deadline = time.time() + 10
+        while (processes_mentioning(self.tmp) or processes_mentioning(self.short)) and \
+                time.time() < deadline:
+            time.sleep(0.05)
+        assert processes_mentioning(self.tmp) == [] and processes_mentioning(self.short) == []
+        assert mounts_under(str(self.tmp)) == []
+        for d in (self.short, self.tmp / "vc"):
+            assert not os.path.exists(d) or os.listdir(d) == [], f"{d} not empty"
+        shutil.rmtree(self.short, ignore_errors=True)
+
 
 @pytest.fixture(params=daemons())
 def rt(request, tmp_path):
     runtime = Runtime(tmp_path, request.param)
     yield runtime
-    # Whatever the test did, nothing of it may remain: no holder, daemon, VMM
-    # or virtiofsd (each names the test's directories), mount or state.
-    for cid in runtime("list", "-q").stdout.split():
-        runtime("delete", "--force", cid)
-    assert not runtime.root.exists() or os.listdir(runtime.root) == []
-    deadline = time.time() + 10
-    while (processes_mentioning(tmp_path) or processes_mentioning(runtime.short)) and \
-            time.time() < deadline:
-        time.sleep(0.05)
-    assert processes_mentioning(tmp_path) == [] and processes_mentioning(runtime.short) == []
-    assert mounts_under(str(tmp_path)) == []
-    for d in (runtime.short, tmp_path / "vc"):
-        assert not os.path.exists(d) or os.listdir(d) == [], f"{d} not empty"
-    shutil.rmtree(runtime.short, ignore_errors=True)
+    runtime.delete_all_and_check()
 
 
 def pid_alive(pid):
