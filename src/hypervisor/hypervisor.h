@@ -72,6 +72,7 @@ struct vm_config {
     /* virtio-net devices (ids net0, net1, ...), vhost where /dev/vhost-net is. */
     const struct vm_net_device *net_devices;
     size_t n_net_devices;
+    bool disable_vhost_net; /* never vhost-net, even where /dev/vhost-net opens */
 };
 
 enum vm_shared_fs vm_shared_fs_kind(const char *name, struct kerr **err);

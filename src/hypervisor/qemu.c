@@ -194,7 +194,8 @@ static int qemu_add_net_devices(struct argv_builder *b, const struct vm *vm, con
                                 struct kerr **err)
 {
     const struct vm_config *cfg = &vm->cfg;
-    bool vhost = cfg->n_net_devices > 0 && access(VHOST_NET_DEVICE, R_OK | W_OK) == 0;
+    bool vhost = cfg->n_net_devices > 0 && !cfg->disable_vhost_net &&
+                 access(VHOST_NET_DEVICE, R_OK | W_OK) == 0;
     for (size_t i = 0; i < cfg->n_net_devices; i++) {
         const struct vm_net_device *d = &cfg->net_devices[i];
         if (d->tap_fd < 0)

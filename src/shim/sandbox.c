@@ -89,6 +89,7 @@ static void sandbox_fill_vm_config(struct sandbox *sb)
     v->console_path = sb->console_path;
     const struct kata_hypervisor_config *hv = &sb->cfg->hypervisor;
     v->shared_fs = hv->shared_fs;
+    v->disable_vhost_net = hv->disable_vhost_net;
     v->shared_dir = sb->shared_dir;
     v->virtiofsd_path = hv->virtio_fs_daemon && *hv->virtio_fs_daemon ? hv->virtio_fs_daemon : NULL;
     v->virtiofs_cache = hv->virtio_fs_cache;

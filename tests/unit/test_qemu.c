@@ -369,6 +369,23 @@ TEST(net_devices_become_tap_netdevs_with_virtio_net)
     CHECK_CONTAINS(line, "virtio-net-device,netdev=net1,mac=02:42:0a:58:00:03");
 }
 
+TEST(disable_vhost_net_keeps_vhost_off)
+{
+    struct vm_config cfg = base_config();
+    struct vm_net_device net = {.tap_fd = 7, .mac = "02:42:0a:58:00:02"};
+    cfg.net_devices = &net;
+    cfg.n_net_devices = 1;
+    cfg.disable_vhost_net = true;
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    vm.agent_socket = "/run/x/agent.sock";
+    char **argv = qemu_build_argv(&vm, NULL);
+    CHECK(argv != NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_CONTAINS(line, "-netdev tap,id=net0,fd=7,vhost=off");
+}
+
 TEST(net_device_with_a_bad_mac_is_refused)
 {
     struct vm_config cfg = base_config();
