@@ -40,6 +40,9 @@ struct vm_net_device {
     unsigned mtu;    /* told to the guest (virtio-net host_mtu); 0: not told */
 };
 
+/* Most PCIe root ports a q35 VM gets for hotplug. */
+#define VM_HOTPLUG_SLOTS_MAX 6
+
 struct vm_config {
     const char *hypervisor_path; /* the VMM binary */
     const char *kernel;          /* vmlinux (PVH entry) or bzImage */
@@ -93,7 +96,7 @@ struct vm {
     int qmp_listen;             /* while starting: the socket QEMU inherits */
     int qmp_fd;                 /* our connection, negotiated on first use; -1 if none */
     struct qmp *qmp;
-    unsigned hotplugged; /* root ports used by hotplug */
+    char *hotplug_ids[VM_HOTPLUG_SLOTS_MAX]; /* device id on root port K, NULL if free */
     void *priv;
 };
 
@@ -116,6 +119,9 @@ struct hypervisor_ops {
      * "18/00" on q35; caller frees). */
     int (*hotplug_block)(struct vm *vm, const struct vm_block_device *dev, char **guest_path,
                          struct kerr **err);
+    /* Unplug a disk hotplug_block added (by its id): waits at most timeout_ns
+     * for the guest to release it; its port is free again afterwards. */
+    int (*unplug_block)(struct vm *vm, const char *id, uint64_t timeout_ns, struct kerr **err);
     /* Every host process of this VM (VMM, helper daemons), for stats and
      * cleanup; returns how many were written (at most max). */
     size_t (*pids)(const struct vm *vm, pid_t *out, size_t max);

@@ -99,7 +99,7 @@ static bool qemu_id_valid(const char *id)
 #define Q35_BLOCK_SLOT_FIRST   0x10
 #define Q35_HOTPLUG_SLOT_FIRST 0x18
 #define Q35_MAX_BLOCK_DEVICES  (Q35_HOTPLUG_SLOT_FIRST - Q35_BLOCK_SLOT_FIRST)
-#define Q35_MAX_HOTPLUG_SLOTS  6
+#define Q35_MAX_HOTPLUG_SLOTS  VM_HOTPLUG_SLOTS_MAX
 
 static int qemu_add_shares(struct argv_builder *b, const struct vm *vm, const char *bus_suffix,
                            struct kerr **err)
@@ -526,6 +526,15 @@ static char *qemu_status(struct vm *vm, struct kerr **err)
     return status;
 }
 
+/* The root port a hotplugged device id sits on, or -1. */
+static int qemu_hotplug_port_of(const struct vm *vm, const char *id)
+{
+    for (unsigned k = 0; k < vm->cfg.hotplug_slots && k < Q35_MAX_HOTPLUG_SLOTS; k++)
+        if (vm->hotplug_ids[k] && strcmp(vm->hotplug_ids[k], id) == 0)
+            return (int)k;
+    return -1;
+}
+
 static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, char **guest_path,
                               struct kerr **err)
 {
@@ -533,13 +542,22 @@ static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, 
         return kerr_make(err, ENOTSUP, "hotplug `%s`: microvm has no hotplug bus", dev->id);
     if (!qemu_id_valid(dev->id))
         return kerr_make(err, EINVAL, "hotplug: block device id `%s`", dev->id ? dev->id : "");
-    if (vm->hotplugged >= vm->cfg.hotplug_slots)
+    if (qemu_hotplug_port_of(vm, dev->id) >= 0)
+        return kerr_make(err, EEXIST, "hotplug `%s`: already plugged", dev->id);
+    int port = -1;
+    for (unsigned k = 0; port < 0 && k < vm->cfg.hotplug_slots && k < Q35_MAX_HOTPLUG_SLOTS; k++)
+        if (vm->hotplug_ids[k] == NULL)
+            port = (int)k;
+    if (port < 0)
         return kerr_make(err, ENOSPC, "hotplug `%s`: all %u hotplug slots are used", dev->id,
                          vm->cfg.hotplug_slots);
     struct qmp *q = qemu_qmp(vm, err);
     if (q == NULL)
         return kerr_wrap(err, "hotplug `%s`", dev->id);
     cleanup_free char *node = xasprintf("drive-%s", dev->id);
+    /* cache.direct: as the boot disks' cache=none (no host page cache). */
+    struct json_object *cache = json_object_new_object();
+    json_object_object_add(cache, "direct", json_object_new_boolean(true));
     struct json_object *file = json_object_new_object();
     json_object_object_add(file, "driver", json_object_new_string("file"));
     json_object_object_add(file, "filename", json_object_new_string(dev->path));
@@ -547,11 +565,11 @@ static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, 
     json_object_object_add(blk, "driver", json_object_new_string("raw"));
     json_object_object_add(blk, "node-name", json_object_new_string(node));
     json_object_object_add(blk, "read-only", json_object_new_boolean(dev->readonly));
+    json_object_object_add(blk, "cache", cache);
     json_object_object_add(blk, "file", file);
     if (qmp_execute(q, "blockdev-add", blk, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0)
         return kerr_wrap(err, "hotplug `%s`", dev->id);
-    unsigned port = vm->hotplugged;
-    cleanup_free char *bus = xasprintf("hotplug%u", port);
+    cleanup_free char *bus = xasprintf("hotplug%d", port);
     struct json_object *device = json_object_new_object();
     json_object_object_add(device, "driver", json_object_new_string("virtio-blk-pci"));
     json_object_object_add(device, "id", json_object_new_string(dev->id));
@@ -565,9 +583,55 @@ static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, 
         qmp_execute(q, "blockdev-del", del, NULL, QEMU_QMP_TIMEOUT_NS, NULL);
         return kerr_wrap(err, "hotplug `%s`", dev->id);
     }
-    vm->hotplugged++;
+    vm->hotplug_ids[port] = xstrdup(dev->id);
     if (guest_path)
         *guest_path = xasprintf("%02x/00", Q35_HOTPLUG_SLOT_FIRST + port);
+    return 0;
+}
+
+struct device_deleted {
+    const char *id;
+    bool seen;
+};
+
+static void qemu_on_device_deleted(const char *name, struct json_object *data, void *cb_data)
+{
+    struct device_deleted *d = cb_data;
+    struct json_object *dev;
+    if (strcmp(name, "DEVICE_DELETED") == 0 && data &&
+        json_object_object_get_ex(data, "device", &dev) &&
+        strcmp(json_object_get_string(dev), d->id) == 0)
+        d->seen = true;
+}
+
+/* device_del asks the guest to eject (ACPI or PCIe attention button); the
+ * device is gone at DEVICE_DELETED, then its block node can go. */
+static int qemu_unplug_block(struct vm *vm, const char *id, uint64_t timeout_ns,
+                             struct kerr **err)
+{
+    int port = qemu_hotplug_port_of(vm, id);
+    if (port < 0)
+        return kerr_make(err, ENOENT, "unplug `%s`: not a hotplugged device", id);
+    struct qmp *q = qemu_qmp(vm, err);
+    if (q == NULL)
+        return kerr_wrap(err, "unplug `%s`", id);
+    struct device_deleted d = {.id = id};
+    qmp_set_event_cb(q, qemu_on_device_deleted, &d);
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "id", json_object_new_string(id));
+    int r = qmp_execute(q, "device_del", args, NULL, QEMU_QMP_TIMEOUT_NS, err);
+    if (r == 0)
+        r = qmp_wait_for(q, &d.seen, timeout_ns, err);
+    qmp_set_event_cb(q, NULL, NULL);
+    if (r < 0)
+        return kerr_wrap(err, "unplug `%s`", id);
+    cleanup_free char *node = xasprintf("drive-%s", id);
+    struct json_object *del = json_object_new_object();
+    json_object_object_add(del, "node-name", json_object_new_string(node));
+    if (qmp_execute(q, "blockdev-del", del, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0)
+        return kerr_wrap(err, "unplug `%s`", id);
+    free(vm->hotplug_ids[port]);
+    vm->hotplug_ids[port] = NULL;
     return 0;
 }
 
@@ -679,5 +743,6 @@ const struct hypervisor_ops qemu_ops = {
     .resume = qemu_resume,
     .status = qemu_status,
     .hotplug_block = qemu_hotplug_block,
+    .unplug_block = qemu_unplug_block,
     .pids = qemu_pids,
 };

@@ -203,6 +203,8 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     sandbox_fill_vm_config(sb);
     if (pod_vm_size(&sb->vm_cfg, sb->cfg, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    if (blockroot_boot_prepare(shim, err) < 0)
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     if (mkdir_all(sb->run_dir, 0700, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     if (sandbox_state_write(shim, err) < 0)
