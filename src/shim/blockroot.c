@@ -255,7 +255,8 @@ int blockroot_boot_prepare(struct shim *shim, struct kerr **err)
      * there is one (docs/hypervisor.md). */
     struct blockroot *b = *br;
     b->disk_id = xasprintf("rootfs%u", shim->next_disk++);
-    b->disk = (struct vm_block_device){.id = b->disk_id, .path = b->device, .readonly = b->readonly};
+    b->disk =
+        (struct vm_block_device){.id = b->disk_id, .path = b->device, .readonly = b->readonly};
     b->guest_source = xasprintf("/dev/vd%c", sb->vm_cfg.image ? 'b' : 'a');
     b->coldplugged = true;
     sb->vm_cfg.block_devices = &b->disk;
