@@ -606,8 +606,7 @@ static void qemu_on_device_deleted(const char *name, struct json_object *data, v
 
 /* device_del asks the guest to eject (ACPI or PCIe attention button); the
  * device is gone at DEVICE_DELETED, then its block node can go. */
-static int qemu_unplug_block(struct vm *vm, const char *id, uint64_t timeout_ns,
-                             struct kerr **err)
+static int qemu_unplug_block(struct vm *vm, const char *id, uint64_t timeout_ns, struct kerr **err)
 {
     int port = qemu_hotplug_port_of(vm, id);
     if (port < 0)

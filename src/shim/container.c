@@ -135,8 +135,7 @@ static bool is_bind(const Grpc__Mount *m)
 }
 
 /* The spec's root in the guest, shared through the shared dir. */
-static int share_rootfs(struct shim *shim, struct container *c, Grpc__Spec *spec,
-                        struct kerr **err)
+static int share_rootfs(struct shim *shim, struct container *c, Grpc__Spec *spec, struct kerr **err)
 {
     char *guest = share_path(shim, c, c->host_rootfs, "rootfs", err);
     if (guest == NULL)
@@ -254,8 +253,8 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
     bool is_sandbox;
     cleanup_free char *sid = shim_sandbox_id_of(spec, req->id, &is_sandbox);
     if (shim->sandbox == NULL && !is_sandbox)
-        return kerr_make(err, ENOENT, "create container `%s`: sandbox `%s` is not running",
-                         req->id, sid);
+        return kerr_make(err, ENOENT, "create container `%s`: sandbox `%s` is not running", req->id,
+                         sid);
     if (shim->sandbox && strcmp(shim->sandbox->id, sid) != 0)
         return kerr_make(err, EINVAL, "create container `%s`: it belongs to sandbox `%s`, not `%s`",
                          req->id, sid, shim->sandbox->id);

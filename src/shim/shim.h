@@ -46,8 +46,8 @@ struct io_relay;
 
 /* A container rootfs on a host block device, given to the VM as a disk. */
 struct blockroot {
-    char *device;  /* host block device */
-    char *fstype;  /* file system on it */
+    char *device;   /* host block device */
+    char *fstype;   /* file system on it */
     char **options; /* guest mount options (not ro/rw), NULL-terminated, may be NULL */
     bool readonly;
     bool from_create; /* containerd's Create rootfs mount: the host never mounts it */
@@ -78,9 +78,9 @@ struct container {
     bool is_sandbox; /* the pod's sandbox container (or a single-container sandbox) */
     struct process init;
     struct process *execs;
-    char *host_rootfs;    /* bundle rootfs, with containerd's rootfs mounts mounted */
-    bool rootfs_mounted;  /* we mounted containerd's rootfs mounts there */
-    char **shared_mounts; /* binds under the shared dir, NULL-terminated */
+    char *host_rootfs;           /* bundle rootfs, with containerd's rootfs mounts mounted */
+    bool rootfs_mounted;         /* we mounted containerd's rootfs mounts there */
+    char **shared_mounts;        /* binds under the shared dir, NULL-terminated */
     struct blockroot *blockroot; /* the rootfs as a disk of the VM, or NULL */
     struct container *next;
 };
