@@ -558,8 +558,11 @@ static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, 
     /* cache.direct: as the boot disks' cache=none (no host page cache). */
     struct json_object *cache = json_object_new_object();
     json_object_object_add(cache, "direct", json_object_new_boolean(true));
+    /* QEMU >= 6.0 opens a block device only with the host_device driver. */
+    struct stat st;
+    bool bdev = stat(dev->path, &st) == 0 && S_ISBLK(st.st_mode);
     struct json_object *file = json_object_new_object();
-    json_object_object_add(file, "driver", json_object_new_string("file"));
+    json_object_object_add(file, "driver", json_object_new_string(bdev ? "host_device" : "file"));
     json_object_object_add(file, "filename", json_object_new_string(dev->path));
     struct json_object *blk = json_object_new_object();
     json_object_object_add(blk, "driver", json_object_new_string("raw"));
