@@ -25,22 +25,13 @@
 /* The guest releases an unplugged disk (ACPI eject; slower under TCG). */
 #define BLOCKROOT_UNPLUG_NS (30ull * 1000000000ull)
 
-static void strv_push(char ***v, size_t *n, const char *s)
-{
-    *v = xrealloc(*v, (*n + 2) * sizeof(char *));
-    (*v)[(*n)++] = xstrdup(s);
-    (*v)[*n] = NULL;
-}
-
 void blockroot_free(struct blockroot *br)
 {
     if (br == NULL)
         return;
     free(br->device);
     free(br->fstype);
-    for (char **o = br->options; o && *o; o++)
-        free(*o);
-    free(br->options);
+    kata_strv_free(br->options);
     free(br->disk_id);
     free(br->guest_source);
     free(br);
@@ -69,7 +60,6 @@ static struct blockroot *detect_create_mount(const Containerd__Task__V2__CreateT
     br->device = xstrdup(m->source);
     br->fstype = xstrdup(m->type);
     br->from_create = true;
-    size_t n = 0;
     for (size_t i = 0; i < m->n_options; i++) {
         const char *o = m->options[i];
         if (strcmp(o, "bind") == 0 || strcmp(o, "rbind") == 0) {
@@ -79,7 +69,7 @@ static struct blockroot *detect_create_mount(const Containerd__Task__V2__CreateT
         if (strcmp(o, "ro") == 0)
             br->readonly = true;
         else if (strcmp(o, "rw") != 0)
-            strv_push(&br->options, &n, o);
+            kata_strv_push(&br->options, xstrdup(o));
     }
     return br;
 }
@@ -288,12 +278,11 @@ int blockroot_plug(struct shim *shim, struct container *c, Grpc__Spec *spec,
     s->source = xstrdup(br->guest_source);
     s->fstype = xstrdup(br->fstype);
     s->mount_point = xasprintf("%s/%s", GUEST_BLOCK_ROOTFS_DIR, c->id);
-    size_t n = 0;
     for (char **o = br->options; o && *o; o++)
-        strv_push(&s->options, &n, *o);
+        kata_strv_push(&s->options, xstrdup(*o));
     if (br->readonly)
-        strv_push(&s->options, &n, "ro");
-    s->n_options = n;
+        kata_strv_push(&s->options, xstrdup("ro"));
+    s->n_options = kata_strv_len(s->options);
     if (spec->root == NULL) {
         spec->root = xcalloc(1, sizeof(*spec->root));
         grpc__root__init(spec->root);
