@@ -156,6 +156,10 @@ void vm_release(struct vm *vm)
         free(vm->hotplug_ids[i]);
         vm->hotplug_ids[i] = NULL;
     }
+    for (size_t i = 0; i < VM_SCSI_TARGETS_MAX; i++) {
+        free(vm->scsi_ids[i]);
+        vm->scsi_ids[i] = NULL;
+    }
     virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
 }
 

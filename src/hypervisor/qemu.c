@@ -166,6 +166,10 @@ static int qemu_add_block_devices(struct argv_builder *b, const struct vm *vm,
             add(b, "virtio-blk-%s,drive=drive-%s,id=%s,serial=%s,bus=pcie.0,addr=0x%zx", bus_suffix,
                 d->id, d->id, d->id, Q35_BLOCK_SLOT_FIRST + i);
     }
+    if (cfg->scsi_controller) {
+        add(b, "-device");
+        add(b, "virtio-scsi-%s,id=scsi0", bus_suffix);
+    }
     if (cfg->hotplug_slots > 0 && !is_microvm(vm)) {
         if (cfg->hotplug_slots > Q35_MAX_HOTPLUG_SLOTS)
             return kerr_make(err, E2BIG, "%u hotplug slots: at most %d", cfg->hotplug_slots,
@@ -526,35 +530,42 @@ static char *qemu_status(struct vm *vm, struct kerr **err)
     return status;
 }
 
-/* The root port a hotplugged device id sits on, or -1. */
-static int qemu_hotplug_port_of(const struct vm *vm, const char *id)
+/* Where hotplugged disks go: root ports hotplugK (virtio-blk-pci, q35) or
+ * targets K of the scsi0 controller (scsi-hd).  Each table holds the device
+ * id per slot, NULL when free. */
+struct hotplug_slots {
+    char **ids;
+    unsigned n;
+};
+
+static struct hotplug_slots qemu_hotplug_slots(struct vm *vm, bool scsi)
 {
-    for (unsigned k = 0; k < vm->cfg.hotplug_slots && k < Q35_MAX_HOTPLUG_SLOTS; k++)
-        if (vm->hotplug_ids[k] && strcmp(vm->hotplug_ids[k], id) == 0)
+    if (scsi)
+        return (struct hotplug_slots){vm->scsi_ids,
+                                      vm->cfg.scsi_controller ? VM_SCSI_TARGETS_MAX : 0};
+    unsigned n = is_microvm(vm) ? 0 : vm->cfg.hotplug_slots;
+    return (struct hotplug_slots){vm->hotplug_ids,
+                                  n < Q35_MAX_HOTPLUG_SLOTS ? n : Q35_MAX_HOTPLUG_SLOTS};
+}
+
+static int qemu_slot_of(struct hotplug_slots t, const char *id)
+{
+    for (unsigned k = 0; k < t.n; k++)
+        if (t.ids[k] && strcmp(t.ids[k], id) == 0)
             return (int)k;
     return -1;
 }
 
-static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, char **guest_path,
-                              struct kerr **err)
+static int qemu_slot_free(struct hotplug_slots t)
 {
-    if (is_microvm(vm))
-        return kerr_make(err, ENOTSUP, "hotplug `%s`: microvm has no hotplug bus", dev->id);
-    if (!qemu_id_valid(dev->id))
-        return kerr_make(err, EINVAL, "hotplug: block device id `%s`", dev->id ? dev->id : "");
-    if (qemu_hotplug_port_of(vm, dev->id) >= 0)
-        return kerr_make(err, EEXIST, "hotplug `%s`: already plugged", dev->id);
-    int port = -1;
-    for (unsigned k = 0; port < 0 && k < vm->cfg.hotplug_slots && k < Q35_MAX_HOTPLUG_SLOTS; k++)
-        if (vm->hotplug_ids[k] == NULL)
-            port = (int)k;
-    if (port < 0)
-        return kerr_make(err, ENOSPC, "hotplug `%s`: all %u hotplug slots are used", dev->id,
-                         vm->cfg.hotplug_slots);
-    struct qmp *q = qemu_qmp(vm, err);
-    if (q == NULL)
-        return kerr_wrap(err, "hotplug `%s`", dev->id);
-    cleanup_free char *node = xasprintf("drive-%s", dev->id);
+    for (unsigned k = 0; k < t.n; k++)
+        if (t.ids[k] == NULL)
+            return (int)k;
+    return -1;
+}
+
+static struct json_object *qemu_blockdev_args(const struct vm_block_device *dev, const char *node)
+{
     /* cache.direct: as the boot disks' cache=none (no host page cache). */
     struct json_object *cache = json_object_new_object();
     json_object_object_add(cache, "direct", json_object_new_boolean(true));
@@ -570,25 +581,71 @@ static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, 
     json_object_object_add(blk, "read-only", json_object_new_boolean(dev->readonly));
     json_object_object_add(blk, "cache", cache);
     json_object_object_add(blk, "file", file);
-    if (qmp_execute(q, "blockdev-add", blk, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0)
-        return kerr_wrap(err, "hotplug `%s`", dev->id);
-    cleanup_free char *bus = xasprintf("hotplug%d", port);
+    return blk;
+}
+
+/* virtio-blk-pci on root port `slot`, or scsi-hd at target `slot`, LUN 0. */
+static struct json_object *qemu_device_args(const struct vm_block_device *dev, const char *node,
+                                            int slot)
+{
     struct json_object *device = json_object_new_object();
-    json_object_object_add(device, "driver", json_object_new_string("virtio-blk-pci"));
+    json_object_object_add(device, "driver",
+                           json_object_new_string(dev->scsi ? "scsi-hd" : "virtio-blk-pci"));
     json_object_object_add(device, "id", json_object_new_string(dev->id));
     json_object_object_add(device, "drive", json_object_new_string(node));
     json_object_object_add(device, "serial", json_object_new_string(dev->id));
-    json_object_object_add(device, "bus", json_object_new_string(bus));
-    json_object_object_add(device, "addr", json_object_new_string("0"));
-    if (qmp_execute(q, "device_add", device, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0) {
+    if (dev->scsi) {
+        json_object_object_add(device, "bus", json_object_new_string("scsi0.0"));
+        json_object_object_add(device, "channel", json_object_new_int(0));
+        json_object_object_add(device, "scsi-id", json_object_new_int(slot));
+        json_object_object_add(device, "lun", json_object_new_int(0));
+    } else {
+        cleanup_free char *bus = xasprintf("hotplug%d", slot);
+        json_object_object_add(device, "bus", json_object_new_string(bus));
+        json_object_object_add(device, "addr", json_object_new_string("0"));
+    }
+    return device;
+}
+
+static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, char **guest_path,
+                              struct kerr **err)
+{
+    if (!qemu_id_valid(dev->id))
+        return kerr_make(err, EINVAL, "hotplug: block device id `%s`", dev->id ? dev->id : "");
+    if (dev->scsi && !vm->cfg.scsi_controller)
+        return kerr_make(err, ENOTSUP, "hotplug `%s`: this VM has no virtio-scsi controller",
+                         dev->id);
+    if (!dev->scsi && is_microvm(vm))
+        return kerr_make(err, ENOTSUP,
+                         "hotplug `%s`: microvm has no PCI hotplug (virtio-scsi disks can be "
+                         "hotplugged)",
+                         dev->id);
+    if (qemu_slot_of(qemu_hotplug_slots(vm, false), dev->id) >= 0 ||
+        qemu_slot_of(qemu_hotplug_slots(vm, true), dev->id) >= 0)
+        return kerr_make(err, EEXIST, "hotplug `%s`: already plugged", dev->id);
+    struct hotplug_slots slots = qemu_hotplug_slots(vm, dev->scsi);
+    int slot = qemu_slot_free(slots);
+    if (slot < 0)
+        return kerr_make(err, ENOSPC, "hotplug `%s`: all %u %s are used", dev->id, slots.n,
+                         dev->scsi ? "SCSI targets" : "hotplug slots");
+    struct qmp *q = qemu_qmp(vm, err);
+    if (q == NULL)
+        return kerr_wrap(err, "hotplug `%s`", dev->id);
+    cleanup_free char *node = xasprintf("drive-%s", dev->id);
+    if (qmp_execute(q, "blockdev-add", qemu_blockdev_args(dev, node), NULL, QEMU_QMP_TIMEOUT_NS,
+                    err) < 0)
+        return kerr_wrap(err, "hotplug `%s`", dev->id);
+    if (qmp_execute(q, "device_add", qemu_device_args(dev, node, slot), NULL, QEMU_QMP_TIMEOUT_NS,
+                    err) < 0) {
         struct json_object *del = json_object_new_object();
         json_object_object_add(del, "node-name", json_object_new_string(node));
         qmp_execute(q, "blockdev-del", del, NULL, QEMU_QMP_TIMEOUT_NS, NULL);
         return kerr_wrap(err, "hotplug `%s`", dev->id);
     }
-    vm->hotplug_ids[port] = xstrdup(dev->id);
+    slots.ids[slot] = xstrdup(dev->id);
     if (guest_path)
-        *guest_path = xasprintf("%02x/00", Q35_HOTPLUG_SLOT_FIRST + port);
+        *guest_path = dev->scsi ? xasprintf("%d:0", slot)
+                                : xasprintf("%02x/00", Q35_HOTPLUG_SLOT_FIRST + slot);
     return 0;
 }
 
@@ -607,12 +664,18 @@ static void qemu_on_device_deleted(const char *name, struct json_object *data, v
         d->seen = true;
 }
 
-/* device_del asks the guest to eject (ACPI or PCIe attention button); the
- * device is gone at DEVICE_DELETED, then its block node can go. */
+/* device_del asks the guest to eject (ACPI or PCIe attention button; a SCSI
+ * disk goes at once, the guest is told); the device is gone at
+ * DEVICE_DELETED, then its block node can go. */
 static int qemu_unplug_block(struct vm *vm, const char *id, uint64_t timeout_ns, struct kerr **err)
 {
-    int port = qemu_hotplug_port_of(vm, id);
-    if (port < 0)
+    struct hotplug_slots slots = qemu_hotplug_slots(vm, false);
+    int slot = qemu_slot_of(slots, id);
+    if (slot < 0) {
+        slots = qemu_hotplug_slots(vm, true);
+        slot = qemu_slot_of(slots, id);
+    }
+    if (slot < 0)
         return kerr_make(err, ENOENT, "unplug `%s`: not a hotplugged device", id);
     struct qmp *q = qemu_qmp(vm, err);
     if (q == NULL)
@@ -632,8 +695,8 @@ static int qemu_unplug_block(struct vm *vm, const char *id, uint64_t timeout_ns,
     json_object_object_add(del, "node-name", json_object_new_string(node));
     if (qmp_execute(q, "blockdev-del", del, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0)
         return kerr_wrap(err, "unplug `%s`", id);
-    free(vm->hotplug_ids[port]);
-    vm->hotplug_ids[port] = NULL;
+    free(slots.ids[slot]);
+    slots.ids[slot] = NULL;
     return 0;
 }
 

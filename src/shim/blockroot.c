@@ -181,6 +181,11 @@ static bool is_microvm(const struct sandbox *sb)
     return sb->vm_cfg.machine_type && strcmp(sb->vm_cfg.machine_type, "microvm") == 0;
 }
 
+static bool uses_scsi(const struct sandbox *sb)
+{
+    return strcmp(sb->cfg->hypervisor.block_device_driver, "virtio-scsi") == 0;
+}
+
 /* Share the files instead of the disk: fine with a shared file system, an
  * error without one. */
 static int share_instead(struct sandbox *sb, const char *cid, struct blockroot **br,
@@ -213,16 +218,18 @@ int blockroot_decide(struct shim *shim, const char *cid, const char *host_rootfs
     if (hv->disable_block_device_use)
         return share_instead(sb, cid, br, "disable_block_device_use = true", err);
     if (strcmp(hv->block_device_driver, "virtio-blk") != 0 &&
-        strcmp(hv->block_device_driver, "virtio-mmio") != 0) {
+        strcmp(hv->block_device_driver, "virtio-mmio") != 0 && !uses_scsi(sb)) {
         cleanup_free char *why = xasprintf("block_device_driver = \"%s\" cannot carry a "
-                                           "container rootfs (only \"virtio-blk\")",
+                                           "container rootfs (\"virtio-blk\" and "
+                                           "\"virtio-scsi\" can)",
                                            hv->block_device_driver);
         return share_instead(sb, cid, br, why, err);
     }
-    if (is_microvm(sb) && !at_boot && !(*br)->coldplugged)
+    if (is_microvm(sb) && !uses_scsi(sb) && !at_boot && !(*br)->coldplugged)
         return share_instead(sb, cid, br,
-                             "machine_type = \"microvm\" cannot hotplug a disk (only the pod's "
-                             "first container's rootfs is attached at boot; q35 hotplugs)",
+                             "machine_type = \"microvm\" cannot hotplug a virtio-blk disk (only "
+                             "the pod's first container's rootfs is attached at boot; q35 or "
+                             "block_device_driver = \"virtio-scsi\" hotplug)",
                              err);
     return 0;
 }
@@ -236,10 +243,12 @@ int blockroot_boot_prepare(struct shim *shim, struct kerr **err)
     if (blockroot_decide(shim, shim->boot_container, shim->boot_rootfs_path, br, true, err) < 0)
         return -1;
     const struct kata_hypervisor_config *hv = &sb->cfg->hypervisor;
-    if (!is_microvm(sb) && !hv->disable_block_device_use &&
-        sb->vm_cfg.hotplug_slots < BLOCKROOT_HOTPLUG_PORTS)
+    if (!hv->disable_block_device_use && uses_scsi(sb))
+        sb->vm_cfg.scsi_controller = true;
+    else if (!hv->disable_block_device_use && !is_microvm(sb) &&
+             sb->vm_cfg.hotplug_slots < BLOCKROOT_HOTPLUG_PORTS)
         sb->vm_cfg.hotplug_slots = BLOCKROOT_HOTPLUG_PORTS;
-    if (*br == NULL || !is_microvm(sb))
+    if (*br == NULL || !is_microvm(sb) || uses_scsi(sb))
         return 0;
     /* microvm: the disk at boot, after the image; /dev/vda is the image when
      * there is one (docs/hypervisor.md). */
@@ -266,11 +275,11 @@ int blockroot_plug(struct shim *shim, struct container *c, Grpc__Spec *spec,
                              c->id, sb->vm.ops->name, br->device);
         br->disk_id = xasprintf("rootfs%u", shim->next_disk++);
         br->disk = (struct vm_block_device){
-            .id = br->disk_id, .path = br->device, .readonly = br->readonly};
+            .id = br->disk_id, .path = br->device, .readonly = br->readonly, .scsi = uses_scsi(sb)};
         if (sb->vm.ops->hotplug_block(&sb->vm, &br->disk, &br->guest_source, err) < 0)
             return kerr_wrap(err, "container `%s`: rootfs `%s`", c->id, br->device);
         br->hotplugged = true;
-        driver = "blk";
+        driver = br->disk.scsi ? "scsi" : "blk";
     }
     Grpc__Storage *s = xcalloc(1, sizeof(*s));
     grpc__storage__init(s);

@@ -5,13 +5,16 @@ image with a busybox rootfs, attached to a loop device.
   microvm (the disk attached at boot) and q35 (hotplugged), with the default
   virtio-fs share and with shared_fs = "none": the container sees the image's
   files, its writes are in the image afterwards, the caller's loop device and
-  mount stay as they were, and nothing of ours is left.
+  mount stay as they were, and nothing of ours is left; also with
+  block_device_driver = "virtio-scsi" (hotplugged on both machines).
 - The configuration refusing the disk (disable_block_device_use = true) with
   shared_fs = "none": a clear error before any VM boots.
 - containerd's way (what its devmapper snapshotter hands a runtime): Create
-  with a rootfs mount of type ext4 whose source is the device, in a pod on
-  q35: the second container's disk is hotplugged, and unplugged from the
-  still running VM when the container is deleted."""
+  with a rootfs mount of type ext4 whose source is the device, in a pod (q35
+  with virtio-blk, microvm with virtio-scsi): the second container's disk is
+  hotplugged, and unplugged from the still running VM when the container is
+  deleted.
+"""
 import os
 import shutil
 import subprocess
@@ -70,7 +73,7 @@ class Image:
         subprocess.run(["losetup", "-d", self.loop])
 
 
-def write_config(path, machine, shared_fs, extra=""):
+def write_config(path, machine, shared_fs, extra="", driver="virtio-blk"):
     from shim_env import write_config as base
     base(path)
     lines = []
@@ -79,6 +82,8 @@ def write_config(path, machine, shared_fs, extra=""):
             line = 'machine_type = "%s"' % machine
         elif line.startswith("shared_fs = "):
             line = 'shared_fs = "%s"' % shared_fs
+        elif line.startswith("block_device_driver = "):
+            line = 'block_device_driver = "%s"' % driver
         elif line.startswith("disable_block_device_use = ") and extra:
             line = extra
         lines.append(line)
@@ -87,10 +92,10 @@ def write_config(path, machine, shared_fs, extra=""):
 
 
 class Runtime:
-    def __init__(self, work, machine, shared_fs, extra=""):
+    def __init__(self, work, machine, shared_fs, extra="", driver="virtio-blk"):
         self.work = work
         self.config = os.path.join(work, "configuration.toml")
-        write_config(self.config, machine, shared_fs, extra)
+        write_config(self.config, machine, shared_fs, extra, driver)
         self.short = tempfile.mkdtemp(prefix="kbr.", dir="/tmp")
         self.env = dict(os.environ, KATA_SHIM_SOCKET_DIR=self.short,
                         KATA_STATE_DIR=os.path.join(work, "vc"),
@@ -134,10 +139,11 @@ def image(work):
     img.close()
 
 
-@pytest.mark.parametrize("machine", ["microvm", "q35"])
+@pytest.mark.parametrize("machine,driver", [("microvm", "virtio-blk"), ("q35", "virtio-blk"),
+                                            ("microvm", "virtio-scsi"), ("q35", "virtio-scsi")])
 @pytest.mark.parametrize("shared_fs", ["virtio-fs", "none"])
-def test_run_with_a_loop_mounted_image_as_rootfs(work, image, machine, shared_fs):
-    rt = Runtime(work, machine, shared_fs)
+def test_run_with_a_loop_mounted_image_as_rootfs(work, image, machine, driver, shared_fs):
+    rt = Runtime(work, machine, shared_fs, driver=driver)
     bundle = os.path.join(work, "bundle")
     make_bundle(bundle, ["sh", "-c", "cat /etc/marker; grep ' / ' /proc/mounts; "
                          "echo written-by-the-container > /persist; sync"], rootfs=False)
@@ -146,8 +152,9 @@ def test_run_with_a_loop_mounted_image_as_rootfs(work, image, machine, shared_fs
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == MARKER, r.stdout
-    # The root is the disk itself (ext4 on a virtio disk), not a share.
-    assert " ext4 " in lines[1] and lines[1].startswith("/dev/vd"), r.stdout
+    # The root is the disk itself (ext4 on a virtio or SCSI disk), not a share.
+    disk = "/dev/sd" if driver == "virtio-scsi" else "/dev/vd"
+    assert " ext4 " in lines[1] and lines[1].startswith(disk), r.stdout
     rt.assert_clean()
     # The caller's loop device and mount are as they made them.
     assert image.loop_attached()
@@ -254,12 +261,11 @@ def guest_disks(sh, address, exec_id):
     return text
 
 
-def test_containerd_rootfs_mount_of_a_block_device_is_hotplugged_and_unplugged():
+@pytest.mark.parametrize("machine,driver", [("q35", "virtio-blk"), ("microvm", "virtio-scsi")])
+def test_containerd_rootfs_mount_of_a_block_device_is_hotplugged_and_unplugged(machine, driver):
     sh = ShimEnv()
-    with open(sh.config) as f:
-        text = f.read().replace('machine_type = "microvm"', 'machine_type = "q35"')
-    with open(sh.config, "w") as f:
-        f.write(text)
+    write_config(sh.config, machine, "virtio-fs", driver=driver)
+    disk = "sd" if driver == "virtio-scsi" else "vd"
     img = Image(sh.root)
     try:
         pod = {"io.kubernetes.cri.container-type": "sandbox",
@@ -285,13 +291,13 @@ def test_containerd_rootfs_mount_of_a_block_device_is_hotplugged_and_unplugged()
         task_ok(address, "Start", {"id": "c2"})
         assert task_ok(address, "Wait", {"id": "c2"})["exit_status"] == 0
         assert MARKER in r.read_until(lambda d: MARKER.encode() in d).decode()
-        assert "vda" in guest_disks(sh, address, "e1")
+        assert disk + "a" in guest_disks(sh, address, "e1")
         task_ok(address, "Delete", {"id": "c2"})
         assert alive(vmm)  # the pod's VM stays, without the disk
         assert not qemu_holds(vmm, img.loop)
         assert img.cat("/persist") == "from-c2\n"
         # The disk went from the guest too.
-        assert "vd" not in guest_disks(sh, address, "e2"), "the disk is still in the guest"
+        assert disk not in guest_disks(sh, address, "e2"), "the disk is still in the guest"
         task_ok(address, "Kill", {"id": "p1", "signal": 9})
         task_ok(address, "Wait", {"id": "p1"})
         pid = task_ok(address, "Connect", {"id": "x"})["shim_pid"]

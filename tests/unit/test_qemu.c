@@ -399,6 +399,44 @@ TEST(hotplug_and_unplug_reuse_root_ports)
     close(scripted_peer);
 }
 
+/* virtio-scsi: a controller at boot (microvm too), disks hotplugged as
+ * scsi-hd at targets 0, 1, ... found by the guest as "TARGET:0". */
+TEST(scsi_disks_hotplug_on_microvm_through_the_controller)
+{
+    struct vm_config cfg = base_config();
+    cfg.scsi_controller = true;
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    cleanup_kerr struct kerr *e = NULL;
+    char **argv = qemu_build_argv(&vm, &e);
+    CHECK(argv != NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_CONTAINS(line, "-device virtio-scsi-device,id=scsi0");
+    int fd = scripted_qmp("{\"QMP\": {}}\n{\"return\": {}, \"id\": 1}\n"
+                          "{\"return\": {}, \"id\": 2}\n{\"return\": {}, \"id\": 3}\n"
+                          "{\"return\": {}, \"id\": 4}\n"
+                          "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"s\"}}\n"
+                          "{\"return\": {}, \"id\": 5}\n");
+    vm.qmp_fd = fd;
+    struct vm_block_device blk = {.id = "b", .path = "/x"};
+    struct vm_block_device scsi = {.id = "s", .path = "/x", .scsi = true};
+    cleanup_free char *path = NULL;
+    CHECK_INT(qemu_ops.hotplug_block(&vm, &blk, NULL, &e), -1);
+    CHECK_CONTAINS(e->msg, "microvm has no PCI hotplug");
+    kerr_clear(&e);
+    CHECK_INT(qemu_ops.hotplug_block(&vm, &scsi, &path, &e), 0);
+    CHECK_STR(path, "0:0");
+    CHECK_INT(qemu_ops.unplug_block(&vm, "s", 1000000000ull, &e), 0);
+    char sent[4096] = "";
+    ssize_t n = read(scripted_peer, sent, sizeof(sent) - 1);
+    sent[n > 0 ? n : 0] = '\0';
+    CHECK_CONTAINS(sent, "\"driver\":\"scsi-hd\",\"id\":\"s\",\"drive\":\"drive-s\",\"serial\":"
+                         "\"s\",\"bus\":\"scsi0.0\",\"channel\":0,\"scsi-id\":0,\"lun\":0");
+    vm_release(&vm);
+    close(scripted_peer);
+}
+
 TEST(net_devices_become_tap_netdevs_with_virtio_net)
 {
     struct vm_config cfg = base_config();
