@@ -96,7 +96,8 @@ class Runtime:
         self.work = work
         self.config = os.path.join(work, "configuration.toml")
         write_config(self.config, machine, shared_fs, extra, driver)
-        self.short = tempfile.mkdtemp(prefix="kbr.", dir="/tmp")
+        self.short = os.path.join(work, "s")  # daemon sockets: a short path
+        os.makedirs(self.short)
         self.env = dict(os.environ, KATA_SHIM_SOCKET_DIR=self.short,
                         KATA_STATE_DIR=os.path.join(work, "vc"),
                         KATA_SHARED_DIR=os.path.join(work, "shared"))
@@ -115,7 +116,6 @@ class Runtime:
         for d in (self.short, os.path.join(self.work, "vc"), os.path.join(self.work, "root"),
                   os.path.join(self.work, "shared")):
             assert not os.path.exists(d) or os.listdir(d) == [], "%s not empty" % d
-        shutil.rmtree(self.short, ignore_errors=True)
 
 
 @pytest.fixture
@@ -310,5 +310,5 @@ def test_containerd_rootfs_mount_of_a_block_device_is_hotplugged_and_unplugged(m
         sh.assert_clean()
         assert img.loop_attached()
     finally:
+        sh.cleanup()  # the VMM first: then the loop device is free to detach
         img.close()
-        sh.cleanup()
