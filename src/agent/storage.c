@@ -170,6 +170,18 @@ static bool is_block_driver(const char *driver)
     return false;
 }
 
+/* The kernel makes a disk's /dev node (devtmpfs) a moment before the disk
+ * can be opened: until then open (and mount) fail with ENXIO.  A hotplugged
+ * disk counts as there once it opens. */
+static bool block_device_opens(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return errno != ENXIO && errno != ENODEV; /* other errors: mount reports them */
+    close(fd);
+    return true;
+}
+
 /* Look once for the block device of s.  Returns "/dev/NAME", or NULL: with
  * *err set when the source is bad, without when the device is not there yet. */
 static char *lookup_block_device(struct agent *a, const Grpc__Storage *s, struct kerr **err)
@@ -188,7 +200,7 @@ static char *lookup_block_device(struct agent *a, const Grpc__Storage *s, struct
             kerr_make(err, 0, "device `%s`: not a block device", src);
             return NULL;
         }
-        return xstrdup(src);
+        return block_device_opens(src) ? xstrdup(src) : NULL;
     }
     cleanup_free char *name = NULL;
     if (strcmp(s->driver, "scsi") == 0) {
@@ -211,7 +223,7 @@ static char *lookup_block_device(struct agent *a, const Grpc__Storage *s, struct
         return NULL;
     char *path = xasprintf("/dev/%s", name);
     struct stat st;
-    if (stat(path, &st) == 0)
+    if (stat(path, &st) == 0 && block_device_opens(path))
         return path;
     free(path);
     return NULL;

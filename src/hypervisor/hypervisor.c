@@ -152,6 +152,14 @@ void vm_release(struct vm *vm)
         unlink(vm->qmp_socket);
     free(vm->qmp_socket);
     vm->qmp_socket = NULL;
+    for (size_t i = 0; i < VM_HOTPLUG_SLOTS_MAX; i++) {
+        free(vm->hotplug_ids[i]);
+        vm->hotplug_ids[i] = NULL;
+    }
+    for (size_t i = 0; i < VM_SCSI_TARGETS_MAX; i++) {
+        free(vm->scsi_ids[i]);
+        vm->scsi_ids[i] = NULL;
+    }
     virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
 }
 

@@ -30,6 +30,9 @@ struct vm_block_device {
     const char *id; /* QEMU drive/device id, guest-visible serial (at most 20 bytes) */
     const char *path;
     bool readonly;
+    /* hotplug_block only: a SCSI disk on the VM's virtio-scsi controller
+     * (vm_config.scsi_controller) instead of a virtio-blk device. */
+    bool scsi;
 };
 
 /* A network interface of the guest: a tap the caller opened (Kata's
@@ -39,6 +42,11 @@ struct vm_net_device {
     const char *mac; /* "aa:bb:cc:dd:ee:ff": the guest interface's address */
     unsigned mtu;    /* told to the guest (virtio-net host_mtu); 0: not told */
 };
+
+/* Most PCIe root ports a q35 VM gets for hotplug. */
+#define VM_HOTPLUG_SLOTS_MAX 6
+/* Most SCSI disks hotplugged at once (targets 0..N-1, LUN 0). */
+#define VM_SCSI_TARGETS_MAX 16
 
 struct vm_config {
     const char *hypervisor_path; /* the VMM binary */
@@ -69,6 +77,9 @@ struct vm_config {
     size_t n_block_devices;
     /* q35: PCIe root ports left free for hotplug (microvm has none). */
     unsigned hotplug_slots;
+    /* A virtio-scsi controller (id scsi0) for hotplugged SCSI disks; on
+     * microvm too, whose only hotplug bus it is. */
+    bool scsi_controller;
     /* virtio-net devices (ids net0, net1, ...), vhost where /dev/vhost-net is. */
     const struct vm_net_device *net_devices;
     size_t n_net_devices;
@@ -94,7 +105,8 @@ struct vm {
     int qmp_listen;             /* while starting: the socket QEMU inherits */
     int qmp_fd;                 /* our connection, negotiated on first use; -1 if none */
     struct qmp *qmp;
-    unsigned hotplugged; /* root ports used by hotplug */
+    char *hotplug_ids[VM_HOTPLUG_SLOTS_MAX]; /* device id on root port K, NULL if free */
+    char *scsi_ids[VM_SCSI_TARGETS_MAX];     /* device id on SCSI target K, NULL if free */
     void *priv;
 };
 
@@ -114,9 +126,13 @@ struct hypervisor_ops {
     /* The VMM's view of the guest: "running", "paused", ... (caller frees). */
     char *(*status)(struct vm *vm, struct kerr **err);
     /* Hotplug a disk; *guest_path gets where the guest finds it (PCI path
-     * "18/00" on q35; caller frees). */
+     * "18/00" on q35, SCSI address "TARGET:LUN" for a SCSI disk; caller
+     * frees). */
     int (*hotplug_block)(struct vm *vm, const struct vm_block_device *dev, char **guest_path,
                          struct kerr **err);
+    /* Unplug a disk hotplug_block added (by its id): waits at most timeout_ns
+     * for the guest to release it; its port is free again afterwards. */
+    int (*unplug_block)(struct vm *vm, const char *id, uint64_t timeout_ns, struct kerr **err);
     /* Every host process of this VM (VMM, helper daemons), for stats and
      * cleanup; returns how many were written (at most max). */
     size_t (*pids)(const struct vm *vm, pid_t *out, size_t max);

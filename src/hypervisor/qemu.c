@@ -99,7 +99,7 @@ static bool qemu_id_valid(const char *id)
 #define Q35_BLOCK_SLOT_FIRST   0x10
 #define Q35_HOTPLUG_SLOT_FIRST 0x18
 #define Q35_MAX_BLOCK_DEVICES  (Q35_HOTPLUG_SLOT_FIRST - Q35_BLOCK_SLOT_FIRST)
-#define Q35_MAX_HOTPLUG_SLOTS  6
+#define Q35_MAX_HOTPLUG_SLOTS  VM_HOTPLUG_SLOTS_MAX
 
 static int qemu_add_shares(struct argv_builder *b, const struct vm *vm, const char *bus_suffix,
                            struct kerr **err)
@@ -165,6 +165,10 @@ static int qemu_add_block_devices(struct argv_builder *b, const struct vm *vm,
         else
             add(b, "virtio-blk-%s,drive=drive-%s,id=%s,serial=%s,bus=pcie.0,addr=0x%zx", bus_suffix,
                 d->id, d->id, d->id, Q35_BLOCK_SLOT_FIRST + i);
+    }
+    if (cfg->scsi_controller) {
+        add(b, "-device");
+        add(b, "virtio-scsi-%s,id=scsi0", bus_suffix);
     }
     if (cfg->hotplug_slots > 0 && !is_microvm(vm)) {
         if (cfg->hotplug_slots > Q35_MAX_HOTPLUG_SLOTS)
@@ -527,48 +531,173 @@ static char *qemu_status(struct vm *vm, struct kerr **err)
     return status;
 }
 
-static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, char **guest_path,
-                              struct kerr **err)
+/* Where hotplugged disks go: root ports hotplugK (virtio-blk-pci, q35) or
+ * targets K of the scsi0 controller (scsi-hd).  Each table holds the device
+ * id per slot, NULL when free. */
+struct hotplug_slots {
+    char **ids;
+    unsigned n;
+};
+
+static struct hotplug_slots qemu_hotplug_slots(struct vm *vm, bool scsi)
 {
-    if (is_microvm(vm))
-        return kerr_make(err, ENOTSUP, "hotplug `%s`: microvm has no hotplug bus", dev->id);
-    if (!qemu_id_valid(dev->id))
-        return kerr_make(err, EINVAL, "hotplug: block device id `%s`", dev->id ? dev->id : "");
-    if (vm->hotplugged >= vm->cfg.hotplug_slots)
-        return kerr_make(err, ENOSPC, "hotplug `%s`: all %u hotplug slots are used", dev->id,
-                         vm->cfg.hotplug_slots);
-    struct qmp *q = qemu_qmp(vm, err);
-    if (q == NULL)
-        return kerr_wrap(err, "hotplug `%s`", dev->id);
-    cleanup_free char *node = xasprintf("drive-%s", dev->id);
+    if (scsi)
+        return (struct hotplug_slots){vm->scsi_ids,
+                                      vm->cfg.scsi_controller ? VM_SCSI_TARGETS_MAX : 0};
+    unsigned n = is_microvm(vm) ? 0 : vm->cfg.hotplug_slots;
+    return (struct hotplug_slots){vm->hotplug_ids,
+                                  n < Q35_MAX_HOTPLUG_SLOTS ? n : Q35_MAX_HOTPLUG_SLOTS};
+}
+
+static int qemu_slot_of(struct hotplug_slots t, const char *id)
+{
+    for (unsigned k = 0; k < t.n; k++)
+        if (t.ids[k] && strcmp(t.ids[k], id) == 0)
+            return (int)k;
+    return -1;
+}
+
+static int qemu_slot_free(struct hotplug_slots t)
+{
+    for (unsigned k = 0; k < t.n; k++)
+        if (t.ids[k] == NULL)
+            return (int)k;
+    return -1;
+}
+
+static struct json_object *qemu_blockdev_args(const struct vm_block_device *dev, const char *node)
+{
+    /* cache.direct: as the boot disks' cache=none (no host page cache). */
+    struct json_object *cache = json_object_new_object();
+    json_object_object_add(cache, "direct", json_object_new_boolean(true));
+    /* QEMU >= 6.0 opens a block device only with the host_device driver. */
+    struct stat st;
+    bool bdev = stat(dev->path, &st) == 0 && S_ISBLK(st.st_mode);
     struct json_object *file = json_object_new_object();
-    json_object_object_add(file, "driver", json_object_new_string("file"));
+    json_object_object_add(file, "driver", json_object_new_string(bdev ? "host_device" : "file"));
     json_object_object_add(file, "filename", json_object_new_string(dev->path));
     struct json_object *blk = json_object_new_object();
     json_object_object_add(blk, "driver", json_object_new_string("raw"));
     json_object_object_add(blk, "node-name", json_object_new_string(node));
     json_object_object_add(blk, "read-only", json_object_new_boolean(dev->readonly));
+    json_object_object_add(blk, "cache", cache);
     json_object_object_add(blk, "file", file);
-    if (qmp_execute(q, "blockdev-add", blk, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0)
-        return kerr_wrap(err, "hotplug `%s`", dev->id);
-    unsigned port = vm->hotplugged;
-    cleanup_free char *bus = xasprintf("hotplug%u", port);
+    return blk;
+}
+
+/* virtio-blk-pci on root port `slot`, or scsi-hd at target `slot`, LUN 0. */
+static struct json_object *qemu_device_args(const struct vm_block_device *dev, const char *node,
+                                            int slot)
+{
     struct json_object *device = json_object_new_object();
-    json_object_object_add(device, "driver", json_object_new_string("virtio-blk-pci"));
+    json_object_object_add(device, "driver",
+                           json_object_new_string(dev->scsi ? "scsi-hd" : "virtio-blk-pci"));
     json_object_object_add(device, "id", json_object_new_string(dev->id));
     json_object_object_add(device, "drive", json_object_new_string(node));
     json_object_object_add(device, "serial", json_object_new_string(dev->id));
-    json_object_object_add(device, "bus", json_object_new_string(bus));
-    json_object_object_add(device, "addr", json_object_new_string("0"));
-    if (qmp_execute(q, "device_add", device, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0) {
+    if (dev->scsi) {
+        json_object_object_add(device, "bus", json_object_new_string("scsi0.0"));
+        json_object_object_add(device, "channel", json_object_new_int(0));
+        json_object_object_add(device, "scsi-id", json_object_new_int(slot));
+        json_object_object_add(device, "lun", json_object_new_int(0));
+    } else {
+        cleanup_free char *bus = xasprintf("hotplug%d", slot);
+        json_object_object_add(device, "bus", json_object_new_string(bus));
+        json_object_object_add(device, "addr", json_object_new_string("0"));
+    }
+    return device;
+}
+
+static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, char **guest_path,
+                              struct kerr **err)
+{
+    if (!qemu_id_valid(dev->id))
+        return kerr_make(err, EINVAL, "hotplug: block device id `%s`", dev->id ? dev->id : "");
+    if (dev->scsi && !vm->cfg.scsi_controller)
+        return kerr_make(err, ENOTSUP, "hotplug `%s`: this VM has no virtio-scsi controller",
+                         dev->id);
+    if (!dev->scsi && is_microvm(vm))
+        return kerr_make(err, ENOTSUP,
+                         "hotplug `%s`: microvm has no PCI hotplug (virtio-scsi disks can be "
+                         "hotplugged)",
+                         dev->id);
+    if (qemu_slot_of(qemu_hotplug_slots(vm, false), dev->id) >= 0 ||
+        qemu_slot_of(qemu_hotplug_slots(vm, true), dev->id) >= 0)
+        return kerr_make(err, EEXIST, "hotplug `%s`: already plugged", dev->id);
+    struct hotplug_slots slots = qemu_hotplug_slots(vm, dev->scsi);
+    int slot = qemu_slot_free(slots);
+    if (slot < 0)
+        return kerr_make(err, ENOSPC, "hotplug `%s`: all %u %s are used", dev->id, slots.n,
+                         dev->scsi ? "SCSI targets" : "hotplug slots");
+    struct qmp *q = qemu_qmp(vm, err);
+    if (q == NULL)
+        return kerr_wrap(err, "hotplug `%s`", dev->id);
+    cleanup_free char *node = xasprintf("drive-%s", dev->id);
+    if (qmp_execute(q, "blockdev-add", qemu_blockdev_args(dev, node), NULL, QEMU_QMP_TIMEOUT_NS,
+                    err) < 0)
+        return kerr_wrap(err, "hotplug `%s`", dev->id);
+    if (qmp_execute(q, "device_add", qemu_device_args(dev, node, slot), NULL, QEMU_QMP_TIMEOUT_NS,
+                    err) < 0) {
         struct json_object *del = json_object_new_object();
         json_object_object_add(del, "node-name", json_object_new_string(node));
         qmp_execute(q, "blockdev-del", del, NULL, QEMU_QMP_TIMEOUT_NS, NULL);
         return kerr_wrap(err, "hotplug `%s`", dev->id);
     }
-    vm->hotplugged++;
+    slots.ids[slot] = xstrdup(dev->id);
     if (guest_path)
-        *guest_path = xasprintf("%02x/00", Q35_HOTPLUG_SLOT_FIRST + port);
+        *guest_path = dev->scsi ? xasprintf("%d:0", slot)
+                                : xasprintf("%02x/00", Q35_HOTPLUG_SLOT_FIRST + slot);
+    return 0;
+}
+
+struct device_deleted {
+    const char *id;
+    bool seen;
+};
+
+static void qemu_on_device_deleted(const char *name, struct json_object *data, void *cb_data)
+{
+    struct device_deleted *d = cb_data;
+    struct json_object *dev;
+    if (strcmp(name, "DEVICE_DELETED") == 0 && data &&
+        json_object_object_get_ex(data, "device", &dev) &&
+        strcmp(json_object_get_string(dev), d->id) == 0)
+        d->seen = true;
+}
+
+/* device_del asks the guest to eject (ACPI or PCIe attention button; a SCSI
+ * disk goes at once, the guest is told); the device is gone at
+ * DEVICE_DELETED, then its block node can go. */
+static int qemu_unplug_block(struct vm *vm, const char *id, uint64_t timeout_ns, struct kerr **err)
+{
+    struct hotplug_slots slots = qemu_hotplug_slots(vm, false);
+    int slot = qemu_slot_of(slots, id);
+    if (slot < 0) {
+        slots = qemu_hotplug_slots(vm, true);
+        slot = qemu_slot_of(slots, id);
+    }
+    if (slot < 0)
+        return kerr_make(err, ENOENT, "unplug `%s`: not a hotplugged device", id);
+    struct qmp *q = qemu_qmp(vm, err);
+    if (q == NULL)
+        return kerr_wrap(err, "unplug `%s`", id);
+    struct device_deleted d = {.id = id};
+    qmp_set_event_cb(q, qemu_on_device_deleted, &d);
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "id", json_object_new_string(id));
+    int r = qmp_execute(q, "device_del", args, NULL, QEMU_QMP_TIMEOUT_NS, err);
+    if (r == 0)
+        r = qmp_wait_for(q, &d.seen, timeout_ns, err);
+    qmp_set_event_cb(q, NULL, NULL);
+    if (r < 0)
+        return kerr_wrap(err, "unplug `%s`", id);
+    cleanup_free char *node = xasprintf("drive-%s", id);
+    struct json_object *del = json_object_new_object();
+    json_object_object_add(del, "node-name", json_object_new_string(node));
+    if (qmp_execute(q, "blockdev-del", del, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0)
+        return kerr_wrap(err, "unplug `%s`", id);
+    free(slots.ids[slot]);
+    slots.ids[slot] = NULL;
     return 0;
 }
 
@@ -680,5 +809,6 @@ const struct hypervisor_ops qemu_ops = {
     .resume = qemu_resume,
     .status = qemu_status,
     .hotplug_block = qemu_hotplug_block,
+    .unplug_block = qemu_unplug_block,
     .pids = qemu_pids,
 };

@@ -189,6 +189,21 @@ int qmp_execute(struct qmp *q, const char *command, struct json_object *argument
     }
 }
 
+int qmp_wait_for(struct qmp *q, const bool *done, uint64_t timeout_ns, struct kerr **err)
+{
+    uint64_t deadline = now_ns() + timeout_ns;
+    while (!*done) {
+        struct json_object *msg = qmp_read_message(q, deadline, err);
+        if (msg == NULL)
+            return kerr_wrap(err, "wait for a QMP event");
+        struct json_object *value;
+        if (json_object_object_get_ex(msg, "event", &value))
+            qmp_dispatch_event(q, msg);
+        json_object_put(msg); /* anything else: a stale reply */
+    }
+    return 0;
+}
+
 struct qmp *qmp_open(int fd, uint64_t timeout_ns, struct kerr **err)
 {
     struct qmp *q = xcalloc(1, sizeof(*q));

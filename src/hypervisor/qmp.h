@@ -42,6 +42,10 @@ const char *qmp_version(const struct qmp *q);
 int qmp_execute(struct qmp *q, const char *command, struct json_object *arguments,
                 struct json_object **result, uint64_t timeout_ns, struct kerr **err);
 
+/* Read (and hand events to the callback) until the callback sets *done,
+ * at most timeout_ns. */
+int qmp_wait_for(struct qmp *q, const bool *done, uint64_t timeout_ns, struct kerr **err);
+
 /* query-status: fills status ("running", "paused", "prelaunch", ...; caller
  * frees) and running. */
 int qmp_query_status(struct qmp *q, char **status, bool *running, uint64_t timeout_ns,

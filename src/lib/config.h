@@ -51,9 +51,10 @@ struct kata_hypervisor_config {
     unsigned memory_slots;
     char *shared_fs; /* "virtio-fs", "virtio-9p", "none" */
     char *virtio_fs_daemon;
-    char **virtio_fs_extra_args; /* NULL-terminated */
-    char *virtio_fs_cache;       /* "never", "metadata", "auto", "always" */
-    char *block_device_driver;   /* "virtio-blk", "virtio-scsi", "virtio-mmio", "nvdimm" */
+    char **virtio_fs_extra_args;   /* NULL-terminated */
+    char *virtio_fs_cache;         /* "never", "metadata", "auto", "always" */
+    char *block_device_driver;     /* "virtio-blk", "virtio-scsi", "virtio-mmio", "nvdimm" */
+    bool disable_block_device_use; /* never give a container's block rootfs to the VM as a disk */
     bool enable_debug;
     bool disable_vhost_net;
     char **enable_annotations;           /* NULL-terminated regular expressions */

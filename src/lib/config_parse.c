@@ -33,6 +33,8 @@ const struct config_key config_keys[] = {
     {SECTION_HYPERVISOR, "virtio_fs_extra_args", KEY_STRV, HV(virtio_fs_extra_args), NOT_DB},
     {SECTION_HYPERVISOR, "virtio_fs_cache", KEY_STRING, HV(virtio_fs_cache), HV_ALL},
     {SECTION_HYPERVISOR, "block_device_driver", KEY_STRING, HV(block_device_driver), HV_ALL},
+    {SECTION_HYPERVISOR, "disable_block_device_use", KEY_BOOL, HV(disable_block_device_use),
+     HV_ALL},
     {SECTION_HYPERVISOR, "enable_debug", KEY_BOOL, HV(enable_debug), HV_ALL},
     {SECTION_HYPERVISOR, "disable_vhost_net", KEY_BOOL, HV(disable_vhost_net), HV_ALL},
     {SECTION_HYPERVISOR, "enable_annotations", KEY_STRV, HV(enable_annotations), HV_ALL},

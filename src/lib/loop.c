@@ -30,8 +30,11 @@ struct loop {
     struct loop_timer *timers;  /* sorted by deadline */
     struct loop_watch *watches; /* live, freed by loop_free */
     /* Watches removed during dispatch are freed after the round, because the
-     * epoll batch may still hold pointers to them. */
+     * epoll batch may still hold pointers to them; with rounds nested (a
+     * callback waiting synchronously runs the loop itself), after the
+     * outermost, whose batch may hold them too. */
     struct loop_watch *dead;
+    unsigned depth;
 };
 
 struct loop *loop_new(struct kerr **err)
@@ -182,13 +185,15 @@ int loop_run_once(struct loop *loop, int timeout_ms, struct kerr **err)
             return 0;
         return kerr_make(err, errno, "epoll_wait");
     }
+    loop->depth++;
     for (int i = 0; i < n; i++) {
         struct loop_watch *w = events[i].data.ptr;
         if (!w->removed)
             w->cb(w, events[i].events, w->data);
     }
     loop_fire_timers(loop);
-    loop_reap_dead(loop);
+    if (--loop->depth == 0)
+        loop_reap_dead(loop);
     return 0;
 }
 

@@ -134,16 +134,9 @@ static bool is_bind(const Grpc__Mount *m)
     return false;
 }
 
-/* The rootfs and every bind mount's source go through the shared dir; the
- * spec is rewritten to the guest's paths. */
-static int share_container_files(struct shim *shim, struct container *c, Grpc__Spec *spec,
-                                 struct kerr **err)
+/* The spec's root in the guest, shared through the shared dir. */
+static int share_rootfs(struct shim *shim, struct container *c, Grpc__Spec *spec, struct kerr **err)
 {
-    if (vm_shared_fs_kind(shim->sandbox->vm_cfg.shared_fs, NULL) == VM_SHARED_FS_NONE)
-        return kerr_make(err, ENOTSUP,
-                         "container `%s`: shared_fs = \"none\" needs a block-device rootfs "
-                         "(not supported yet)",
-                         c->id);
     char *guest = share_path(shim, c, c->host_rootfs, "rootfs", err);
     if (guest == NULL)
         return -1;
@@ -154,12 +147,35 @@ static int share_container_files(struct shim *shim, struct container *c, Grpc__S
     if (spec->root->path != protobuf_c_empty_string)
         free(spec->root->path);
     spec->root->path = guest;
+    return 0;
+}
+
+/* The rootfs reaches the guest as a disk (blockroot.c) or through the shared
+ * dir; every bind mount's source through the shared dir, or as a copy when
+ * nothing is shared.  The spec is rewritten to the guest's paths. */
+static int share_container_files(struct shim *shim, struct container *c, Grpc__Spec *spec,
+                                 Grpc__Storage **rootfs_storage, struct kerr **err)
+{
+    bool sharing = vm_shared_fs_kind(shim->sandbox->vm_cfg.shared_fs, NULL) != VM_SHARED_FS_NONE;
+    int r = c->blockroot ? blockroot_plug(shim, c, spec, rootfs_storage, err)
+                         : share_rootfs(shim, c, spec, err);
+    if (r < 0)
+        return -1;
     for (size_t i = 0; i < spec->n_mounts; i++) {
         Grpc__Mount *m = spec->mounts[i];
         if (!is_bind(m) || m->source == NULL || m->source[0] != '/')
             continue;
         cleanup_free char *name = xasprintf("mounts/%zu", i);
-        char *g = share_path(shim, c, m->source, name, err);
+        char *g = NULL;
+        if (sharing) {
+            g = share_path(shim, c, m->source, name, err);
+        } else {
+            g = xasprintf("%s/%s/%s", GUEST_SHARED_DIR, c->id, name);
+            if (guest_copy_file(shim, m->source, g, err) < 0) {
+                free(g);
+                g = NULL;
+            }
+        }
         if (g == NULL)
             return kerr_wrap(err, "container `%s`: mount `%s`", c->id, m->destination);
         free(m->source);
@@ -236,38 +252,62 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
         return kerr_wrap(err, "create container `%s`", req->id);
     bool is_sandbox;
     cleanup_free char *sid = shim_sandbox_id_of(spec, req->id, &is_sandbox);
-    bool booted = false;
-    if (shim->sandbox == NULL) {
-        if (!is_sandbox)
-            return kerr_make(err, ENOENT, "create container `%s`: sandbox `%s` is not running",
-                             req->id, sid);
-        if (sandbox_boot(shim, sid, spec, err) < 0) {
-            sandbox_teardown(shim);
-            return kerr_wrap(err, "create container `%s`", req->id);
-        }
-        booted = true;
-    } else if (strcmp(shim->sandbox->id, sid) != 0) {
+    if (shim->sandbox == NULL && !is_sandbox)
+        return kerr_make(err, ENOENT, "create container `%s`: sandbox `%s` is not running", req->id,
+                         sid);
+    if (shim->sandbox && strcmp(shim->sandbox->id, sid) != 0)
         return kerr_make(err, EINVAL, "create container `%s`: it belongs to sandbox `%s`, not `%s`",
                          req->id, sid, shim->sandbox->id);
+    const char *root =
+        spec->root && spec->root->path && *spec->root->path ? spec->root->path : "rootfs";
+    char *host_rootfs = root[0] == '/' ? xstrdup(root) : xasprintf("%s/%s", req->bundle, root);
+    struct blockroot *br = NULL;
+    if (blockroot_detect(req, host_rootfs, &br, err) < 0) {
+        free(host_rootfs);
+        return kerr_wrap(err, "create container `%s`", req->id);
+    }
+    bool booted = false;
+    int r = 0;
+    if (shim->sandbox == NULL) {
+        /* blockroot_boot_prepare decides for this rootfs before the VM starts. */
+        shim->boot_container = req->id;
+        shim->boot_rootfs_path = host_rootfs;
+        shim->boot_rootfs = br;
+        r = sandbox_boot(shim, sid, spec, err);
+        br = shim->boot_rootfs;
+        shim->boot_container = shim->boot_rootfs_path = NULL;
+        shim->boot_rootfs = NULL;
+        booted = true;
+    } else {
+        r = blockroot_decide(shim, req->id, host_rootfs, &br, false, err);
+    }
+    if (r < 0) {
+        if (booted)
+            sandbox_teardown(shim);
+        blockroot_free(br);
+        free(host_rootfs);
+        return kerr_wrap(err, "create container `%s`", req->id);
     }
     struct container *c = xcalloc(1, sizeof(*c));
     c->shim = shim;
     c->id = xstrdup(req->id);
     c->bundle = xstrdup(req->bundle);
     c->is_sandbox = is_sandbox;
-    const char *root =
-        spec->root && spec->root->path && *spec->root->path ? spec->root->path : "rootfs";
-    c->host_rootfs = root[0] == '/' ? xstrdup(root) : xasprintf("%s/%s", req->bundle, root);
+    c->host_rootfs = host_rootfs;
+    c->blockroot = br;
     process_init(&c->init, c, "", req->stdin, req->stdout, req->stderr, req->terminal);
     c->next = shim->containers;
     shim->containers = c;
 
     container_hooks_take(c, spec);
-    int r = req->n_rootfs > 0 ? rootfs_mount(c, req, err) : 0;
+    /* A block rootfs from containerd is the guest's to mount, not ours. */
+    bool mount_here = req->n_rootfs > 0 && !(br && br->from_create);
+    r = mount_here ? rootfs_mount(c, req, err) : 0;
     if (r == 0)
         r = sandbox_state_write(shim, err);
+    Grpc__Storage *rootfs_storage = NULL;
     if (r == 0)
-        r = share_container_files(shim, c, spec, err);
+        r = share_container_files(shim, c, spec, &rootfs_storage, err);
     if (r == 0)
         r = sandbox_state_write(shim, err);
     if (r == 0 && (r = container_hooks_create(c, err)) == 0)
@@ -280,8 +320,14 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
         creq.exec_id = c->id;
         network_spec_for_guest(spec);
         creq.oci = spec;
+        if (rootfs_storage) {
+            creq.storages = &rootfs_storage;
+            creq.n_storages = 1;
+        }
         r = agent_call(shim, "CreateContainer", &creq.base, NULL, NULL, AGENT_CALL_NS, err);
     }
+    if (rootfs_storage)
+        protobuf_c_message_free_unpacked(&rootfs_storage->base, NULL);
     if (r == 0)
         r = io_relay_start(shim, &c->init, err);
     if (r < 0) {
@@ -449,6 +495,7 @@ void container_destroy(struct shim *shim, struct container *c)
     if (c->created)
         container_hooks_poststop(c);
     container_hooks_free(c);
+    blockroot_release(shim, c);
     while (c->execs) {
         struct process *p = c->execs;
         c->execs = p->next;

@@ -207,6 +207,8 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     if (pod_vm_size(&sb->vm_cfg, sb->cfg, spec, err) < 0 ||
         sandbox_network_select(sb, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    if (blockroot_boot_prepare(shim, err) < 0)
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     if (mkdir_all(sb->run_dir, 0700, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     /* The state names the netns before a tap exists in it. */

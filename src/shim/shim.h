@@ -27,6 +27,8 @@
 
 /* Guest paths (Kata's layout). */
 #define GUEST_SHARED_DIR "/run/kata-containers/shared/containers"
+/* Where the agent mounts a container's block-device rootfs (blockroot.c). */
+#define GUEST_BLOCK_ROOTFS_DIR "/run/kata-containers/block-rootfs"
 
 struct shim_options {
     const char *namespace;
@@ -41,6 +43,19 @@ enum process_status { PROCESS_CREATED, PROCESS_RUNNING, PROCESS_PAUSED, PROCESS_
 
 struct waiter; /* a deferred Wait call */
 struct io_relay;
+
+/* A container rootfs on a host block device, given to the VM as a disk. */
+struct blockroot {
+    char *device;   /* host block device */
+    char *fstype;   /* file system on it */
+    char **options; /* guest mount options (not ro/rw), NULL-terminated, may be NULL */
+    bool readonly;
+    bool from_create; /* containerd's Create rootfs mount: the host never mounts it */
+    char *disk_id;    /* the VM's device id and serial */
+    struct vm_block_device disk;
+    char *guest_source; /* PCI path (hotplugged) or /dev/vdX (attached at boot) */
+    bool coldplugged, hotplugged;
+};
 
 struct process {
     struct container *container;
@@ -63,11 +78,12 @@ struct container {
     bool is_sandbox; /* the pod's sandbox container (or a single-container sandbox) */
     struct process init;
     struct process *execs;
-    char *host_rootfs;    /* bundle rootfs, with containerd's rootfs mounts mounted */
-    bool rootfs_mounted;  /* we mounted containerd's rootfs mounts there */
-    char **shared_mounts; /* binds under the shared dir, NULL-terminated */
-    Grpc__Hooks *hooks;   /* the spec's hooks: run on the host (hooks.c) */
-    bool created;         /* the create hooks ran: poststop runs on delete */
+    char *host_rootfs;           /* bundle rootfs, with containerd's rootfs mounts mounted */
+    bool rootfs_mounted;         /* we mounted containerd's rootfs mounts there */
+    char **shared_mounts;        /* binds under the shared dir, NULL-terminated */
+    struct blockroot *blockroot; /* the rootfs as a disk of the VM, or NULL */
+    Grpc__Hooks *hooks;          /* the spec's hooks: run on the host (hooks.c) */
+    bool created;                /* the create hooks ran: poststop runs on delete */
     struct container *next;
 };
 
@@ -97,6 +113,11 @@ struct shim {
     struct sandbox *sandbox;
     struct container *containers;
     bool quit;
+    /* While a container's Create boots the VM: its id and rootfs, for
+     * blockroot_boot_prepare (a disk attached at boot). */
+    const char *boot_container, *boot_rootfs_path;
+    struct blockroot *boot_rootfs;
+    unsigned next_disk; /* numbers the VM's disk ids */
 };
 
 /* start.c / delete.c: the shim binary protocol. */
@@ -165,6 +186,31 @@ void container_destroy(struct shim *shim, struct container *c);
 void shim_all_stopped(struct shim *shim, uint32_t status);
 /* Deferred Wait */
 void process_add_waiter(struct process *p, struct ttrpc_call *call);
+
+/* blockroot.c: the container rootfs as a disk of the VM (docs/block-rootfs.md). */
+/* Is the rootfs on a block device: containerd's rootfs mount, else the
+ * bundle's rootfs directory as a mount point?  *out NULL: no. */
+int blockroot_detect(const Containerd__Task__V2__CreateTaskRequest *req, const char *host_rootfs,
+                     struct blockroot **out, struct kerr **err);
+/* The configuration's say (disable_block_device_use, block_device_driver,
+ * shared_fs, machine): keeps *br, frees it to share the files instead, or
+ * fails when nothing can carry the rootfs. */
+int blockroot_decide(struct shim *shim, const char *cid, const char *host_rootfs,
+                     struct blockroot **br, bool at_boot, struct kerr **err);
+/* Called by sandbox_boot before the VM starts: decides for the booting
+ * container, attaches its disk at boot on microvm, and leaves q35 root
+ * ports for hotplug. */
+int blockroot_boot_prepare(struct shim *shim, struct kerr **err);
+/* Hotplug the disk if not attached at boot; the agent's storage for it and
+ * the spec's root path in the guest. */
+int blockroot_plug(struct shim *shim, struct container *c, Grpc__Spec *spec,
+                   Grpc__Storage **storage, struct kerr **err);
+/* Unplug (while the VM stays for other containers) and free. */
+void blockroot_release(struct shim *shim, struct container *c);
+void blockroot_free(struct blockroot *br);
+
+/* guest_copy.c: a host file copied into the guest with CopyFile. */
+int guest_copy_file(struct shim *shim, const char *host, const char *guest, struct kerr **err);
 
 /* io.c */
 int io_relay_start(struct shim *shim, struct process *p, struct kerr **err);

@@ -293,6 +293,23 @@ TEST(invalid_block_device_driver)
                         "\"virtio-blk\", \"virtio-scsi\", \"nvdimm\"");
 }
 
+TEST(disable_block_device_use_is_a_boolean_defaulting_to_false)
+{
+    char *root = make_root();
+    cleanup_free char *text = qemu_config(root, "disable_block_device_use = true\n");
+    free(put(root, "etc/configuration.toml", text));
+    cleanup_kata_config struct kata_config *cfg = kata_config_load(NULL, 0, NULL);
+    cleanup_free char *plain = qemu_config(root, "");
+    free(put(root, "etc/configuration.toml", plain));
+    cleanup_kata_config struct kata_config *cfg2 = kata_config_load(NULL, 0, NULL);
+    cleanup_free char *bad = qemu_config(root, "disable_block_device_use = \"yes\"\n");
+    cleanup_free char *msg = load_error(root, bad, 0);
+    remove_root(root);
+    CHECK(cfg != NULL && cfg->hypervisor.disable_block_device_use);
+    CHECK(cfg2 != NULL && !cfg2->hypervisor.disable_block_device_use);
+    CHECK_CONTAINS(msg, "disable_block_device_use = \"yes\": expected a boolean");
+}
+
 TEST(invalid_machine_type)
 {
     char *root = make_root();

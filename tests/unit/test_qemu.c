@@ -346,6 +346,97 @@ TEST(qmp_rejects_garbage_and_overlong_lines)
     CHECK_CONTAINS(e->msg, "open QMP");
 }
 
+/* hotplug_block takes the first free root port; unplug_block waits for the
+ * guest's DEVICE_DELETED of that device (not another's) and frees the port. */
+TEST(hotplug_and_unplug_reuse_root_ports)
+{
+    int fd = scripted_qmp(
+        "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}}}}\n"
+        "{\"return\": {}, \"id\": 1}\n"
+        "{\"return\": {}, \"id\": 2}\n{\"return\": {}, \"id\": 3}\n" /* hot a */
+        "{\"return\": {}, \"id\": 4}\n{\"return\": {}, \"id\": 5}\n" /* hot b */
+        "{\"return\": {}, \"id\": 6}\n"                              /* device_del a */
+        "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"b\"}}\n"
+        "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"a\"}}\n"
+        "{\"return\": {}, \"id\": 7}\n"                              /* blockdev-del a */
+        "{\"return\": {}, \"id\": 8}\n{\"return\": {}, \"id\": 9}\n" /* hot c */
+        "{\"return\": {}, \"id\": 10}\n"                             /* device_del b */
+    );
+    struct vm_config cfg = base_config();
+    cfg.machine_type = "q35";
+    cfg.hotplug_slots = 2;
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    vm.qmp_fd = fd;
+    cleanup_kerr struct kerr *e = NULL;
+    struct vm_block_device a = {.id = "a", .path = "/dev/loop7"}, b = {.id = "b", .path = "/x"},
+                           c = {.id = "c", .path = "/y", .readonly = true};
+    cleanup_free char *pa = NULL, *pb = NULL, *pc = NULL;
+    CHECK_INT(qemu_ops.hotplug_block(&vm, &a, &pa, &e), 0);
+    CHECK_INT(qemu_ops.hotplug_block(&vm, &b, &pb, &e), 0);
+    CHECK_STR(pa, "18/00");
+    CHECK_STR(pb, "19/00");
+    CHECK_INT(qemu_ops.hotplug_block(&vm, &c, NULL, &e), -1);
+    CHECK_CONTAINS(e->msg, "all 2 hotplug slots are used");
+    kerr_clear(&e);
+    CHECK_INT(qemu_ops.unplug_block(&vm, "a", 1000000000ull, &e), 0);
+    CHECK_INT(qemu_ops.hotplug_block(&vm, &c, &pc, &e), 0);
+    CHECK_STR(pc, "18/00");
+    CHECK_INT(qemu_ops.unplug_block(&vm, "a", 1000000000ull, &e), -1);
+    CHECK_CONTAINS(e->msg, "not a hotplugged device");
+    kerr_clear(&e);
+    /* No DEVICE_DELETED comes (the peer closes): an error, the port stays taken. */
+    CHECK_INT(qemu_ops.unplug_block(&vm, "b", 1000000000ull, &e), -1);
+    CHECK_CONTAINS(e->msg, "unplug `b`");
+    kerr_clear(&e);
+    char sent[8192] = "";
+    ssize_t n = read(scripted_peer, sent, sizeof(sent) - 1);
+    sent[n > 0 ? n : 0] = '\0';
+    CHECK_CONTAINS(sent, "\"serial\":\"b\",\"bus\":\"hotplug1\"");
+    CHECK_CONTAINS(sent, "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"a\"},\"id\":6}");
+    CHECK_CONTAINS(sent, "\"blockdev-del\",\"arguments\":{\"node-name\":\"drive-a\"}");
+    vm_release(&vm);
+    close(scripted_peer);
+}
+
+/* virtio-scsi: a controller at boot (microvm too), disks hotplugged as
+ * scsi-hd at targets 0, 1, ... found by the guest as "TARGET:0". */
+TEST(scsi_disks_hotplug_on_microvm_through_the_controller)
+{
+    struct vm_config cfg = base_config();
+    cfg.scsi_controller = true;
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    cleanup_kerr struct kerr *e = NULL;
+    char **argv = qemu_build_argv(&vm, &e);
+    CHECK(argv != NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_CONTAINS(line, "-device virtio-scsi-device,id=scsi0");
+    int fd = scripted_qmp("{\"QMP\": {}}\n{\"return\": {}, \"id\": 1}\n"
+                          "{\"return\": {}, \"id\": 2}\n{\"return\": {}, \"id\": 3}\n"
+                          "{\"return\": {}, \"id\": 4}\n"
+                          "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"s\"}}\n"
+                          "{\"return\": {}, \"id\": 5}\n");
+    vm.qmp_fd = fd;
+    struct vm_block_device blk = {.id = "b", .path = "/x"};
+    struct vm_block_device scsi = {.id = "s", .path = "/x", .scsi = true};
+    cleanup_free char *path = NULL;
+    CHECK_INT(qemu_ops.hotplug_block(&vm, &blk, NULL, &e), -1);
+    CHECK_CONTAINS(e->msg, "microvm has no PCI hotplug");
+    kerr_clear(&e);
+    CHECK_INT(qemu_ops.hotplug_block(&vm, &scsi, &path, &e), 0);
+    CHECK_STR(path, "0:0");
+    CHECK_INT(qemu_ops.unplug_block(&vm, "s", 1000000000ull, &e), 0);
+    char sent[4096] = "";
+    ssize_t n = read(scripted_peer, sent, sizeof(sent) - 1);
+    sent[n > 0 ? n : 0] = '\0';
+    CHECK_CONTAINS(sent, "\"driver\":\"scsi-hd\",\"id\":\"s\",\"drive\":\"drive-s\",\"serial\":"
+                         "\"s\",\"bus\":\"scsi0.0\",\"channel\":0,\"scsi-id\":0,\"lun\":0");
+    vm_release(&vm);
+    close(scripted_peer);
+}
+
 TEST(net_devices_become_tap_netdevs_with_virtio_net)
 {
     struct vm_config cfg = base_config();

@@ -1,9 +1,11 @@
 #include "test.h"
+#include "loop.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 TEST(kerr_make_appends_strerror)
@@ -92,4 +94,51 @@ TEST(file_rotate_if_larger_copies_then_truncates)
     unlink(path);
     unlink(old);
     rmdir(dir);
+}
+
+/* A callback that waits synchronously runs the loop itself (a ttrpc client
+ * call): a watch removed there must outlive the outer round, whose epoll
+ * batch still points at it, and must not be dispatched. */
+struct nested {
+    struct loop *loop;
+    struct loop_watch *victim;
+    int fired_victim, fired_first;
+};
+
+static void nested_victim_cb(struct loop_watch *w, uint32_t events, void *data)
+{
+    ((struct nested *)data)->fired_victim++;
+}
+
+static void nested_other_cb(struct loop_watch *w, uint32_t events, void *data)
+{
+    loop_watch_remove(w);
+}
+
+static void nested_first_cb(struct loop_watch *w, uint32_t events, void *data)
+{
+    struct nested *n = data;
+    if (n->fired_first++ > 0)
+        return;
+    loop_watch_remove(n->victim);
+    loop_run_once(n->loop, 0, NULL); /* a nested round */
+}
+
+TEST(loop_frees_watches_removed_in_a_nested_round_after_the_outer_round)
+{
+    int a[2], b[2], c[2];
+    CHECK(pipe(a) == 0 && pipe(b) == 0 && pipe(c) == 0);
+    CHECK(write(a[1], "x", 1) == 1 && write(b[1], "x", 1) == 1 && write(c[1], "x", 1) == 1);
+    struct loop *loop = loop_new(NULL);
+    struct nested n = {.loop = loop};
+    /* Ready when added: epoll reports them in this order. */
+    loop_watch_add(loop, a[0], EPOLLIN, nested_first_cb, &n, NULL);
+    loop_watch_add(loop, c[0], EPOLLIN, nested_other_cb, &n, NULL);
+    n.victim = loop_watch_add(loop, b[0], EPOLLIN, nested_victim_cb, &n, NULL);
+    CHECK_INT(loop_run_once(loop, 0, NULL), 0);
+    CHECK_INT(n.fired_victim, 0);
+    CHECK(n.fired_first >= 1);
+    loop_free(loop);
+    for (int i = 0; i < 2; i++)
+        close(a[i]), close(b[i]), close(c[i]);
 }
