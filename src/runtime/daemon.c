@@ -1,6 +1,7 @@
 /* Starting and cleaning the sandbox daemon: see daemon.h. */
 #include "daemon.h"
 
+#include "config.h"
 #include "log.h"
 #include "runtime.h"
 #include "util.h"
@@ -45,6 +46,21 @@ char *daemon_binary(void)
     return xstrdup(DAEMON_BINARY_NAME);
 }
 
+static const char *const daemon_env_names[] = {"KATA_STATE_DIR", "KATA_SHARED_DIR",
+                                               "KATA_SHIM_SOCKET_DIR"};
+
+void daemon_env_record(struct container_state *s)
+{
+    kata_strv_free(s->daemon_env);
+    s->daemon_env = xcalloc(ARRAY_SIZE(daemon_env_names) + 1, sizeof(char *));
+    size_t k = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(daemon_env_names); i++) {
+        const char *v = getenv(daemon_env_names[i]);
+        if (v && *v)
+            s->daemon_env[k++] = xasprintf("%s=%s", daemon_env_names[i], v);
+    }
+}
+
 struct captured {
     char *out; /* stdout */
     char *err; /* stderr */
@@ -80,6 +96,8 @@ static int run_shim(const struct container_state *s, const char *verb, struct ca
             _exit(127);
         if (s->config_path)
             setenv("KATA_CONF_FILE", s->config_path, 1);
+        for (char **e = s->daemon_env; e && *e; e++)
+            putenv(*e);
         const char *argv[] = {binary,
                               "-namespace",
                               s->namespace ? s->namespace : DAEMON_NAMESPACE,

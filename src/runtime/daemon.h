@@ -13,6 +13,11 @@
  * (found in PATH).  malloc'd. */
 char *daemon_binary(void);
 
+/* The daemon's directory variables (KATA_STATE_DIR, KATA_SHARED_DIR,
+ * KATA_SHIM_SOCKET_DIR) that are set here, into s->daemon_env; run_shim sets
+ * them again for every later call of the shim binary. */
+void daemon_env_record(struct container_state *s);
+
 /* `containerd-shim-kata-v2 -namespace N -id ID -bundle B start` in the bundle
  * directory (KATA_CONF_FILE set from --config): returns the printed ttrpc
  * address (malloc'd) or NULL with the daemon's own error text. */

@@ -339,6 +339,19 @@ static bool pid_is(pid_t pid, const char *want)
     return strstr(cmd, want) != NULL;
 }
 
+/* A bind mount of a file (podman's /etc/hosts, /etc/resolv.conf ...) had an
+ * empty file of ours as its mount point in the shared dir: once unmounted it
+ * goes like the directories do (a file still mounted cannot be unlinked). */
+static void remove_file_mount_point(const char *shared_dir, const char *path)
+{
+    size_t n = strlen(shared_dir);
+    struct stat st;
+    if (strncmp(path, shared_dir, n) != 0 || path[n] != '/' || strstr(path + n, "/../"))
+        return;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+        unlink(path);
+}
+
 static void kill_recorded(pid_t pid, const char *want)
 {
     if (!pid_is(pid, want))
@@ -374,18 +387,21 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
         kill_recorded(json_object_get_int(v), "qemu");
     if (json_object_object_get_ex(o, "virtiofsd_pid", &v))
         kill_recorded(json_object_get_int(v), "virtiofsd");
+    struct json_object *shared = NULL, *mounted = NULL;
+    const char *shared_dir =
+        json_object_object_get_ex(o, "shared_dir", &shared) ? json_object_get_string(shared) : NULL;
     if (json_object_object_get_ex(o, "mounts", &v) && json_object_is_type(v, json_type_array)) {
         for (size_t i = json_object_array_length(v); i-- > 0;) {
             const char *m = json_object_get_string(json_object_array_get_idx(v, i));
             if (m && umount2(m, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
                 log_warn("unmount `%s`: %s", m, strerror(errno));
+            if (m && shared_dir)
+                remove_file_mount_point(shared_dir, m);
         }
     }
-    struct json_object *shared = NULL, *mounted = NULL;
-    if (json_object_object_get_ex(o, "shared_dir", &shared) && json_object_get_string(shared)) {
+    if (shared_dir) {
         json_object_object_get_ex(o, "shared_dir_mounted", &mounted);
-        shared_dir_remove(json_object_get_string(shared),
-                          mounted && json_object_get_boolean(mounted));
+        shared_dir_remove(shared_dir, mounted && json_object_get_boolean(mounted));
     }
     json_object_put(o);
     remove_tree(state_dir);

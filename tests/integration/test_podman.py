@@ -305,3 +305,29 @@ def test_rm_force_leaves_nothing(podman):
             assert not os.path.exists(os.path.join(podman.root, d, cid))
         assert not os.path.exists(podman.kata_state_dir(cid))
     assert set(podman.out("ps", "-a", "-q", "--no-trunc").split()).isdisjoint(cids)
+
+
+def test_daemon_killed_rm_force_cleans(podman):
+    """The sandbox daemon SIGKILLed: podman sees the container exit (255) and
+    rm -f, whose `kata-runtime delete --force` runs with podman's almost empty
+    environment, still finds the daemon's private dirs (recorded in the
+    runtime's state file) and cleans the VMM, virtiofsd and mounts."""
+    name = "orphan"
+    cid = podman.out("run", "-d", "--name", name, *NET, podman.image, "sleep", "600").strip()
+    try:
+        with open(os.path.join(podman.kata_state_dir(cid), "state.json")) as f:
+            state = json.load(f)
+        assert "KATA_STATE_DIR=%s/vc" % podman.root in state["daemon_env"]
+        vmms = podman.vmms(cid)
+        assert vmms
+        os.kill(state["daemon_pid"], 9)
+        assert podman.wait_for(lambda: state_of(podman, name)["Status"] == "exited")
+        assert state_of(podman, name)["ExitCode"] == 255
+        podman.run("rm", "-f", "-t", "0", name)
+        assert [p for p in vmms if alive(p)] == []
+        assert mounts_under(os.path.join(podman.root, "shared", cid)) == []
+        for d in ("vc", "shared"):
+            assert not os.path.exists(os.path.join(podman.root, d, cid))
+        assert not os.path.exists(podman.kata_state_dir(cid))
+    finally:
+        podman.run("rm", "-f", "-t", "0", name, check=False)
