@@ -116,8 +116,12 @@ class Podman:
 
     def vmms(self, cid=""):
         """VMMs and virtiofsd of this podman's sandboxes, or of container
-        cid's (their command lines name the sandbox's state dir)."""
-        return [p for p in procs_mentioning(os.path.join(self.root, "vc", cid)) if alive(p)]
+        cid's (the VMM's command line names the sandbox's state dir,
+        virtiofsd's its shared dir)."""
+        found = set()
+        for d in ("vc", "shared"):
+            found |= set(procs_mentioning(os.path.join(self.root, d, cid)))
+        return sorted(p for p in found if alive(p))
 
     @staticmethod
     def kata_state_dir(cid):
