@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import select
 import struct
 import termios
@@ -331,3 +332,30 @@ def test_daemon_killed_rm_force_cleans(podman):
         assert not os.path.exists(podman.kata_state_dir(cid))
     finally:
         podman.run("rm", "-f", "-t", "0", name, check=False)
+
+
+def test_annotations_from_the_command_line(podman):
+    """--annotation reaches the sandbox: one the configuration forbids fails
+    naming the key and the file, leaving nothing; an allowed kernel parameter
+    the agent does not know reaches its argv as PID 1 and is ignored."""
+    before = {d: sorted(os.listdir(os.path.join(podman.root, d)))
+              for d in ("vc", "shared") if os.path.isdir(os.path.join(podman.root, d))}
+    r = podman.run("run", "--rm", "--name", "badannotation", *NET, "--annotation",
+                   "io.katacontainers.config.hypervisor.default_memory=512", podman.image, "true",
+                   check=False)
+    assert r.returncode != 0
+    err = r.stderr.decode()
+    assert "annotation io.katacontainers.config.hypervisor.default_memory: not allowed" in err
+    assert podman.kata_config in err and "enable_annotations" in err
+    cid = re.search(r'create container "([0-9a-f]{64})"', err).group(1)
+    assert not os.path.exists(podman.kata_state_dir(cid))
+    assert podman.vmms(cid) == []
+    after = {d: sorted(os.listdir(os.path.join(podman.root, d)))
+             for d in ("vc", "shared") if os.path.isdir(os.path.join(podman.root, d))}
+    assert after == before
+    assert podman.out("ps", "-a", "-q", "--filter", "name=badannotation") == ""
+
+    r = podman.run("run", "--rm", *NET, "--annotation",
+                   "io.katacontainers.config.hypervisor.kernel_params=foo bar=1", podman.image,
+                   "echo", "booted")
+    assert r.stdout == b"booted\n"
