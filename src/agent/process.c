@@ -243,13 +243,16 @@ static int child_setup_init(const struct container *c, pid_t pid, struct kerr **
     return rootfs_finish(spec, err);
 }
 
-/* Make the stdio pipes the container user's, so it can reopen /proc/self/fd/N. */
+/* Make the stdio pipes the container user's, so it can reopen /proc/self/fd/N.
+ * A terminal's slave only changes owner: its group stays the one the devpts
+ * mount gives (`gid=5`, tty), as runc leaves it. */
 static void child_chown_stdio(const Grpc__Process *proc)
 {
     if (proc->user == NULL)
         return;
+    gid_t gid = proc->terminal ? (gid_t)-1 : (gid_t)proc->user->gid;
     for (int fd = 0; fd < 3; fd++)
-        (void)!fchown(fd, proc->user->uid, proc->user->gid);
+        (void)!fchown(fd, proc->user->uid, gid);
 }
 
 static void child_main(const struct process_spawn *s, struct child_fds *f, pid_t init_pid)

@@ -281,6 +281,13 @@ def test_exec_interactive_tty(podman):
         assert t.wait() == 6
         out = t.data.split(b"tty; exit 6\r\n", 1)[1]
         assert out.startswith(b"/dev/pts/"), t.data
+        # Another user gets the slave as its own, the group stays devpts' (tty, 5).
+        t = Terminal(podman, ["exec", "-it", "-u", "1000:1000", name, "sh"])
+        t.read_until(b"$ ")
+        t.send(b"stat -c 'owner %u:%g' $(tty); echo hi > $(tty); exit 7\r")
+        assert t.wait() == 7
+        out = t.data.split(b"exit 7\r\n", 1)[1]
+        assert out.startswith(b"owner 1000:5\r\nhi\r\n"), t.data
     finally:
         t.close()
         podman.run("rm", "-f", "-t", "0", name, check=False)
