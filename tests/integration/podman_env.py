@@ -11,14 +11,13 @@ daemon's private dirs go there, and CONTAINERS_CONF for conmon's exit command,
 needs in its state file (`/run/kata-containers/<id>/state.json`)."""
 import os
 import shutil
-import signal
 import subprocess
 import tarfile
 import tempfile
 import time
 
 from runtime_bundle import RUNTIME, make_rootfs
-from shim_env import alive, mounts_under, procs_mentioning, wait_gone, write_config
+from shim_env import alive, kill_and_unmount, procs_mentioning, write_config
 
 IMAGE = "localhost/kata-busybox:latest"
 PODMAN = shutil.which("podman") or "/usr/bin/podman"
@@ -131,18 +130,12 @@ class Podman:
     def cleanup(self):
         if os.path.exists(self.root + "/storage"):
             self.run("rm", "--all", "--force", "--time", "0", check=False, timeout=300)
-        for pid in procs_mentioning(self.root):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for pid in procs_mentioning(self.root):
-            wait_gone(pid, 5)
+        kill_and_unmount(self.root + "/vc")
+        kill_and_unmount(self.root + "/shared")
         if os.path.exists(self.root + "/storage"):
             # podman's own unmount of its storage (overlay layers, shm).
             self.run("system", "reset", "--force", check=False, timeout=120)
-        for m in reversed(mounts_under(self.root)):
-            subprocess.run(["umount", "-l", m])
+        kill_and_unmount(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def wait_for(self, predicate, seconds=60):

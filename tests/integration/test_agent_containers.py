@@ -416,6 +416,16 @@ def test_exec_with_terminal(agent):
     c.remove()
 
 
+def test_terminal_without_a_ptmx_fails_naming_it(agent):
+    """No devpts in the container and no /dev/ptmx: the error says which path."""
+    s = spec(agent.rootfs("noptmx"), ["tty"], terminal=True)
+    s["Mounts"] = [m for m in s["Mounts"] if m["destination"] not in ("/dev", "/dev/pts")]
+    msg = agent.ctl.fails("CreateContainer", {"container_id": "noptmx", "exec_id": "noptmx",
+                                              "OCI": s}, "INTERNAL",
+                          "terminal: open `/dev/ptmx`")
+    assert "No such file" in msg
+
+
 # ---- lifecycle, hooks, errors ----
 
 def test_wait_does_not_block_other_calls(agent):
