@@ -65,20 +65,25 @@ class Terminal:
                 os._exit(127)
         self.data = b""
 
+    def _read(self, quiet):
+        """Take what podman writes until it is quiet for `quiet` seconds.
+        False once the pty is closed (podman is gone)."""
+        while select.select([self.fd], [], [], quiet)[0]:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # EIO: no writer left
+                return False
+            if not chunk:
+                return False
+            self.data += chunk
+        return True
+
     def read_until(self, needle, seconds=120, since=0):
         """Read until needle shows up in the output from offset since on."""
         end = time.time() + seconds
         while needle not in self.data[since:] and time.time() < end:
-            r, _, _ = select.select([self.fd], [], [], 0.2)
-            if not r:
-                continue
-            try:
-                chunk = os.read(self.fd, 65536)
-            except OSError:  # EIO: podman is gone
+            if not self._read(0.2):
                 break
-            if not chunk:
-                break
-            self.data += chunk
         assert needle in self.data[since:], "%r not in %r" % (needle, self.data[since:])
         return self.data[since:]
 
@@ -86,25 +91,8 @@ class Terminal:
         """Type text once the shell is done drawing its prompt (busybox asks
         the terminal for the cursor position after it, ESC[6n, and input
         typed into that exchange may be taken for the answer)."""
-        while select.select([self.fd], [], [], 0.3)[0]:
-            try:
-                chunk = os.read(self.fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            self.data += chunk
+        self._read(0.3)
         os.write(self.fd, text)
-
-    def _drain(self):
-        while select.select([self.fd], [], [], 0)[0]:
-            try:
-                chunk = os.read(self.fd, 65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            self.data += chunk
 
     def resize(self, rows, cols):
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -112,16 +100,11 @@ class Terminal:
     def wait(self, seconds=120):
         end = time.time() + seconds
         while time.time() < end:
-            r, _, _ = select.select([self.fd], [], [], 0)
-            try:
-                if r:
-                    self.data += os.read(self.fd, 65536)  # podman must not block on output
-            except OSError:
-                pass
+            self._read(0)  # podman must not block on its output
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 self.pid = 0
-                self._drain()
+                self._read(0)
                 os.close(self.fd)
                 self.fd = -1
                 return os.waitstatus_to_exitcode(status)
