@@ -154,6 +154,14 @@ def test_run_stdin(podman):
     assert r.stdout == b"PIPED THROUGH THE VM\n"
 
 
+def test_run_tty_without_stdin(podman):
+    """-t alone: conmon gets the terminal, the output comes through it (CRLF)."""
+    r = podman.run("run", "--rm", "-t", *NET, podman.image, "sh", "-c", "tty; exit 9",
+                   check=False)
+    assert r.returncode == 9, r.stderr
+    assert r.stdout == b"/dev/pts/0\r\n"
+
+
 def test_env_workdir_user_hostname(podman):
     r = podman.run("run", "--rm", *NET, "-e", "GREETING=hi there", "-w", "/tmp", "-u", "1000:1001",
                    "--hostname", "vmhost", podman.image, "sh", "-c",
