@@ -17,12 +17,17 @@ int shim_cmd_delete(const struct shim_options *opts, struct kerr **err)
     bool is_sandbox;
     cleanup_free char *sid = shim_sandbox_id_of(spec, opts->id, &is_sandbox);
     cleanup_free char *socket = shim_socket_path(opts->namespace, sid);
+    cleanup_free char *root = shim_state_root();
+    cleanup_free char *state_dir = xasprintf("%s/%s", root, sid);
     int probe = unix_connect(socket, NULL);
-    if (probe >= 0) {
-        close(probe); /* the daemon lives and serves the pod: nothing of ours to clean */
+    if (probe >= 0)
+        close(probe);
+    /* A socket that still connects is not proof of a live daemon: a child it
+     * forked and that has not reached exec yet (a publish, the VMM) holds the
+     * listening socket after the daemon died.  The recorded pid decides. */
+    if (probe >= 0 && !(is_sandbox && sandbox_daemon_gone(state_dir))) {
+        /* the daemon lives and serves the pod: nothing of ours to clean */
     } else if (is_sandbox) {
-        cleanup_free char *root = shim_state_root();
-        cleanup_free char *state_dir = xasprintf("%s/%s", root, sid);
         if (sandbox_cleanup_from_state(state_dir, err) < 0)
             return kerr_wrap(err, "delete sandbox `%s`", sid);
         unlink(socket);

@@ -363,6 +363,19 @@ static void kill_recorded(pid_t pid, const char *want)
     }
 }
 
+bool sandbox_daemon_gone(const char *state_dir)
+{
+    cleanup_free char *path = xasprintf("%s/state.json", state_dir);
+    cleanup_free char *text = NULL;
+    if (file_read_all(path, STATE_FILE_MAX, &text, NULL, NULL) < 0)
+        return false;
+    struct json_object *o = json_tokener_parse(text);
+    struct json_object *v;
+    pid_t daemon = o && json_object_object_get_ex(o, "daemon_pid", &v) ? json_object_get_int(v) : 0;
+    json_object_put(o);
+    return daemon > 0 && daemon != getpid() && !pid_is(daemon, "containerd-shim-kata-v2");
+}
+
 int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
 {
     cleanup_free char *path = xasprintf("%s/state.json", state_dir);
