@@ -20,6 +20,9 @@ packages=(
   runc busybox-static
   # containerd with our shim (tests/integration/test_containerd.py, bench/ctr)
   containerd
+  # podman with kata-runtime (tests/integration/test_podman.py, bench/podman); crun is
+  # bench/podman's second baseline
+  podman conmon crun fuse-overlayfs uidmap catatonit golang-github-containers-common
 )
 
 missing=()

@@ -68,11 +68,22 @@ static int parse_args(int argc, char **argv, struct agent_options *opts)
             usage(stdout);
             exit(0);
         default:
+            if (opts->pid1)
+                break; /* the guest's init must come up: the option is ignored */
             usage(stderr);
             return -1;
         }
     }
     if (optind < argc) {
+        /* The kernel gives init the command line's words it does not know
+         * (a user's kernel_params such as `foo`): PID 1 says so and goes on,
+         * since its exit would panic the guest. */
+        if (opts->pid1) {
+            for (int i = optind; i < argc; i++)
+                fprintf(stderr, "kata-agent: ignoring argument `%s` from the kernel command line\n",
+                        argv[i]);
+            return 0;
+        }
         fprintf(stderr, "kata-agent: unexpected argument `%s`\n", argv[optind]);
         return -1;
     }

@@ -2,11 +2,18 @@
  * process into the init's, set them up, hold them before execve until
  * started, reap them and answer WaitProcess once their output is in.
  *
- * Parent and child talk over two close-on-exec pipes:
- *   sync   (agent -> child): 'C' once the child is in its cgroup, 'S' to execve;
- *   status (child -> agent): 'R' when set up, or 'E' and an error message.
- * After 'S' the status pipe reaches EOF when execve succeeds (close-on-exec),
- * or carries the execve error. */
+ * Parent and child talk over a close-on-exec pipe and socket:
+ *   sync   (agent -> child, pipe): 'C' once the child is in its cgroup, 'S' to
+ *          execve;
+ *   status (child -> agent, unix stream socket): 'R' when set up (with a
+ *          terminal: the pty master attached, SCM_RIGHTS), or 'E' and an error
+ *          message.
+ * After 'S' the status socket reaches EOF when execve succeeds (close-on-exec),
+ * or carries the execve error.
+ *
+ * A terminal is opened by the child once it is in the container's mount
+ * namespace, from the container's own devpts instance (`/dev/pts/ptmx`), so
+ * the slave is `/dev/pts/N` inside the container and ttyname(3) finds it. */
 #include "agent.h"
 #include "cgroup.h"
 #include "container.h"
@@ -25,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -56,8 +64,7 @@ enum { CHILD_SYNC_FD = 3, CHILD_STATUS_FD = 4 };
 struct child_fds {
     int sync;
     int status;
-    int stdio[3];
-    int pty_slave; /* -1 without a terminal */
+    int stdio[3]; /* -1: /dev/null until the terminal replaces it */
 };
 
 static void child_send_error(struct kerr *err) __attribute__((noreturn));
@@ -103,7 +110,8 @@ static int child_arrange_fds(struct child_fds *f, struct kerr **err)
     int keep[5] = {f->stdio[0], f->stdio[1], f->stdio[2], f->sync, f->status};
     int high[5];
     for (int i = 0; i < 5; i++) {
-        high[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 10);
+        high[i] = keep[i] >= 0 ? fcntl(keep[i], F_DUPFD_CLOEXEC, 10)
+                               : open("/dev/null", O_RDWR | O_CLOEXEC);
         if (high[i] < 0)
             return kerr_make(err, errno, "dup fd %d", keep[i]);
     }
@@ -113,8 +121,6 @@ static int child_arrange_fds(struct child_fds *f, struct kerr **err)
     /* 0-2 lose close-on-exec with dup2; 3 and 4 must keep it. */
     fcntl(CHILD_SYNC_FD, F_SETFD, FD_CLOEXEC);
     fcntl(CHILD_STATUS_FD, F_SETFD, FD_CLOEXEC);
-    if (f->pty_slave >= 0)
-        f->pty_slave = 0;
     if (syscall(SYS_close_range, 5, ~0U, 0) < 0) {
         for (int fd = 5; fd < 65536; fd++)
             close(fd);
@@ -122,11 +128,65 @@ static int child_arrange_fds(struct child_fds *f, struct kerr **err)
     return 0;
 }
 
-static int child_terminal(void)
+/* A pty from the devpts instance the container sees (its own: rootfs.c
+ * mounts one and links /dev/ptmx to it), the slave as stdio and controlling
+ * terminal.  Runs as root before the process's user is set, which then gets
+ * the slave (child_chown_stdio).  Returns the master (close-on-exec). */
+static int child_open_terminal(struct kerr **err)
 {
-    if (setsid() < 0)
-        return -1;
-    return ioctl(0, TIOCSCTTY, 0);
+    const char *path = "/dev/pts/ptmx";
+    cleanup_close int master = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 && errno == ENOENT) {
+        path = "/dev/ptmx"; /* no devpts of its own: the one /dev/ptmx leads to */
+        master = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    }
+    if (master < 0)
+        return kerr_make(err, errno, "terminal: open `%s`", path);
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+        return kerr_make(err, errno, "terminal: unlock the pty of `%s`", path);
+    /* TIOCGPTPEER opens the slave of this master without a path lookup. */
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+    if (slave < 0)
+        return kerr_make(err, errno, "terminal: open the pty slave of `%s`", path);
+    for (int fd = 0; fd < 3; fd++) {
+        if (dup2(slave, fd) < 0) {
+            int saved = errno;
+            close(slave);
+            return kerr_make(err, saved, "terminal: dup2 the pty slave to fd %d", fd);
+        }
+    }
+    close(slave);
+    /* child_main made us a session leader already. */
+    if (ioctl(0, TIOCSCTTY, 0) < 0)
+        return kerr_make(err, errno, "terminal: make the pty slave the controlling terminal");
+    return steal_fd(&master);
+}
+
+/* 'R', with the terminal's master attached when there is one. */
+static void child_send_ready(int master)
+{
+    char ready = 'R';
+    struct iovec iov = {.iov_base = &ready, .iov_len = 1};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (master >= 0) {
+        memset(&control, 0, sizeof(control));
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof(control.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &master, sizeof(int));
+    }
+    while (sendmsg(CHILD_STATUS_FD, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+    if (master >= 0)
+        close(master);
 }
 
 /* Join the init process's namespaces (the agent already put us in its pid
@@ -183,13 +243,16 @@ static int child_setup_init(const struct container *c, pid_t pid, struct kerr **
     return rootfs_finish(spec, err);
 }
 
-/* Make the stdio pipes the container user's, so it can reopen /proc/self/fd/N. */
+/* Make the stdio pipes the container user's, so it can reopen /proc/self/fd/N.
+ * A terminal's slave only changes owner: its group stays the one the devpts
+ * mount gives (`gid=5`, tty), as runc leaves it. */
 static void child_chown_stdio(const Grpc__Process *proc)
 {
     if (proc->user == NULL)
         return;
+    gid_t gid = proc->terminal ? (gid_t)-1 : (gid_t)proc->user->gid;
     for (int fd = 0; fd < 3; fd++)
-        (void)!fchown(fd, proc->user->uid, proc->user->gid);
+        (void)!fchown(fd, proc->user->uid, gid);
 }
 
 static void child_main(const struct process_spawn *s, struct child_fds *f, pid_t init_pid)
@@ -201,8 +264,8 @@ static void child_main(const struct process_spawn *s, struct child_fds *f, pid_t
     child_reset_signals();
     if (child_arrange_fds(f, &err) < 0)
         child_send_error(err);
-    if (proc->terminal ? child_terminal() < 0 : setsid() < 0) {
-        kerr_make(&err, errno, "set up the %s", proc->terminal ? "terminal" : "session");
+    if (setsid() < 0) {
+        kerr_make(&err, errno, "set up the session");
         child_send_error(err);
     }
     /* 'C' comes with our pid as the agent sees it (for the hooks' state). */
@@ -213,6 +276,9 @@ static void child_main(const struct process_spawn *s, struct child_fds *f, pid_t
         _exit(127);
     if (s->init ? child_setup_init(s->container, self, &err) < 0
                 : child_join_namespaces(init_pid, &err) < 0)
+        child_send_error(err);
+    int master = -1;
+    if (proc->terminal && (master = child_open_terminal(&err)) < 0)
         child_send_error(err);
 
     const char *cwd = proc->cwd && *proc->cwd ? proc->cwd : "/";
@@ -237,7 +303,7 @@ static void child_main(const struct process_spawn *s, struct child_fds *f, pid_t
     for (size_t i = 0; i < proc->n_args; i++)
         argv[i] = proc->args[i];
 
-    (void)!write(CHILD_STATUS_FD, "R", 1);
+    child_send_ready(master);
     if (child_wait_byte('S', &err) < 0)
         child_send_error(err);
     if (s->init && hooks_run_spec(s->container->spec, OCI_HOOK_START_CONTAINER, s->container->id,
@@ -252,9 +318,42 @@ static void child_main(const struct process_spawn *s, struct child_fds *f, pid_t
 
 /* ---- the agent's side ---- */
 
+/* One read of the status socket; an fd passed along goes to *fd_out (closed
+ * when fd_out is NULL or already holds one). */
+static ssize_t status_recv(int fd, char *buf, size_t len, int *fd_out)
+{
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0)
+        return n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int passed;
+            memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (fd_out && *fd_out < 0)
+                *fd_out = passed;
+            else
+                close(passed);
+        }
+    }
+    return n;
+}
+
 /* Wait (bounded) for the child's status: 'R' -> 0, 'E'... -> -1 with its
- * message, EOF -> 1.  A child that died says so. */
-static int read_status(int fd, int timeout_ms, bool eof_ok, struct kerr **err)
+ * message, EOF -> 1.  A child that died says so.  The fd sent with 'R' (a
+ * terminal's master) goes to *fd_out when fd_out is not NULL. */
+static int read_status(int fd, int timeout_ms, bool eof_ok, int *fd_out, struct kerr **err)
 {
     char buf[4097];
     size_t len = 0;
@@ -269,7 +368,7 @@ static int read_status(int fd, int timeout_ms, bool eof_ok, struct kerr **err)
             return kerr_make(err, errno, "poll the new process");
         if (r <= 0)
             continue;
-        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        ssize_t n = status_recv(fd, buf + len, sizeof(buf) - 1 - len, fd_out);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n < 0)
@@ -497,6 +596,20 @@ static int make_output_pipe(int fds[2], struct kerr **err)
     return 0;
 }
 
+/* The master the child sent: sized as the request asks, non-blocking. */
+static int process_terminal_ready(const Grpc__Process *proc, int master, struct kerr **err)
+{
+    if (master < 0)
+        return kerr_make(err, EPROTO, "the new process sent no terminal");
+    uint16_t rows = proc->consolesize ? (uint16_t)proc->consolesize->height : 0;
+    uint16_t cols = proc->consolesize ? (uint16_t)proc->consolesize->width : 0;
+    if (rows && cols && stdio_pty_resize(master, rows, cols, err) < 0)
+        return -1;
+    if (fd_set_nonblock(master, true) < 0)
+        return kerr_make(err, errno, "make the pty master non-blocking");
+    return 0;
+}
+
 struct process *process_spawn(const struct process_spawn *s, const char *exec_id, struct kerr **err)
 {
     const Grpc__Process *proc = s->process;
@@ -506,21 +619,20 @@ struct process *process_spawn(const struct process_spawn *s, const char *exec_id
     }
     int sync[2] = {-1, -1}, status[2] = {-1, -1};
     int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
-    int master = -1, slave = -1;
+    int master = -1;
     struct process *p = NULL;
     pid_t pid = -1;
 
-    if (make_pipe(sync, err) < 0 || make_pipe(status, err) < 0)
+    if (make_pipe(sync, err) < 0)
         goto fail;
-    if (proc->terminal) {
-        uint16_t rows = proc->consolesize ? (uint16_t)proc->consolesize->height : 0;
-        uint16_t cols = proc->consolesize ? (uint16_t)proc->consolesize->width : 0;
-        if (stdio_pty_open(&master, &slave, rows, cols, err) < 0)
-            goto fail;
-    } else if (make_pipe(in, err) < 0 || make_output_pipe(out, err) < 0 ||
-               make_output_pipe(errp, err) < 0) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, status) < 0) {
+        kerr_make(err, errno, "socketpair");
         goto fail;
     }
+    /* A terminal comes from the child (child_open_terminal). */
+    if (!proc->terminal && (make_pipe(in, err) < 0 || make_output_pipe(out, err) < 0 ||
+                            make_output_pipe(errp, err) < 0))
+        goto fail;
 
     pid = fork_child(s, err);
     if (pid < 0)
@@ -529,9 +641,7 @@ struct process *process_spawn(const struct process_spawn *s, const char *exec_id
         struct child_fds f = {
             .sync = sync[0],
             .status = status[1],
-            .stdio = {proc->terminal ? slave : in[0], proc->terminal ? slave : out[1],
-                      proc->terminal ? slave : errp[1]},
-            .pty_slave = proc->terminal ? slave : -1,
+            .stdio = {in[0], out[1], errp[1]},
         };
         child_main(s, &f, s->init ? 0 : s->container->init->pid);
     }
@@ -540,7 +650,6 @@ struct process *process_spawn(const struct process_spawn *s, const char *exec_id
     close_fd(&in[0]);
     close_fd(&out[1]);
     close_fd(&errp[1]);
-    close_fd(&slave);
 
     if (s->container->cgroup && cgroup_add_pid(s->container->cgroup, pid, err) < 0)
         goto fail;
@@ -550,7 +659,9 @@ struct process *process_spawn(const struct process_spawn *s, const char *exec_id
         kerr_make(err, errno, "sync with the new process");
         goto fail;
     }
-    if (read_status(status[0], SETUP_TIMEOUT_MS, false, err) < 0)
+    if (read_status(status[0], SETUP_TIMEOUT_MS, false, proc->terminal ? &master : NULL, err) < 0)
+        goto fail;
+    if (proc->terminal && process_terminal_ready(proc, master, err) < 0)
         goto fail;
 
     p = xcalloc(1, sizeof(*p));
@@ -596,7 +707,6 @@ fail:
     close_fd(&errp[0]);
     close_fd(&errp[1]);
     close_fd(&master);
-    close_fd(&slave);
     return NULL;
 }
 
@@ -608,7 +718,7 @@ int process_start(struct process *p, struct kerr **err)
     int ret = 0;
     if (write(p->start_fd, "S", 1) != 1)
         ret = kerr_make(err, errno, "start the process");
-    else if (read_status(p->status_fd, EXEC_TIMEOUT_MS, true, err) < 0)
+    else if (read_status(p->status_fd, EXEC_TIMEOUT_MS, true, NULL, err) < 0)
         ret = -1;
     close_fd(&p->start_fd);
     close_fd(&p->status_fd);

@@ -424,23 +424,3 @@ int stdio_pty_resize(int master, uint16_t rows, uint16_t cols, struct kerr **err
         return kerr_make(err, errno, "resize terminal to %ux%u", cols, rows);
     return 0;
 }
-
-int stdio_pty_open(int *master_out, int *slave_out, uint16_t rows, uint16_t cols, struct kerr **err)
-{
-    cleanup_close int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (master < 0)
-        return kerr_make(err, errno, "open `/dev/ptmx`");
-    if (grantpt(master) < 0 || unlockpt(master) < 0)
-        return kerr_make(err, errno, "unlock pty");
-    /* TIOCGPTPEER opens the slave without a path lookup (the agent's /dev/pts). */
-    cleanup_close int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave < 0)
-        return kerr_make(err, errno, "open pty slave");
-    if (rows && cols && stdio_pty_resize(master, rows, cols, err) < 0)
-        return -1;
-    if (fd_set_nonblock(master, true) < 0)
-        return kerr_make(err, errno, "make pty master non-blocking");
-    *master_out = steal_fd(&master);
-    *slave_out = steal_fd(&slave);
-    return 0;
-}

@@ -49,9 +49,8 @@ void stdio_in_write(struct stdio_in *in, struct ttrpc_call *call, const uint8_t 
 /* Close once the queued writes are done. */
 void stdio_in_close(struct stdio_in *in);
 
-/* A pty pair: master (non-blocking, close-on-exec) and slave (close-on-exec),
- * with the window size when rows and cols are not zero. */
-int stdio_pty_open(int *master, int *slave, uint16_t rows, uint16_t cols, struct kerr **err);
+/* The window size of a pty (the master is opened by the container's process
+ * itself, from its own devpts instance: process.c). */
 int stdio_pty_resize(int master, uint16_t rows, uint16_t cols, struct kerr **err);
 
 #endif

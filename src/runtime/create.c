@@ -87,6 +87,7 @@ static pid_t create_in_state_dir(const struct create_options *o, const struct bu
     s.config_path = config_path ? xstrdup(config_path) : NULL;
     s.status = xstrdup("creating");
     s.terminal = b->terminal;
+    daemon_env_record(&s);
     struct json_object *annotations;
     if (json_object_object_get_ex(b->config, "annotations", &annotations) &&
         json_object_is_type(annotations, json_type_object))

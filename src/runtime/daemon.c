@@ -1,6 +1,7 @@
 /* Starting and cleaning the sandbox daemon: see daemon.h. */
 #include "daemon.h"
 
+#include "config.h"
 #include "log.h"
 #include "runtime.h"
 #include "util.h"
@@ -19,9 +20,24 @@
 #define DAEMON_START_TIMEOUT_MS 60000
 #define DAEMON_OUTPUT_MAX       (64u << 10)
 
-char *daemon_binary(void)
+static const char *const daemon_env_names[] = {"KATA_SHIM_PATH", "KATA_STATE_DIR",
+                                               "KATA_SHARED_DIR", "KATA_SHIM_SOCKET_DIR"};
+
+/* NAME's value in s->daemon_env, or NULL. */
+static const char *daemon_env_get(const struct container_state *s, const char *name)
 {
-    const char *env = getenv("KATA_SHIM_PATH");
+    size_t n = strlen(name);
+    for (char **e = s ? s->daemon_env : NULL; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+char *daemon_binary(const struct container_state *s)
+{
+    const char *env = daemon_env_get(s, "KATA_SHIM_PATH");
+    if (!env)
+        env = getenv("KATA_SHIM_PATH");
     if (env && *env)
         return xstrdup(env);
     char self[PATH_MAX];
@@ -45,6 +61,18 @@ char *daemon_binary(void)
     return xstrdup(DAEMON_BINARY_NAME);
 }
 
+void daemon_env_record(struct container_state *s)
+{
+    kata_strv_free(s->daemon_env);
+    s->daemon_env = xcalloc(ARRAY_SIZE(daemon_env_names) + 1, sizeof(char *));
+    size_t k = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(daemon_env_names); i++) {
+        const char *v = getenv(daemon_env_names[i]);
+        if (v && *v)
+            s->daemon_env[k++] = xasprintf("%s=%s", daemon_env_names[i], v);
+    }
+}
+
 struct captured {
     char *out; /* stdout */
     char *err; /* stderr */
@@ -57,7 +85,7 @@ static int run_shim(const struct container_state *s, const char *verb, struct ca
                     struct kerr **err)
 {
     memset(cap, 0, sizeof(*cap));
-    cleanup_free char *binary = daemon_binary();
+    cleanup_free char *binary = daemon_binary(s);
     int out[2], errp[2];
     if (pipe2(out, O_CLOEXEC) < 0)
         return kerr_make(err, errno, "pipe");
@@ -80,6 +108,8 @@ static int run_shim(const struct container_state *s, const char *verb, struct ca
             _exit(127);
         if (s->config_path)
             setenv("KATA_CONF_FILE", s->config_path, 1);
+        for (char **e = s->daemon_env; e && *e; e++)
+            putenv(*e);
         const char *argv[] = {binary,
                               "-namespace",
                               s->namespace ? s->namespace : DAEMON_NAMESPACE,
@@ -155,10 +185,11 @@ static void trim(char *s)
         s[--n] = '\0';
 }
 
-static int shim_failed(const struct captured *cap, const char *verb, struct kerr **err)
+static int shim_failed(const struct container_state *s, const struct captured *cap,
+                       const char *verb, struct kerr **err)
 {
     trim(cap->err);
-    cleanup_free char *binary = daemon_binary();
+    cleanup_free char *binary = daemon_binary(s);
     if (WIFEXITED(cap->status))
         return kerr_make(err, 0, "`%s %s` exited with status %d%s%s", binary, verb,
                          WEXITSTATUS(cap->status), *cap->err ? ": " : "", cap->err);
@@ -173,7 +204,7 @@ char *daemon_start(const struct container_state *s, struct kerr **err)
         return NULL;
     char *address = NULL;
     if (!WIFEXITED(cap.status) || WEXITSTATUS(cap.status) != 0) {
-        shim_failed(&cap, "start", err);
+        shim_failed(s, &cap, "start", err);
     } else {
         trim(cap.out);
         if (!*cap.out || strchr(cap.out, '\n'))
@@ -195,7 +226,7 @@ int daemon_cleanup(const struct container_state *s, struct kerr **err)
         return -1;
     int r = 0;
     if (!WIFEXITED(cap.status) || WEXITSTATUS(cap.status) != 0)
-        r = shim_failed(&cap, "delete", err);
+        r = shim_failed(s, &cap, "delete", err);
     free(cap.out);
     free(cap.err);
     return r;

@@ -9,9 +9,15 @@
 #define DAEMON_BINARY_NAME "containerd-shim-kata-v2"
 #define DAEMON_NAMESPACE   "kata-runtime"
 
-/* $KATA_SHIM_PATH, else the binary beside kata-runtime, else the name
- * (found in PATH).  malloc'd. */
-char *daemon_binary(void);
+/* KATA_SHIM_PATH as create recorded it in s (may be NULL) or as set now,
+ * else the binary beside kata-runtime, else the name (found in PATH).
+ * malloc'd. */
+char *daemon_binary(const struct container_state *s);
+
+/* The daemon's binary and directories (KATA_SHIM_PATH, KATA_STATE_DIR,
+ * KATA_SHARED_DIR, KATA_SHIM_SOCKET_DIR) as set here, into s->daemon_env;
+ * every later call of the shim binary gets them again. */
+void daemon_env_record(struct container_state *s);
 
 /* `containerd-shim-kata-v2 -namespace N -id ID -bundle B start` in the bundle
  * directory (KATA_CONF_FILE set from --config): returns the printed ttrpc

@@ -85,6 +85,12 @@ int state_save(const struct container_state *s, struct kerr **err)
     json_object_object_add(o, "daemon_pid", json_object_new_int64(s->daemon_pid));
     json_object_object_add(o, "daemon_start", json_object_new_uint64(s->daemon_start));
     json_object_object_add(o, "terminal", json_object_new_boolean(s->terminal));
+    if (s->daemon_env) {
+        struct json_object *env = json_object_new_array();
+        for (char **e = s->daemon_env; *e; e++)
+            json_object_array_add(env, json_object_new_string(*e));
+        json_object_object_add(o, "daemon_env", env);
+    }
     if (s->annotations)
         json_object_object_add(o, "annotations", json_object_get(s->annotations));
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -159,6 +165,17 @@ int state_load(const char *id, struct container_state *s, struct kerr **err)
     s->terminal = json_object_object_get_ex(o, "terminal", &v) && json_object_get_boolean(v);
     if (json_object_object_get_ex(o, "annotations", &v) && json_object_is_type(v, json_type_object))
         s->annotations = json_object_get(v);
+    if (json_object_object_get_ex(o, "daemon_env", &v) && json_object_is_type(v, json_type_array)) {
+        size_t n = json_object_array_length(v), k = 0;
+        s->daemon_env = xcalloc(n + 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *e = json_object_array_get_idx(v, i);
+            const char *entry = json_object_get_string(e);
+            /* Only NAME=VALUE strings: anything else in the file is ignored. */
+            if (json_object_is_type(e, json_type_string) && strchr(entry, '=') && entry[0] != '=')
+                s->daemon_env[k++] = xstrdup(entry);
+        }
+    }
     json_object_put(o);
     return 0;
 }
@@ -176,6 +193,7 @@ void state_release(struct container_state *s)
     free(s->config_path);
     free(s->status);
     json_object_put(s->annotations);
+    kata_strv_free(s->daemon_env);
     memset(s, 0, sizeof(*s));
 }
 

@@ -32,6 +32,12 @@ struct container_state {
     pid_t daemon_pid;      /* the sandbox daemon, 0 when unknown */
     uint64_t daemon_start; /* its start time */
     bool terminal;         /* process.terminal */
+    /* The daemon's directory variables as create saw them (KATA_STATE_DIR ...:
+     * daemon_env_record), NULL-terminated "NAME=VALUE" strings or NULL.  Later
+     * verbs may come with another environment (podman calls start, kill and
+     * delete with an almost empty one), and `delete --force` must clean the
+     * dirs the daemon used. */
+    char **daemon_env;
     struct json_object *annotations; /* the bundle's annotations object, or NULL */
 };
 

@@ -17,11 +17,16 @@ int shim_cmd_delete(const struct shim_options *opts, struct kerr **err)
     bool is_sandbox;
     cleanup_free char *sid = shim_sandbox_id_of(spec, opts->id, &is_sandbox);
     cleanup_free char *socket = shim_socket_path(opts->namespace, sid);
-    if (shim_daemon_serves(socket)) {
+    cleanup_free char *root = shim_state_root();
+    cleanup_free char *state_dir = xasprintf("%s/%s", root, sid);
+    /* The recorded daemon pid decides first: a child the daemon forked and
+     * that has not reached exec yet (a publish, the VMM) may hold the
+     * listening socket after the daemon died.  Else the daemon must answer
+     * (probe.c): a bare connect() can reach one that is being torn down. */
+    bool gone = is_sandbox && sandbox_daemon_gone(state_dir);
+    if (!gone && shim_daemon_serves(socket)) {
         /* the daemon lives and serves the pod: nothing of ours to clean */
     } else if (is_sandbox) {
-        cleanup_free char *root = shim_state_root();
-        cleanup_free char *state_dir = xasprintf("%s/%s", root, sid);
         if (sandbox_cleanup_from_state(state_dir, err) < 0)
             return kerr_wrap(err, "delete sandbox `%s`", sid);
         unlink(socket);

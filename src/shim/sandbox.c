@@ -354,6 +354,19 @@ static bool pid_is(pid_t pid, const char *want)
     return strstr(cmd, want) != NULL;
 }
 
+/* A bind mount of a file (podman's /etc/hosts, /etc/resolv.conf ...) had an
+ * empty file of ours as its mount point in the shared dir: once unmounted it
+ * goes like the directories do (a file still mounted cannot be unlinked). */
+static void remove_file_mount_point(const char *shared_dir, const char *path)
+{
+    size_t n = strlen(shared_dir);
+    struct stat st;
+    if (strncmp(path, shared_dir, n) != 0 || path[n] != '/' || strstr(path + n, "/../"))
+        return;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+        unlink(path);
+}
+
 static void kill_recorded(pid_t pid, const char *want)
 {
     if (!pid_is(pid, want))
@@ -363,6 +376,19 @@ static void kill_recorded(pid_t pid, const char *want)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+}
+
+bool sandbox_daemon_gone(const char *state_dir)
+{
+    cleanup_free char *path = xasprintf("%s/state.json", state_dir);
+    cleanup_free char *text = NULL;
+    if (file_read_all(path, STATE_FILE_MAX, &text, NULL, NULL) < 0)
+        return false;
+    struct json_object *o = json_tokener_parse(text);
+    struct json_object *v;
+    pid_t daemon = o && json_object_object_get_ex(o, "daemon_pid", &v) ? json_object_get_int(v) : 0;
+    json_object_put(o);
+    return daemon > 0 && daemon != getpid() && !pid_is(daemon, "containerd-shim-kata-v2");
 }
 
 int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
@@ -393,18 +419,21 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
     cleanup_kerr struct kerr *net_err = NULL;
     if (json_object_object_get_ex(o, "netns", &v) && json_object_get_string(v))
         sandbox_network_detach(json_object_get_string(v), &net_err);
+    struct json_object *shared = NULL, *mounted = NULL;
+    const char *shared_dir =
+        json_object_object_get_ex(o, "shared_dir", &shared) ? json_object_get_string(shared) : NULL;
     if (json_object_object_get_ex(o, "mounts", &v) && json_object_is_type(v, json_type_array)) {
         for (size_t i = json_object_array_length(v); i-- > 0;) {
             const char *m = json_object_get_string(json_object_array_get_idx(v, i));
             if (m && umount2(m, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
                 log_warn("unmount `%s`: %s", m, strerror(errno));
+            if (m && shared_dir)
+                remove_file_mount_point(shared_dir, m);
         }
     }
-    struct json_object *shared = NULL, *mounted = NULL;
-    if (json_object_object_get_ex(o, "shared_dir", &shared) && json_object_get_string(shared)) {
+    if (shared_dir) {
         json_object_object_get_ex(o, "shared_dir_mounted", &mounted);
-        shared_dir_remove(json_object_get_string(shared),
-                          mounted && json_object_get_boolean(mounted));
+        shared_dir_remove(shared_dir, mounted && json_object_get_boolean(mounted));
     }
     json_object_put(o);
     if (net_err) {

@@ -152,6 +152,9 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
 void sandbox_teardown(struct shim *shim);
 int sandbox_state_write(struct shim *shim, struct kerr **err);
 int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err);
+/* The daemon the sandbox's state records is no longer running (false when
+ * unknown: no state, no pid). */
+bool sandbox_daemon_gone(const char *state_dir);
 /* Call the agent synchronously (timeout seconds). */
 int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *req,
                const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,

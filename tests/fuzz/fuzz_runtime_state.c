@@ -73,5 +73,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (s.holder_pid != t.holder_pid || s.holder_start != t.holder_start ||
         s.terminal != t.terminal)
         abort();
+    for (size_t i = 0; s.daemon_env || t.daemon_env; i++) {
+        if (!s.daemon_env || !t.daemon_env)
+            abort();
+        same(s.daemon_env[i], t.daemon_env[i]);
+        if (!s.daemon_env[i])
+            break;
+    }
     return 0;
 }

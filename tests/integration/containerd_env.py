@@ -15,7 +15,7 @@ import tempfile
 import time
 
 from runtime_bundle import make_rootfs
-from shim_env import SHIM, alive, mounts_under, procs_mentioning, wait_gone, write_config
+from shim_env import SHIM, alive, kill_and_unmount, procs_mentioning, write_config
 
 IMAGE = "docker.io/library/kata-busybox:latest"
 KATA = "io.containerd.kata.v2"
@@ -160,15 +160,7 @@ class Containerd:
 
     def cleanup(self):
         self.stop()
-        for pid in procs_mentioning(self.root) + self.shims():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for pid in procs_mentioning(self.root):
-            wait_gone(pid, 5)
-        for m in reversed(mounts_under(self.root)):
-            subprocess.run(["umount", "-l", m])
+        kill_and_unmount(self.root, self.shims())
         shutil.rmtree(self.root, ignore_errors=True)
 
 

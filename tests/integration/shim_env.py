@@ -75,6 +75,20 @@ def wait_for(predicate, seconds=30):
     return predicate()
 
 
+def kill_and_unmount(root, extra_pids=()):
+    """A test's leftovers after a failure: SIGKILL the processes that name its
+    directory (and extra_pids), then lazily unmount what is under it."""
+    for pid in procs_mentioning(root) + list(extra_pids):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for pid in procs_mentioning(root):
+        wait_gone(pid, 5)
+    for m in reversed(mounts_under(root)):
+        subprocess.run(["umount", "-l", m])
+
+
 PUBLISH = """#!/bin/sh
 # Records `publish --topic T` calls as containerd's publish binary gets them.
 topic=""
@@ -101,15 +115,7 @@ class ShimEnv:
                         KATA_SHIM_SOCKET_DIR=self.root + "/sock")
 
     def cleanup(self):
-        for pid in procs_mentioning(self.root):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for pid in procs_mentioning(self.root):
-            wait_gone(pid, 5)
-        for m in reversed(mounts_under(self.root)):
-            subprocess.run(["umount", "-l", m])
+        kill_and_unmount(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # The shim binary protocol.

@@ -372,11 +372,14 @@ def test_output_is_in_before_wait_answers(agent):
 
 
 def test_terminal_size_and_resize(agent):
-    c = Container(agent.ctl, "tty1", spec(agent.rootfs("tty1"), ["tty", "winsize", "wait-winch"],
+    c = Container(agent.ctl, "tty1", spec(agent.rootfs("tty1"),
+                                          ["tty", "ttyname", "winsize", "wait-winch"],
                                           terminal=True, console=(24, 80)))
     c.start()
     first = c.init.read_until(b"waiting: winch")
     assert b"tty: yes" in first and b"winsize: 24x80" in first
+    # The pty comes from the container's own devpts instance.
+    assert b"ttyname: /dev/pts/0\r\n" in first
     c.init.resize(50, 132)
     rest = c.init.reader().result()
     assert b"winsize: 50x132" in rest
@@ -391,15 +394,36 @@ def test_terminal_size_and_resize(agent):
 def test_exec_with_terminal(agent):
     c = Container(agent.ctl, "tty2", spec(agent.rootfs("tty2"), ["sleep", "60"]))
     c.start()
-    p = c.exec("t", ["tty", "exit", "2"], terminal=True)
+    p = c.exec("t", ["tty", "ttyname", "exit", "2"], terminal=True)
     out = p.reader()
     assert p.wait() == 2
     assert b"tty: yes" in out.result()
+    assert b"ttyname: /dev/pts/0\r\n" in out.result()
+    # Terminals open at once are distinct ptys of the container's instance.
+    held = c.exec("h", ["ttyname", "marker", "held", "sleep", "30"], terminal=True)
+    first = lines(held.read_until(b"held"))["ttyname"][0].strip()
+    p2 = c.exec("t2", ["ttyname"], terminal=True)
+    out = p2.reader()
+    assert p2.wait() == 0
+    second = lines(out.result())["ttyname"][0].strip()
+    assert first.startswith("/dev/pts/") and second.startswith("/dev/pts/") and first != second
+    held.signal(9)
+    held.wait()
     nt = c.exec("n", ["tty"])
     out = nt.reader()
     assert nt.wait() == 0
     assert b"tty: no" in out.result()
     c.remove()
+
+
+def test_terminal_without_a_ptmx_fails_naming_it(agent):
+    """No devpts in the container and no /dev/ptmx: the error says which path."""
+    s = spec(agent.rootfs("noptmx"), ["tty"], terminal=True)
+    s["Mounts"] = [m for m in s["Mounts"] if m["destination"] not in ("/dev", "/dev/pts")]
+    msg = agent.ctl.fails("CreateContainer", {"container_id": "noptmx", "exec_id": "noptmx",
+                                              "OCI": s}, "INTERNAL",
+                          "terminal: open `/dev/ptmx`")
+    assert "No such file" in msg
 
 
 # ---- lifecycle, hooks, errors ----

@@ -152,10 +152,13 @@ def test_vm_streams_round_trip(guest):
 
 
 def test_vm_terminal(guest):
-    c = guest.container("tty", ["tty", "winsize", "wait-winch"], terminal=True, console=(24, 80))
+    c = guest.container("tty", ["tty", "ttyname", "winsize", "wait-winch"], terminal=True,
+                        console=(24, 80))
     c.start()
     first = c.init.read_until(b"waiting: winch")
     assert b"tty: yes" in first and b"winsize: 24x80" in first
+    # The container's own devpts instance, not the guest's /dev/pts.
+    assert b"ttyname: /dev/pts/0\r\n" in first
     c.init.resize(40, 100)
     assert b"winsize: 40x100" in c.init.reader().result()
     assert c.init.wait() == 0

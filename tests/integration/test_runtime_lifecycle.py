@@ -592,6 +592,26 @@ def test_daemon_killed_then_delete_force_cleans_up(rt):
     assert not (rt.root / "c1").exists()
 
 
+def test_verbs_with_an_empty_environment_reach_the_daemon(rt):
+    """podman calls start, kill and delete with an almost empty environment and
+    no --config: the state file carries the configuration and the daemon's
+    binary and dirs, even for a delete --force after the daemon was killed."""
+    holder = start_sleeper(rt)
+    bare = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+
+    def call(*args):
+        return subprocess.run([RUNTIME, "--root", str(rt.root), *args], capture_output=True,
+                              text=True, env=bare, stdin=subprocess.DEVNULL, timeout=rt.timeout)
+    r = call("state", "c1")
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] == "running", r.stderr
+    os.kill(daemon_pid(rt, "c1"), signal.SIGKILL)
+    wait_gone(holder)
+    r = call("delete", "--force", "c1")
+    assert r.returncode == 0, r.stderr
+    assert not (rt.root / "c1").exists()
+    # The fixture checks that no VMM, virtiofsd, mount or daemon dir is left.
+
+
 def children_of(pid):
     kids = []
     for p in os.listdir("/proc"):

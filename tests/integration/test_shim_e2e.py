@@ -190,13 +190,17 @@ def test_vmm_sigkill_reports_the_task_exited_and_delete_cleans(sh):
     finish(sh, address, "c1")
 
 
-def test_daemon_sigkill_keeps_the_vmm_and_delete_cleans_everything(sh):
+def start_sleeper(sh):
+    """c1 running `sleep 1000`: (bundle, address, daemon pid, VMM pid)."""
     b = bundle(sh, "c1", ["sleep", "1000"])
     address = sh.start("c1", b)
     task_ok(address, "Create", {"id": "c1", "bundle": b})
     task_ok(address, "Start", {"id": "c1"})
-    pid = daemon_pid(address)
-    vmm = task_ok(address, "State", {"id": "c1"})["pid"]
+    return b, address, daemon_pid(address), task_ok(address, "State", {"id": "c1"})["pid"]
+
+
+def test_daemon_sigkill_keeps_the_vmm_and_delete_cleans_everything(sh):
+    b, address, pid, vmm = start_sleeper(sh)
     os.kill(pid, signal.SIGKILL)
     assert wait_gone(pid)
     time.sleep(1)
@@ -207,6 +211,37 @@ def test_daemon_sigkill_keeps_the_vmm_and_delete_cleans_everything(sh):
     assert wait_gone(vmm)  # killed (its exit may take a moment under load)
     assert not os.path.exists(address[len("unix://"):])
     sh.assert_clean()
+
+
+def pidfd_getfd(pid, fd):
+    """A copy of another process's fd (pidfd_getfd(2), x86-64 syscall 438)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        r = libc.syscall(438, pidfd, fd, 0)
+    finally:
+        os.close(pidfd)
+    if r < 0:
+        raise OSError(ctypes.get_errno(), "pidfd_getfd")
+    return r
+
+
+def test_delete_cleans_when_another_process_holds_the_dead_daemons_socket(sh):
+    """A child the daemon forked (a publish, the VMM) holds its listening
+    socket until exec: killed in that window, the socket still connects, but
+    the recorded daemon pid is gone and delete cleans everything."""
+    b, _, pid, vmm = start_sleeper(sh)
+    held = pidfd_getfd(pid, 3)  # the daemon's listening socket is its fd 3
+    try:
+        os.kill(pid, signal.SIGKILL)
+        assert wait_gone(pid)
+        r = sh.shim("delete", "c1", b)
+        assert r.returncode == 0, r.stderr
+        assert wait_gone(vmm)
+        sh.assert_clean()
+    finally:
+        os.close(held)
 
 
 def test_a_stdout_reader_that_does_not_keep_up_stalls_only_its_container(sh):

@@ -6,6 +6,7 @@
  *
  * Commands run in order:
  *   hostname | cwd | ids | umask | pid | tty | env | caps | rlimits | mounts
+ *   ttyname               the name of stdin's terminal ("ttyname: /dev/pts/0") or the error
  *   winsize               print the terminal size of stdin ("winsize: ROWSxCOLS")
  *   wait-winch            wait for SIGWINCH, then print the size
  *   read PATH             first line of a file, or the error
@@ -202,6 +203,9 @@ int main(int argc, char **argv)
             out("pid: %d", (int)getpid());
         } else if (strcmp(cmd, "tty") == 0) {
             out("tty: %s", isatty(0) ? "yes" : "no");
+        } else if (strcmp(cmd, "ttyname") == 0) {
+            const char *name = ttyname(0);
+            out("ttyname: %s", name ? name : strerror(errno));
         } else if (strcmp(cmd, "env") == 0) {
             for (char **e = environ; *e; e++)
                 out("env: %s", *e);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,6 +71,8 @@ TEST(state_saved_loaded_listed_removed)
     s.terminal = true;
     s.annotations = json_object_new_object();
     json_object_object_add(s.annotations, "k", json_object_new_string("v"));
+    char *daemon_env[] = {"KATA_STATE_DIR=/x/vc", NULL};
+    s.daemon_env = daemon_env;
     CHECK_INT(state_save(&s, &err), 0);
     json_object_put(s.annotations);
 
@@ -81,6 +84,8 @@ TEST(state_saved_loaded_listed_removed)
     CHECK(t.terminal);
     CHECK(t.rootfs == NULL);
     CHECK_STR(json_object_get_string(json_object_object_get(t.annotations, "k")), "v");
+    CHECK(t.daemon_env && t.daemon_env[0] && !t.daemon_env[1]);
+    CHECK_STR(t.daemon_env[0], "KATA_STATE_DIR=/x/vc");
 
     /* No temp file is left beside it (file_write_atomic renames). */
     cleanup_free char *dir = state_dir("a");
@@ -128,6 +133,26 @@ TEST(state_remove_does_not_follow_symlinks)
     CHECK_INT(access(keep, F_OK), 0);
     unlink(keep);
     rmdir(outside);
+    rmdir(root);
+    *strrchr(root, '/') = '\0';
+    rmdir(root);
+    runtime_opts.root = NULL;
+}
+
+TEST(state_daemon_env_keeps_only_name_value_strings)
+{
+    cleanup_free char *root = temp_root();
+    runtime_opts.root = root;
+    CHECK_INT(state_create_dir("d", NULL), 0);
+    cleanup_free char *path = xasprintf("%s/d/" STATE_FILE_NAME, root);
+    const char *text = "{\"id\": \"d\", \"daemon_env\": [null, 7, \"=x\", \"NOVALUE\", "
+                       "\"KATA_SHARED_DIR=/s\", {}]}";
+    CHECK_INT(file_write_atomic(path, text, strlen(text), 0600, NULL), 0);
+    cleanup_state struct container_state s = {0};
+    CHECK_INT(state_load("d", &s, NULL), 0);
+    CHECK(s.daemon_env && s.daemon_env[0] && !s.daemon_env[1]);
+    CHECK_STR(s.daemon_env[0], "KATA_SHARED_DIR=/s");
+    CHECK_INT(state_remove("d", NULL), 0);
     rmdir(root);
     *strrchr(root, '/') = '\0';
     rmdir(root);
