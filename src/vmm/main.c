@@ -1,11 +1,12 @@
 /* kata-vmm: boot a kernel in the built-in VMM and copy its console to stdout.
  *
  *   kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT] [--memory MB]
- *            [--timeout S] [--marker TEXT]
+ *            [--timeout S] [--marker TEXT] [--rng] [--disk PATH[,ro][,id=ID]]...
+ *            [--vsock SOCKET [--cid N]] [--mmio-cmdline]
  *
  * Exits 0 when the guest resets or powers off (with --marker: only if TEXT
  * was seen on the console, and the time to it goes to stderr), 1 on error or
- * timeout.  The control-socket API and the virtio devices come later. */
+ * timeout.  The control-socket API comes later. */
 #include "util.h"
 #include "vmm.h"
 
@@ -58,7 +59,34 @@ static void console_out(void *ctx, const uint8_t *bytes, size_t len)
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT]\n"
-                 "                [--memory MB] [--timeout S] [--marker TEXT]\n");
+                 "                [--memory MB] [--timeout S] [--marker TEXT] [--rng]\n"
+                 "                [--disk PATH[,ro][,id=ID]]... [--vsock SOCKET [--cid N]]\n"
+                 "                [--mmio-cmdline]\n");
+}
+
+#define MAX_DISKS 8
+
+/* PATH[,ro][,id=ID], split in place. */
+static int parse_disk(char *spec, struct vmm_disk *disk)
+{
+    char *rest = spec;
+    *disk = (struct vmm_disk){.path = strsep(&rest, ",")};
+    for (char *opt; (opt = strsep(&rest, ",")) != NULL;) {
+        if (strcmp(opt, "ro") == 0)
+            disk->readonly = true;
+        else if (strncmp(opt, "id=", 3) == 0)
+            disk->id = opt + 3;
+        else {
+            fprintf(stderr, "kata-vmm: --disk `%s`: unknown option `%s` (ro, id=ID)\n", disk->path,
+                    opt);
+            return -1;
+        }
+    }
+    if (*disk->path == '\0') {
+        fprintf(stderr, "kata-vmm: --disk needs a path\n");
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -67,8 +95,12 @@ int main(int argc, char **argv)
         {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
         {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
         {"timeout", required_argument, NULL, 't'}, {"marker", required_argument, NULL, 'x'},
-        {"help", no_argument, NULL, 'h'},          {0},
+        {"rng", no_argument, NULL, 'r'},           {"disk", required_argument, NULL, 'd'},
+        {"vsock", required_argument, NULL, 'v'},   {"cid", required_argument, NULL, 'C'},
+        {"mmio-cmdline", no_argument, NULL, 'M'},  {"help", no_argument, NULL, 'h'},
+        {0},
     };
+    struct vmm_disk disks[MAX_DISKS];
     struct vmm_config cfg = {.cmdline = DEFAULT_CMDLINE, .memory_mb = 256};
     struct console con = {0};
     unsigned timeout = 60;
@@ -92,6 +124,28 @@ int main(int argc, char **argv)
             break;
         case 'x':
             con.marker = optarg;
+            break;
+        case 'r':
+            cfg.rng = true;
+            break;
+        case 'd':
+            if (cfg.disk_count == MAX_DISKS) {
+                fprintf(stderr, "kata-vmm: more than %d disks\n", MAX_DISKS);
+                return 2;
+            }
+            if (parse_disk(optarg, &disks[cfg.disk_count]) < 0)
+                return 2;
+            cfg.disks = disks;
+            cfg.disk_count++;
+            break;
+        case 'v':
+            cfg.vsock_socket = optarg;
+            break;
+        case 'C':
+            cfg.vsock_cid = strtoull(optarg, NULL, 10);
+            break;
+        case 'M':
+            cfg.devices_on_cmdline = true;
             break;
         case 'h':
             usage(stdout);

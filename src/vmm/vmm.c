@@ -6,11 +6,13 @@
 #include "boot.h"
 #include "uart.h"
 #include "util.h"
+#include "vmm_devices.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@ struct vmm {
     size_t mem_size;
     struct uart com1;
     bool com1_irq;
+    struct vmm_devices *devices;
     volatile sig_atomic_t stop;
 };
 
@@ -66,9 +69,13 @@ static void unmap_file(struct mapped_file *m)
     m->data = NULL;
 }
 
-static int load_guest(struct vmm *vm, const struct vmm_config *cfg, struct kerr **err,
-                      uint64_t *entry)
+static int load_guest(struct vmm *vm, const struct vmm_config *cfg, const char *cmdline,
+                      struct kerr **err, uint64_t *entry)
 {
+    struct vmm_acpi_mmio mmio[VMM_MAX_DEVICES];
+    unsigned mmio_count = 0;
+    if (!cfg->devices_on_cmdline)
+        mmio_count = vmm_devices_acpi(vm->devices, mmio, VMM_MAX_DEVICES);
     struct mapped_file kernel = {0}, initrd = {0};
     uint64_t kernel_end = 0, initrd_gpa = 0;
     int r = -1;
@@ -88,10 +95,10 @@ static int load_guest(struct vmm *vm, const struct vmm_config *cfg, struct kerr 
             goto out;
         }
     }
-    if (vmm_write_acpi(vm->mem, vm->mem_size, 1, err) < 0)
+    if (vmm_write_acpi(vm->mem, vm->mem_size, 1, mmio, mmio_count, err) < 0)
         goto out;
-    r = vmm_write_start_info(vm->mem, vm->mem_size, cfg->cmdline ? cfg->cmdline : "", initrd_gpa,
-                             initrd.len, VMM_ACPI_RSDP_GPA, err);
+    r = vmm_write_start_info(vm->mem, vm->mem_size, cmdline, initrd_gpa, initrd.len,
+                             VMM_ACPI_RSDP_GPA, err);
 out:
     unmap_file(&kernel);
     unmap_file(&initrd);
@@ -159,6 +166,39 @@ static int set_boot_registers(struct vmm *vm, uint64_t entry, struct kerr **err)
     return 0;
 }
 
+static void device_log(void *ctx, const char *message)
+{
+    fprintf(stderr, "kata-vmm: %s\n", message);
+}
+
+static int add_devices(struct vmm *vm, const struct vmm_config *cfg, struct kerr **err)
+{
+    struct guest_memory gm = {.base = vm->mem, .size = vm->mem_size};
+    vm->devices = vmm_devices_new(vm->vm_fd, &gm, device_log, vm, err);
+    if (vm->devices == NULL)
+        return -1;
+    if (cfg->rng && vmm_devices_add_rng(vm->devices, err) < 0)
+        return -1;
+    for (unsigned i = 0; i < cfg->disk_count; i++)
+        if (vmm_devices_add_blk(vm->devices, cfg->disks[i].path, cfg->disks[i].readonly,
+                                cfg->disks[i].id, err) < 0)
+            return -1;
+    if (cfg->vsock_socket && vmm_devices_add_vsock(vm->devices, cfg->vsock_cid ? cfg->vsock_cid : 3,
+                                                   cfg->vsock_socket, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* The command line gets the devices' announcements when they go there. */
+static int load_guest_with_devices(struct vmm *vm, const struct vmm_config *cfg, uint64_t *entry,
+                                   struct kerr **err)
+{
+    cleanup_free char *announce =
+        cfg->devices_on_cmdline ? vmm_devices_cmdline(vm->devices) : xstrdup("");
+    cleanup_free char *cmdline = xasprintf("%s%s", cfg->cmdline ? cfg->cmdline : "", announce);
+    return load_guest(vm, cfg, cmdline, err, entry);
+}
+
 struct vmm *vmm_create(const struct vmm_config *cfg,
                        void (*console)(void *ctx, const uint8_t *bytes, size_t len), void *ctx,
                        struct kerr **err)
@@ -215,7 +255,7 @@ struct vmm *vmm_create(const struct vmm_config *cfg,
         kerr_make(err, errno, "KVM_SET_USER_MEMORY_REGION");
         goto fail;
     }
-    if (load_guest(vm, cfg, err, &entry) < 0)
+    if (add_devices(vm, cfg, err) < 0 || load_guest_with_devices(vm, cfg, &entry, err) < 0)
         goto fail;
 
     vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
@@ -235,7 +275,8 @@ struct vmm *vmm_create(const struct vmm_config *cfg,
         kerr_make(err, errno, "map the vCPU's kvm_run");
         goto fail;
     }
-    if (set_cpuid(vm, err) < 0 || set_boot_registers(vm, entry, err) < 0)
+    if (set_cpuid(vm, err) < 0 || set_boot_registers(vm, entry, err) < 0 ||
+        vmm_devices_start(vm->devices, err) < 0)
         goto fail;
     return vm;
 fail:
@@ -320,8 +361,10 @@ int vmm_run(struct vmm *vm, enum vmm_exit *why, struct kerr **err)
             break;
         }
         case KVM_EXIT_MMIO:
-            if (!run->mmio.is_write)
-                memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
+            if (!vmm_devices_mmio(vm->devices, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+                                  run->mmio.is_write) &&
+                !run->mmio.is_write)
+                memset(run->mmio.data, 0xff, sizeof(run->mmio.data)); /* nothing there */
             break;
         case KVM_EXIT_INTR:
             break;
@@ -358,6 +401,7 @@ void vmm_free(struct vmm *vm)
 {
     if (vm == NULL)
         return;
+    vmm_devices_free(vm->devices); /* the device thread stops before memory goes */
     if (vm->run)
         munmap(vm->run, vm->run_size);
     if (vm->mem)

@@ -1,20 +1,36 @@
-/* The built-in VMM (issue 8), first part: one KVM VM with one vCPU booting a
- * vmlinux through its PVH entry, with an in-kernel PIC/IOAPIC/LAPIC and PIT,
+/* The built-in VMM (issue 8): one KVM VM with one vCPU booting a vmlinux
+ * through its PVH entry, with an in-kernel PIC/IOAPIC/LAPIC and PIT,
  * hardware-reduced ACPI (MADT, power-off through the FADT sleep register),
- * and a 16450 UART as COM1 for the console.  No virtio devices yet. */
+ * a 16450 UART as COM1 for the console, and virtio-mmio devices (rng, blk,
+ * vsock with the hybrid unix-socket protocol) run by a device thread. */
 #ifndef KATA_VMM_H
 #define KATA_VMM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
 
+struct vmm_disk {
+    const char *path; /* raw image or block device */
+    const char *id;   /* serial (at most 20 bytes), or NULL */
+    bool readonly;
+};
+
 struct vmm_config {
     const char *kernel;  /* uncompressed vmlinux with a PVH entry note */
     const char *initrd;  /* or NULL */
-    const char *cmdline; /* the whole kernel command line */
+    const char *cmdline; /* the kernel command line (device announcements are added) */
     unsigned memory_mb;
+    bool rng; /* a virtio-rng device */
+    const struct vmm_disk *disks;
+    unsigned disk_count;
+    const char *vsock_socket; /* hybrid vsock unix socket, or NULL: no vsock */
+    uint64_t vsock_cid;       /* the guest's CID (default 3) */
+    /* Announce the devices with virtio_mmio.device= on the command line
+     * instead of in the DSDT (for guests booted without ACPI). */
+    bool devices_on_cmdline;
 };
 
 /* Why vmm_run returned. */

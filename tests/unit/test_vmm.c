@@ -266,7 +266,7 @@ static const uint8_t *xsdt_table(const uint8_t *mem, const char *sig)
 TEST(acpi_tables_link_up_and_sum_to_zero)
 {
     cleanup_free uint8_t *mem = guest_memory();
-    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 2, NULL), 0);
+    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 2, NULL, 0, NULL), 0);
     const uint8_t *rsdp = mem + VMM_ACPI_RSDP_GPA;
     CHECK(memcmp(rsdp, "RSD PTR ", 8) == 0);
     CHECK_INT(vmm_acpi_sum(rsdp, 20), 0);
@@ -308,5 +308,5 @@ TEST(acpi_tables_link_up_and_sum_to_zero)
     /* Everything stays in the reserved BIOS area. */
     CHECK(xsdt_gpa >= VMM_ACPI_RSDP_GPA && dsdt_gpa + 64 <= VMM_ACPI_END_GPA);
     cleanup_kerr struct kerr *e = NULL;
-    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 0, &e), -1);
+    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 0, NULL, 0, &e), -1);
 }
