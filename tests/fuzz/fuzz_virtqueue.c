@@ -7,6 +7,7 @@
 #include "virtqueue.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define GUEST_MEM (64u << 10)
 

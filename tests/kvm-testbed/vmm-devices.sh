@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The built-in VMM's virtio devices with a real guest, checked from inside the
+# KVM test bed (run by tests/integration/test_vmm_devices.sh):
+#   - kata-vmm boots our kernel and agent initrd with virtio-rng, two
+#     virtio-blk disks (one read-only) and hybrid vsock, all virtio-mmio;
+#   - a host-side client reaches the agent through the hybrid vsock socket
+#     ("CONNECT 1024" -> "OK <port>") and it answers grpc.Health/Check;
+#   - the agent mounts the ext4 disk /dev/vda read-write and /dev/vdb
+#     read-only (CreateSandbox mmioblk storages), binds a directory that only
+#     the disk holds, writes a file into /dev/vda (CopyFile) and fails to
+#     write into /dev/vdb; after DestroySandbox (unmount, power off) the
+#     host finds the file in the image: reads, writes and flushes went
+#     through virtio-blk;
+#   - the guest powers off, kata-vmm exits 0, its socket is gone.
+# Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$top/build}
+assets=$top/build/guest
+vmm=$build/src/vmm/kata-vmm
+ctl=$build/tests/tools/agent-ctl
+R=/run/kata-containers
+n=0 failed=0
+# Unix sockets need a local file system (the shares are 9p).
+work=$(mktemp -d /tmp/vmm-devices.XXXXXX)
+vmm_pid=
+cleanup() {
+  [ -z "$vmm_pid" ] || kill -9 "$vmm_pid" 2> /dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+result() { # status description [detail]
+  n=$((n + 1))
+  if [ "$1" -eq 0 ]; then
+    echo "ok $n - $2"
+  else
+    echo "not ok $n - $2"
+    [ -z "${3:-}" ] || printf '%s\n' "$3" | tail -n 30 | sed 's/^/# /'
+    failed=$((failed + 1))
+  fi
+}
+
+[ "${KVM_TESTBED:-}" = 1 ] || { echo "vmm-devices.sh runs inside tests/kvm-testbed/run" >&2; exit 2; }
+
+mkdir -p "$work/disk/hostdir"
+echo on-disk > "$work/disk/hostdir/disk-hello"
+truncate -s 16M "$work/rw.img"
+mkfs.ext4 -q -F -d "$work/disk" "$work/rw.img"
+cp "$work/rw.img" "$work/ro.img"
+sum_ro=$(md5sum < "$work/ro.img")
+
+sock=$work/vsock.sock
+"$vmm" --kernel "$assets/vmlinux" --initrd "$assets/kata-agent-initrd.img" \
+  --cmdline "console=ttyS0 reboot=k panic=-1 loglevel=6 rdinit=/init" --memory 512 \
+  --rng --disk "$work/rw.img,id=vmm-rw" --disk "$work/ro.img,ro,id=vmm-ro" --vsock "$sock" \
+  --timeout 240 > "$work/console.log" 2> "$work/vmm.err" &
+vmm_pid=$!
+
+# 1. The agent answers through hybrid vsock (a guest not listening yet
+# refuses the connection: retry).
+ready=1
+for _ in $(seq 1 120); do
+  if out=$(timeout 20 "$ctl" --addr "hvsock:$sock" --timeout 10 call Check '{}' 2>&1); then
+    ready=0
+    break
+  fi
+  kill -0 "$vmm_pid" 2> /dev/null || break
+  sleep 1
+done
+[ $ready -eq 0 ] && [[ $out == *SERVING* ]]
+result $? "the agent answers grpc.Health/Check over hybrid vsock" "$out
+$(cat "$work/vmm.err" "$work/console.log")"
+
+# 2. Block devices through the agent's storages.
+cat > "$work/calls" << CALLS
+CreateSandbox {"sandbox_id":"vmm","storages":[{"driver":"mmioblk","source":"/dev/vda","fstype":"ext4","mount_point":"$R/rw"},{"driver":"bind","source":"$R/rw/hostdir","mount_point":"$R/check-disk"},{"driver":"mmioblk","source":"/dev/vdb","fstype":"ext4","options":["ro"],"mount_point":"$R/ro"}]}
+CopyFile {"path":"$R/rw/fromguest.txt","file_size":11,"file_mode":33188,"data":{"@text":"from-guest\n"}}
+!INTERNAL CopyFile {"path":"$R/ro/new.txt","file_size":1,"data":{"@text":"x"}}
+GetGuestDetails {"mem_block_size":false}
+CALLS
+out=$(timeout 120 "$ctl" --addr "hvsock:$sock" --timeout 60 calls "$work/calls" 2>&1)
+result $? "the agent mounts /dev/vda (rw) and /dev/vdb (ro), binds a directory of the disk, writes into vda only" "$out"
+
+# 3. DestroySandbox unmounts and powers off: kata-vmm ends with status 0.
+timeout 60 "$ctl" --addr "hvsock:$sock" --timeout 30 call DestroySandbox '{}' > /dev/null 2>&1
+status=124
+for _ in $(seq 1 120); do
+  if ! kill -0 "$vmm_pid" 2> /dev/null; then
+    wait "$vmm_pid"
+    status=$?
+    break
+  fi
+  sleep 1
+done
+[ $status -eq 0 ] && grep -q "reboot: Power down" "$work/console.log"
+result $? "the guest powers off and kata-vmm exits 0 (status $status)" "$(cat "$work/vmm.err"; tail -n 20 "$work/console.log")"
+[ $status -eq 124 ] || vmm_pid=
+
+# 4. What the guest wrote is in the image; the read-only image is unchanged.
+got=$(debugfs -R "cat /fromguest.txt" "$work/rw.img" 2> /dev/null)
+[ "$got" = from-guest ] && [ "$(md5sum < "$work/ro.img")" = "$sum_ro" ]
+result $? "the file written in the guest is in the image, the read-only image is unchanged" "got '$got'"
+
+# 5. The guest saw both disks with their serials, and no device failed.
+grep -q "\[vda\]" "$work/console.log" && grep -q "\[vdb\]" "$work/console.log" &&
+  ! grep -q "probe of virtio.* failed" "$work/console.log" && ! grep -q . "$work/vmm.err"
+result $? "the guest probed every virtio device; kata-vmm logged no device error" \
+  "$(grep -i virtio "$work/console.log"; cat "$work/vmm.err")"
+
+# 6. Nothing left: the socket is removed with the VMM.
+[ ! -e "$sock" ] && [ -z "$vmm_pid" ]
+result $? "kata-vmm gone, its vsock socket removed" "$(ls -l "$work")"
+
+echo "1..$n"
+exit $((failed > 0))
