@@ -92,6 +92,7 @@ static void gas_port(uint8_t *p, uint16_t port)
 #define AML_VIRTIO_MMIO_LEN 61u
 static void aml_virtio_mmio(uint8_t *p, unsigned index, const struct vmm_acpi_mmio *d)
 {
+    // clang-format off
     static const uint8_t head[] = {
         0x5b, 0x82, 59,                                     /* DeviceOp, PkgLength 59 */
         'V',  'R',  '0', '0',                               /* NameSeg, digits below */
@@ -101,6 +102,7 @@ static void aml_virtio_mmio(uint8_t *p, unsigned index, const struct vmm_acpi_mm
         0x08, '_',  'C', 'R', 'S', 0x11, 26, 0x0a, 23,      /* Name (_CRS, Buffer (23) { */
         0x86, 0x09, 0x00, 0x01,                             /*   Memory32Fixed, read/write */
     };
+    // clang-format on
     memcpy(p, head, sizeof(head));
     p[5] = (uint8_t)('0' + index / 10);
     p[6] = (uint8_t)('0' + index % 10);
@@ -200,8 +202,8 @@ static uint32_t write_madt(uint8_t *t, unsigned vcpus)
     return len;
 }
 
-int vmm_write_acpi(uint8_t *mem, size_t mem_size, unsigned vcpus,
-                   const struct vmm_acpi_mmio *mmio, unsigned mmio_count, struct kerr **err)
+int vmm_write_acpi(uint8_t *mem, size_t mem_size, unsigned vcpus, const struct vmm_acpi_mmio *mmio,
+                   unsigned mmio_count, struct kerr **err)
 {
     if (mmio_count > VMM_ACPI_MAX_MMIO)
         return kerr_make(err, EINVAL, "ACPI tables for %u virtio-mmio devices (at most %d)",

@@ -30,8 +30,8 @@ struct vmm_acpi_mmio {
 
 /* Write the tables for `vcpus` vCPUs and mmio_count virtio-mmio devices into
  * guest memory at VMM_ACPI_RSDP_GPA.. */
-int vmm_write_acpi(uint8_t *mem, size_t mem_size, unsigned vcpus,
-                   const struct vmm_acpi_mmio *mmio, unsigned mmio_count, struct kerr **err);
+int vmm_write_acpi(uint8_t *mem, size_t mem_size, unsigned vcpus, const struct vmm_acpi_mmio *mmio,
+                   unsigned mmio_count, struct kerr **err);
 
 /* The byte sum of len bytes (a valid ACPI table sums to 0). */
 uint8_t vmm_acpi_sum(const uint8_t *p, size_t len);

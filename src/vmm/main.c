@@ -92,12 +92,18 @@ static int parse_disk(char *spec, struct vmm_disk *disk)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
-        {"timeout", required_argument, NULL, 't'}, {"marker", required_argument, NULL, 'x'},
-        {"rng", no_argument, NULL, 'r'},           {"disk", required_argument, NULL, 'd'},
-        {"vsock", required_argument, NULL, 'v'},   {"cid", required_argument, NULL, 'C'},
-        {"mmio-cmdline", no_argument, NULL, 'M'},  {"help", no_argument, NULL, 'h'},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'},
+        {"memory", required_argument, NULL, 'm'},
+        {"timeout", required_argument, NULL, 't'},
+        {"marker", required_argument, NULL, 'x'},
+        {"rng", no_argument, NULL, 'r'},
+        {"disk", required_argument, NULL, 'd'},
+        {"vsock", required_argument, NULL, 'v'},
+        {"cid", required_argument, NULL, 'C'},
+        {"mmio-cmdline", no_argument, NULL, 'M'},
+        {"help", no_argument, NULL, 'h'},
         {0},
     };
     struct vmm_disk disks[MAX_DISKS];

@@ -24,8 +24,8 @@
 #define VIRTIO_BLK_S_IOERR  1u
 #define VIRTIO_BLK_S_UNSUPP 2u
 
-#define SECTOR_SIZE   512u
-#define REQUEST_HDR   16u /* type, reserved, sector */
+#define SECTOR_SIZE 512u
+#define REQUEST_HDR 16u /* type, reserved, sector */
 
 struct virtio_blk {
     int fd;
@@ -167,8 +167,7 @@ static const struct virtio_device_ops blk_ops = {
 };
 
 int virtio_blk_init(struct virtio_mmio *dev, const char *path, bool readonly, const char *id,
-                    const struct guest_memory *mem, uint64_t base, unsigned irq,
-                    struct kerr **err)
+                    const struct guest_memory *mem, uint64_t base, unsigned irq, struct kerr **err)
 {
     if (id && strlen(id) > VIRTIO_BLK_ID_BYTES)
         return kerr_make(err, EINVAL, "disk `%s`: id `%s` is longer than %u bytes", path, id,

@@ -13,7 +13,6 @@
 /* Open path (read-only when readonly) as the disk; id is its serial (at most
  * 20 bytes, may be NULL). */
 int virtio_blk_init(struct virtio_mmio *dev, const char *path, bool readonly, const char *id,
-                    const struct guest_memory *mem, uint64_t base, unsigned irq,
-                    struct kerr **err);
+                    const struct guest_memory *mem, uint64_t base, unsigned irq, struct kerr **err);
 
 #endif

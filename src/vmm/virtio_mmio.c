@@ -247,8 +247,7 @@ void virtio_mmio_read(struct virtio_mmio *dev, uint64_t offset, uint8_t *data, u
     pthread_mutex_unlock(&dev->lock);
 }
 
-void virtio_mmio_write(struct virtio_mmio *dev, uint64_t offset, const uint8_t *data,
-                       unsigned len)
+void virtio_mmio_write(struct virtio_mmio *dev, uint64_t offset, const uint8_t *data, unsigned len)
 {
     pthread_mutex_lock(&dev->lock);
     if (offset >= VIRTIO_MMIO_CONFIG) {

@@ -136,8 +136,7 @@ void virtio_mmio_destroy(struct virtio_mmio *dev);
  * of unknown registers return 0, writes to them are ignored; both take the
  * lock. */
 void virtio_mmio_read(struct virtio_mmio *dev, uint64_t offset, uint8_t *data, unsigned len);
-void virtio_mmio_write(struct virtio_mmio *dev, uint64_t offset, const uint8_t *data,
-                       unsigned len);
+void virtio_mmio_write(struct virtio_mmio *dev, uint64_t offset, const uint8_t *data, unsigned len);
 
 /* For devices (lock held): the queue if the driver made it ready and the
  * device is running, else NULL. */

@@ -22,8 +22,8 @@ static uint64_t used_area_size(uint16_t size)
     return 6 + 8 * (uint64_t)size; /* flags, idx, ring[size] of {id, len}, avail_event */
 }
 
-static int check_area(const struct guest_memory *m, const char *what, uint64_t gpa,
-                      uint64_t len, uint64_t align, struct kerr **err)
+static int check_area(const struct guest_memory *m, const char *what, uint64_t gpa, uint64_t len,
+                      uint64_t align, struct kerr **err)
 {
     if (gpa % align)
         return kerr_make(err, EINVAL, "%s at 0x%llx is not %llu-byte aligned", what,
@@ -58,8 +58,9 @@ static int chain_add(struct virtq_chain *c, const struct guest_memory *m,
         return kerr_make(err, EINVAL, "chain %u: more than %u buffers", c->head, VIRTQ_CHAIN_MAX);
     uint8_t *p = guest_memory_ptr(m, d->addr, d->len);
     if (p == NULL)
-        return kerr_make(err, EINVAL, "chain %u: buffer at 0x%llx (%u bytes) is outside guest memory",
-                         c->head, (unsigned long long)d->addr, d->len);
+        return kerr_make(err, EINVAL,
+                         "chain %u: buffer at 0x%llx (%u bytes) is outside guest memory", c->head,
+                         (unsigned long long)d->addr, d->len);
     c->buf[n] = (struct virtq_buffer){.addr = p, .len = d->len};
     if (writable) {
         c->writable++;
@@ -89,14 +90,15 @@ static int chain_walk(const struct virtq *q, const struct guest_memory *m, struc
         memcpy(&d, table + (uint64_t)index * DESC_SIZE, sizeof(d));
         if (d.flags & VIRTQ_DESC_F_INDIRECT) {
             if (in_indirect)
-                return kerr_make(err, EINVAL, "chain %u: indirect descriptor inside an indirect table",
-                                 c->head);
-            if (!q->indirect)
                 return kerr_make(err, EINVAL,
-                                 "chain %u: indirect descriptor without VIRTIO_F_RING_INDIRECT_DESC",
-                                 c->head);
+                                 "chain %u: indirect descriptor inside an indirect table", c->head);
+            if (!q->indirect)
+                return kerr_make(
+                    err, EINVAL,
+                    "chain %u: indirect descriptor without VIRTIO_F_RING_INDIRECT_DESC", c->head);
             if (d.flags & VIRTQ_DESC_F_NEXT)
-                return kerr_make(err, EINVAL, "chain %u: indirect descriptor with NEXT set", c->head);
+                return kerr_make(err, EINVAL, "chain %u: indirect descriptor with NEXT set",
+                                 c->head);
             if (d.len == 0 || d.len % DESC_SIZE || d.len / DESC_SIZE > VIRTQ_CHAIN_MAX)
                 return kerr_make(err, EINVAL,
                                  "chain %u: indirect table of %u bytes (a multiple of %u, at most "
@@ -137,8 +139,8 @@ int virtq_pop(struct virtq *q, const struct guest_memory *m, struct virtq_chain 
         return 0;
     if (pending > q->size)
         return kerr_make(err, EINVAL,
-                         "available index %u is %u entries ahead of the device (queue size %u)", idx,
-                         pending, q->size);
+                         "available index %u is %u entries ahead of the device (queue size %u)",
+                         idx, pending, q->size);
     uint16_t head;
     memcpy(&head, avail + 4 + 2 * (uint64_t)(q->next_avail % q->size), sizeof(head));
     q->next_avail++;

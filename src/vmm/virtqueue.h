@@ -22,9 +22,9 @@
 
 #define VIRTQ_SIZE_MAX 32768u /* the split ring's limit */
 
-#define VIRTQ_DESC_F_NEXT     1
-#define VIRTQ_DESC_F_WRITE    2
-#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_DESC_F_NEXT          1
+#define VIRTQ_DESC_F_WRITE         2
+#define VIRTQ_DESC_F_INDIRECT      4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 
 /* A chain may hold at most this many buffers (direct or indirect); our
@@ -39,11 +39,11 @@ struct virtq_desc {
 };
 
 struct virtq {
-    uint16_t size;      /* QueueNum: a power of two, 1..VIRTQ_SIZE_MAX */
-    uint64_t desc_gpa;  /* descriptor table, 16-byte aligned */
-    uint64_t avail_gpa; /* driver area, 2-byte aligned */
-    uint64_t used_gpa;  /* device area, 4-byte aligned */
-    bool indirect;      /* VIRTIO_F_RING_INDIRECT_DESC negotiated */
+    uint16_t size;       /* QueueNum: a power of two, 1..VIRTQ_SIZE_MAX */
+    uint64_t desc_gpa;   /* descriptor table, 16-byte aligned */
+    uint64_t avail_gpa;  /* driver area, 2-byte aligned */
+    uint64_t used_gpa;   /* device area, 4-byte aligned */
+    bool indirect;       /* VIRTIO_F_RING_INDIRECT_DESC negotiated */
     uint16_t next_avail; /* the next available ring slot the device reads */
     uint16_t next_used;  /* the used index the device publishes next */
 };

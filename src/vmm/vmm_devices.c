@@ -242,14 +242,14 @@ int vmm_devices_add_rng(struct vmm_devices *devs, struct kerr **err)
     return add_or_free(devs, d, err);
 }
 
-int vmm_devices_add_blk(struct vmm_devices *devs, const char *path, bool readonly,
-                        const char *id, struct kerr **err)
+int vmm_devices_add_blk(struct vmm_devices *devs, const char *path, bool readonly, const char *id,
+                        struct kerr **err)
 {
     struct vmm_device *d = device_slot(devs, err);
     if (d == NULL)
         return -1;
-    if (virtio_blk_init(&d->mmio, path, readonly, id, &devs->mem, slot_base(devs),
-                        slot_gsi(devs), err) < 0) {
+    if (virtio_blk_init(&d->mmio, path, readonly, id, &devs->mem, slot_base(devs), slot_gsi(devs),
+                        err) < 0) {
         device_free(d);
         return -1;
     }
@@ -275,13 +275,13 @@ unsigned vmm_devices_count(const struct vmm_devices *devs)
     return devs->count;
 }
 
-unsigned vmm_devices_acpi(const struct vmm_devices *devs, struct vmm_acpi_mmio *out,
-                          unsigned max)
+unsigned vmm_devices_acpi(const struct vmm_devices *devs, struct vmm_acpi_mmio *out, unsigned max)
 {
     unsigned n = 0;
     for (; n < devs->count && n < max; n++)
-        out[n] = (struct vmm_acpi_mmio){
-            .base = devs->dev[n]->mmio.base, .size = VIRTIO_MMIO_SIZE, .gsi = devs->dev[n]->mmio.irq};
+        out[n] = (struct vmm_acpi_mmio){.base = devs->dev[n]->mmio.base,
+                                        .size = VIRTIO_MMIO_SIZE,
+                                        .gsi = devs->dev[n]->mmio.irq};
     return n;
 }
 

@@ -34,8 +34,8 @@ struct vmm_devices *vmm_devices_new(int vm_fd, const struct guest_memory *mem,
 void vmm_devices_free(struct vmm_devices *devs);
 
 int vmm_devices_add_rng(struct vmm_devices *devs, struct kerr **err);
-int vmm_devices_add_blk(struct vmm_devices *devs, const char *path, bool readonly,
-                        const char *id, struct kerr **err);
+int vmm_devices_add_blk(struct vmm_devices *devs, const char *path, bool readonly, const char *id,
+                        struct kerr **err);
 /* Hybrid vsock: host clients connect to uds_path; guest connections to host
  * port P go to `<uds_path>_<P>`. */
 int vmm_devices_add_vsock(struct vmm_devices *devs, uint64_t guest_cid, const char *uds_path,
@@ -43,8 +43,7 @@ int vmm_devices_add_vsock(struct vmm_devices *devs, uint64_t guest_cid, const ch
 
 unsigned vmm_devices_count(const struct vmm_devices *devs);
 /* The devices for the DSDT; returns how many (at most max). */
-unsigned vmm_devices_acpi(const struct vmm_devices *devs, struct vmm_acpi_mmio *out,
-                          unsigned max);
+unsigned vmm_devices_acpi(const struct vmm_devices *devs, struct vmm_acpi_mmio *out, unsigned max);
 /* " virtio_mmio.device=4K@0x...:GSI" for each device (malloc'd, "" when none). */
 char *vmm_devices_cmdline(const struct vmm_devices *devs);
 /* The device at index n, for tests. */

@@ -591,8 +591,7 @@ static size_t conn_to_guest(struct vsock_conn *c, uint8_t *buf, size_t cap)
     }
     if (c->pending & PENDING_SHUTDOWN) {
         c->pending &= ~PENDING_SHUTDOWN;
-        return conn_packet(c, buf, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND,
-                           0);
+        return conn_packet(c, buf, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND, 0);
     }
     if (c->pending & PENDING_CREDIT)
         return conn_packet(c, buf, VSOCK_OP_CREDIT_UPDATE, 0, 0);

@@ -57,8 +57,8 @@ struct vsock_header {
 } __attribute__((packed));
 #define VSOCK_HEADER_SIZE 44u
 
-#define VSOCK_MAX_PAYLOAD  (64u << 10) /* the most one packet carries */
-#define VSOCK_BUF_ALLOC    (256u << 10) /* per connection, guest to host */
+#define VSOCK_MAX_PAYLOAD     (64u << 10)  /* the most one packet carries */
+#define VSOCK_BUF_ALLOC       (256u << 10) /* per connection, guest to host */
 #define VSOCK_MAX_CONNECTIONS 1024u
 
 struct vsock_mux;

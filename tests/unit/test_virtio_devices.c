@@ -182,8 +182,8 @@ TEST(virtio_mmio_bad_queue_geometry_needs_reset)
     reg_write(&d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
     reg_write(&d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
     reg_write(&d, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 */
-    reg_write(&d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                          VIRTIO_STATUS_FEATURES_OK);
+    reg_write(&d, VIRTIO_MMIO_STATUS,
+              VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
     reg_write(&d, VIRTIO_MMIO_QUEUE_SEL, 0);
     reg_write(&d, VIRTIO_MMIO_QUEUE_NUM, 1024); /* above QueueNumMax */
     reg_write(&d, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x10000);
@@ -230,8 +230,8 @@ TEST(virtio_malformed_chain_marks_the_device_needing_reset)
     CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
     set_desc(&d, 0, 0, DATA_GPA, 64, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0); /* a loop */
     submit(&d, 0, 0);
-    for (int i = 0; i < 50 && !(reg_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
-         i++)
+    for (int i = 0;
+         i < 50 && !(reg_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET); i++)
         usleep(20000);
     CHECK(reg_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
     CHECK(reg_read(&d, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INTERRUPT_CONFIG);

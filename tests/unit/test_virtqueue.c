@@ -25,8 +25,11 @@ static void fake_init(struct fake *f)
 {
     f->mem.base = xcalloc(1, MEM_SIZE);
     f->mem.size = MEM_SIZE;
-    f->q = (struct virtq){.size = QSIZE, .desc_gpa = DESC_GPA, .avail_gpa = AVAIL_GPA,
-                          .used_gpa = USED_GPA, .indirect = true};
+    f->q = (struct virtq){.size = QSIZE,
+                          .desc_gpa = DESC_GPA,
+                          .avail_gpa = AVAIL_GPA,
+                          .used_gpa = USED_GPA,
+                          .indirect = true};
     f->avail_idx = 0;
 }
 

@@ -63,10 +63,16 @@ static void guest_send(struct bed *b, enum vsock_op op, uint32_t src_port, uint3
                        uint32_t fwd_cnt)
 {
     uint8_t *pkt = xmalloc(VSOCK_HEADER_SIZE + len);
-    struct vsock_header h = {.src_cid = GUEST_CID, .dst_cid = VSOCK_HOST_CID,
-                             .src_port = src_port, .dst_port = dst_port, .len = len,
-                             .type = VSOCK_TYPE_STREAM, .op = (uint16_t)op, .flags = flags,
-                             .buf_alloc = buf_alloc, .fwd_cnt = fwd_cnt};
+    struct vsock_header h = {.src_cid = GUEST_CID,
+                             .dst_cid = VSOCK_HOST_CID,
+                             .src_port = src_port,
+                             .dst_port = dst_port,
+                             .len = len,
+                             .type = VSOCK_TYPE_STREAM,
+                             .op = (uint16_t)op,
+                             .flags = flags,
+                             .buf_alloc = buf_alloc,
+                             .fwd_cnt = fwd_cnt};
     memcpy(pkt, &h, sizeof(h));
     if (len)
         memcpy(pkt + VSOCK_HEADER_SIZE, payload, len);
@@ -243,8 +249,8 @@ TEST(vsock_mux_guest_connects_to_path_port)
     CHECK_INT(h.op, VSOCK_OP_RW);
     CHECK(memcmp(b.buf + VSOCK_HEADER_SIZE, "yo", 2) == 0);
     /* The guest closes: RST back, the host side sees EOF. */
-    guest_send(&b, VSOCK_OP_SHUTDOWN, 777, 5000, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND, NULL,
-               0, 65536, 2);
+    guest_send(&b, VSOCK_OP_SHUTDOWN, 777, 5000, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND, NULL, 0,
+               65536, 2);
     CHECK_INT(guest_receive(&b, &h, PACKET), VSOCK_HEADER_SIZE);
     CHECK_INT(h.op, VSOCK_OP_RST);
     CHECK_INT(read_some(afd, got, 1), 0);
@@ -326,12 +332,16 @@ TEST(vsock_mux_malformed_packets_are_dropped_or_reset)
 {
     struct bed b;
     CHECK_INT(bed_open(&b), 0);
-    struct vsock_header h = {.src_cid = GUEST_CID, .dst_cid = VSOCK_HOST_CID, .src_port = 1,
-                             .dst_port = 2, .len = 10, .type = VSOCK_TYPE_STREAM,
+    struct vsock_header h = {.src_cid = GUEST_CID,
+                             .dst_cid = VSOCK_HOST_CID,
+                             .src_port = 1,
+                             .dst_port = 2,
+                             .len = 10,
+                             .type = VSOCK_TYPE_STREAM,
                              .op = VSOCK_OP_RW};
     uint8_t pkt[VSOCK_HEADER_SIZE + 4];
     memcpy(pkt, &h, sizeof(h));
-    vsock_mux_from_guest(b.mux, pkt, 20);         /* shorter than a header */
+    vsock_mux_from_guest(b.mux, pkt, 20);          /* shorter than a header */
     vsock_mux_from_guest(b.mux, pkt, sizeof(pkt)); /* len says 10, 4 came */
     h.len = 0;
     h.src_cid = 7; /* not the guest's CID */
