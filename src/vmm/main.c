@@ -6,7 +6,8 @@
  *
  * Exits 0 when the guest resets or powers off (with --marker: only if TEXT
  * was seen on the console, and the time to it goes to stderr), 1 on error or
- * timeout.  The control-socket API comes later. */
+ * timeout; SIGTERM or SIGINT stop the VM (status 0).  --timeout 0: none.
+ * The control-socket API comes later. */
 #include "util.h"
 #include "vmm.h"
 
@@ -28,10 +29,12 @@ struct console {
 };
 
 static struct vmm *running;
+static volatile sig_atomic_t stop_signal;
 
-static void on_alarm(int sig)
+/* SIGALRM (--timeout), SIGTERM, SIGINT: stop the vCPU; main cleans up. */
+static void on_stop_signal(int sig)
 {
-    (void)sig;
+    stop_signal = sig;
     if (running)
         vmm_request_stop(running);
 }
@@ -174,17 +177,23 @@ int main(int argc, char **argv)
         return 1;
     }
     running = vm;
-    struct sigaction sa = {.sa_handler = on_alarm};
-    sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART: KVM_RUN returns EINTR */
-    alarm(timeout);
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    /* No SA_RESTART: KVM_RUN returns EINTR.  The device thread blocks these,
+     * so they reach the vCPU (main) thread. */
+    sigaction(SIGALRM, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    alarm(timeout); /* 0: none */
     enum vmm_exit why = VMM_EXIT_STOPPED;
     int status = 0;
     if (vmm_run(vm, &why, &err) < 0) {
         kerr_report(&err, "kata-vmm", stderr);
         status = 1;
-    } else if (why == VMM_EXIT_STOPPED) {
+    } else if (why == VMM_EXIT_STOPPED && stop_signal == SIGALRM) {
         fprintf(stderr, "kata-vmm: stopped after %u s\n", timeout);
         status = 1;
+    } else if (why == VMM_EXIT_STOPPED) {
+        fprintf(stderr, "kata-vmm: stopped by signal %d\n", (int)stop_signal);
     }
     alarm(0);
     running = NULL;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,7 +321,14 @@ int vmm_devices_start(struct vmm_devices *devs, struct kerr **err)
 {
     if (devs->thread_running)
         return 0;
+    /* The thread inherits a mask blocking every signal: process-directed
+     * signals (stop, timeout) then go to the vCPU thread, whose KVM_RUN
+     * they interrupt. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int r = pthread_create(&devs->thread, NULL, device_thread, devs);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (r != 0)
         return kerr_make(err, r, "start the device thread");
     devs->thread_running = true;

@@ -11,7 +11,10 @@
 #     write into /dev/vdb; after DestroySandbox (unmount, power off) the
 #     host finds the file in the image: reads, writes and flushes went
 #     through virtio-blk;
-#   - the guest powers off, kata-vmm exits 0, its socket is gone.
+#   - the guest powers off, kata-vmm exits 0, its socket is gone;
+#   - the `dragonball` hypervisor driver (src/hypervisor/dragonball.c) runs
+#     kata-vmm for vm-probe: the agent answers, stop leaves nothing running;
+#     a virtio-fs share is refused with a message naming shared_fs.
 # Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -111,6 +114,22 @@ result $? "the guest probed every virtio device; kata-vmm logged no device error
 # 6. Nothing left: the socket is removed with the VMM.
 [ ! -e "$sock" ] && [ -z "$vmm_pid" ]
 result $? "kata-vmm gone, its vsock socket removed" "$(ls -l "$work")"
+
+# 7. The hypervisor driver: vm-probe through dragonball_ops.
+probe=$build/tests/tools/vm-probe
+out=$(timeout 300 "$probe" --hypervisor dragonball --qemu "$vmm" --kernel "$assets/vmlinux" \
+  --initrd "$assets/kata-agent-initrd.img" --json --timeout 240 2>&1)
+st=$?
+echo "# dragonball: $(printf '%s' "$out" | tail -n 1)"
+[ $st -eq 0 ] && [[ $out == *'"health": "SERVING"'* ]] && ! pgrep -x kata-vmm > /dev/null
+result $? "vm-probe --hypervisor dragonball: the agent answers through the driver; nothing left" "$out"
+
+mkdir -p "$work/share"
+out=$(timeout 60 "$probe" --hypervisor dragonball --qemu "$vmm" --kernel "$assets/vmlinux" \
+  --initrd "$assets/kata-agent-initrd.img" --virtiofs "$work/share" 2>&1)
+st=$?
+[ $st -ne 0 ] && [[ $out == *"shared_fs \`virtio-fs\`"* ]] && ! pgrep -x kata-vmm > /dev/null
+result $? "dragonball refuses a virtio-fs share, naming shared_fs" "$out"
 
 echo "1..$n"
 exit $((failed > 0))
