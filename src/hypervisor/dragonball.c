@@ -69,6 +69,8 @@ static int check_config(const struct vm *vm, struct kerr **err)
                          cfg->shared_fs);
     if (cfg->n_net_devices)
         return kerr_make(err, ENOTSUP, "the built-in VMM has no virtio-net yet");
+    if (cfg->vcpus > 16)
+        return kerr_make(err, EINVAL, "%u vCPUs: the built-in VMM runs at most 16", cfg->vcpus);
     if (cfg->n_block_devices + (cfg->image != NULL) > 8)
         return kerr_make(err, E2BIG, "the built-in VMM takes at most 8 disks");
     for (size_t i = 0; i < cfg->n_block_devices; i++) {
@@ -92,6 +94,7 @@ static void build_args(const struct vm *vm, struct args *a)
         add(a, "--initrd=%s", cfg->initrd);
     add(a, "--cmdline=%s", cmdline);
     add(a, "--memory=%u", cfg->memory_mb ? cfg->memory_mb : 256);
+    add(a, "--vcpus=%u", cfg->vcpus ? cfg->vcpus : 1);
     add(a, "--timeout=0");
     add(a, "--rng");
     if (cfg->image) /* the root disk is /dev/vda (root=/dev/vda) */

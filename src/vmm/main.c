@@ -1,7 +1,7 @@
 /* kata-vmm: boot a kernel in the built-in VMM and copy its console to stdout.
  *
  *   kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT] [--memory MB]
- *            [--timeout S] [--marker TEXT] [--rng] [--disk PATH[,ro][,id=ID]]...
+ *            [--vcpus N] [--timeout S] [--marker TEXT] [--rng] [--disk PATH[,ro][,id=ID]]...
  *            [--vsock SOCKET [--cid N]] [--mmio-cmdline]
  *
  * Exits 0 when the guest resets or powers off (with --marker: only if TEXT
@@ -62,7 +62,7 @@ static void console_out(void *ctx, const uint8_t *bytes, size_t len)
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT]\n"
-                 "                [--memory MB] [--timeout S] [--marker TEXT] [--rng]\n"
+                 "                [--memory MB] [--vcpus N] [--timeout S] [--marker TEXT] [--rng]\n"
                  "                [--disk PATH[,ro][,id=ID]]... [--vsock SOCKET [--cid N]]\n"
                  "                [--mmio-cmdline]\n");
 }
@@ -95,22 +95,16 @@ static int parse_disk(char *spec, struct vmm_disk *disk)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},
-        {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'},
-        {"memory", required_argument, NULL, 'm'},
-        {"timeout", required_argument, NULL, 't'},
-        {"marker", required_argument, NULL, 'x'},
-        {"rng", no_argument, NULL, 'r'},
-        {"disk", required_argument, NULL, 'd'},
-        {"vsock", required_argument, NULL, 'v'},
-        {"cid", required_argument, NULL, 'C'},
-        {"mmio-cmdline", no_argument, NULL, 'M'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
+        {"timeout", required_argument, NULL, 't'}, {"marker", required_argument, NULL, 'x'},
+        {"rng", no_argument, NULL, 'r'},           {"disk", required_argument, NULL, 'd'},
+        {"vsock", required_argument, NULL, 'v'},   {"cid", required_argument, NULL, 'C'},
+        {"mmio-cmdline", no_argument, NULL, 'M'},  {"vcpus", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},          {0},
     };
     struct vmm_disk disks[MAX_DISKS];
-    struct vmm_config cfg = {.cmdline = DEFAULT_CMDLINE, .memory_mb = 256};
+    struct vmm_config cfg = {.cmdline = DEFAULT_CMDLINE, .memory_mb = 256, .vcpus = 1};
     struct console con = {0};
     unsigned timeout = 60;
     int c;
@@ -156,6 +150,9 @@ int main(int argc, char **argv)
         case 'M':
             cfg.devices_on_cmdline = true;
             break;
+        case 'n':
+            cfg.vcpus = (unsigned)atoi(optarg);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -164,7 +161,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (cfg.kernel == NULL || cfg.memory_mb < 16 || cfg.memory_mb > 3072) {
+    if (cfg.kernel == NULL || cfg.memory_mb < 16 || cfg.memory_mb > 3072 || cfg.vcpus < 1 ||
+        cfg.vcpus > VMM_MAX_VCPUS) {
         usage(stderr);
         return 2;
     }

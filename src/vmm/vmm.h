@@ -1,4 +1,4 @@
-/* The built-in VMM (issue 8): one KVM VM with one vCPU booting a vmlinux
+/* The built-in VMM (issue 8): one KVM VM with up to 16 vCPUs booting a vmlinux
  * through its PVH entry, with an in-kernel PIC/IOAPIC/LAPIC and PIT,
  * hardware-reduced ACPI (MADT, power-off through the FADT sleep register),
  * a 16450 UART as COM1 for the console, and virtio-mmio devices (rng, blk,
@@ -12,6 +12,8 @@
 
 #include "error.h"
 
+#define VMM_MAX_VCPUS 16
+
 struct vmm_disk {
     const char *path; /* raw image or block device */
     const char *id;   /* serial (at most 20 bytes), or NULL */
@@ -23,7 +25,8 @@ struct vmm_config {
     const char *initrd;  /* or NULL */
     const char *cmdline; /* the kernel command line (device announcements are added) */
     unsigned memory_mb;
-    bool rng; /* a virtio-rng device */
+    unsigned vcpus; /* 1 to VMM_MAX_VCPUS (0: 1) */
+    bool rng;       /* a virtio-rng device */
     const struct vmm_disk *disks;
     unsigned disk_count;
     const char *vsock_socket; /* hybrid vsock unix socket, or NULL: no vsock */
@@ -46,11 +49,13 @@ struct vmm;
 struct vmm *vmm_create(const struct vmm_config *cfg,
                        void (*console)(void *ctx, const uint8_t *bytes, size_t len), void *ctx,
                        struct kerr **err);
-/* Run the vCPU until the guest resets or stops; -1 with err on a KVM error or
- * an exit we cannot handle. */
+/* Run the vCPUs (the boot CPU on the calling thread, the others on threads of
+ * their own) until the guest resets or powers off, or a stop request; -1 with
+ * err on a KVM error or an exit we cannot handle.  Uses SIGRTMIN to interrupt
+ * the vCPU threads. */
 int vmm_run(struct vmm *vm, enum vmm_exit *why, struct kerr **err);
 /* Async-signal-safe: make vmm_run return VMM_EXIT_STOPPED at its next exit
- * (a signal delivered to the vCPU thread interrupts KVM_RUN). */
+ * (a signal delivered to the calling thread of vmm_run interrupts KVM_RUN). */
 void vmm_request_stop(struct vmm *vm);
 void vmm_free(struct vmm *vm);
 

@@ -13,7 +13,8 @@
 #     through virtio-blk;
 #   - the guest powers off, kata-vmm exits 0, its socket is gone;
 #   - the `dragonball` hypervisor driver (src/hypervisor/dragonball.c) runs
-#     kata-vmm for vm-probe: the agent answers, stop leaves nothing running;
+#     kata-vmm for vm-probe with 2 vCPUs: the agent answers and the guest has
+#     both CPUs online, stop leaves nothing running;
 #     a virtio-fs share is refused with a message naming shared_fs.
 # Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
 set -uo pipefail
@@ -118,11 +119,12 @@ result $? "kata-vmm gone, its vsock socket removed" "$(ls -l "$work")"
 # 7. The hypervisor driver: vm-probe through dragonball_ops.
 probe=$build/tests/tools/vm-probe
 out=$(timeout 300 "$probe" --hypervisor dragonball --qemu "$vmm" --kernel "$assets/vmlinux" \
-  --initrd "$assets/kata-agent-initrd.img" --json --timeout 240 2>&1)
+  --initrd "$assets/kata-agent-initrd.img" --vcpus 2 --json --timeout 240 2>&1)
 st=$?
 echo "# dragonball: $(printf '%s' "$out" | tail -n 1)"
-[ $st -eq 0 ] && [[ $out == *'"health": "SERVING"'* ]] && ! pgrep -x kata-vmm > /dev/null
-result $? "vm-probe --hypervisor dragonball: the agent answers through the driver; nothing left" "$out"
+[ $st -eq 0 ] && [[ $out == *'"health": "SERVING"'* ]] && [[ $out == *'"online_cpus": 2'* ]] &&
+  ! pgrep -x kata-vmm > /dev/null
+result $? "vm-probe --hypervisor dragonball --vcpus 2: the agent answers through the driver, 2 CPUs online; nothing left" "$out"
 
 mkdir -p "$work/share"
 out=$(timeout 60 "$probe" --hypervisor dragonball --qemu "$vmm" --kernel "$assets/vmlinux" \
