@@ -2,7 +2,7 @@
  *
  *   kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT] [--memory MB]
  *            [--vcpus N] [--timeout S] [--marker TEXT] [--rng] [--disk PATH[,ro][,id=ID]]...
- *            [--vsock SOCKET [--cid N]] [--mmio-cmdline]
+ *            [--vsock SOCKET [--cid N]] [--mmio-cmdline] [--no-seccomp]
  *
  * Exits 0 when the guest resets or powers off (with --marker: only if TEXT
  * was seen on the console, and the time to it goes to stderr), 1 on error or
@@ -64,7 +64,7 @@ static void usage(FILE *out)
     fprintf(out, "Usage: kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT]\n"
                  "                [--memory MB] [--vcpus N] [--timeout S] [--marker TEXT] [--rng]\n"
                  "                [--disk PATH[,ro][,id=ID]]... [--vsock SOCKET [--cid N]]\n"
-                 "                [--mmio-cmdline]\n");
+                 "                [--mmio-cmdline] [--no-seccomp]\n");
 }
 
 #define MAX_DISKS 8
@@ -95,16 +95,25 @@ static int parse_disk(char *spec, struct vmm_disk *disk)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
-        {"timeout", required_argument, NULL, 't'}, {"marker", required_argument, NULL, 'x'},
-        {"rng", no_argument, NULL, 'r'},           {"disk", required_argument, NULL, 'd'},
-        {"vsock", required_argument, NULL, 'v'},   {"cid", required_argument, NULL, 'C'},
-        {"mmio-cmdline", no_argument, NULL, 'M'},  {"vcpus", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},          {0},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'},
+        {"memory", required_argument, NULL, 'm'},
+        {"timeout", required_argument, NULL, 't'},
+        {"marker", required_argument, NULL, 'x'},
+        {"rng", no_argument, NULL, 'r'},
+        {"disk", required_argument, NULL, 'd'},
+        {"vsock", required_argument, NULL, 'v'},
+        {"cid", required_argument, NULL, 'C'},
+        {"mmio-cmdline", no_argument, NULL, 'M'},
+        {"vcpus", required_argument, NULL, 'n'},
+        {"no-seccomp", no_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
     };
     struct vmm_disk disks[MAX_DISKS];
-    struct vmm_config cfg = {.cmdline = DEFAULT_CMDLINE, .memory_mb = 256, .vcpus = 1};
+    struct vmm_config cfg = {
+        .cmdline = DEFAULT_CMDLINE, .memory_mb = 256, .vcpus = 1, .seccomp = true};
     struct console con = {0};
     unsigned timeout = 60;
     int c;
@@ -152,6 +161,9 @@ int main(int argc, char **argv)
             break;
         case 'n':
             cfg.vcpus = (unsigned)atoi(optarg);
+            break;
+        case 'S':
+            cfg.seccomp = false;
             break;
         case 'h':
             usage(stdout);

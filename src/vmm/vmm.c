@@ -9,6 +9,7 @@
 #include "uart.h"
 #include "util.h"
 #include "vmm_devices.h"
+#include "vmm_seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +55,7 @@ struct vmm {
     bool com1_irq;
     struct vmm_devices *devices;
     volatile sig_atomic_t stop;
+    bool seccomp;
     /* The first vCPU to stop says why (under io_lock). */
     bool exited;
     int exit_status;
@@ -249,6 +251,7 @@ struct vmm *vmm_create(const struct vmm_config *cfg,
     vm->vcpu_count = cfg->vcpus ? cfg->vcpus : 1;
     for (unsigned i = 0; i < VMM_MAX_VCPUS; i++)
         vm->vcpus[i] = (struct vcpu){.vm = vm, .id = i, .fd = -1};
+    vm->seccomp = cfg->seccomp;
     pthread_mutex_init(&vm->io_lock, NULL);
     uart_init(&vm->com1, console, ctx);
     if (vm->vcpu_count > VMM_MAX_VCPUS) {
@@ -317,7 +320,7 @@ struct vmm *vmm_create(const struct vmm_config *cfg,
         if (create_vcpu(vm, &vm->vcpus[i], err) < 0)
             goto fail;
     if (set_boot_registers(&vm->vcpus[0], entry, err) < 0 ||
-        vmm_devices_start(vm->devices, err) < 0)
+        vmm_devices_start(vm->devices, vm->seccomp, err) < 0)
         goto fail;
     return vm;
 fail:
@@ -474,7 +477,9 @@ static void *vcpu_thread(void *arg)
     struct vcpu *cpu = arg;
     cleanup_kerr struct kerr *err = NULL;
     enum vmm_exit why = VMM_EXIT_STOPPED;
-    int status = vcpu_loop(cpu, &why, &err);
+    int status = -1;
+    if (!cpu->vm->seccomp || vmm_seccomp_apply(VMM_THREAD_VCPU, &err) == 0)
+        status = vcpu_loop(cpu, &why, &err);
     vcpu_finished(cpu, status, why, &err);
     return NULL;
 }
@@ -501,7 +506,11 @@ int vmm_run(struct vmm *vm, enum vmm_exit *why, struct kerr **err)
         kerr_make(&boot_err, -status, "start a vCPU thread");
         vcpu_finished(&vm->vcpus[0], -1, VMM_EXIT_STOPPED, &boot_err);
     } else {
-        status = vcpu_loop(&vm->vcpus[0], &boot_why, &boot_err);
+        /* From here the calling thread is the boot CPU's for good: its filter
+         * stays, and covers the caller's teardown too (vmm_free). */
+        status = -1;
+        if (!vm->seccomp || vmm_seccomp_apply(VMM_THREAD_VCPU, &boot_err) == 0)
+            status = vcpu_loop(&vm->vcpus[0], &boot_why, &boot_err);
         vcpu_finished(&vm->vcpus[0], status, boot_why, &boot_err);
     }
     for (unsigned i = 1; i < vm->vcpu_count; i++)

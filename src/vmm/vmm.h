@@ -34,6 +34,8 @@ struct vmm_config {
     /* Announce the devices with virtio_mmio.device= on the command line
      * instead of in the DSDT (for guests booted without ACPI). */
     bool devices_on_cmdline;
+    /* Seccomp filters on the vCPU and device threads (vmm_seccomp.h). */
+    bool seccomp;
 };
 
 /* Why vmm_run returned. */

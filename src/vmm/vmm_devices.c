@@ -7,10 +7,12 @@
 #include "virtio_mmio.h"
 #include "virtio_rng.h"
 #include "virtio_vsock.h"
+#include "vmm_seccomp.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,10 @@ struct vmm_devices {
     struct loop_watch *quit_watch;
     pthread_t thread;
     bool thread_running;
+    bool seccomp;
+    sem_t started; /* the thread set itself up: start_status says how */
+    int start_status;
+    struct kerr *start_err;
     void (*log)(void *ctx, const char *message);
     void *log_ctx;
     unsigned count;
@@ -312,15 +318,24 @@ static void *device_thread(void *arg)
 {
     struct vmm_devices *devs = arg;
     cleanup_kerr struct kerr *err = NULL;
+    if (devs->seccomp && vmm_seccomp_apply(VMM_THREAD_DEVICE, &devs->start_err) < 0) {
+        devs->start_status = -1;
+        sem_post(&devs->started);
+        return NULL;
+    }
+    sem_post(&devs->started);
     if (loop_run(devs->loop, NULL, &err) < 0 && devs->log)
         devs->log(devs->log_ctx, err->msg);
     return NULL;
 }
 
-int vmm_devices_start(struct vmm_devices *devs, struct kerr **err)
+int vmm_devices_start(struct vmm_devices *devs, bool seccomp, struct kerr **err)
 {
     if (devs->thread_running)
         return 0;
+    devs->seccomp = seccomp;
+    devs->start_status = 0;
+    sem_init(&devs->started, 0, 0);
     /* The thread inherits a mask blocking every signal: process-directed
      * signals (stop, timeout) then go to the vCPU thread, whose KVM_RUN
      * they interrupt. */
@@ -329,8 +344,19 @@ int vmm_devices_start(struct vmm_devices *devs, struct kerr **err)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int r = pthread_create(&devs->thread, NULL, device_thread, devs);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (r != 0)
+    if (r != 0) {
+        sem_destroy(&devs->started);
         return kerr_make(err, r, "start the device thread");
+    }
+    while (sem_wait(&devs->started) < 0 && errno == EINTR)
+        ;
+    sem_destroy(&devs->started);
+    if (devs->start_status < 0) {
+        pthread_join(devs->thread, NULL);
+        *err = devs->start_err; /* the thread has ended: its error is ours */
+        devs->start_err = NULL;
+        return -1;
+    }
     devs->thread_running = true;
     return 0;
 }

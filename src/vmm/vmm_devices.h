@@ -51,8 +51,9 @@ struct virtio_mmio *vmm_devices_get(struct vmm_devices *devs, unsigned n);
 /* The eventfd the device's interrupt signals (tests poll it with vm_fd -1). */
 int vmm_devices_irqfd(const struct vmm_devices *devs, unsigned n);
 
-/* Start the device thread (once, after every device is added). */
-int vmm_devices_start(struct vmm_devices *devs, struct kerr **err);
+/* Start the device thread (once, after every device is added); with seccomp
+ * it loads the device thread's filter (vmm_seccomp.h) before serving. */
+int vmm_devices_start(struct vmm_devices *devs, bool seccomp, struct kerr **err);
 
 /* An MMIO access from a vCPU: true when it hit a device (reads fill data). */
 bool vmm_devices_mmio(struct vmm_devices *devs, uint64_t gpa, uint8_t *data, unsigned len,

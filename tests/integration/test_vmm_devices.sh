@@ -23,5 +23,5 @@ if [ $status -ne 0 ]; then
   echo "FAIL: vmm-devices.sh in the test bed exited $status" >&2
   exit 1
 fi
-grep -q '^1\.\.8$' "$work/out" || { echo "FAIL: not every check ran" >&2; exit 1; }
+grep -q '^1\.\.9$' "$work/out" || { echo "FAIL: not every check ran" >&2; exit 1; }
 ! grep -q '^not ok' "$work/out"

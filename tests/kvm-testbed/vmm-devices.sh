@@ -3,6 +3,7 @@
 # KVM test bed (run by tests/integration/test_vmm_devices.sh):
 #   - kata-vmm boots our kernel and agent initrd with virtio-rng, two
 #     virtio-blk disks (one read-only) and hybrid vsock, all virtio-mmio;
+#   - every kata-vmm thread runs under its seccomp filter;
 #   - a host-side client reaches the agent through the hybrid vsock socket
 #     ("CONNECT 1024" -> "OK <port>") and it answers grpc.Health/Check;
 #   - the agent mounts the ext4 disk /dev/vda read-write and /dev/vdb
@@ -75,6 +76,12 @@ done
 [ $ready -eq 0 ] && [[ $out == *SERVING* ]]
 result $? "the agent answers grpc.Health/Check over hybrid vsock" "$out
 $(cat "$work/vmm.err" "$work/console.log")"
+
+# Seccomp: every thread of kata-vmm (vCPU, device) runs filtered (mode 2).
+modes=$(grep -h '^Seccomp:' /proc/"$vmm_pid"/task/*/status 2> /dev/null | awk '{print $2}' | sort | uniq -c)
+threads=$(ls /proc/"$vmm_pid"/task 2> /dev/null | wc -l)
+[ "$threads" -ge 2 ] && [ "$(echo "$modes" | awk '{print $2}')" = 2 ]
+result $? "every kata-vmm thread ($threads) runs under a seccomp filter" "$modes"
 
 # 2. Block devices through the agent's storages.
 cat > "$work/calls" << CALLS

@@ -6,11 +6,17 @@
 #include "util.h"
 #include "virtio_mmio.h"
 #include "vmm_devices.h"
+#include "vmm_seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MEM_SIZE (4u << 20)
@@ -211,7 +217,7 @@ TEST(virtio_rng_fills_buffers_and_interrupts)
     struct driver d;
     driver_open(&d);
     CHECK_INT(vmm_devices_add_rng(d.devs, NULL), 0);
-    CHECK_INT(vmm_devices_start(d.devs, NULL), 0);
+    CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
     CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
     set_desc(&d, 0, 0, DATA_GPA, 64, VIRTQ_DESC_F_WRITE, 0);
     submit(&d, 0, 0);
@@ -226,7 +232,7 @@ TEST(virtio_malformed_chain_marks_the_device_needing_reset)
     struct driver d;
     driver_open(&d);
     CHECK_INT(vmm_devices_add_rng(d.devs, NULL), 0);
-    CHECK_INT(vmm_devices_start(d.devs, NULL), 0);
+    CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
     CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
     set_desc(&d, 0, 0, DATA_GPA, 64, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0); /* a loop */
     submit(&d, 0, 0);
@@ -285,7 +291,7 @@ TEST(virtio_blk_reads_writes_flushes_and_names_itself)
     driver_open(&d);
     cleanup_free char *path = disk_file();
     CHECK_INT(vmm_devices_add_blk(d.devs, path, false, "disk-one", NULL), 0);
-    CHECK_INT(vmm_devices_start(d.devs, NULL), 0);
+    CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
     CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC | (1ull << 9)) &
           VIRTIO_STATUS_DRIVER_OK);
     uint64_t capacity;
@@ -333,7 +339,7 @@ TEST(virtio_blk_read_only_refuses_writes)
     driver_open(&d);
     cleanup_free char *path = disk_file();
     CHECK_INT(vmm_devices_add_blk(d.devs, path, true, NULL, NULL), 0);
-    CHECK_INT(vmm_devices_start(d.devs, NULL), 0);
+    CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
     CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
     reg_write(&d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
     CHECK(reg_read(&d, VIRTIO_MMIO_DEVICE_FEATURES) & (1u << 5)); /* VIRTIO_BLK_F_RO */
@@ -382,4 +388,90 @@ TEST(vmm_devices_announce_on_the_command_line_and_in_acpi)
     CHECK_INT(acpi[1].gsi, 6);
     CHECK_INT(acpi[1].size, 4096);
     driver_close(&d);
+}
+
+/* Run fn in a child; its wait status. */
+static int in_child(int (*fn)(void))
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(fn());
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+static int blk_under_seccomp(void)
+{
+    struct driver d;
+    driver_open(&d);
+    cleanup_free char *path = disk_file();
+    int ok = vmm_devices_add_blk(d.devs, path, false, "sc", NULL) == 0 &&
+             vmm_devices_start(d.devs, true, NULL) == 0 &&
+             (driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
+    uint8_t status = 0xff;
+    ok = ok && blk_request(&d, 0, 3, 512, true, &status) == 513 && status == 0;
+    ok = ok && blk_request(&d, 1, 4, 512, false, &status) == 1 && status == 0;
+    ok = ok && blk_request(&d, 4, 0, 0, false, &status) == 1 && status == 0;
+    driver_close(&d);
+    unlink(path);
+    return ok ? 0 : 1;
+}
+
+TEST(virtio_blk_works_under_the_device_threads_seccomp_filter)
+{
+    int status = in_child(blk_under_seccomp);
+    if (WIFSIGNALED(status))
+        printf("#   child killed by signal %d\n", WTERMSIG(status));
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static int device_filter_then_exec(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_DEVICE, NULL) < 0)
+        return 2;
+    execl("/bin/true", "true", (char *)NULL);
+    return 3;
+}
+
+static int device_filter_then_inet_socket(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_DEVICE, NULL) < 0)
+        return 2;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0); /* allowed */
+    if (fd < 0)
+        return 4;
+    socket(AF_INET, SOCK_STREAM, 0);
+    return 3;
+}
+
+static int vcpu_filter_then_open(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_VCPU, NULL) < 0)
+        return 2;
+    if (write(1, "", 0) < 0) /* allowed */
+        return 4;
+    open("/etc/hostname", O_RDONLY);
+    return 3;
+}
+
+static int vcpu_filter_then_other_ioctl(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_VCPU, NULL) < 0)
+        return 2;
+    ioctl(0, KVM_CREATE_VM, 0);
+    return 3;
+}
+
+TEST(vmm_seccomp_filters_kill_what_a_thread_does_not_need)
+{
+    int (*fns[])(void) = {device_filter_then_exec, device_filter_then_inet_socket,
+                          vcpu_filter_then_open, vcpu_filter_then_other_ioctl};
+    for (size_t i = 0; i < ARRAY_SIZE(fns); i++) {
+        int status = in_child(fns[i]);
+        if (!WIFSIGNALED(status))
+            printf("#   case %zu: exit status %d\n", i, WEXITSTATUS(status));
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS);
+    }
 }
