@@ -1,5 +1,6 @@
 /* kata-vmm: boot a kernel in the built-in VMM and copy its console to stdout.
  *
+ *   kata-vmm --api-socket PATH [--no-seccomp]
  *   kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT] [--memory MB]
  *            [--vcpus N] [--timeout S] [--marker TEXT] [--rng] [--disk PATH[,ro][,id=ID]]...
  *            [--vsock SOCKET [--cid N]] [--mmio-cmdline] [--no-seccomp]
@@ -7,12 +8,18 @@
  * Exits 0 when the guest resets or powers off (with --marker: only if TEXT
  * was seen on the console, and the time to it goes to stderr), 1 on error or
  * timeout; SIGTERM or SIGINT stop the VM (status 0).  --timeout 0: none.
- * The control-socket API comes later. */
+ * With --api-socket the VM is configured, booted, paused and stopped through
+ * the control socket (api.h); kata-vmm exits when the VM is over. */
+#include "api.h"
+#include "loop.h"
 #include "util.h"
 #include "vmm.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +71,8 @@ static void usage(FILE *out)
     fprintf(out, "Usage: kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT]\n"
                  "                [--memory MB] [--vcpus N] [--timeout S] [--marker TEXT] [--rng]\n"
                  "                [--disk PATH[,ro][,id=ID]]... [--vsock SOCKET [--cid N]]\n"
-                 "                [--mmio-cmdline] [--no-seccomp]\n");
+                 "                [--mmio-cmdline] [--no-seccomp]\n"
+                 "       kata-vmm --api-socket PATH [--no-seccomp]\n");
 }
 
 #define MAX_DISKS 8
@@ -92,30 +100,61 @@ static int parse_disk(char *spec, struct vmm_disk *disk)
     return 0;
 }
 
+static void on_signalfd(struct loop_watch *w, uint32_t events, void *data)
+{
+    struct signalfd_siginfo si;
+    if (read(loop_watch_fd(w), &si, sizeof(si)) == sizeof(si))
+        vmm_api_shutdown(data);
+}
+
+/* The control-socket mode: SIGTERM and SIGINT arrive on a signalfd of the
+ * loop (blocked in every thread) and stop the VM. */
+static int serve_api(const char *path, bool seccomp, struct console *con)
+{
+    cleanup_kerr struct kerr *err = NULL;
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+    cleanup_close int sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+    struct loop *loop = loop_new(&err);
+    struct vmm_api *api = NULL;
+    int status = 1;
+    if (sfd < 0 && err == NULL)
+        kerr_make(&err, errno, "signalfd");
+    if (loop && sfd >= 0)
+        api = vmm_api_new(loop, path, seccomp, console_out, con, &err);
+    if (api && loop_watch_add(loop, sfd, EPOLLIN, on_signalfd, api, &err) != NULL) {
+        while (!vmm_api_done(api) && loop_run_once(loop, -1, &err) == 0)
+            ;
+        status = err ? 1 : vmm_api_exit_status(api);
+    }
+    if (err)
+        kerr_report(&err, "kata-vmm", stderr);
+    vmm_api_free(api);
+    loop_free(loop);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},
-        {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'},
-        {"memory", required_argument, NULL, 'm'},
-        {"timeout", required_argument, NULL, 't'},
-        {"marker", required_argument, NULL, 'x'},
-        {"rng", no_argument, NULL, 'r'},
-        {"disk", required_argument, NULL, 'd'},
-        {"vsock", required_argument, NULL, 'v'},
-        {"cid", required_argument, NULL, 'C'},
-        {"mmio-cmdline", no_argument, NULL, 'M'},
-        {"vcpus", required_argument, NULL, 'n'},
-        {"no-seccomp", no_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
+        {"timeout", required_argument, NULL, 't'}, {"marker", required_argument, NULL, 'x'},
+        {"rng", no_argument, NULL, 'r'},           {"disk", required_argument, NULL, 'd'},
+        {"vsock", required_argument, NULL, 'v'},   {"cid", required_argument, NULL, 'C'},
+        {"mmio-cmdline", no_argument, NULL, 'M'},  {"vcpus", required_argument, NULL, 'n'},
+        {"no-seccomp", no_argument, NULL, 'S'},    {"api-socket", required_argument, NULL, 'A'},
+        {"help", no_argument, NULL, 'h'},          {0},
     };
     struct vmm_disk disks[MAX_DISKS];
     struct vmm_config cfg = {
         .cmdline = DEFAULT_CMDLINE, .memory_mb = 256, .vcpus = 1, .seccomp = true};
     struct console con = {0};
     unsigned timeout = 60;
+    const char *api_socket = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -165,6 +204,9 @@ int main(int argc, char **argv)
         case 'S':
             cfg.seccomp = false;
             break;
+        case 'A':
+            api_socket = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -173,6 +215,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (api_socket)
+        return serve_api(api_socket, cfg.seccomp, &con);
     if (cfg.kernel == NULL || cfg.memory_mb < 16 || cfg.memory_mb > 3072 || cfg.vcpus < 1 ||
         cfg.vcpus > VMM_MAX_VCPUS) {
         usage(stderr);

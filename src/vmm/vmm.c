@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Where KVM on Intel keeps its real-mode TSS and identity map (3 pages below
@@ -41,6 +42,7 @@ struct vcpu {
     struct kvm_run *run;
     pthread_t thread; /* the boot CPU runs on vmm_run's caller */
     bool thread_started;
+    bool kickable; /* in vcpu_loop on `thread`: a kick interrupts its KVM_RUN */
 };
 
 struct vmm {
@@ -50,7 +52,12 @@ struct vmm {
     struct vcpu vcpus[VMM_MAX_VCPUS];
     uint8_t *mem;
     size_t mem_size;
-    pthread_mutex_t io_lock; /* COM1 and the exit record */
+    pthread_mutex_t io_lock; /* COM1, the exit record, kicks */
+    /* Pause: vCPUs park in vcpu_loop while pause_requested. */
+    pthread_mutex_t pause_lock;
+    pthread_cond_t pause_changed;
+    bool pause_requested;
+    unsigned parked;
     struct uart com1;
     bool com1_irq;
     struct vmm_devices *devices;
@@ -253,6 +260,8 @@ struct vmm *vmm_create(const struct vmm_config *cfg,
         vm->vcpus[i] = (struct vcpu){.vm = vm, .id = i, .fd = -1};
     vm->seccomp = cfg->seccomp;
     pthread_mutex_init(&vm->io_lock, NULL);
+    pthread_mutex_init(&vm->pause_lock, NULL);
+    pthread_cond_init(&vm->pause_changed, NULL);
     uart_init(&vm->com1, console, ctx);
     if (vm->vcpu_count > VMM_MAX_VCPUS) {
         kerr_make(err, EINVAL, "%u vCPUs (1 to %d)", vm->vcpu_count, VMM_MAX_VCPUS);
@@ -380,11 +389,30 @@ static int handle_io(struct vmm *vm, struct kvm_run *run, struct kerr **err)
 }
 
 /* One vCPU's exits until the guest stops or vm->stop. */
+/* Wait while the VM is paused (counted in vm->parked). */
+static void vcpu_park(struct vcpu *cpu)
+{
+    struct vmm *vm = cpu->vm;
+    pthread_mutex_lock(&vm->pause_lock);
+    if (vm->pause_requested && !vm->stop) {
+        cpu->run->immediate_exit = 0; /* set by vmm_pause to close the race with KVM_RUN */
+        vm->parked++;
+        pthread_cond_broadcast(&vm->pause_changed);
+        while (vm->pause_requested && !vm->stop)
+            pthread_cond_wait(&vm->pause_changed, &vm->pause_lock);
+        vm->parked--;
+        pthread_cond_broadcast(&vm->pause_changed);
+    }
+    pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static int vcpu_loop(struct vcpu *cpu, enum vmm_exit *why, struct kerr **err)
 {
     struct vmm *vm = cpu->vm;
     struct kvm_run *run = cpu->run;
     for (;;) {
+        if (vm->pause_requested)
+            vcpu_park(cpu);
         if (vm->stop) {
             *why = VMM_EXIT_STOPPED;
             return 0;
@@ -450,6 +478,60 @@ void vmm_request_stop(struct vmm *vm)
             vm->vcpus[i].run->immediate_exit = 1;
 }
 
+/* Interrupt every vCPU's KVM_RUN but the caller's (io_lock held). */
+static void kick_vcpus(struct vmm *vm, const struct vcpu *self)
+{
+    for (unsigned i = 0; i < vm->vcpu_count; i++)
+        if (&vm->vcpus[i] != self && vm->vcpus[i].kickable)
+            pthread_kill(vm->vcpus[i].thread, VCPU_KICK_SIGNAL);
+}
+
+void vmm_stop(struct vmm *vm)
+{
+    vmm_request_stop(vm);
+    pthread_mutex_lock(&vm->pause_lock);
+    pthread_cond_broadcast(&vm->pause_changed); /* parked vCPUs see the stop */
+    pthread_mutex_unlock(&vm->pause_lock);
+    pthread_mutex_lock(&vm->io_lock);
+    kick_vcpus(vm, NULL);
+    pthread_mutex_unlock(&vm->io_lock);
+}
+
+int vmm_pause(struct vmm *vm, struct kerr **err)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    vm->pause_requested = true;
+    pthread_mutex_unlock(&vm->pause_lock);
+    /* immediate_exit first: a vCPU about to enter KVM_RUN leaves at once. */
+    for (unsigned i = 0; i < vm->vcpu_count; i++)
+        if (vm->vcpus[i].run)
+            vm->vcpus[i].run->immediate_exit = 1;
+    pthread_mutex_lock(&vm->io_lock);
+    kick_vcpus(vm, NULL);
+    pthread_mutex_unlock(&vm->io_lock);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    int r = 0;
+    pthread_mutex_lock(&vm->pause_lock);
+    while (vm->parked < vm->vcpu_count && !vm->stop && r == 0)
+        r = pthread_cond_timedwait(&vm->pause_changed, &vm->pause_lock, &deadline);
+    bool done = vm->parked == vm->vcpu_count;
+    pthread_mutex_unlock(&vm->pause_lock);
+    if (!done)
+        return kerr_make(err, r ? r : ESRCH, "pause: %u of %u vCPUs stopped", vm->parked,
+                         vm->vcpu_count);
+    return 0;
+}
+
+void vmm_resume(struct vmm *vm)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    vm->pause_requested = false;
+    pthread_cond_broadcast(&vm->pause_changed);
+    pthread_mutex_unlock(&vm->pause_lock);
+}
+
 /* A vCPU stopped: the first one records why; every other vCPU is stopped. */
 static void vcpu_finished(struct vcpu *cpu, int status, enum vmm_exit why, struct kerr **err)
 {
@@ -465,11 +547,13 @@ static void vcpu_finished(struct vcpu *cpu, int status, enum vmm_exit why, struc
             *err = NULL;
         }
     }
-    pthread_mutex_unlock(&vm->io_lock);
+    cpu->kickable = false;
     vmm_request_stop(vm);
-    for (unsigned i = 0; i < vm->vcpu_count; i++)
-        if (i != cpu->id && vm->vcpus[i].thread_started)
-            pthread_kill(vm->vcpus[i].thread, VCPU_KICK_SIGNAL);
+    kick_vcpus(vm, cpu);
+    pthread_mutex_unlock(&vm->io_lock);
+    pthread_mutex_lock(&vm->pause_lock);
+    pthread_cond_broadcast(&vm->pause_changed); /* parked vCPUs see the stop */
+    pthread_mutex_unlock(&vm->pause_lock);
 }
 
 static void *vcpu_thread(void *arg)
@@ -480,6 +564,7 @@ static void *vcpu_thread(void *arg)
     int status = -1;
     if (!cpu->vm->seccomp || vmm_seccomp_apply(VMM_THREAD_VCPU, &err) == 0)
         status = vcpu_loop(cpu, &why, &err);
+    /* (kickable was set by vmm_run before the thread started) */
     vcpu_finished(cpu, status, why, &err);
     return NULL;
 }
@@ -495,10 +580,14 @@ int vmm_run(struct vmm *vm, enum vmm_exit *why, struct kerr **err)
     sigdelset(&all, VCPU_KICK_SIGNAL);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int status = 0;
+    vm->vcpus[0].thread = pthread_self();
+    pthread_mutex_lock(&vm->io_lock);
+    vm->vcpus[0].kickable = true;
     for (unsigned i = 1; i < vm->vcpu_count && status == 0; i++) {
         status = -pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
-        vm->vcpus[i].thread_started = status == 0;
+        vm->vcpus[i].thread_started = vm->vcpus[i].kickable = status == 0;
     }
+    pthread_mutex_unlock(&vm->io_lock);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     cleanup_kerr struct kerr *boot_err = NULL;
     enum vmm_exit boot_why = VMM_EXIT_STOPPED;
@@ -545,6 +634,8 @@ void vmm_free(struct vmm *vm)
         munmap(vm->mem, vm->mem_size);
     kerr_free(vm->exit_err);
     pthread_mutex_destroy(&vm->io_lock);
+    pthread_mutex_destroy(&vm->pause_lock);
+    pthread_cond_destroy(&vm->pause_changed);
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);
     if (vm->kvm_fd >= 0)

@@ -59,6 +59,13 @@ int vmm_run(struct vmm *vm, enum vmm_exit *why, struct kerr **err);
 /* Async-signal-safe: make vmm_run return VMM_EXIT_STOPPED at its next exit
  * (a signal delivered to the calling thread of vmm_run interrupts KVM_RUN). */
 void vmm_request_stop(struct vmm *vm);
+/* From another thread: stop the VM now (every vCPU's KVM_RUN interrupted);
+ * vmm_run returns VMM_EXIT_STOPPED. */
+void vmm_stop(struct vmm *vm);
+/* Park every vCPU (waits until all are out of KVM_RUN, at most 5 s); resume
+ * lets them run again.  The device thread keeps serving sockets and disks. */
+int vmm_pause(struct vmm *vm, struct kerr **err);
+void vmm_resume(struct vmm *vm);
 void vmm_free(struct vmm *vm);
 
 #endif

@@ -1,0 +1,33 @@
+/* The VM configuration the control socket takes (vm.create, vm.add-disk,
+ * vm.add-vsock), in Cloud Hypervisor's shape where it overlaps:
+ *
+ *   {"cpus": {"boot_vcpus": 2},
+ *    "memory": {"size": 268435456},
+ *    "payload": {"kernel": "/path/vmlinux", "initrd": "/path/initrd", "cmdline": "..."},
+ *    "disks": [{"path": "/path/disk.img", "readonly": true, "id": "disk0"}],
+ *    "vsock": {"cid": 3, "socket": "/run/vm/kata.hvsock"},
+ *    "rng": {}}
+ *
+ * Strict: unknown keys and wrong types are errors naming the key. */
+#ifndef KATA_VMM_API_CONFIG_H
+#define KATA_VMM_API_CONFIG_H
+
+#include <json-c/json.h>
+
+#include "error.h"
+#include "vmm.h"
+
+#define VMM_API_MAX_DISKS 8u
+
+/* Fill cfg from the JSON object (strings point into obj, which must outlive
+ * cfg); disks[] receives up to VMM_API_MAX_DISKS entries. */
+int vmm_api_config_parse(struct json_object *obj, struct vmm_config *cfg,
+                         struct vmm_disk disks[VMM_API_MAX_DISKS], struct kerr **err);
+/* One disk object ({"path", "readonly", "id"}), `where` names it in errors. */
+int vmm_api_disk_parse(struct json_object *obj, const char *where, struct vmm_disk *disk,
+                       struct kerr **err);
+/* A vsock object ({"cid", "socket"}). */
+int vmm_api_vsock_parse(struct json_object *obj, const char *where, uint64_t *cid,
+                        const char **socket, struct kerr **err);
+
+#endif
