@@ -1,11 +1,17 @@
 /* The `dragonball` hypervisor: the built-in VMM (src/vmm, kata-vmm) as a
- * process per sandbox.  The agent channel is hybrid vsock on
+ * process per sandbox, driven through its control socket
+ * `<run_dir>/kata-vmm.sock` (vm.create, vm.boot, vm.pause, vm.resume,
+ * vm.info, vm.shutdown).  The agent channel is hybrid vsock on
  * `<run_dir>/kata.hvsock`; disks and the image are virtio-blk, and a
  * virtio-rng feeds the guest's entropy.  Shares (virtio-fs, 9p) and network
  * devices are not in the built-in VMM yet: asking for them is an error. */
 #include "channel.h"
+#include "dragonball_api.h"
 #include "hypervisor.h"
 #include "util.h"
+
+#include <ctype.h>
+#include <json-c/json.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,30 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define VMM_GUEST_CID 3u
-#define VMM_ARGS_MAX  64u
-
-struct args {
-    char *argv[VMM_ARGS_MAX + 1];
-    size_t n;
-};
-
-static void add(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct args *a, const char *fmt, ...)
-{
-    if (a->n == VMM_ARGS_MAX)
-        abort(); /* bounded by the caller's checks below */
-    va_list ap;
-    va_start(ap, fmt);
-    a->argv[a->n++] = xvasprintf(fmt, ap);
-    va_end(ap);
-}
-
-static void args_free(struct args *a)
-{
-    for (size_t i = 0; i < a->n; i++)
-        free(a->argv[i]);
-}
+#define VMM_GUEST_CID  3u
+#define API_TIMEOUT_NS 10000000000ull /* pause waits for every vCPU: up to 5 s */
 
 static int check_config(const struct vm *vm, struct kerr **err)
 {
@@ -75,37 +59,58 @@ static int check_config(const struct vm *vm, struct kerr **err)
         return kerr_make(err, E2BIG, "the built-in VMM takes at most 8 disks");
     for (size_t i = 0; i < cfg->n_block_devices; i++) {
         const struct vm_block_device *d = &cfg->block_devices[i];
-        if (d->path == NULL || strchr(d->path, ',') || (d->id && strchr(d->id, ',')))
-            return kerr_make(err, EINVAL, "block device `%s`: a path and id without commas",
-                             d->path ? d->path : "(none)");
+        if (d->path == NULL)
+            return kerr_make(err, EINVAL, "block device %zu has no path", i);
         if (access(d->path, d->readonly ? R_OK : R_OK | W_OK) < 0)
             return kerr_make(err, errno, "block device `%s`", d->path);
     }
     return 0;
 }
 
-static void build_args(const struct vm *vm, struct args *a)
+/* The VM's configuration for vm.create (src/vmm/api_config.h). */
+static char *vm_create_json(const struct vm *vm)
 {
     const struct vm_config *cfg = &vm->cfg;
     cleanup_free char *cmdline = vm_kernel_cmdline(vm);
-    add(a, "%s", cfg->hypervisor_path);
-    add(a, "--kernel=%s", cfg->kernel);
+    struct json_object *root = json_object_new_object(), *o;
+    o = json_object_new_object();
+    json_object_object_add(o, "boot_vcpus", json_object_new_int(cfg->vcpus ? (int)cfg->vcpus : 1));
+    json_object_object_add(root, "cpus", o);
+    o = json_object_new_object();
+    json_object_object_add(
+        o, "size", json_object_new_int64((int64_t)(cfg->memory_mb ? cfg->memory_mb : 256) << 20));
+    json_object_object_add(root, "memory", o);
+    o = json_object_new_object();
+    json_object_object_add(o, "kernel", json_object_new_string(cfg->kernel));
     if (cfg->initrd)
-        add(a, "--initrd=%s", cfg->initrd);
-    add(a, "--cmdline=%s", cmdline);
-    add(a, "--memory=%u", cfg->memory_mb ? cfg->memory_mb : 256);
-    add(a, "--vcpus=%u", cfg->vcpus ? cfg->vcpus : 1);
-    add(a, "--timeout=0");
-    add(a, "--rng");
-    if (cfg->image) /* the root disk is /dev/vda (root=/dev/vda) */
-        add(a, "--disk=%s,ro", cfg->image);
+        json_object_object_add(o, "initrd", json_object_new_string(cfg->initrd));
+    json_object_object_add(o, "cmdline", json_object_new_string(cmdline));
+    json_object_object_add(root, "payload", o);
+    struct json_object *disks = json_object_new_array();
+    if (cfg->image) { /* the root disk is /dev/vda (root=/dev/vda) */
+        o = json_object_new_object();
+        json_object_object_add(o, "path", json_object_new_string(cfg->image));
+        json_object_object_add(o, "readonly", json_object_new_boolean(1));
+        json_object_array_add(disks, o);
+    }
     for (size_t i = 0; i < cfg->n_block_devices; i++) {
         const struct vm_block_device *d = &cfg->block_devices[i];
-        add(a, "--disk=%s%s%s%s", d->path, d->readonly ? ",ro" : "", d->id ? ",id=" : "",
-            d->id ? d->id : "");
+        o = json_object_new_object();
+        json_object_object_add(o, "path", json_object_new_string(d->path));
+        json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
+        if (d->id)
+            json_object_object_add(o, "id", json_object_new_string(d->id));
+        json_object_array_add(disks, o);
     }
-    add(a, "--vsock=%s", vm->agent_socket);
-    add(a, "--cid=%u", VMM_GUEST_CID);
+    json_object_object_add(root, "disks", disks);
+    o = json_object_new_object();
+    json_object_object_add(o, "cid", json_object_new_int(VMM_GUEST_CID));
+    json_object_object_add(o, "socket", json_object_new_string(vm->agent_socket));
+    json_object_object_add(root, "vsock", o);
+    json_object_object_add(root, "rng", json_object_new_object());
+    char *text = xstrdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+    json_object_put(root);
+    return text;
 }
 
 static char *log_tail(const struct vm *vm)
@@ -159,20 +164,6 @@ static int spawn(struct vm *vm, char **argv, struct kerr **err)
     return 0;
 }
 
-static int dragonball_start(struct vm *vm, struct kerr **err)
-{
-    if (check_config(vm, err) < 0)
-        return -1;
-    vm->agent_socket = xasprintf("%s/kata.hvsock", vm->cfg.run_dir);
-    vm->vsock = true; /* the agent listens on vsock; we reach it through the VMM's socket */
-    vm->cid = VMM_GUEST_CID;
-    struct args a = {0};
-    build_args(vm, &a);
-    int r = spawn(vm, a.argv, err);
-    args_free(&a);
-    return r;
-}
-
 /* The VMM's exit as an error, or 0 while it runs. */
 static int vmm_exited(struct vm *vm, struct kerr **err)
 {
@@ -205,14 +196,68 @@ static int dragonball_agent_connect(struct vm *vm, uint64_t timeout_ns, struct k
     }
 }
 
-/* SIGTERM: kata-vmm stops its vCPU and device thread and exits; SIGKILL
- * after grace_ns. */
+static int api(struct vm *vm, const char *method, const char *path, const char *body, char **answer,
+               struct kerr **err)
+{
+    char *ignored = NULL;
+    int status = dragonball_api_call(vm->qmp_socket, method, path, body, answer ? answer : &ignored,
+                                     API_TIMEOUT_NS, err);
+    free(ignored);
+    if (status < 0 || status >= 400)
+        return -1;
+    return 0;
+}
+
+/* The control socket accepts once kata-vmm's loop runs. */
+static int wait_for_api(struct vm *vm, struct kerr **err)
+{
+    uint64_t deadline = now_ns() + API_TIMEOUT_NS;
+    for (;;) {
+        cleanup_kerr struct kerr *last = NULL;
+        int fd = unix_connect(vm->qmp_socket, &last);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        if (vmm_exited(vm, err) < 0)
+            return -1;
+        if (now_ns() >= deadline)
+            return kerr_make(err, ETIMEDOUT, "wait for the built-in VMM's control socket (%s)",
+                             last->msg);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int dragonball_start(struct vm *vm, struct kerr **err)
+{
+    if (check_config(vm, err) < 0)
+        return -1;
+    vm->agent_socket = xasprintf("%s/kata.hvsock", vm->cfg.run_dir);
+    vm->qmp_socket = xasprintf("%s/kata-vmm.sock", vm->cfg.run_dir); /* the control socket */
+    vm->vsock = true; /* the agent listens on vsock; we reach it through the VMM's socket */
+    vm->cid = VMM_GUEST_CID;
+    char *argv[] = {(char *)vm->cfg.hypervisor_path, "--api-socket", vm->qmp_socket, NULL};
+    if (spawn(vm, argv, err) < 0)
+        return -1;
+    cleanup_free char *config = vm_create_json(vm);
+    if (wait_for_api(vm, err) < 0 || api(vm, "PUT", "/api/v1/vm.create", config, NULL, err) < 0 ||
+        api(vm, "PUT", "/api/v1/vm.boot", NULL, NULL, err) < 0) {
+        cleanup_kerr struct kerr *stop_err = NULL;
+        vm->ops->stop(vm, 0, &stop_err);
+        return kerr_wrap(err, "start the built-in VMM");
+    }
+    return 0;
+}
+
+/* vm.shutdown (kata-vmm exits), else SIGTERM; SIGKILL after grace_ns. */
 static int dragonball_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
 {
     if (vm->pid <= 0)
         return 0;
-    kill(vm->pid, SIGCONT); /* a paused VMM must see the SIGTERM */
-    kill(vm->pid, SIGTERM);
+    cleanup_kerr struct kerr *api_err = NULL;
+    if (grace_ns == 0 || api(vm, "PUT", "/api/v1/vm.shutdown", NULL, NULL, &api_err) < 0)
+        kill(vm->pid, SIGTERM);
     if (vm_wait_exit(vm, grace_ns) < 0 && errno == ETIMEDOUT) {
         kill(vm->pid, SIGKILL);
         if (vm_wait_exit(vm, 5000000000ull) < 0 && errno == ETIMEDOUT)
@@ -222,20 +267,34 @@ static int dragonball_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
     return 0;
 }
 
-/* Until the control socket's pause/resume: stop and continue the whole VMM
- * process (its vCPU and device threads). */
 static int dragonball_pause(struct vm *vm, struct kerr **err)
 {
-    if (vm->pid <= 0 || kill(vm->pid, SIGSTOP) < 0)
-        return kerr_make(err, vm->pid <= 0 ? ESRCH : errno, "pause the built-in VMM");
-    return 0;
+    return api(vm, "PUT", "/api/v1/vm.pause", NULL, NULL, err);
 }
 
 static int dragonball_resume(struct vm *vm, struct kerr **err)
 {
-    if (vm->pid <= 0 || kill(vm->pid, SIGCONT) < 0)
-        return kerr_make(err, vm->pid <= 0 ? ESRCH : errno, "resume the built-in VMM");
-    return 0;
+    return api(vm, "PUT", "/api/v1/vm.resume", NULL, NULL, err);
+}
+
+/* vm.info's state, lower case ("running", "paused", ...). */
+static char *dragonball_status(struct vm *vm, struct kerr **err)
+{
+    cleanup_free char *answer = NULL;
+    if (api(vm, "GET", "/api/v1/vm.info", NULL, &answer, err) < 0)
+        return NULL;
+    struct json_object *obj = answer ? json_tokener_parse(answer) : NULL, *state = NULL;
+    char *out = NULL;
+    if (obj && json_object_object_get_ex(obj, "state", &state) &&
+        json_object_is_type(state, json_type_string)) {
+        out = xstrdup(json_object_get_string(state));
+        for (char *c = out; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+    } else {
+        kerr_make(err, EPROTO, "vm.info: no state in `%.80s`", answer ? answer : "");
+    }
+    json_object_put(obj);
+    return out;
 }
 
 static size_t dragonball_pids(const struct vm *vm, pid_t *out, size_t max)
@@ -254,5 +313,6 @@ const struct hypervisor_ops dragonball_ops = {
     .stop = dragonball_stop,
     .pause = dragonball_pause,
     .resume = dragonball_resume,
+    .status = dragonball_status,
     .pids = dragonball_pids,
 };

@@ -14,8 +14,9 @@
 #     through virtio-blk;
 #   - the guest powers off, kata-vmm exits 0, its socket is gone;
 #   - the `dragonball` hypervisor driver (src/hypervisor/dragonball.c) runs
-#     kata-vmm for vm-probe with 2 vCPUs: the agent answers and the guest has
-#     both CPUs online, stop leaves nothing running;
+#     kata-vmm for vm-probe with 2 vCPUs through its control socket: the
+#     agent answers, the guest has both CPUs online, vm.pause / vm.info /
+#     vm.resume work and the agent still answers after, stop leaves nothing;
 #     a virtio-fs share is refused with a message naming shared_fs.
 # Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
 set -uo pipefail
@@ -126,12 +127,13 @@ result $? "kata-vmm gone, its vsock socket removed" "$(ls -l "$work")"
 # 7. The hypervisor driver: vm-probe through dragonball_ops.
 probe=$build/tests/tools/vm-probe
 out=$(timeout 300 "$probe" --hypervisor dragonball --qemu "$vmm" --kernel "$assets/vmlinux" \
-  --initrd "$assets/kata-agent-initrd.img" --vcpus 2 --json --timeout 240 2>&1)
+  --initrd "$assets/kata-agent-initrd.img" --vcpus 2 --qmp-check --json --timeout 240 2>&1)
 st=$?
 echo "# dragonball: $(printf '%s' "$out" | tail -n 1)"
 [ $st -eq 0 ] && [[ $out == *'"health": "SERVING"'* ]] && [[ $out == *'"online_cpus": 2'* ]] &&
+  [[ $out == *'"qmp_paused": "paused", "qmp_resumed": "running"'* ]] &&
   ! pgrep -x kata-vmm > /dev/null
-result $? "vm-probe --hypervisor dragonball --vcpus 2: the agent answers through the driver, 2 CPUs online; nothing left" "$out"
+result $? "vm-probe --hypervisor dragonball --vcpus 2: the agent answers through the driver (control socket), 2 CPUs online, pause/status/resume, nothing left" "$out"
 
 mkdir -p "$work/share"
 out=$(timeout 60 "$probe" --hypervisor dragonball --qemu "$vmm" --kernel "$assets/vmlinux" \
