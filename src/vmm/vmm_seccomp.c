@@ -14,6 +14,7 @@ static const char *const common_syscalls[] = {
     "rt_sigreturn", "rt_sigprocmask", "restart_syscall", "exit",   "exit_group", "clock_gettime",
     "gettid",       "getpid",         "sched_yield",     "write",  "read",       "close",
     "tgkill",       "newfstatat",     "fstat",           "lseek",  "mprotect",   "getrandom",
+    "sigaltstack", /* ASan's runtime, at thread exit */
 };
 
 static const char *const vcpu_syscalls[] = {
