@@ -3,7 +3,8 @@
  *   kata-vmm --api-socket PATH [--no-seccomp]
  *   kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT] [--memory MB]
  *            [--vcpus N] [--timeout S] [--marker TEXT] [--rng] [--disk PATH[,ro][,id=ID]]...
- *            [--vsock SOCKET [--cid N]] [--mmio-cmdline] [--no-seccomp]
+ *            [--fs SOCKET,tag=TAG]... [--vsock SOCKET [--cid N]] [--mmio-cmdline]
+ *            [--no-seccomp]
  *
  * Exits 0 when the guest resets or powers off (with --marker: only if TEXT
  * was seen on the console, and the time to it goes to stderr), 1 on error or
@@ -70,12 +71,27 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT]\n"
                  "                [--memory MB] [--vcpus N] [--timeout S] [--marker TEXT] [--rng]\n"
-                 "                [--disk PATH[,ro][,id=ID]]... [--vsock SOCKET [--cid N]]\n"
+                 "                [--disk PATH[,ro][,id=ID]]... [--fs SOCKET,tag=TAG]...\n"
+                 "                [--vsock SOCKET [--cid N]]\n"
                  "                [--mmio-cmdline] [--no-seccomp]\n"
                  "       kata-vmm --api-socket PATH [--no-seccomp]\n");
 }
 
 #define MAX_DISKS 8
+#define MAX_FS    4
+
+/* SOCKET,tag=TAG, split in place. */
+static int parse_fs(char *spec, struct vmm_fs *fs)
+{
+    char *comma = strchr(spec, ',');
+    if (comma == NULL || strncmp(comma + 1, "tag=", 4) != 0 || comma == spec || !comma[5]) {
+        fprintf(stderr, "kata-vmm: --fs `%s`: expected SOCKET,tag=TAG\n", spec);
+        return -1;
+    }
+    *comma = '\0';
+    *fs = (struct vmm_fs){.socket = spec, .tag = comma + 5};
+    return 0;
+}
 
 /* PATH[,ro][,id=ID], split in place. */
 static int parse_disk(char *spec, struct vmm_disk *disk)
@@ -140,16 +156,26 @@ static int serve_api(const char *path, bool seccomp, struct console *con)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
-        {"timeout", required_argument, NULL, 't'}, {"marker", required_argument, NULL, 'x'},
-        {"rng", no_argument, NULL, 'r'},           {"disk", required_argument, NULL, 'd'},
-        {"vsock", required_argument, NULL, 'v'},   {"cid", required_argument, NULL, 'C'},
-        {"mmio-cmdline", no_argument, NULL, 'M'},  {"vcpus", required_argument, NULL, 'n'},
-        {"no-seccomp", no_argument, NULL, 'S'},    {"api-socket", required_argument, NULL, 'A'},
-        {"help", no_argument, NULL, 'h'},          {0},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'},
+        {"memory", required_argument, NULL, 'm'},
+        {"timeout", required_argument, NULL, 't'},
+        {"marker", required_argument, NULL, 'x'},
+        {"rng", no_argument, NULL, 'r'},
+        {"disk", required_argument, NULL, 'd'},
+        {"vsock", required_argument, NULL, 'v'},
+        {"cid", required_argument, NULL, 'C'},
+        {"mmio-cmdline", no_argument, NULL, 'M'},
+        {"vcpus", required_argument, NULL, 'n'},
+        {"no-seccomp", no_argument, NULL, 'S'},
+        {"api-socket", required_argument, NULL, 'A'},
+        {"fs", required_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
     };
     struct vmm_disk disks[MAX_DISKS];
+    struct vmm_fs shares[MAX_FS];
     struct vmm_config cfg = {
         .cmdline = DEFAULT_CMDLINE, .memory_mb = 256, .vcpus = 1, .seccomp = true};
     struct console con = {0};
@@ -206,6 +232,16 @@ int main(int argc, char **argv)
             break;
         case 'A':
             api_socket = optarg;
+            break;
+        case 'F':
+            if (cfg.fs_count == MAX_FS) {
+                fprintf(stderr, "kata-vmm: more than %d --fs shares\n", MAX_FS);
+                return 2;
+            }
+            if (parse_fs(optarg, &shares[cfg.fs_count]) < 0)
+                return 2;
+            cfg.fs = shares;
+            cfg.fs_count++;
             break;
         case 'h':
             usage(stdout);

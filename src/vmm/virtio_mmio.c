@@ -15,6 +15,8 @@ void virtio_mmio_init(struct virtio_mmio *dev, const struct virtio_device_ops *o
     dev->mem = *mem;
     dev->base = base;
     dev->irq = irq;
+    for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+        dev->kick_fd[q] = -1;
     pthread_mutex_init(&dev->lock, NULL);
 }
 

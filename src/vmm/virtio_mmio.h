@@ -75,6 +75,7 @@ enum {
 #define VIRTIO_ID_CONSOLE 3u
 #define VIRTIO_ID_RNG     4u
 #define VIRTIO_ID_VSOCK   19u
+#define VIRTIO_ID_FS      26u
 
 struct virtio_mmio;
 
@@ -92,6 +93,9 @@ struct virtio_device_ops {
     void (*activate)(struct virtio_mmio *dev);
     /* Optional: release the device's state (dev->device). */
     void (*free)(struct virtio_mmio *dev);
+    /* A vhost-user back-end reads the queues' kick eventfds itself: the
+     * device thread must not (queue_notify is then never called). */
+    bool backend_queues;
 };
 
 struct virtio_mmio_queue {
@@ -118,6 +122,8 @@ struct virtio_mmio {
     /* Raise the interrupt line (an edge: irqfd). */
     void (*interrupt)(void *ctx);
     void *interrupt_ctx;
+    /* The eventfd each queue's QueueNotify signals (-1: none yet). */
+    int kick_fd[VIRTIO_MMIO_MAX_QUEUES];
     /* QueueNotify written through an MMIO exit (no ioeventfd matched). */
     void (*notify)(void *ctx, unsigned queue);
     void *notify_ctx;

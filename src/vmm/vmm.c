@@ -52,6 +52,7 @@ struct vmm {
     struct vcpu vcpus[VMM_MAX_VCPUS];
     uint8_t *mem;
     size_t mem_size;
+    int mem_fd;              /* memfd behind mem when vhost-user back-ends share it, else -1 */
     pthread_mutex_t io_lock; /* COM1, the exit record, kicks */
     /* Pause: vCPUs park in vcpu_loop while pause_requested. */
     pthread_mutex_t pause_lock;
@@ -213,11 +214,15 @@ static int add_devices(struct vmm *vm, const struct vmm_config *cfg, struct kerr
     vm->devices = vmm_devices_new(vm->vm_fd, &gm, device_log, vm, err);
     if (vm->devices == NULL)
         return -1;
+    vmm_devices_set_memory_fd(vm->devices, vm->mem_fd);
     if (cfg->rng && vmm_devices_add_rng(vm->devices, err) < 0)
         return -1;
     for (unsigned i = 0; i < cfg->disk_count; i++)
         if (vmm_devices_add_blk(vm->devices, cfg->disks[i].path, cfg->disks[i].readonly,
                                 cfg->disks[i].id, err) < 0)
+            return -1;
+    for (unsigned i = 0; i < cfg->fs_count; i++)
+        if (vmm_devices_add_fs(vm->devices, cfg->fs[i].socket, cfg->fs[i].tag, err) < 0)
             return -1;
     if (cfg->vsock_socket && vmm_devices_add_vsock(vm->devices, cfg->vsock_cid ? cfg->vsock_cid : 3,
                                                    cfg->vsock_socket, err) < 0)
@@ -254,7 +259,7 @@ struct vmm *vmm_create(const struct vmm_config *cfg,
                        struct kerr **err)
 {
     struct vmm *vm = xcalloc(1, sizeof(*vm));
-    vm->kvm_fd = vm->vm_fd = -1;
+    vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
     vm->vcpu_count = cfg->vcpus ? cfg->vcpus : 1;
     for (unsigned i = 0; i < VMM_MAX_VCPUS; i++)
         vm->vcpus[i] = (struct vcpu){.vm = vm, .id = i, .fd = -1};
@@ -299,8 +304,16 @@ struct vmm *vmm_create(const struct vmm_config *cfg,
     }
 
     vm->mem_size = (size_t)(cfg->memory_mb ? cfg->memory_mb : 256) << 20;
+    if (cfg->fs_count) { /* vhost-user back-ends map it too */
+        vm->mem_fd = memfd_create("kata-vmm-guest-ram", MFD_CLOEXEC);
+        if (vm->mem_fd < 0 || ftruncate(vm->mem_fd, (off_t)vm->mem_size) < 0) {
+            kerr_make(err, errno, "guest memory memfd of %u MiB", cfg->memory_mb);
+            goto fail;
+        }
+    }
     vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                   (vm->mem_fd >= 0 ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS) | MAP_NORESERVE,
+                   vm->mem_fd, 0);
     if (vm->mem == MAP_FAILED) {
         vm->mem = NULL;
         kerr_make(err, errno, "allocate %u MiB of guest memory", cfg->memory_mb);
@@ -632,6 +645,8 @@ void vmm_free(struct vmm *vm)
     }
     if (vm->mem)
         munmap(vm->mem, vm->mem_size);
+    if (vm->mem_fd >= 0)
+        close(vm->mem_fd);
     kerr_free(vm->exit_err);
     pthread_mutex_destroy(&vm->io_lock);
     pthread_mutex_destroy(&vm->pause_lock);

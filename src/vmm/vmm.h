@@ -20,6 +20,12 @@ struct vmm_disk {
     bool readonly;
 };
 
+/* A virtio-fs share served by a vhost-user back-end (virtiofsd). */
+struct vmm_fs {
+    const char *socket; /* the back-end's vhost-user socket */
+    const char *tag;    /* what the guest mounts (at most 36 bytes) */
+};
+
 struct vmm_config {
     const char *kernel;  /* uncompressed vmlinux with a PVH entry note */
     const char *initrd;  /* or NULL */
@@ -29,6 +35,8 @@ struct vmm_config {
     bool rng;       /* a virtio-rng device */
     const struct vmm_disk *disks;
     unsigned disk_count;
+    const struct vmm_fs *fs; /* guest memory is then a memfd shared with the back-ends */
+    unsigned fs_count;
     const char *vsock_socket; /* hybrid vsock unix socket, or NULL: no vsock */
     uint64_t vsock_cid;       /* the guest's CID (default 3) */
     /* Announce the devices with virtio_mmio.device= on the command line

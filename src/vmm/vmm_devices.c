@@ -4,6 +4,7 @@
 #include "loop.h"
 #include "util.h"
 #include "virtio_blk.h"
+#include "virtio_fs.h"
 #include "virtio_mmio.h"
 #include "virtio_rng.h"
 #include "virtio_vsock.h"
@@ -33,6 +34,7 @@ struct vmm_device {
 
 struct vmm_devices {
     int vm_fd;
+    int mem_fd;
     struct guest_memory mem;
     struct loop *loop;
     int quit_fd;
@@ -64,6 +66,7 @@ struct vmm_devices *vmm_devices_new(int vm_fd, const struct guest_memory *mem,
 {
     struct vmm_devices *devs = xcalloc(1, sizeof(*devs));
     devs->vm_fd = vm_fd;
+    devs->mem_fd = -1;
     devs->mem = *mem;
     devs->log = log;
     devs->log_ctx = log_ctx;
@@ -222,6 +225,9 @@ static int device_attach(struct vmm_devices *devs, struct vmm_device *d, struct 
             if (ioctl(devs->vm_fd, KVM_IOEVENTFD, &ioe) < 0)
                 return kerr_make(err, errno, "%s: KVM_IOEVENTFD for queue %u", m->ops->name, q);
         }
+        m->kick_fd[q] = d->notify_fd[q];
+        if (m->ops->backend_queues)
+            continue; /* the vhost-user back-end reads the kicks */
         d->notify_watch[q] =
             loop_watch_add(devs->loop, d->notify_fd[q], EPOLLIN, on_queue_notify, d, err);
         if (d->notify_watch[q] == NULL)
@@ -271,6 +277,25 @@ int vmm_devices_add_vsock(struct vmm_devices *devs, uint64_t guest_cid, const ch
         return -1;
     if (virtio_vsock_init(&d->mmio, devs->loop, guest_cid, uds_path, &devs->mem, slot_base(devs),
                           slot_gsi(devs), err) < 0) {
+        device_free(d);
+        return -1;
+    }
+    return add_or_free(devs, d, err);
+}
+
+void vmm_devices_set_memory_fd(struct vmm_devices *devs, int fd)
+{
+    devs->mem_fd = fd;
+}
+
+int vmm_devices_add_fs(struct vmm_devices *devs, const char *socket_path, const char *tag,
+                       struct kerr **err)
+{
+    struct vmm_device *d = device_slot(devs, err);
+    if (d == NULL)
+        return -1;
+    if (virtio_fs_init(&d->mmio, devs->loop, socket_path, tag, devs->mem_fd, &devs->mem,
+                       slot_base(devs), slot_gsi(devs), err) < 0) {
         device_free(d);
         return -1;
     }

@@ -41,6 +41,13 @@ int vmm_devices_add_blk(struct vmm_devices *devs, const char *path, bool readonl
 int vmm_devices_add_vsock(struct vmm_devices *devs, uint64_t guest_cid, const char *uds_path,
                           struct kerr **err);
 
+/* vhost-user-fs: virtiofsd listens on socket_path; the guest mounts `tag`.
+ * Needs the guest memory's memfd (vmm_devices_set_memory_fd). */
+int vmm_devices_add_fs(struct vmm_devices *devs, const char *socket_path, const char *tag,
+                       struct kerr **err);
+/* The memfd behind guest memory (for vhost-user back-ends); -1: none. */
+void vmm_devices_set_memory_fd(struct vmm_devices *devs, int fd);
+
 unsigned vmm_devices_count(const struct vmm_devices *devs);
 /* The devices for the DSDT; returns how many (at most max). */
 unsigned vmm_devices_acpi(const struct vmm_devices *devs, struct vmm_acpi_mmio *out, unsigned max);

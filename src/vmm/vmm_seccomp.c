@@ -23,6 +23,9 @@ static const char *const vcpu_syscalls[] = {
     "setitimer",    /* alarm() on some libcs */
     "rt_sigaction", /* signals restored at teardown */
     "epoll_ctl",    /* device watches removed at teardown */
+    "sendmsg",      /* vhost-user set-up when the driver sets DRIVER_OK */
+    "recvfrom",     /* vhost-user replies (read) */
+    "recvmsg",
 };
 
 /* The KVM ioctls a vCPU thread makes after setup. */
