@@ -2,9 +2,10 @@
  * process per sandbox, driven through its control socket
  * `<run_dir>/kata-vmm.sock` (vm.create, vm.boot, vm.pause, vm.resume,
  * vm.info, vm.shutdown).  The agent channel is hybrid vsock on
- * `<run_dir>/kata.hvsock`; disks and the image are virtio-blk, and a
- * virtio-rng feeds the guest's entropy.  Shares (virtio-fs, 9p) and network
- * devices are not in the built-in VMM yet: asking for them is an error. */
+ * `<run_dir>/kata.hvsock`; disks and the image are virtio-blk, a virtio-rng
+ * feeds the guest's entropy, and a virtio-fs share is served by virtiofsd
+ * (vhost-user, `<run_dir>/virtiofsd.sock`).  9p and network devices are not
+ * in the built-in VMM yet: asking for them is an error. */
 #include "channel.h"
 #include "dragonball_api.h"
 #include "hypervisor.h"
@@ -46,11 +47,13 @@ static int check_config(const struct vm *vm, struct kerr **err)
     enum vm_shared_fs fs = vm_shared_fs_kind(cfg->shared_fs, err);
     if ((int)fs < 0)
         return -1;
-    if (fs != VM_SHARED_FS_NONE)
+    if (fs == VM_SHARED_FS_VIRTIO_9P)
         return kerr_make(err, ENOTSUP,
-                         "shared_fs `%s`: the built-in VMM has no virtio-fs or 9p yet (use "
+                         "shared_fs `%s`: the built-in VMM has no 9p (use \"virtio-fs\" or "
                          "\"none\")",
                          cfg->shared_fs);
+    if (fs == VM_SHARED_FS_VIRTIO_FS && cfg->shared_dir == NULL)
+        return kerr_make(err, EINVAL, "shared_fs `virtio-fs` without a shared directory");
     if (cfg->n_net_devices)
         return kerr_make(err, ENOTSUP, "the built-in VMM has no virtio-net yet");
     if (cfg->vcpus > 16)
@@ -103,6 +106,16 @@ static char *vm_create_json(const struct vm *vm)
         json_object_array_add(disks, o);
     }
     json_object_object_add(root, "disks", disks);
+    if (vm->virtiofsd.socket_path) {
+        struct json_object *shares = json_object_new_array();
+        o = json_object_new_object();
+        json_object_object_add(o, "socket", json_object_new_string(vm->virtiofsd.socket_path));
+        json_object_object_add(
+            o, "tag",
+            json_object_new_string(cfg->share_tag ? cfg->share_tag : VM_SHARE_TAG_DEFAULT));
+        json_object_array_add(shares, o);
+        json_object_object_add(root, "fs", shares);
+    }
     o = json_object_new_object();
     json_object_object_add(o, "cid", json_object_new_int(VMM_GUEST_CID));
     json_object_object_add(o, "socket", json_object_new_string(vm->agent_socket));
@@ -229,17 +242,39 @@ static int wait_for_api(struct vm *vm, struct kerr **err)
     }
 }
 
+/* virtio-fs: virtiofsd listens before kata-vmm connects at vm.boot. */
+static int start_virtiofsd(struct vm *vm, struct kerr **err)
+{
+    if (vm_shared_fs_kind(vm->cfg.shared_fs, NULL) != VM_SHARED_FS_VIRTIO_FS)
+        return 0;
+    cleanup_free char *sock = xasprintf("%s/virtiofsd.sock", vm->cfg.run_dir);
+    cleanup_free char *log = xasprintf("%s/virtiofsd.log", vm->cfg.run_dir);
+    struct virtiofsd_config cfg = {
+        .path = vm->cfg.virtiofsd_path ? vm->cfg.virtiofsd_path : VIRTIOFSD_PATH_DEFAULT,
+        .source = vm->cfg.shared_dir,
+        .cache = vm->cfg.virtiofs_cache,
+        .extra_args = vm->cfg.virtiofsd_extra_args,
+        .socket_path = sock,
+        .log_path = log,
+    };
+    if (virtiofsd_start(&vm->virtiofsd, &cfg, err) < 0)
+        return kerr_wrap(err, "start virtio-fs share `%s`", vm->cfg.shared_dir);
+    return 0;
+}
+
 static int dragonball_start(struct vm *vm, struct kerr **err)
 {
-    if (check_config(vm, err) < 0)
+    if (check_config(vm, err) < 0 || start_virtiofsd(vm, err) < 0)
         return -1;
     vm->agent_socket = xasprintf("%s/kata.hvsock", vm->cfg.run_dir);
     vm->qmp_socket = xasprintf("%s/kata-vmm.sock", vm->cfg.run_dir); /* the control socket */
     vm->vsock = true; /* the agent listens on vsock; we reach it through the VMM's socket */
     vm->cid = VMM_GUEST_CID;
     char *argv[] = {(char *)vm->cfg.hypervisor_path, "--api-socket", vm->qmp_socket, NULL};
-    if (spawn(vm, argv, err) < 0)
+    if (spawn(vm, argv, err) < 0) {
+        virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
         return -1;
+    }
     cleanup_free char *config = vm_create_json(vm);
     if (wait_for_api(vm, err) < 0 || api(vm, "PUT", "/api/v1/vm.create", config, NULL, err) < 0 ||
         api(vm, "PUT", "/api/v1/vm.boot", NULL, NULL, err) < 0) {
@@ -251,7 +286,7 @@ static int dragonball_start(struct vm *vm, struct kerr **err)
 }
 
 /* vm.shutdown (kata-vmm exits), else SIGTERM; SIGKILL after grace_ns. */
-static int dragonball_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
+static int stop_vmm(struct vm *vm, uint64_t grace_ns, struct kerr **err)
 {
     if (vm->pid <= 0)
         return 0;
@@ -265,6 +300,14 @@ static int dragonball_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
                              (int)vm->pid);
     }
     return 0;
+}
+
+/* virtiofsd goes after kata-vmm, whose vhost-user back-end it is. */
+static int dragonball_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
+{
+    int status = stop_vmm(vm, grace_ns, err);
+    virtiofsd_stop(&vm->virtiofsd, grace_ns ? grace_ns : 1000000000ull);
+    return status;
 }
 
 static int dragonball_pause(struct vm *vm, struct kerr **err)
@@ -299,11 +342,12 @@ static char *dragonball_status(struct vm *vm, struct kerr **err)
 
 static size_t dragonball_pids(const struct vm *vm, pid_t *out, size_t max)
 {
-    if (vm->pid > 0 && max > 0) {
-        out[0] = vm->pid;
-        return 1;
-    }
-    return 0;
+    size_t n = 0;
+    if (vm->pid > 0 && n < max)
+        out[n++] = vm->pid;
+    if (vm->virtiofsd.pid > 0 && n < max)
+        out[n++] = vm->virtiofsd.pid;
+    return n;
 }
 
 const struct hypervisor_ops dragonball_ops = {

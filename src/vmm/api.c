@@ -136,10 +136,10 @@ static int handle_create(struct vmm_api *api, struct json_object *body, char **o
     if (api->state != API_NOT_CREATED)
         return conflict(api, "vm.create", err);
     struct vmm_config cfg;
-    struct vmm_disk disks[VMM_API_MAX_DISKS];
+    struct vmm_api_config_storage storage;
     if (body == NULL)
         return api_fail(err, 400, 0, "vm.create needs a JSON configuration");
-    if (vmm_api_config_parse(body, &cfg, disks, err) < 0)
+    if (vmm_api_config_parse(body, &cfg, &storage, err) < 0)
         return 400;
     api->config = json_object_get(body);
     api->state = API_CREATED;
@@ -170,6 +170,29 @@ static int handle_add_disk(struct vmm_api *api, struct json_object *body, char *
     return 204;
 }
 
+static int handle_add_fs(struct vmm_api *api, struct json_object *body, char **out,
+                         struct kerr **err)
+{
+    struct vmm_fs fs;
+    if (api->state == API_NOT_CREATED)
+        return conflict(api, "vm.add-fs", err);
+    if (api->state != API_CREATED)
+        return api_fail(err, 409, 0, "vm.add-fs: virtio-mmio devices are added before boot");
+    if (body == NULL)
+        return api_fail(err, 400, 0, "vm.add-fs needs a JSON share");
+    if (vmm_api_fs_parse(body, "fs", &fs, err) < 0)
+        return 400;
+    struct json_object *shares;
+    if (!json_object_object_get_ex(api->config, "fs", &shares)) {
+        shares = json_object_new_array();
+        json_object_object_add(api->config, "fs", shares);
+    }
+    if (json_object_array_length(shares) >= VMM_API_MAX_FS)
+        return api_fail(err, 400, 0, "vm.add-fs: at most %u shares", VMM_API_MAX_FS);
+    json_object_array_add(shares, json_object_get(body));
+    return 204;
+}
+
 static int handle_add_vsock(struct vmm_api *api, struct json_object *body, char **out,
                             struct kerr **err)
 {
@@ -192,8 +215,8 @@ static int handle_boot(struct vmm_api *api, struct json_object *body, char **out
     if (api->state != API_CREATED)
         return conflict(api, "vm.boot", err);
     struct vmm_config cfg;
-    struct vmm_disk disks[VMM_API_MAX_DISKS];
-    if (vmm_api_config_parse(api->config, &cfg, disks, err) < 0)
+    struct vmm_api_config_storage storage;
+    if (vmm_api_config_parse(api->config, &cfg, &storage, err) < 0)
         return 400;
     cfg.seccomp = api->seccomp;
     api->vm = vmm_create(&cfg, api->console, api->console_ctx, err);
@@ -275,6 +298,7 @@ static const struct {
     {"PUT", "/api/v1/vm.create", handle_create},
     {"PUT", "/api/v1/vm.add-disk", handle_add_disk},
     {"PUT", "/api/v1/vm.add-vsock", handle_add_vsock},
+    {"PUT", "/api/v1/vm.add-fs", handle_add_fs},
     {"PUT", "/api/v1/vm.boot", handle_boot},
     {"PUT", "/api/v1/vm.pause", handle_pause},
     {"PUT", "/api/v1/vm.resume", handle_resume},

@@ -5,6 +5,7 @@
  *   PUT  /api/v1/vm.create       the configuration (api_config.h)       204
  *   PUT  /api/v1/vm.add-disk     {"path", "readonly", "id"}, before boot 204
  *   PUT  /api/v1/vm.add-vsock    {"cid", "socket"}, before boot         204
+ *   PUT  /api/v1/vm.add-fs       {"socket", "tag"}, before boot          204
  *   PUT  /api/v1/vm.boot         204
  *   PUT  /api/v1/vm.pause        204 (every vCPU parked)
  *   PUT  /api/v1/vm.resume       204

@@ -88,10 +88,25 @@ int vmm_api_vsock_parse(struct json_object *obj, const char *where, uint64_t *ci
     return 0;
 }
 
-int vmm_api_config_parse(struct json_object *obj, struct vmm_config *cfg,
-                         struct vmm_disk disks[VMM_API_MAX_DISKS], struct kerr **err)
+int vmm_api_fs_parse(struct json_object *obj, const char *where, struct vmm_fs *fs,
+                     struct kerr **err)
 {
-    static const char *const top[] = {"cpus", "memory", "payload", "disks", "vsock", "rng"};
+    static const char *const keys[] = {"socket", "tag"};
+    *fs = (struct vmm_fs){0};
+    if (only_keys(obj, where, keys, ARRAY_SIZE(keys), err) < 0 ||
+        get_string(obj, where, "socket", true, &fs->socket, err) < 0 ||
+        get_string(obj, where, "tag", true, &fs->tag, err) < 0)
+        return -1;
+    if (strlen(fs->tag) > 36)
+        return kerr_make(err, EINVAL, "config: `%s.tag`: at most 36 bytes", where);
+    return 0;
+}
+
+int vmm_api_config_parse(struct json_object *obj, struct vmm_config *cfg,
+                         struct vmm_api_config_storage *storage, struct kerr **err)
+{
+    static const char *const top[] = {"cpus", "memory", "payload", "disks", "fs", "vsock", "rng"};
+    struct vmm_disk *disks = storage->disks;
     static const char *const cpus_keys[] = {"boot_vcpus"};
     static const char *const memory_keys[] = {"size"};
     static const char *const payload_keys[] = {"kernel", "initrd", "cmdline"};
@@ -137,6 +152,21 @@ int vmm_api_config_parse(struct json_object *obj, struct vmm_config *cfg,
         }
         cfg->disks = disks;
         cfg->disk_count = (unsigned)n;
+    }
+    if (json_object_object_get_ex(obj, "fs", &v)) {
+        if (!json_object_is_type(v, json_type_array))
+            return kerr_make(err, EINVAL, "config: `fs`: expected an array");
+        size_t n = json_object_array_length(v);
+        if (n > VMM_API_MAX_FS)
+            return kerr_make(err, EINVAL, "config: `fs`: at most %u", VMM_API_MAX_FS);
+        for (size_t i = 0; i < n; i++) {
+            char where[16];
+            snprintf(where, sizeof(where), "fs[%zu]", i);
+            if (vmm_api_fs_parse(json_object_array_get_idx(v, i), where, &storage->fs[i], err) < 0)
+                return -1;
+        }
+        cfg->fs = storage->fs;
+        cfg->fs_count = (unsigned)n;
     }
     if (json_object_object_get_ex(obj, "vsock", &v) &&
         vmm_api_vsock_parse(v, "vsock", &cfg->vsock_cid, &cfg->vsock_socket, err) < 0)

@@ -5,6 +5,7 @@
  *    "memory": {"size": 268435456},
  *    "payload": {"kernel": "/path/vmlinux", "initrd": "/path/initrd", "cmdline": "..."},
  *    "disks": [{"path": "/path/disk.img", "readonly": true, "id": "disk0"}],
+ *    "fs": [{"socket": "/run/vm/virtiofsd.sock", "tag": "kataShared"}],
  *    "vsock": {"cid": 3, "socket": "/run/vm/kata.hvsock"},
  *    "rng": {}}
  *
@@ -18,14 +19,24 @@
 #include "vmm.h"
 
 #define VMM_API_MAX_DISKS 8u
+#define VMM_API_MAX_FS    4u
+
+/* Room for the arrays a configuration points into. */
+struct vmm_api_config_storage {
+    struct vmm_disk disks[VMM_API_MAX_DISKS];
+    struct vmm_fs fs[VMM_API_MAX_FS];
+};
 
 /* Fill cfg from the JSON object (strings point into obj, which must outlive
- * cfg); disks[] receives up to VMM_API_MAX_DISKS entries. */
+ * cfg; arrays into *storage). */
 int vmm_api_config_parse(struct json_object *obj, struct vmm_config *cfg,
-                         struct vmm_disk disks[VMM_API_MAX_DISKS], struct kerr **err);
+                         struct vmm_api_config_storage *storage, struct kerr **err);
 /* One disk object ({"path", "readonly", "id"}), `where` names it in errors. */
 int vmm_api_disk_parse(struct json_object *obj, const char *where, struct vmm_disk *disk,
                        struct kerr **err);
+/* A virtio-fs share ({"socket", "tag"}). */
+int vmm_api_fs_parse(struct json_object *obj, const char *where, struct vmm_fs *fs,
+                     struct kerr **err);
 /* A vsock object ({"cid", "socket"}). */
 int vmm_api_vsock_parse(struct json_object *obj, const char *where, uint64_t *cid,
                         const char **socket, struct kerr **err);

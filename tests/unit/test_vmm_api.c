@@ -76,12 +76,12 @@ static char *config_error(const char *text)
 {
     struct json_object *obj = json_tokener_parse(text);
     struct vmm_config cfg;
-    struct vmm_disk disks[VMM_API_MAX_DISKS];
+    struct vmm_api_config_storage disks;
     struct kerr *err = NULL;
     char *msg = NULL;
     if (obj == NULL)
         return xstrdup("not JSON");
-    if (vmm_api_config_parse(obj, &cfg, disks, &err) < 0)
+    if (vmm_api_config_parse(obj, &cfg, &disks, &err) < 0)
         msg = xstrdup(err->msg);
     kerr_free(err);
     json_object_put(obj);
@@ -94,14 +94,15 @@ TEST(api_config_is_parsed_in_cloud_hypervisors_shape)
         "{\"cpus\": {\"boot_vcpus\": 2}, \"memory\": {\"size\": 536870912},"
         " \"payload\": {\"kernel\": \"/k\", \"initrd\": \"/i\", \"cmdline\": \"console=ttyS0\"},"
         " \"disks\": [{\"path\": \"/d1\"}, {\"path\": \"/d2\", \"readonly\": true, \"id\": \"x\"}],"
+        " \"fs\": [{\"socket\": \"/run/fs.sock\", \"tag\": \"kataShared\"}],"
         " \"vsock\": {\"cid\": 7, \"socket\": \"/run/v.sock\"}, \"rng\": {\"src\": "
         "\"/dev/urandom\"}}";
     struct json_object *obj = json_tokener_parse(text);
     CHECK(obj != NULL);
     struct vmm_config cfg;
-    struct vmm_disk disks[VMM_API_MAX_DISKS];
+    struct vmm_api_config_storage disks;
     cleanup_kerr struct kerr *err = NULL;
-    CHECK_INT(vmm_api_config_parse(obj, &cfg, disks, &err), 0);
+    CHECK_INT(vmm_api_config_parse(obj, &cfg, &disks, &err), 0);
     CHECK_INT(cfg.vcpus, 2);
     CHECK_INT(cfg.memory_mb, 512);
     CHECK_STR(cfg.kernel, "/k");
@@ -111,6 +112,9 @@ TEST(api_config_is_parsed_in_cloud_hypervisors_shape)
     CHECK_STR(cfg.disks[1].path, "/d2");
     CHECK(cfg.disks[1].readonly);
     CHECK_STR(cfg.disks[1].id, "x");
+    CHECK_INT(cfg.fs_count, 1);
+    CHECK_STR(cfg.fs[0].socket, "/run/fs.sock");
+    CHECK_STR(cfg.fs[0].tag, "kataShared");
     CHECK_INT(cfg.vsock_cid, 7);
     CHECK_STR(cfg.vsock_socket, "/run/v.sock");
     CHECK(cfg.rng);
@@ -145,6 +149,8 @@ TEST(api_config_errors_name_the_key)
          "`vsock.cid`: expected an integer from 3"},
         {"{\"payload\": {\"kernel\": \"/k\"}, \"vsock\": {\"cid\": 3}}",
          "`vsock.socket` is required"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"fs\": [{\"socket\": \"/s\"}]}",
+         "`fs[0].tag` is required"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         cleanup_free char *msg = config_error(cases[i].json);
@@ -192,6 +198,10 @@ TEST(api_routes_and_states_before_boot)
     CHECK_INT(call(api, "GET", "/api/v1/vm.info", NULL, &out), 200);
     CHECK_CONTAINS(out, "\"state\":\"Created\"");
     CHECK_CONTAINS(out, "\"id\":\"d0\"");
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.add-fs", "{\"socket\": \"/s\", \"tag\": \"t\"}", &out),
+              204);
+    CHECK_INT(call(api, "GET", "/api/v1/vm.info", NULL, &out), 200);
+    CHECK_CONTAINS(out, "\"tag\":\"t\"");
     CHECK_CONTAINS(out, "\"socket\":\"\\/tmp\\/x.sock\"");
     CHECK_INT(call(api, "PUT", "/api/v1/vm.pause", NULL, &out), 409);
     CHECK_INT(call(api, "PUT", "/api/v1/vm.shutdown", NULL, &out), 409);
