@@ -475,3 +475,23 @@ TEST(vmm_seccomp_filters_kill_what_a_thread_does_not_need)
         CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS);
     }
 }
+
+TEST(virtio_fs_bad_shares_are_named)
+{
+    struct driver d;
+    driver_open(&d);
+    cleanup_kerr struct kerr *err = NULL;
+    CHECK_INT(vmm_devices_add_fs(d.devs, "/tmp/none.sock", "kataShared", &err), -1);
+    CHECK_CONTAINS(err->msg, "guest memory is not shareable");
+    kerr_clear(&err);
+    vmm_devices_set_memory_fd(d.devs, 1); /* any fd: the socket fails first */
+    CHECK_INT(vmm_devices_add_fs(d.devs, "/nonexistent/virtiofsd.sock", "kataShared", &err), -1);
+    CHECK_CONTAINS(err->msg, "vhost-user back-end `/nonexistent/virtiofsd.sock`");
+    kerr_clear(&err);
+    CHECK_INT(vmm_devices_add_fs(d.devs, "/tmp/none.sock",
+                                 "a-tag-longer-than-thirty-six-bytes-long", &err),
+              -1);
+    CHECK_CONTAINS(err->msg, "1 to 36 bytes");
+    CHECK_INT(vmm_devices_count(d.devs), 0);
+    driver_close(&d);
+}
