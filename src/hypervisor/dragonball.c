@@ -4,8 +4,9 @@
  * vm.info, vm.shutdown).  The agent channel is hybrid vsock on
  * `<run_dir>/kata.hvsock`; disks and the image are virtio-blk, a virtio-rng
  * feeds the guest's entropy, and a virtio-fs share is served by virtiofsd
- * (vhost-user, `<run_dir>/virtiofsd.sock`).  9p and network devices are not
- * in the built-in VMM yet: asking for them is an error. */
+ * (vhost-user, `<run_dir>/virtiofsd.sock`).  Network devices are virtio-net
+ * on the caller's taps, which kata-vmm inherits.  9p is not in the built-in
+ * VMM: asking for it is an error. */
 #include "channel.h"
 #include "dragonball_api.h"
 #include "hypervisor.h"
@@ -54,8 +55,8 @@ static int check_config(const struct vm *vm, struct kerr **err)
                          cfg->shared_fs);
     if (fs == VM_SHARED_FS_VIRTIO_FS && cfg->shared_dir == NULL)
         return kerr_make(err, EINVAL, "shared_fs `virtio-fs` without a shared directory");
-    if (cfg->n_net_devices)
-        return kerr_make(err, ENOTSUP, "the built-in VMM has no virtio-net yet");
+    if (cfg->n_net_devices > 4)
+        return kerr_make(err, E2BIG, "the built-in VMM takes at most 4 network devices");
     if (cfg->vcpus > 16)
         return kerr_make(err, EINVAL, "%u vCPUs: the built-in VMM runs at most 16", cfg->vcpus);
     if (cfg->n_block_devices + (cfg->image != NULL) > 8)
@@ -106,6 +107,20 @@ static char *vm_create_json(const struct vm *vm)
         json_object_array_add(disks, o);
     }
     json_object_object_add(root, "disks", disks);
+    if (cfg->n_net_devices) {
+        struct json_object *nets = json_object_new_array();
+        for (size_t i = 0; i < cfg->n_net_devices; i++) {
+            const struct vm_net_device *n = &cfg->net_devices[i];
+            o = json_object_new_object();
+            json_object_object_add(o, "fd", json_object_new_int(n->tap_fd)); /* inherited */
+            if (n->mac)
+                json_object_object_add(o, "mac", json_object_new_string(n->mac));
+            if (n->mtu)
+                json_object_object_add(o, "mtu", json_object_new_int((int)n->mtu));
+            json_object_array_add(nets, o);
+        }
+        json_object_object_add(root, "net", nets);
+    }
     if (vm->virtiofsd.socket_path) {
         struct json_object *shares = json_object_new_array();
         o = json_object_new_object();
@@ -167,6 +182,8 @@ static int spawn(struct vm *vm, char **argv, struct kerr **err)
         dup2(console[1], 1);
         dup2(log_fd, 2);
         signal(SIGPIPE, SIG_DFL);
+        for (size_t i = 0; i < vm->cfg.n_net_devices; i++)
+            fcntl(vm->cfg.net_devices[i].tap_fd, F_SETFD, 0); /* the configuration's net fd */
         execv(argv[0], argv);
         dprintf(log_fd, "exec `%s`: %s\n", argv[0], strerror(errno));
         _exit(127);

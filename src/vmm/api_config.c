@@ -102,10 +102,30 @@ int vmm_api_fs_parse(struct json_object *obj, const char *where, struct vmm_fs *
     return 0;
 }
 
+/* {"fd", "mac", "mtu"}: fd is a tap kata-vmm inherited. */
+static int net_parse(struct json_object *obj, const char *where, struct vmm_net *net,
+                     struct kerr **err)
+{
+    static const char *const keys[] = {"fd", "mac", "mtu"};
+    uint64_t fd = UINT64_MAX, mtu = 0;
+    *net = (struct vmm_net){0};
+    if (only_keys(obj, where, keys, ARRAY_SIZE(keys), err) < 0 ||
+        get_uint(obj, where, "fd", 3, 65535, &fd, err) < 0 ||
+        get_string(obj, where, "mac", false, &net->mac, err) < 0 ||
+        get_uint(obj, where, "mtu", 68, 65535, &mtu, err) < 0)
+        return -1;
+    if (fd == UINT64_MAX)
+        return kerr_make(err, EINVAL, "config: `%s.fd` is required", where);
+    net->tap_fd = (int)fd;
+    net->mtu = (unsigned)mtu;
+    return 0;
+}
+
 int vmm_api_config_parse(struct json_object *obj, struct vmm_config *cfg,
                          struct vmm_api_config_storage *storage, struct kerr **err)
 {
-    static const char *const top[] = {"cpus", "memory", "payload", "disks", "fs", "vsock", "rng"};
+    static const char *const top[] = {"cpus", "memory", "payload", "disks",
+                                      "fs",   "net",    "vsock",   "rng"};
     struct vmm_disk *disks = storage->disks;
     static const char *const cpus_keys[] = {"boot_vcpus"};
     static const char *const memory_keys[] = {"size"};
@@ -167,6 +187,21 @@ int vmm_api_config_parse(struct json_object *obj, struct vmm_config *cfg,
         }
         cfg->fs = storage->fs;
         cfg->fs_count = (unsigned)n;
+    }
+    if (json_object_object_get_ex(obj, "net", &v)) {
+        if (!json_object_is_type(v, json_type_array))
+            return kerr_make(err, EINVAL, "config: `net`: expected an array");
+        size_t n = json_object_array_length(v);
+        if (n > VMM_API_MAX_NETS)
+            return kerr_make(err, EINVAL, "config: `net`: at most %u", VMM_API_MAX_NETS);
+        for (size_t i = 0; i < n; i++) {
+            char where[16];
+            snprintf(where, sizeof(where), "net[%zu]", i);
+            if (net_parse(json_object_array_get_idx(v, i), where, &storage->nets[i], err) < 0)
+                return -1;
+        }
+        cfg->nets = storage->nets;
+        cfg->net_count = (unsigned)n;
     }
     if (json_object_object_get_ex(obj, "vsock", &v) &&
         vmm_api_vsock_parse(v, "vsock", &cfg->vsock_cid, &cfg->vsock_socket, err) < 0)

@@ -6,6 +6,7 @@
  *    "payload": {"kernel": "/path/vmlinux", "initrd": "/path/initrd", "cmdline": "..."},
  *    "disks": [{"path": "/path/disk.img", "readonly": true, "id": "disk0"}],
  *    "fs": [{"socket": "/run/vm/virtiofsd.sock", "tag": "kataShared"}],
+ *    "net": [{"fd": 5, "mac": "aa:bb:cc:dd:ee:ff", "mtu": 1500}],
  *    "vsock": {"cid": 3, "socket": "/run/vm/kata.hvsock"},
  *    "rng": {}}
  *
@@ -20,11 +21,13 @@
 
 #define VMM_API_MAX_DISKS 8u
 #define VMM_API_MAX_FS    4u
+#define VMM_API_MAX_NETS  4u
 
 /* Room for the arrays a configuration points into. */
 struct vmm_api_config_storage {
     struct vmm_disk disks[VMM_API_MAX_DISKS];
     struct vmm_fs fs[VMM_API_MAX_FS];
+    struct vmm_net nets[VMM_API_MAX_NETS];
 };
 
 /* Fill cfg from the JSON object (strings point into obj, which must outlive

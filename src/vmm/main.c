@@ -3,7 +3,8 @@
  *   kata-vmm --api-socket PATH [--no-seccomp]
  *   kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT] [--memory MB]
  *            [--vcpus N] [--timeout S] [--marker TEXT] [--rng] [--disk PATH[,ro][,id=ID]]...
- *            [--fs SOCKET,tag=TAG]... [--vsock SOCKET [--cid N]] [--mmio-cmdline]
+ *            [--fs SOCKET,tag=TAG]... [--net FD[,mac=MAC][,mtu=N]]...
+ *            [--vsock SOCKET [--cid N]] [--mmio-cmdline]
  *            [--no-seccomp]
  *
  * Exits 0 when the guest resets or powers off (with --marker: only if TEXT
@@ -72,13 +73,36 @@ static void usage(FILE *out)
     fprintf(out, "Usage: kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT]\n"
                  "                [--memory MB] [--vcpus N] [--timeout S] [--marker TEXT] [--rng]\n"
                  "                [--disk PATH[,ro][,id=ID]]... [--fs SOCKET,tag=TAG]...\n"
-                 "                [--vsock SOCKET [--cid N]]\n"
+                 "                [--net FD[,mac=MAC][,mtu=N]]... [--vsock SOCKET [--cid N]]\n"
                  "                [--mmio-cmdline] [--no-seccomp]\n"
                  "       kata-vmm --api-socket PATH [--no-seccomp]\n");
 }
 
 #define MAX_DISKS 8
 #define MAX_FS    4
+#define MAX_NETS  4
+
+/* FD[,mac=MAC][,mtu=N]: a tap kata-vmm inherited, split in place. */
+static int parse_net(char *spec, struct vmm_net *net)
+{
+    char *rest = spec, *end = NULL;
+    const char *fd = strsep(&rest, ",");
+    *net = (struct vmm_net){.tap_fd = (int)strtol(fd, &end, 10)};
+    if (*fd == '\0' || *end || net->tap_fd < 0)
+        goto bad;
+    for (char *opt; (opt = strsep(&rest, ",")) != NULL;) {
+        if (strncmp(opt, "mac=", 4) == 0)
+            net->mac = opt + 4;
+        else if (strncmp(opt, "mtu=", 4) == 0)
+            net->mtu = (unsigned)strtoul(opt + 4, NULL, 10);
+        else
+            goto bad;
+    }
+    return 0;
+bad:
+    fprintf(stderr, "kata-vmm: --net: expected FD[,mac=MAC][,mtu=N]\n");
+    return -1;
+}
 
 /* SOCKET,tag=TAG, split in place. */
 static int parse_fs(char *spec, struct vmm_fs *fs)
@@ -156,26 +180,19 @@ static int serve_api(const char *path, bool seccomp, struct console *con)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},
-        {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'},
-        {"memory", required_argument, NULL, 'm'},
-        {"timeout", required_argument, NULL, 't'},
-        {"marker", required_argument, NULL, 'x'},
-        {"rng", no_argument, NULL, 'r'},
-        {"disk", required_argument, NULL, 'd'},
-        {"vsock", required_argument, NULL, 'v'},
-        {"cid", required_argument, NULL, 'C'},
-        {"mmio-cmdline", no_argument, NULL, 'M'},
-        {"vcpus", required_argument, NULL, 'n'},
-        {"no-seccomp", no_argument, NULL, 'S'},
-        {"api-socket", required_argument, NULL, 'A'},
-        {"fs", required_argument, NULL, 'F'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
+        {"timeout", required_argument, NULL, 't'}, {"marker", required_argument, NULL, 'x'},
+        {"rng", no_argument, NULL, 'r'},           {"disk", required_argument, NULL, 'd'},
+        {"vsock", required_argument, NULL, 'v'},   {"cid", required_argument, NULL, 'C'},
+        {"mmio-cmdline", no_argument, NULL, 'M'},  {"vcpus", required_argument, NULL, 'n'},
+        {"no-seccomp", no_argument, NULL, 'S'},    {"api-socket", required_argument, NULL, 'A'},
+        {"fs", required_argument, NULL, 'F'},      {"net", required_argument, NULL, 'N'},
+        {"help", no_argument, NULL, 'h'},          {0},
     };
     struct vmm_disk disks[MAX_DISKS];
     struct vmm_fs shares[MAX_FS];
+    struct vmm_net nets[MAX_NETS];
     struct vmm_config cfg = {
         .cmdline = DEFAULT_CMDLINE, .memory_mb = 256, .vcpus = 1, .seccomp = true};
     struct console con = {0};
@@ -232,6 +249,16 @@ int main(int argc, char **argv)
             break;
         case 'A':
             api_socket = optarg;
+            break;
+        case 'N':
+            if (cfg.net_count == MAX_NETS) {
+                fprintf(stderr, "kata-vmm: more than %d --net interfaces\n", MAX_NETS);
+                return 2;
+            }
+            if (parse_net(optarg, &nets[cfg.net_count]) < 0)
+                return 2;
+            cfg.nets = nets;
+            cfg.net_count++;
             break;
         case 'F':
             if (cfg.fs_count == MAX_FS) {

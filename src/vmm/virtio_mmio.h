@@ -71,6 +71,7 @@ enum {
 #define VIRTIO_F_VERSION_1          (1ull << 32)
 
 /* Device types (§5). */
+#define VIRTIO_ID_NET     1u
 #define VIRTIO_ID_BLOCK   2u
 #define VIRTIO_ID_CONSOLE 3u
 #define VIRTIO_ID_RNG     4u

@@ -221,6 +221,10 @@ static int add_devices(struct vmm *vm, const struct vmm_config *cfg, struct kerr
         if (vmm_devices_add_blk(vm->devices, cfg->disks[i].path, cfg->disks[i].readonly,
                                 cfg->disks[i].id, err) < 0)
             return -1;
+    for (unsigned i = 0; i < cfg->net_count; i++)
+        if (vmm_devices_add_net(vm->devices, cfg->nets[i].tap_fd, cfg->nets[i].mac,
+                                cfg->nets[i].mtu, err) < 0)
+            return -1;
     for (unsigned i = 0; i < cfg->fs_count; i++)
         if (vmm_devices_add_fs(vm->devices, cfg->fs[i].socket, cfg->fs[i].tag, err) < 0)
             return -1;

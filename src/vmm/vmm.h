@@ -26,6 +26,13 @@ struct vmm_fs {
     const char *tag;    /* what the guest mounts (at most 36 bytes) */
 };
 
+/* A virtio-net interface on a tap the caller opened. */
+struct vmm_net {
+    int tap_fd;      /* IFF_TAP|IFF_NO_PI|IFF_VNET_HDR */
+    const char *mac; /* "aa:bb:cc:dd:ee:ff" or NULL */
+    unsigned mtu;    /* 0: not told */
+};
+
 struct vmm_config {
     const char *kernel;  /* uncompressed vmlinux with a PVH entry note */
     const char *initrd;  /* or NULL */
@@ -35,6 +42,8 @@ struct vmm_config {
     bool rng;       /* a virtio-rng device */
     const struct vmm_disk *disks;
     unsigned disk_count;
+    const struct vmm_net *nets;
+    unsigned net_count;
     const struct vmm_fs *fs; /* guest memory is then a memfd shared with the back-ends */
     unsigned fs_count;
     const char *vsock_socket; /* hybrid vsock unix socket, or NULL: no vsock */

@@ -5,6 +5,7 @@
 #include "util.h"
 #include "virtio_blk.h"
 #include "virtio_fs.h"
+#include "virtio_net.h"
 #include "virtio_mmio.h"
 #include "virtio_rng.h"
 #include "virtio_vsock.h"
@@ -277,6 +278,20 @@ int vmm_devices_add_vsock(struct vmm_devices *devs, uint64_t guest_cid, const ch
         return -1;
     if (virtio_vsock_init(&d->mmio, devs->loop, guest_cid, uds_path, &devs->mem, slot_base(devs),
                           slot_gsi(devs), err) < 0) {
+        device_free(d);
+        return -1;
+    }
+    return add_or_free(devs, d, err);
+}
+
+int vmm_devices_add_net(struct vmm_devices *devs, int tap_fd, const char *mac, unsigned mtu,
+                        struct kerr **err)
+{
+    struct vmm_device *d = device_slot(devs, err);
+    if (d == NULL)
+        return -1;
+    if (virtio_net_init(&d->mmio, devs->loop, tap_fd, mac, mtu, &devs->mem, slot_base(devs),
+                        slot_gsi(devs), err) < 0) {
         device_free(d);
         return -1;
     }

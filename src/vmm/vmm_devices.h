@@ -45,6 +45,10 @@ int vmm_devices_add_vsock(struct vmm_devices *devs, uint64_t guest_cid, const ch
  * Needs the guest memory's memfd (vmm_devices_set_memory_fd). */
 int vmm_devices_add_fs(struct vmm_devices *devs, const char *socket_path, const char *tag,
                        struct kerr **err);
+/* virtio-net over tap_fd (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR; stays the
+ * caller's); mac may be NULL, mtu 0. */
+int vmm_devices_add_net(struct vmm_devices *devs, int tap_fd, const char *mac, unsigned mtu,
+                        struct kerr **err);
 /* The memfd behind guest memory (for vhost-user back-ends); -1: none. */
 void vmm_devices_set_memory_fd(struct vmm_devices *devs, int fd);
 
