@@ -10,7 +10,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -494,4 +496,46 @@ TEST(virtio_fs_bad_shares_are_named)
     CHECK_CONTAINS(err->msg, "1 to 36 bytes");
     CHECK_INT(vmm_devices_count(d.devs), 0);
     driver_close(&d);
+}
+
+TEST(virtio_net_takes_a_tap_and_names_bad_input)
+{
+    struct driver d;
+    driver_open(&d);
+    cleanup_kerr struct kerr *err = NULL;
+    int sv[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+    CHECK_INT(vmm_devices_add_net(d.devs, sv[0], NULL, 0, &err), -1);
+    CHECK_CONTAINS(err->msg, "TUNSETVNETHDRSZ");
+    kerr_clear(&err);
+    CHECK_INT(vmm_devices_add_net(d.devs, sv[0], "aa:bb:cc", 0, &err), -1);
+    CHECK_CONTAINS(err->msg, "MAC `aa:bb:cc`");
+    kerr_clear(&err);
+    close(sv[0]);
+    close(sv[1]);
+    int tap = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "kvmt%%d");
+    if (tap < 0 || ioctl(tap, TUNSETIFF, &ifr) < 0) {
+        if (tap >= 0)
+            close(tap);
+        driver_close(&d);
+        SKIP("no tap here (/dev/net/tun, CAP_NET_ADMIN)");
+    }
+    CHECK_INT(vmm_devices_add_net(d.devs, tap, "02:00:ca:fe:00:01", 1400, &err), 0);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_DEVICE_ID), 1);
+    reg_write(&d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_DEVICE_FEATURES) & 0x28, 0x28); /* MAC, MTU */
+    uint8_t cfg[12];
+    vmm_devices_mmio(d.devs, VMM_MMIO_BASE + VIRTIO_MMIO_CONFIG, cfg, 8, false);
+    vmm_devices_mmio(d.devs, VMM_MMIO_BASE + VIRTIO_MMIO_CONFIG + 8, cfg + 8, 4, false);
+    CHECK(memcmp(cfg, "\x02\x00\xca\xfe\x00\x01", 6) == 0);
+    uint16_t mtu;
+    memcpy(&mtu, cfg + 10, 2);
+    CHECK_INT(mtu, 1400);
+    int hdr = 0;
+    CHECK_INT(ioctl(tap, TUNGETVNETHDRSZ, &hdr), 0);
+    CHECK_INT(hdr, 12);
+    driver_close(&d);
+    close(tap);
 }
