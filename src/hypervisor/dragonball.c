@@ -29,16 +29,35 @@
 #define VMM_GUEST_CID  3u
 #define API_TIMEOUT_NS 10000000000ull /* pause waits for every vCPU: up to 5 s */
 
-static int check_config(const struct vm *vm, struct kerr **err)
+/* kata-vmm: the configured path, else $KATA_VMM_PATH, else beside the running
+ * binary (the shim and kata-vmm are installed in one bin directory). */
+static char *vmm_binary(const struct vm *vm)
+{
+    if (vm->cfg.hypervisor_path && *vm->cfg.hypervisor_path)
+        return xstrdup(vm->cfg.hypervisor_path);
+    const char *env = getenv("KATA_VMM_PATH");
+    if (env && *env)
+        return xstrdup(env);
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return xstrdup(KATA_PREFIX "/bin/kata-vmm");
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    return xasprintf("%s/kata-vmm", self);
+}
+
+static int check_config(const struct vm *vm, const char *binary, struct kerr **err)
 {
     const struct vm_config *cfg = &vm->cfg;
     if (vm->accel != VM_ACCEL_KVM)
         return kerr_make(err, ENOTSUP,
                          "hypervisor `dragonball` (the built-in VMM) needs KVM: no usable "
                          "`/dev/kvm` on a CPU with vmx or svm");
-    if (cfg->hypervisor_path == NULL || access(cfg->hypervisor_path, X_OK) < 0)
-        return kerr_make(err, cfg->hypervisor_path ? errno : EINVAL, "built-in VMM `%s`",
-                         cfg->hypervisor_path ? cfg->hypervisor_path : "(no path)");
+    if (access(binary, X_OK) < 0)
+        return kerr_make(err, errno, "built-in VMM `%s` (set KATA_VMM_PATH?)", binary);
     if (access(cfg->kernel, R_OK) < 0)
         return kerr_make(err, errno, "guest kernel `%s`", cfg->kernel);
     if (cfg->initrd && access(cfg->initrd, R_OK) < 0)
@@ -281,13 +300,14 @@ static int start_virtiofsd(struct vm *vm, struct kerr **err)
 
 static int dragonball_start(struct vm *vm, struct kerr **err)
 {
-    if (check_config(vm, err) < 0 || start_virtiofsd(vm, err) < 0)
+    cleanup_free char *binary = vmm_binary(vm);
+    if (check_config(vm, binary, err) < 0 || start_virtiofsd(vm, err) < 0)
         return -1;
     vm->agent_socket = xasprintf("%s/kata.hvsock", vm->cfg.run_dir);
     vm->qmp_socket = xasprintf("%s/kata-vmm.sock", vm->cfg.run_dir); /* the control socket */
     vm->vsock = true; /* the agent listens on vsock; we reach it through the VMM's socket */
     vm->cid = VMM_GUEST_CID;
-    char *argv[] = {(char *)vm->cfg.hypervisor_path, "--api-socket", vm->qmp_socket, NULL};
+    char *argv[] = {binary, "--api-socket", vm->qmp_socket, NULL};
     if (spawn(vm, argv, err) < 0) {
         virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
         return -1;

@@ -209,7 +209,10 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
         return -1;
     if (sharing(sb) && (shared_dir_prepare(sb, err) < 0 || sandbox_state_write(shim, err) < 0))
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    const struct hypervisor_ops *ops = hypervisor_find("qemu");
+    const struct hypervisor_ops *ops = hypervisor_find(sb->cfg->hypervisor.name);
+    if (ops == NULL)
+        return kerr_make(err, ENOTSUP, "boot sandbox `%s`: no driver for hypervisor `%s`",
+                         sandbox_id, sb->cfg->hypervisor.name);
     vm_init(&sb->vm, ops, &sb->vm_cfg);
     if (ops->start(&sb->vm, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
