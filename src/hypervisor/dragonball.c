@@ -11,6 +11,7 @@
 #include "dragonball_api.h"
 #include "hypervisor.h"
 #include "util.h"
+#include "vm_process.h"
 
 #include <ctype.h>
 #include <json-c/json.h>
@@ -160,69 +161,11 @@ static char *vm_create_json(const struct vm *vm)
     return text;
 }
 
-static char *log_tail(const struct vm *vm)
+/* In the child before exec: the taps the configuration names stay open. */
+static void child_keep_taps(struct vm *vm)
 {
-    cleanup_free char *log = NULL;
-    size_t len = 0;
-    if (vm->log_path == NULL || file_read_all(vm->log_path, 1 << 20, &log, &len, NULL) < 0 ||
-        len == 0)
-        return xstrdup("(no output)");
-    while (len > 0 && log[len - 1] == '\n')
-        log[--len] = '\0';
-    return xstrdup(len > 400 ? log + len - 400 : log);
-}
-
-static int spawn(struct vm *vm, char **argv, struct kerr **err)
-{
-    vm->log_path = xasprintf("%s/kata-vmm.log", vm->cfg.run_dir);
-    cleanup_close int log_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (log_fd < 0)
-        return kerr_make(err, errno, "prepare the built-in VMM's log `%s`", vm->log_path);
-    int console[2] = {-1, -1};
-    if (vm->cfg.console_path) {
-        console[1] = open(vm->cfg.console_path,
-                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (console[1] < 0)
-            return kerr_make(err, errno, "built-in VMM console `%s`", vm->cfg.console_path);
-    } else if (pipe2(console, O_CLOEXEC) < 0) {
-        return kerr_make(err, errno, "built-in VMM console pipe");
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        int saved = errno;
-        if (console[0] >= 0)
-            close(console[0]);
-        close(console[1]);
-        return kerr_make(err, saved, "fork the built-in VMM");
-    }
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDONLY);
-        dup2(null, 0);
-        dup2(console[1], 1);
-        dup2(log_fd, 2);
-        signal(SIGPIPE, SIG_DFL);
-        for (size_t i = 0; i < vm->cfg.n_net_devices; i++)
-            fcntl(vm->cfg.net_devices[i].tap_fd, F_SETFD, 0); /* the configuration's net fd */
-        execv(argv[0], argv);
-        dprintf(log_fd, "exec `%s`: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(console[1]);
-    vm->pid = pid;
-    vm->console_fd = console[0];
-    return 0;
-}
-
-/* The VMM's exit as an error, or 0 while it runs. */
-static int vmm_exited(struct vm *vm, struct kerr **err)
-{
-    int status;
-    if (vm->pid <= 0 || waitpid(vm->pid, &status, WNOHANG) != vm->pid)
-        return 0;
-    vm->pid = 0;
-    cleanup_free char *tail = log_tail(vm);
-    return kerr_make(err, 0, "the built-in VMM exited (status %d) before the agent answered: %s",
-                     WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), tail);
+    for (size_t i = 0; i < vm->cfg.n_net_devices; i++)
+        fcntl(vm->cfg.net_devices[i].tap_fd, F_SETFD, 0);
 }
 
 /* Hybrid vsock: the VMM asks the guest for port 1024 on each CONNECT; a guest
@@ -235,7 +178,7 @@ static int dragonball_agent_connect(struct vm *vm, uint64_t timeout_ns, struct k
         int fd = hybrid_vsock_connect(vm->agent_socket, AGENT_VSOCK_PORT, &last);
         if (fd >= 0)
             return fd;
-        if (vmm_exited(vm, err) < 0)
+        if (vm_check_exited(vm, "the built-in VMM", err) < 0)
             return -1;
         if (now_ns() >= deadline)
             return kerr_make(err, ETIMEDOUT, "wait for the agent through `%s` (%s)",
@@ -268,7 +211,7 @@ static int wait_for_api(struct vm *vm, struct kerr **err)
             close(fd);
             return 0;
         }
-        if (vmm_exited(vm, err) < 0)
+        if (vm_check_exited(vm, "the built-in VMM", err) < 0)
             return -1;
         if (now_ns() >= deadline)
             return kerr_make(err, ETIMEDOUT, "wait for the built-in VMM's control socket (%s)",
@@ -278,37 +221,17 @@ static int wait_for_api(struct vm *vm, struct kerr **err)
     }
 }
 
-/* virtio-fs: virtiofsd listens before kata-vmm connects at vm.boot. */
-static int start_virtiofsd(struct vm *vm, struct kerr **err)
-{
-    if (vm_shared_fs_kind(vm->cfg.shared_fs, NULL) != VM_SHARED_FS_VIRTIO_FS)
-        return 0;
-    cleanup_free char *sock = xasprintf("%s/virtiofsd.sock", vm->cfg.run_dir);
-    cleanup_free char *log = xasprintf("%s/virtiofsd.log", vm->cfg.run_dir);
-    struct virtiofsd_config cfg = {
-        .path = vm->cfg.virtiofsd_path ? vm->cfg.virtiofsd_path : VIRTIOFSD_PATH_DEFAULT,
-        .source = vm->cfg.shared_dir,
-        .cache = vm->cfg.virtiofs_cache,
-        .extra_args = vm->cfg.virtiofsd_extra_args,
-        .socket_path = sock,
-        .log_path = log,
-    };
-    if (virtiofsd_start(&vm->virtiofsd, &cfg, err) < 0)
-        return kerr_wrap(err, "start virtio-fs share `%s`", vm->cfg.shared_dir);
-    return 0;
-}
-
 static int dragonball_start(struct vm *vm, struct kerr **err)
 {
     cleanup_free char *binary = vmm_binary(vm);
-    if (check_config(vm, binary, err) < 0 || start_virtiofsd(vm, err) < 0)
+    if (check_config(vm, binary, err) < 0 || vm_start_virtiofsd(vm, err) < 0)
         return -1;
     vm->agent_socket = xasprintf("%s/kata.hvsock", vm->cfg.run_dir);
     vm->qmp_socket = xasprintf("%s/kata-vmm.sock", vm->cfg.run_dir); /* the control socket */
     vm->vsock = true; /* the agent listens on vsock; we reach it through the VMM's socket */
     vm->cid = VMM_GUEST_CID;
     char *argv[] = {binary, "--api-socket", vm->qmp_socket, NULL};
-    if (spawn(vm, argv, err) < 0) {
+    if (vm_spawn(vm, argv, "kata-vmm.log", "the built-in VMM", child_keep_taps, err) < 0) {
         virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
         return -1;
     }
