@@ -25,12 +25,12 @@
 # Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/kvm-testbed/checks.sh"
 build=${1:-$top/build}
 assets=$top/build/guest
 vmm=$build/src/vmm/kata-vmm
 ctl=$build/tests/tools/agent-ctl
 R=/run/kata-containers
-n=0 failed=0
 # Unix sockets need a local file system (the shares are 9p).
 work=$(mktemp -d /tmp/vmm-devices.XXXXXX)
 vmm_pid=
@@ -42,18 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-result() { # status description [detail]
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then
-    echo "ok $n - $2"
-  else
-    echo "not ok $n - $2"
-    [ -z "${3:-}" ] || printf '%s\n' "$3" | tail -n 30 | sed 's/^/# /'
-    failed=$((failed + 1))
-  fi
-}
 
-[ "${KVM_TESTBED:-}" = 1 ] || { echo "vmm-devices.sh runs inside tests/kvm-testbed/run" >&2; exit 2; }
 
 mkdir -p "$work/disk/hostdir"
 echo on-disk > "$work/disk/hostdir/disk-hello"
@@ -168,5 +157,4 @@ st=$?
 [ $st -ne 0 ] && [[ $out == *"shared_fs \`virtio-9p\`"* ]] && ! pgrep -x kata-vmm > /dev/null
 result $? "dragonball refuses a 9p share, naming shared_fs" "$out"
 
-echo "1..$n"
-exit $((failed > 0))
+finish

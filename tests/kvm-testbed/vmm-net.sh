@@ -9,9 +9,9 @@
 # Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/kvm-testbed/checks.sh"
 build=${1:-$top/build}
 assets=$top/build/guest
-n=0 failed=0
 ns=vmmnet$$
 host_end=kv$$
 net=10.$((200 + RANDOM % 50)).$((1 + RANDOM % 250))
@@ -25,18 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-result() { # status description [detail]
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then
-    echo "ok $n - $2"
-  else
-    echo "not ok $n - $2"
-    [ -z "${3:-}" ] || printf '%s\n' "$3" | tail -n 30 | sed 's/^/# /'
-    failed=$((failed + 1))
-  fi
-}
 
-[ "${KVM_TESTBED:-}" = 1 ] || { echo "vmm-net.sh runs inside tests/kvm-testbed/run" >&2; exit 2; }
 
 ip netns add "$ns"
 ip link add "$host_end" type veth peer name eth0 netns "$ns"
@@ -117,5 +106,4 @@ done
 result $? "net-probe stops the VM and detaches (status $status), no kata-vmm or tap left" \
   "$(cat "$work/err")"
 
-echo "1..$n"
-exit $((failed > 0))
+finish

@@ -10,10 +10,10 @@
 # Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/kvm-testbed/checks.sh"
 build=${1:-$top/build}
 assets=$top/build/guest
 runtime=$build/src/runtime/kata-runtime
-n=0 failed=0
 work=$(mktemp -d /tmp/vmm-runtime.XXXXXX)
 cleanup() {
   "$runtime" --root "$work/root" delete --force vmmctr > /dev/null 2>&1
@@ -21,18 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-result() { # status description [detail]
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then
-    echo "ok $n - $2"
-  else
-    echo "not ok $n - $2"
-    [ -z "${3:-}" ] || printf '%s\n' "$3" | tail -n 40 | sed 's/^/# /'
-    failed=$((failed + 1))
-  fi
-}
 
-[ "${KVM_TESTBED:-}" = 1 ] || { echo "vmm-runtime.sh runs inside tests/kvm-testbed/run" >&2; exit 2; }
 
 sed -e "s|^kernel = .*|kernel = \"$assets/vmlinux\"|" \
   -e "s|^initrd = .*|initrd = \"$assets/kata-agent-initrd.img\"|" \
@@ -77,5 +66,4 @@ $(cat "$work"/root/*/vm/kata-vmm.log 2> /dev/null; find "$work/root" -name '*.lo
   [ -z "$("$runtime" --root "$work/root" list -q 2> /dev/null)" ]
 result $? "delete leaves no kata-vmm, virtiofsd or container" "$(pgrep -a kata-vmm; pgrep -af virtiofsd)"
 
-echo "1..$n"
-exit $((failed > 0))
+finish

@@ -109,9 +109,10 @@ static bool closed_by_peer(int fd)
     return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
-/* A host client that got "OK <port>": returns the client fd, *port the
- * host-side port. */
-static int connect_established(struct bed *b, uint32_t guest_port, uint32_t *port)
+/* A host client that got "OK <port>" from a guest with buf_alloc bytes of
+ * room: returns the client fd, *port the host-side port. */
+static int connect_established(struct bed *b, uint32_t guest_port, uint32_t buf_alloc,
+                               uint32_t *port)
 {
     int fd = unix_connect(b->path, NULL);
     if (fd < 0)
@@ -125,7 +126,7 @@ static int connect_established(struct bed *b, uint32_t guest_port, uint32_t *por
     if (guest_receive(b, &h, PACKET) != VSOCK_HEADER_SIZE || h.op != VSOCK_OP_REQUEST)
         return -1;
     *port = h.src_port;
-    guest_send(b, VSOCK_OP_RESPONSE, guest_port, h.src_port, 0, NULL, 0, 1 << 20, 0);
+    guest_send(b, VSOCK_OP_RESPONSE, guest_port, h.src_port, 0, NULL, 0, buf_alloc, 0);
     char ok[32] = {0};
     snprintf(line, sizeof(line), "OK %u\n", h.src_port);
     if (read_some(fd, ok, strlen(line)) != (ssize_t)strlen(line) || strcmp(ok, line) != 0)
@@ -272,15 +273,10 @@ TEST(vsock_mux_sends_the_guest_no_more_than_its_credit)
 {
     struct bed b;
     CHECK_INT(bed_open(&b), 0);
-    int fd = unix_connect(b.path, NULL);
-    CHECK(write(fd, "CONNECT 1024\n", 13) == 13);
-    pump(&b);
+    uint32_t port = 0;
+    int fd = connect_established(&b, 1024, 10, &port); /* 10 bytes of room */
+    CHECK(fd >= 0);
     struct vsock_header h;
-    CHECK_INT(guest_receive(&b, &h, PACKET), VSOCK_HEADER_SIZE);
-    uint32_t port = h.src_port;
-    guest_send(&b, VSOCK_OP_RESPONSE, 1024, port, 0, NULL, 0, 10, 0); /* 10 bytes of room */
-    char ok[32];
-    CHECK(read_some(fd, ok, sizeof(ok)) > 0);
     char data[100];
     memset(data, 'x', sizeof(data));
     CHECK(write(fd, data, sizeof(data)) == sizeof(data));
@@ -308,7 +304,7 @@ TEST(vsock_mux_guest_exceeding_our_credit_is_reset)
     struct bed b;
     CHECK_INT(bed_open(&b), 0);
     uint32_t port = 0;
-    int fd = connect_established(&b, 1024, &port);
+    int fd = connect_established(&b, 1024, 1 << 20, &port);
     CHECK(fd >= 0);
     /* The client never reads: its socket buffer fills, then our buffer. */
     uint8_t *chunk = xcalloc(1, VSOCK_MAX_PAYLOAD);
