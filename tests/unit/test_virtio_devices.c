@@ -273,6 +273,15 @@ static long blk_request(struct driver *d, uint32_t type, uint64_t sector, uint32
     return n;
 }
 
+/* A test disk's path, removed with the variable even when a check fails. */
+static void unlink_disk(char **path)
+{
+    if (*path)
+        unlink(*path);
+    free(*path);
+}
+#define cleanup_disk __attribute__((cleanup(unlink_disk)))
+
 static char *disk_file(void)
 {
     char *path = xstrdup("/tmp/test-virtio-blk.XXXXXX");
@@ -291,7 +300,7 @@ TEST(virtio_blk_reads_writes_flushes_and_names_itself)
 {
     struct driver d;
     driver_open(&d);
-    cleanup_free char *path = disk_file();
+    cleanup_disk char *path = disk_file();
     CHECK_INT(vmm_devices_add_blk(d.devs, path, false, "disk-one", NULL), 0);
     CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
     CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC | (1ull << 9)) &
@@ -332,14 +341,13 @@ TEST(virtio_blk_reads_writes_flushes_and_names_itself)
     CHECK_INT(blk_request(&d, 99, 0, 512, true, &status), 1);
     CHECK_INT(status, 2);
     driver_close(&d);
-    unlink(path);
 }
 
 TEST(virtio_blk_read_only_refuses_writes)
 {
     struct driver d;
     driver_open(&d);
-    cleanup_free char *path = disk_file();
+    cleanup_disk char *path = disk_file();
     CHECK_INT(vmm_devices_add_blk(d.devs, path, true, NULL, NULL), 0);
     CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
     CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
@@ -354,7 +362,6 @@ TEST(virtio_blk_read_only_refuses_writes)
     close(fd);
     CHECK_INT(b, 1);
     driver_close(&d);
-    unlink(path);
 }
 
 TEST(virtio_blk_bad_disks_are_named)
@@ -368,12 +375,11 @@ TEST(virtio_blk_bad_disks_are_named)
     CHECK_INT(vmm_devices_add_blk(d.devs, "/tmp", true, NULL, &err), -1);
     CHECK_CONTAINS(err->msg, "neither a regular file");
     kerr_clear(&err);
-    cleanup_free char *path = disk_file();
+    cleanup_disk char *path = disk_file();
     CHECK_INT(vmm_devices_add_blk(d.devs, path, false, "an-id-longer-than-twenty", &err), -1);
     CHECK_CONTAINS(err->msg, "longer than 20 bytes");
     CHECK_INT(vmm_devices_count(d.devs), 0);
     driver_close(&d);
-    unlink(path);
 }
 
 TEST(vmm_devices_announce_on_the_command_line_and_in_acpi)
@@ -408,7 +414,7 @@ static int blk_under_seccomp(void)
 {
     struct driver d;
     driver_open(&d);
-    cleanup_free char *path = disk_file();
+    cleanup_disk char *path = disk_file();
     int ok = vmm_devices_add_blk(d.devs, path, false, "sc", NULL) == 0 &&
              vmm_devices_start(d.devs, true, NULL) == 0 &&
              (driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
@@ -417,7 +423,6 @@ static int blk_under_seccomp(void)
     ok = ok && blk_request(&d, 1, 4, 512, false, &status) == 1 && status == 0;
     ok = ok && blk_request(&d, 4, 0, 0, false, &status) == 1 && status == 0;
     driver_close(&d);
-    unlink(path);
     return ok ? 0 : 1;
 }
 

@@ -44,13 +44,18 @@ static int bed_open(struct bed *b)
 
 static void bed_close(struct bed *b)
 {
+    if (b->path == NULL)
+        return; /* closed already, or never opened */
     vsock_mux_free(b->mux);
     loop_free(b->loop);
     cleanup_free char *cmd = xasprintf("rm -rf '%s'", b->dir);
     if (system(cmd) != 0)
         printf("#   could not remove %s\n", b->dir);
     free(b->path);
+    b->path = NULL;
 }
+/* The bed goes with the variable, also when a check fails half-way. */
+#define cleanup_bed __attribute__((cleanup(bed_close)))
 
 static void pump(struct bed *b)
 {
@@ -136,7 +141,7 @@ static int connect_established(struct bed *b, uint32_t guest_port, uint32_t buf_
 
 TEST(vsock_mux_host_connect_request_response_and_data_both_ways)
 {
-    struct bed b;
+    cleanup_bed struct bed b = {0};
     CHECK_INT(bed_open(&b), 0);
     int fd = unix_connect(b.path, NULL);
     CHECK(fd >= 0);
@@ -185,7 +190,7 @@ TEST(vsock_mux_host_connect_request_response_and_data_both_ways)
 
 TEST(vsock_mux_guest_refusal_closes_the_client)
 {
-    struct bed b;
+    cleanup_bed struct bed b = {0};
     CHECK_INT(bed_open(&b), 0);
     int fd = unix_connect(b.path, NULL);
     CHECK(write(fd, "CONNECT 1024\n", 13) == 13);
@@ -202,7 +207,7 @@ TEST(vsock_mux_guest_refusal_closes_the_client)
 
 TEST(vsock_mux_bad_connect_lines_are_closed)
 {
-    struct bed b;
+    cleanup_bed struct bed b = {0};
     CHECK_INT(bed_open(&b), 0);
     const char *bad[] = {"HELLO 1024\n", "CONNECT x\n", "CONNECT 99999999999\n",
                          "CONNECT 1024 and a line longer than thirty-two bytes\n", "CONNECT \n"};
@@ -227,7 +232,7 @@ TEST(vsock_mux_bad_connect_lines_are_closed)
 
 TEST(vsock_mux_guest_connects_to_path_port)
 {
-    struct bed b;
+    cleanup_bed struct bed b = {0};
     CHECK_INT(bed_open(&b), 0);
     cleanup_free char *port_path = xasprintf("%s_5000", b.path);
     int lfd = unix_listen(port_path, NULL);
@@ -271,7 +276,7 @@ TEST(vsock_mux_guest_connects_to_path_port)
 
 TEST(vsock_mux_sends_the_guest_no_more_than_its_credit)
 {
-    struct bed b;
+    cleanup_bed struct bed b = {0};
     CHECK_INT(bed_open(&b), 0);
     uint32_t port = 0;
     int fd = connect_established(&b, 1024, 10, &port); /* 10 bytes of room */
@@ -301,7 +306,7 @@ TEST(vsock_mux_sends_the_guest_no_more_than_its_credit)
 
 TEST(vsock_mux_guest_exceeding_our_credit_is_reset)
 {
-    struct bed b;
+    cleanup_bed struct bed b = {0};
     CHECK_INT(bed_open(&b), 0);
     uint32_t port = 0;
     int fd = connect_established(&b, 1024, 1 << 20, &port);
@@ -326,7 +331,7 @@ TEST(vsock_mux_guest_exceeding_our_credit_is_reset)
 
 TEST(vsock_mux_malformed_packets_are_dropped_or_reset)
 {
-    struct bed b;
+    cleanup_bed struct bed b = {0};
     CHECK_INT(bed_open(&b), 0);
     struct vsock_header h = {.src_cid = GUEST_CID,
                              .dst_cid = VSOCK_HOST_CID,
