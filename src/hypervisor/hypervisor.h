@@ -143,6 +143,7 @@ int vm_pause(struct vm *vm, struct kerr **err);
 int vm_resume(struct vm *vm, struct kerr **err);
 
 extern const struct hypervisor_ops qemu_ops;
+extern const struct hypervisor_ops dragonball_ops; /* the built-in VMM, kata-vmm */
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
 

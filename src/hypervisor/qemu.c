@@ -6,6 +6,7 @@
 #include "channel.h"
 #include "qemu.h"
 #include "qmp.h"
+#include "vm_process.h"
 #include "util.h"
 
 #include <json-c/json.h>
@@ -358,41 +359,6 @@ static int qemu_prepare_channel(struct vm *vm, struct kerr **err)
 }
 
 /* The tail of the VMM's own log, for error messages. */
-static char *qemu_log_tail(const struct vm *vm)
-{
-    cleanup_free char *log = NULL;
-    size_t len = 0;
-    if (file_read_all(vm->log_path, 1 << 20, &log, &len, NULL) < 0 || len == 0)
-        return xstrdup("(no output)");
-    while (len > 0 && (log[len - 1] == '\n' || log[len - 1] == '\r'))
-        log[--len] = '\0';
-    const char *start = len > 400 ? log + len - 400 : log;
-    return xstrdup(start);
-}
-
-/* virtio-fs: start virtiofsd before QEMU, which connects to it at startup. */
-static int qemu_start_virtiofsd(struct vm *vm, struct kerr **err)
-{
-    enum vm_shared_fs kind = vm_shared_fs_kind(vm->cfg.shared_fs, err);
-    if ((int)kind < 0)
-        return -1;
-    if (kind != VM_SHARED_FS_VIRTIO_FS)
-        return 0;
-    cleanup_free char *sock = xasprintf("%s/virtiofsd.sock", vm->cfg.run_dir);
-    cleanup_free char *log = xasprintf("%s/virtiofsd.log", vm->cfg.run_dir);
-    struct virtiofsd_config cfg = {
-        .path = vm->cfg.virtiofsd_path ? vm->cfg.virtiofsd_path : VIRTIOFSD_PATH_DEFAULT,
-        .source = vm->cfg.shared_dir,
-        .cache = vm->cfg.virtiofs_cache,
-        .extra_args = vm->cfg.virtiofsd_extra_args,
-        .socket_path = sock,
-        .log_path = log,
-    };
-    if (virtiofsd_start(&vm->virtiofsd, &cfg, err) < 0)
-        return kerr_wrap(err, "start virtio-fs share `%s`", vm->cfg.shared_dir);
-    return 0;
-}
-
 static int qemu_check_files(const struct vm *vm, struct kerr **err)
 {
     if (access(vm->cfg.hypervisor_path, X_OK) < 0)
@@ -411,51 +377,15 @@ static int qemu_check_files(const struct vm *vm, struct kerr **err)
     return 0;
 }
 
-static int qemu_spawn(struct vm *vm, char **argv, struct kerr **err)
+/* In the child before exec: the fds QEMU's command line names stay open. */
+static void qemu_child_fds(struct vm *vm)
 {
-    vm->log_path = xasprintf("%s/qemu.log", vm->cfg.run_dir);
-    cleanup_close int log_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (log_fd < 0)
-        return kerr_make(err, errno, "prepare QEMU log `%s`", vm->log_path);
-    int console[2] = {-1, -1};
-    if (vm->cfg.console_path) {
-        console[1] = open(vm->cfg.console_path,
-                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (console[1] < 0)
-            return kerr_make(err, errno, "QEMU console `%s`", vm->cfg.console_path);
-    } else if (pipe2(console, O_CLOEXEC) < 0) {
-        return kerr_make(err, errno, "QEMU console pipe");
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        int saved = errno;
-        if (console[0] >= 0)
-            close(console[0]);
-        close(console[1]);
-        return kerr_make(err, saved, "fork QEMU");
-    }
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDONLY);
-        dup2(null, 0);
-        dup2(console[1], 1);
-        dup2(log_fd, 2);
-        if (vm->qmp_listen >= 0)
-            fd_set_cloexec(vm->qmp_listen, false); /* -chardev socket,fd= */
-        /* A VMM must not outlive a crashed parent unnoticed: it is reaped by
-         * whoever cleans the sandbox; keep default signal dispositions. */
-        signal(SIGPIPE, SIG_DFL);
-        if (vm->vsock_fd >= 0)
-            fcntl(vm->vsock_fd, F_SETFD, 0); /* QEMU's vhostfd= */
-        for (size_t i = 0; i < vm->cfg.n_net_devices; i++)
-            fcntl(vm->cfg.net_devices[i].tap_fd, F_SETFD, 0); /* -netdev tap,fd= */
-        execv(argv[0], argv);
-        dprintf(log_fd, "exec `%s`: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(console[1]);
-    vm->pid = pid;
-    vm->console_fd = console[0];
-    return 0;
+    if (vm->qmp_listen >= 0)
+        fd_set_cloexec(vm->qmp_listen, false); /* -chardev socket,fd= */
+    if (vm->vsock_fd >= 0)
+        fcntl(vm->vsock_fd, F_SETFD, 0); /* QEMU's vhostfd= */
+    for (size_t i = 0; i < vm->cfg.n_net_devices; i++)
+        fcntl(vm->cfg.net_devices[i].tap_fd, F_SETFD, 0); /* -netdev tap,fd= */
 }
 
 static int qemu_start(struct vm *vm, struct kerr **err)
@@ -468,14 +398,14 @@ static int qemu_start(struct vm *vm, struct kerr **err)
     vm->qmp_listen = unix_listen(vm->qmp_socket, err);
     if (vm->qmp_listen < 0)
         return -1;
-    if (qemu_start_virtiofsd(vm, err) < 0)
+    if (vm_start_virtiofsd(vm, err) < 0)
         return -1;
     char **argv = qemu_build_argv(vm, err);
     if (argv == NULL) {
         virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
         return -1;
     }
-    int r = qemu_spawn(vm, argv, err);
+    int r = vm_spawn(vm, argv, "qemu.log", "QEMU", qemu_child_fds, err);
     qemu_argv_free(argv);
     if (r == 0)
         vm->qmp_fd = unix_connect(vm->qmp_socket, err);
@@ -711,18 +641,6 @@ static size_t qemu_pids(const struct vm *vm, pid_t *out, size_t max)
     return n;
 }
 
-/* QEMU's exit as an error, or 0 while it runs. */
-static int qemu_exited(struct vm *vm, struct kerr **err)
-{
-    int status;
-    if (vm->pid <= 0 || waitpid(vm->pid, &status, WNOHANG) != vm->pid)
-        return 0;
-    vm->pid = 0;
-    cleanup_free char *tail = qemu_log_tail(vm);
-    return kerr_make(err, 0, "QEMU exited (status %d) before the agent answered: %s",
-                     WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), tail);
-}
-
 /* The agent listens on vsock port 1024 once it is up: connect until it
  * accepts (a guest not listening yet resets the connection). */
 static int qemu_agent_connect_vsock(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
@@ -733,7 +651,7 @@ static int qemu_agent_connect_vsock(struct vm *vm, uint64_t timeout_ns, struct k
         int fd = vsock_connect(vm->cid, AGENT_VSOCK_PORT, &last);
         if (fd >= 0)
             return fd;
-        if (qemu_exited(vm, err) < 0)
+        if (vm_check_exited(vm, "QEMU", err) < 0)
             return -1;
         if (now_ns() >= deadline)
             return kerr_make(err, ETIMEDOUT, "wait for the agent on vsock CID %u port %d (%s)",
@@ -761,7 +679,7 @@ static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **
         int status;
         if (vm->pid > 0 && waitpid(vm->pid, &status, WNOHANG) == vm->pid) {
             vm->pid = 0;
-            cleanup_free char *tail = qemu_log_tail(vm);
+            cleanup_free char *tail = vm_log_tail(vm);
             return kerr_make(err, 0,
                              "QEMU exited (status %d) before connecting the agent "
                              "channel: %s",

@@ -216,9 +216,12 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
         return -1;
     if (sharing(sb) && (shared_dir_prepare(sb, err) < 0 || sandbox_state_write(shim, err) < 0))
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    const struct hypervisor_ops *ops = hypervisor_find(sb->cfg->hypervisor.name);
+    if (ops == NULL)
+        return kerr_make(err, ENOTSUP, "boot sandbox `%s`: no driver for hypervisor `%s`",
+                         sandbox_id, sb->cfg->hypervisor.name);
     if (sandbox_network_attach(sb, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    const struct hypervisor_ops *ops = hypervisor_find("qemu");
     vm_init(&sb->vm, ops, &sb->vm_cfg);
     int started = ops->start(&sb->vm, err);
     sandbox_network_vmm_started(sb);
@@ -412,7 +415,9 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
     if (daemon > 0 && daemon != getpid())
         kill_recorded(daemon, "containerd-shim-kata-v2");
     if (json_object_object_get_ex(o, "vmm_pid", &v))
-        kill_recorded(json_object_get_int(v), "qemu");
+        /* QEMU, or the built-in VMM (the dragonball driver) */
+        kill_recorded(json_object_get_int(v),
+                      pid_is(json_object_get_int(v), "kata-vmm") ? "kata-vmm" : "qemu");
     if (json_object_object_get_ex(o, "virtiofsd_pid", &v))
         kill_recorded(json_object_get_int(v), "virtiofsd");
     /* The VMM is gone and its taps with it: the veths' qdiscs remain. */

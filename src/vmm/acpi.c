@@ -79,7 +79,57 @@ static void gas_port(uint8_t *p, uint16_t port)
  *   }
  * Hardware-reduced ACPI has no legacy PIC or ISA IRQs: the UART is found
  * (8250_pnp) and its IRQ routed through the IOAPIC only when described here. */
-static uint32_t write_dsdt(uint8_t *t)
+/* One virtio-mmio device, as QEMU's microvm and Firecracker describe them:
+ *   Device (VRnn) {
+ *     Name (_HID, "LNRO0005") Name (_UID, nn)
+ *     Name (_CRS, ResourceTemplate () {
+ *       Memory32Fixed (ReadWrite, base, size)
+ *       Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi } })
+ *   }
+ * Linux's virtio_mmio driver binds to LNRO0005 and maps the GSI through the
+ * IOAPIC (a bare IRQ number on the command line cannot be: hardware-reduced
+ * ACPI has no legacy IRQs). */
+#define AML_VIRTIO_MMIO_LEN 61u
+static void aml_virtio_mmio(uint8_t *p, unsigned index, const struct vmm_acpi_mmio *d)
+{
+    // clang-format off
+    static const uint8_t head[] = {
+        0x5b, 0x82, 59,                                     /* DeviceOp, PkgLength 59 */
+        'V',  'R',  '0', '0',                               /* NameSeg, digits below */
+        0x08, '_',  'H', 'I', 'D', 0x0d,                    /* Name (_HID, String */
+        'L',  'N',  'R', 'O', '0', '0', '0', '5', 0x00,     /*   "LNRO0005") */
+        0x08, '_',  'U', 'I', 'D', 0x0a, 0x00,              /* Name (_UID, Byte nn) */
+        0x08, '_',  'C', 'R', 'S', 0x11, 26, 0x0a, 23,      /* Name (_CRS, Buffer (23) { */
+        0x86, 0x09, 0x00, 0x01,                             /*   Memory32Fixed, read/write */
+    };
+    // clang-format on
+    memcpy(p, head, sizeof(head));
+    p[5] = (uint8_t)('0' + index / 10);
+    p[6] = (uint8_t)('0' + index % 10);
+    p[28] = (uint8_t)index;
+    uint8_t *r = p + sizeof(head);
+    put32(r, (uint32_t)d->base);
+    put32(r + 4, d->size);
+    r += 8;
+    r[0] = 0x89; /* Extended Interrupt */
+    put16(r + 1, 6);
+    r[3] = 0x03; /* consumer, edge, active high, exclusive */
+    r[4] = 1;    /* one interrupt */
+    put32(r + 5, d->gsi);
+    r[9] = 0x79; /* end tag */
+    r[10] = 0x00;
+}
+
+/* DSDT, in AML:
+ *   Name (_S5, Package (4) { 5, 0, 0, 0 })
+ *   Device (COM1) {
+ *     Name (_HID, EisaId ("PNP0501")) Name (_UID, 0)
+ *     Name (_CRS, ResourceTemplate () { IO (Decode16, 0x3f8, 0x3f8, 1, 8) IRQNoFlags () {4} })
+ *   }
+ *   then each virtio-mmio device (aml_virtio_mmio).
+ * Hardware-reduced ACPI has no legacy PIC or ISA IRQs: the UART is found
+ * (8250_pnp) and its IRQ routed through the IOAPIC only when described here. */
+static uint32_t write_dsdt(uint8_t *t, const struct vmm_acpi_mmio *mmio, unsigned mmio_count)
 {
     // clang-format off
     static const uint8_t aml[] = {
@@ -99,8 +149,12 @@ static uint32_t write_dsdt(uint8_t *t)
     };
     // clang-format on
     uint32_t len = HEADER_LEN + sizeof(aml);
-    header(t, "DSDT", len, 2);
     memcpy(t + HEADER_LEN, aml, sizeof(aml));
+    for (unsigned i = 0; i < mmio_count; i++) {
+        aml_virtio_mmio(t + len, i, &mmio[i]);
+        len += AML_VIRTIO_MMIO_LEN;
+    }
+    header(t, "DSDT", len, 2);
     finish(t, len);
     return len;
 }
@@ -148,15 +202,19 @@ static uint32_t write_madt(uint8_t *t, unsigned vcpus)
     return len;
 }
 
-int vmm_write_acpi(uint8_t *mem, size_t mem_size, unsigned vcpus, struct kerr **err)
+int vmm_write_acpi(uint8_t *mem, size_t mem_size, unsigned vcpus, const struct vmm_acpi_mmio *mmio,
+                   unsigned mmio_count, struct kerr **err)
 {
+    if (mmio_count > VMM_ACPI_MAX_MMIO)
+        return kerr_make(err, EINVAL, "ACPI tables for %u virtio-mmio devices (at most %d)",
+                         mmio_count, VMM_ACPI_MAX_MMIO);
     if (vcpus == 0 || vcpus > VMM_ACPI_MAX_VCPUS)
         return kerr_make(err, EINVAL, "ACPI tables for %u vCPUs (1 to %d)", vcpus,
                          VMM_ACPI_MAX_VCPUS);
     if (mem_size < VMM_ACPI_END_GPA)
         return kerr_make(err, EINVAL, "guest memory too small for the ACPI tables");
     memset(mem + RSDP_GPA, 0, VMM_ACPI_END_GPA - RSDP_GPA);
-    write_dsdt(mem + DSDT_GPA);
+    write_dsdt(mem + DSDT_GPA, mmio, mmio_count);
     write_fadt(mem + FADT_GPA);
     write_madt(mem + MADT_GPA, vcpus);
 

@@ -1,16 +1,27 @@
 /* kata-vmm: boot a kernel in the built-in VMM and copy its console to stdout.
  *
+ *   kata-vmm --api-socket PATH [--no-seccomp]
  *   kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT] [--memory MB]
- *            [--timeout S] [--marker TEXT]
+ *            [--vcpus N] [--timeout S] [--marker TEXT] [--rng] [--disk PATH[,ro][,id=ID]]...
+ *            [--fs SOCKET,tag=TAG]... [--net FD[,mac=MAC][,mtu=N]]...
+ *            [--vsock SOCKET [--cid N]] [--mmio-cmdline]
+ *            [--no-seccomp]
  *
  * Exits 0 when the guest resets or powers off (with --marker: only if TEXT
  * was seen on the console, and the time to it goes to stderr), 1 on error or
- * timeout.  The control-socket API and the virtio devices come later. */
+ * timeout; SIGTERM or SIGINT stop the VM (status 0).  --timeout 0: none.
+ * With --api-socket the VM is configured, booted, paused and stopped through
+ * the control socket (api.h); kata-vmm exits when the VM is over. */
+#include "api.h"
+#include "loop.h"
 #include "util.h"
 #include "vmm.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +38,12 @@ struct console {
 };
 
 static struct vmm *running;
+static volatile sig_atomic_t stop_signal;
 
-static void on_alarm(int sig)
+/* SIGALRM (--timeout), SIGTERM, SIGINT: stop the vCPU; main cleans up. */
+static void on_stop_signal(int sig)
 {
-    (void)sig;
+    stop_signal = sig;
     if (running)
         vmm_request_stop(running);
 }
@@ -58,7 +71,110 @@ static void console_out(void *ctx, const uint8_t *bytes, size_t len)
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT]\n"
-                 "                [--memory MB] [--timeout S] [--marker TEXT]\n");
+                 "                [--memory MB] [--vcpus N] [--timeout S] [--marker TEXT] [--rng]\n"
+                 "                [--disk PATH[,ro][,id=ID]]... [--fs SOCKET,tag=TAG]...\n"
+                 "                [--net FD[,mac=MAC][,mtu=N]]... [--vsock SOCKET [--cid N]]\n"
+                 "                [--mmio-cmdline] [--no-seccomp]\n"
+                 "       kata-vmm --api-socket PATH [--no-seccomp]\n");
+}
+
+#define MAX_DISKS 8
+#define MAX_FS    4
+#define MAX_NETS  4
+
+/* FD[,mac=MAC][,mtu=N]: a tap kata-vmm inherited, split in place. */
+static int parse_net(char *spec, struct vmm_net *net)
+{
+    char *rest = spec, *end = NULL;
+    const char *fd = strsep(&rest, ",");
+    *net = (struct vmm_net){.tap_fd = (int)strtol(fd, &end, 10)};
+    if (*fd == '\0' || *end || net->tap_fd < 0)
+        goto bad;
+    for (char *opt; (opt = strsep(&rest, ",")) != NULL;) {
+        if (strncmp(opt, "mac=", 4) == 0)
+            net->mac = opt + 4;
+        else if (strncmp(opt, "mtu=", 4) == 0)
+            net->mtu = (unsigned)strtoul(opt + 4, NULL, 10);
+        else
+            goto bad;
+    }
+    return 0;
+bad:
+    fprintf(stderr, "kata-vmm: --net: expected FD[,mac=MAC][,mtu=N]\n");
+    return -1;
+}
+
+/* SOCKET,tag=TAG, split in place. */
+static int parse_fs(char *spec, struct vmm_fs *fs)
+{
+    char *comma = strchr(spec, ',');
+    if (comma == NULL || strncmp(comma + 1, "tag=", 4) != 0 || comma == spec || !comma[5]) {
+        fprintf(stderr, "kata-vmm: --fs `%s`: expected SOCKET,tag=TAG\n", spec);
+        return -1;
+    }
+    *comma = '\0';
+    *fs = (struct vmm_fs){.socket = spec, .tag = comma + 5};
+    return 0;
+}
+
+/* PATH[,ro][,id=ID], split in place. */
+static int parse_disk(char *spec, struct vmm_disk *disk)
+{
+    char *rest = spec;
+    *disk = (struct vmm_disk){.path = strsep(&rest, ",")};
+    for (char *opt; (opt = strsep(&rest, ",")) != NULL;) {
+        if (strcmp(opt, "ro") == 0)
+            disk->readonly = true;
+        else if (strncmp(opt, "id=", 3) == 0)
+            disk->id = opt + 3;
+        else {
+            fprintf(stderr, "kata-vmm: --disk `%s`: unknown option `%s` (ro, id=ID)\n", disk->path,
+                    opt);
+            return -1;
+        }
+    }
+    if (*disk->path == '\0') {
+        fprintf(stderr, "kata-vmm: --disk needs a path\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void on_signalfd(struct loop_watch *w, uint32_t events, void *data)
+{
+    struct signalfd_siginfo si;
+    if (read(loop_watch_fd(w), &si, sizeof(si)) == sizeof(si))
+        vmm_api_shutdown(data);
+}
+
+/* The control-socket mode: SIGTERM and SIGINT arrive on a signalfd of the
+ * loop (blocked in every thread) and stop the VM. */
+static int serve_api(const char *path, bool seccomp, struct console *con)
+{
+    cleanup_kerr struct kerr *err = NULL;
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+    cleanup_close int sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+    struct loop *loop = loop_new(&err);
+    struct vmm_api *api = NULL;
+    int status = 1;
+    if (sfd < 0 && err == NULL)
+        kerr_make(&err, errno, "signalfd");
+    if (loop && sfd >= 0)
+        api = vmm_api_new(loop, path, seccomp, console_out, con, &err);
+    if (api && loop_watch_add(loop, sfd, EPOLLIN, on_signalfd, api, &err) != NULL) {
+        while (!vmm_api_done(api) && loop_run_once(loop, -1, &err) == 0)
+            ;
+        status = err ? 1 : vmm_api_exit_status(api);
+    }
+    if (err)
+        kerr_report(&err, "kata-vmm", stderr);
+    vmm_api_free(api);
+    loop_free(loop);
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -67,11 +183,21 @@ int main(int argc, char **argv)
         {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
         {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
         {"timeout", required_argument, NULL, 't'}, {"marker", required_argument, NULL, 'x'},
+        {"rng", no_argument, NULL, 'r'},           {"disk", required_argument, NULL, 'd'},
+        {"vsock", required_argument, NULL, 'v'},   {"cid", required_argument, NULL, 'C'},
+        {"mmio-cmdline", no_argument, NULL, 'M'},  {"vcpus", required_argument, NULL, 'n'},
+        {"no-seccomp", no_argument, NULL, 'S'},    {"api-socket", required_argument, NULL, 'A'},
+        {"fs", required_argument, NULL, 'F'},      {"net", required_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},          {0},
     };
-    struct vmm_config cfg = {.cmdline = DEFAULT_CMDLINE, .memory_mb = 256};
+    struct vmm_disk disks[MAX_DISKS];
+    struct vmm_fs shares[MAX_FS];
+    struct vmm_net nets[MAX_NETS];
+    struct vmm_config cfg = {
+        .cmdline = DEFAULT_CMDLINE, .memory_mb = 256, .vcpus = 1, .seccomp = true};
     struct console con = {0};
     unsigned timeout = 60;
+    const char *api_socket = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -93,6 +219,57 @@ int main(int argc, char **argv)
         case 'x':
             con.marker = optarg;
             break;
+        case 'r':
+            cfg.rng = true;
+            break;
+        case 'd':
+            if (cfg.disk_count == MAX_DISKS) {
+                fprintf(stderr, "kata-vmm: more than %d disks\n", MAX_DISKS);
+                return 2;
+            }
+            if (parse_disk(optarg, &disks[cfg.disk_count]) < 0)
+                return 2;
+            cfg.disks = disks;
+            cfg.disk_count++;
+            break;
+        case 'v':
+            cfg.vsock_socket = optarg;
+            break;
+        case 'C':
+            cfg.vsock_cid = strtoull(optarg, NULL, 10);
+            break;
+        case 'M':
+            cfg.devices_on_cmdline = true;
+            break;
+        case 'n':
+            cfg.vcpus = (unsigned)atoi(optarg);
+            break;
+        case 'S':
+            cfg.seccomp = false;
+            break;
+        case 'A':
+            api_socket = optarg;
+            break;
+        case 'N':
+            if (cfg.net_count == MAX_NETS) {
+                fprintf(stderr, "kata-vmm: more than %d --net interfaces\n", MAX_NETS);
+                return 2;
+            }
+            if (parse_net(optarg, &nets[cfg.net_count]) < 0)
+                return 2;
+            cfg.nets = nets;
+            cfg.net_count++;
+            break;
+        case 'F':
+            if (cfg.fs_count == MAX_FS) {
+                fprintf(stderr, "kata-vmm: more than %d --fs shares\n", MAX_FS);
+                return 2;
+            }
+            if (parse_fs(optarg, &shares[cfg.fs_count]) < 0)
+                return 2;
+            cfg.fs = shares;
+            cfg.fs_count++;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -101,7 +278,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (cfg.kernel == NULL || cfg.memory_mb < 16 || cfg.memory_mb > 3072) {
+    if (api_socket)
+        return serve_api(api_socket, cfg.seccomp, &con);
+    if (cfg.kernel == NULL || cfg.memory_mb < 16 || cfg.memory_mb > 3072 || cfg.vcpus < 1 ||
+        cfg.vcpus > VMM_MAX_VCPUS) {
         usage(stderr);
         return 2;
     }
@@ -114,17 +294,23 @@ int main(int argc, char **argv)
         return 1;
     }
     running = vm;
-    struct sigaction sa = {.sa_handler = on_alarm};
-    sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART: KVM_RUN returns EINTR */
-    alarm(timeout);
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    /* No SA_RESTART: KVM_RUN returns EINTR.  The device thread blocks these,
+     * so they reach the vCPU (main) thread. */
+    sigaction(SIGALRM, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    alarm(timeout); /* 0: none */
     enum vmm_exit why = VMM_EXIT_STOPPED;
     int status = 0;
     if (vmm_run(vm, &why, &err) < 0) {
         kerr_report(&err, "kata-vmm", stderr);
         status = 1;
-    } else if (why == VMM_EXIT_STOPPED) {
+    } else if (why == VMM_EXIT_STOPPED && stop_signal == SIGALRM) {
         fprintf(stderr, "kata-vmm: stopped after %u s\n", timeout);
         status = 1;
+    } else if (why == VMM_EXIT_STOPPED) {
+        fprintf(stderr, "kata-vmm: stopped by signal %d\n", (int)stop_signal);
     }
     alarm(0);
     running = NULL;

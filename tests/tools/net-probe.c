@@ -49,6 +49,7 @@ struct options {
     bool timings;          /* attach, detach: report how long each step took */
     enum net_model model;
     struct vm_config cfg;
+    const struct hypervisor_ops *ops; /* --hypervisor: qemu (default) or dragonball */
     double timeout_s;
     bool console;
 };
@@ -242,7 +243,7 @@ static int run_vm(struct options *o, struct vm *vm, struct loop *loop,
     }
     o->cfg.net_devices = nets;
     o->cfg.n_net_devices = n;
-    vm_init(vm, &qemu_ops, &o->cfg);
+    vm_init(vm, o->ops, &o->cfg);
     uint64_t t0 = now_ns();
     int rc = -1;
     struct ttrpc_client *client = NULL;
@@ -353,6 +354,8 @@ static void usage(FILE *out)
                  "  --qemu PATH             QEMU binary\n"
                  "  --timeout SECONDS       agent wait (default 60)\n"
                  "  --console               echo the guest console to stderr\n"
+                 "  --hypervisor NAME       vm: qemu (default) or dragonball (--qemu then names\n"
+                 "                          kata-vmm)\n"
                  "  --pause-after-scan      attach: wait for a line on stdin before attaching\n"
                  "  --timings               attach, detach: report the time of each step\n");
 }
@@ -360,23 +363,19 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'M'},
-        {"kernel", required_argument, NULL, 'k'},
-        {"machine", required_argument, NULL, 'm'},
-        {"initrd", required_argument, NULL, 'i'},
-        {"qemu", required_argument, NULL, 'q'},
-        {"timeout", required_argument, NULL, 't'},
-        {"console", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},
-        {"pause-after-scan", no_argument, NULL, 'P'},
-        {"timings", no_argument, NULL, 'T'},
-        {0},
+        {"model", required_argument, NULL, 'M'},   {"kernel", required_argument, NULL, 'k'},
+        {"machine", required_argument, NULL, 'm'}, {"initrd", required_argument, NULL, 'i'},
+        {"qemu", required_argument, NULL, 'q'},    {"hypervisor", required_argument, NULL, 'H'},
+        {"timeout", required_argument, NULL, 't'}, {"console", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},          {"pause-after-scan", no_argument, NULL, 'P'},
+        {"timings", no_argument, NULL, 'T'},       {0},
     };
     struct options o = {
         .cfg = {.hypervisor_path = "/usr/bin/qemu-system-x86_64",
                 .machine_type = "microvm",
                 .vcpus = 1,
                 .memory_mb = 256},
+        .ops = &qemu_ops,
         .timeout_s = 60,
     };
     cleanup_kerr struct kerr *err = NULL;
@@ -400,6 +399,13 @@ int main(int argc, char **argv)
             break;
         case 'q':
             o.cfg.hypervisor_path = optarg;
+            break;
+        case 'H':
+            o.ops = hypervisor_find(optarg);
+            if (o.ops == NULL) {
+                fprintf(stderr, "net-probe: unknown hypervisor `%s`\n", optarg);
+                return 2;
+            }
             break;
         case 't':
             o.timeout_s = atof(optarg);

@@ -87,6 +87,8 @@ static void usage(FILE *out)
     fprintf(out, "Usage: vm-probe --kernel PATH (--initrd PATH | --image PATH) [options]\n"
                  "  --machine microvm|q35   machine type (default microvm)\n"
                  "  --qemu PATH             QEMU binary (default /usr/bin/qemu-system-x86_64)\n"
+                 "  --hypervisor NAME       driver: qemu (default) or dragonball (--qemu names\n"
+                 "                          the built-in VMM's kata-vmm binary then)\n"
                  "  --vcpus N --memory MB   guest size (default 1, 256)\n"
                  "  --params TEXT           extra kernel parameters (appended last)\n"
                  "  --marker TEXT           wait for TEXT on the console instead of the agent\n"
@@ -246,27 +248,17 @@ out_client:
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},
-        {"initrd", required_argument, NULL, 'i'},
-        {"image", required_argument, NULL, 'I'},
-        {"machine", required_argument, NULL, 'M'},
-        {"qemu", required_argument, NULL, 'q'},
-        {"vcpus", required_argument, NULL, 'c'},
-        {"memory", required_argument, NULL, 'm'},
-        {"params", required_argument, NULL, 'p'},
-        {"marker", required_argument, NULL, 'x'},
-        {"timeout", required_argument, NULL, 't'},
-        {"run-dir", required_argument, NULL, 'r'},
-        {"console", no_argument, NULL, 'C'},
-        {"json", no_argument, NULL, 'j'},
-        {"share9p", required_argument, NULL, '9'},
-        {"virtiofs", required_argument, NULL, 'F'},
-        {"qmp-check", no_argument, NULL, 'Q'},
-        {"block", required_argument, NULL, 'B'},
-        {"hotplug", required_argument, NULL, 'H'},
-        {"calls", required_argument, NULL, 'X'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+        {"image", required_argument, NULL, 'I'},   {"machine", required_argument, NULL, 'M'},
+        {"qemu", required_argument, NULL, 'q'},    {"hypervisor", required_argument, NULL, 'D'},
+        {"vcpus", required_argument, NULL, 'c'},   {"memory", required_argument, NULL, 'm'},
+        {"params", required_argument, NULL, 'p'},  {"marker", required_argument, NULL, 'x'},
+        {"timeout", required_argument, NULL, 't'}, {"run-dir", required_argument, NULL, 'r'},
+        {"console", no_argument, NULL, 'C'},       {"json", no_argument, NULL, 'j'},
+        {"share9p", required_argument, NULL, '9'}, {"virtiofs", required_argument, NULL, 'F'},
+        {"qmp-check", no_argument, NULL, 'Q'},     {"block", required_argument, NULL, 'B'},
+        {"hotplug", required_argument, NULL, 'H'}, {"calls", required_argument, NULL, 'X'},
+        {"help", no_argument, NULL, 'h'},          {0},
     };
     struct vm_config cfg = {
         .hypervisor_path = "/usr/bin/qemu-system-x86_64",
@@ -275,6 +267,7 @@ int main(int argc, char **argv)
         .memory_mb = 256,
     };
     struct probe p = {0};
+    const struct hypervisor_ops *ops = &qemu_ops;
     struct vm_block_device block = {0};
     double timeout_s = 60;
     bool json = false;
@@ -296,6 +289,13 @@ int main(int argc, char **argv)
             break;
         case 'q':
             cfg.hypervisor_path = optarg;
+            break;
+        case 'D':
+            ops = hypervisor_find(optarg);
+            if (ops == NULL) {
+                fprintf(stderr, "vm-probe: unknown hypervisor `%s`\n", optarg);
+                return 2;
+            }
             break;
         case 'c':
             cfg.vcpus = (unsigned)atoi(optarg);
@@ -369,7 +369,7 @@ int main(int argc, char **argv)
     uint64_t timeout_ns = (uint64_t)(timeout_s * 1e9);
     int status = 1;
     p.loop = loop_new(&err);
-    vm_init(&p.vm, &qemu_ops, &cfg);
+    vm_init(&p.vm, ops, &cfg);
     uint64_t t0 = now_ns();
     if (p.vm.ops->start(&p.vm, &err) < 0)
         goto out;

@@ -266,7 +266,7 @@ static const uint8_t *xsdt_table(const uint8_t *mem, const char *sig)
 TEST(acpi_tables_link_up_and_sum_to_zero)
 {
     cleanup_free uint8_t *mem = guest_memory();
-    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 2, NULL), 0);
+    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 2, NULL, 0, NULL), 0);
     const uint8_t *rsdp = mem + VMM_ACPI_RSDP_GPA;
     CHECK(memcmp(rsdp, "RSD PTR ", 8) == 0);
     CHECK_INT(vmm_acpi_sum(rsdp, 20), 0);
@@ -308,5 +308,43 @@ TEST(acpi_tables_link_up_and_sum_to_zero)
     /* Everything stays in the reserved BIOS area. */
     CHECK(xsdt_gpa >= VMM_ACPI_RSDP_GPA && dsdt_gpa + 64 <= VMM_ACPI_END_GPA);
     cleanup_kerr struct kerr *e = NULL;
-    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 0, &e), -1);
+    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 0, NULL, 0, &e), -1);
+}
+
+TEST(acpi_dsdt_describes_virtio_mmio_devices)
+{
+    cleanup_free uint8_t *mem = guest_memory();
+    struct vmm_acpi_mmio mmio[2] = {{0xd0000000u, 0x1000, 5}, {0xd0001000u, 0x1000, 6}};
+    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 1, mmio, 2, NULL), 0);
+    const uint8_t *fadt = xsdt_table(mem, "FACP");
+    CHECK(fadt != NULL);
+    uint64_t dsdt_gpa;
+    uint32_t len;
+    memcpy(&dsdt_gpa, fadt + 140, 8);
+    const uint8_t *dsdt = mem + dsdt_gpa;
+    memcpy(&len, dsdt + 4, 4);
+    CHECK_INT(vmm_acpi_sum(dsdt, len), 0);
+    CHECK(dsdt_gpa + len <= VMM_ACPI_END_GPA);
+    /* Device (VR01): its PkgLength covers the rest of the device, the
+     * _CRS has the register block and the GSI. */
+    const uint8_t *dev = memmem(dsdt, len, "VR01", 4);
+    CHECK(dev != NULL);
+    CHECK_INT(dev[-3], 0x5b);
+    CHECK_INT(dev[-2], 0x82);
+    CHECK(dev - 1 + dev[-1] == dsdt + len); /* the last device ends the table */
+    CHECK(memmem(dev, 40, "LNRO0005", 8) != NULL);
+    const uint8_t *mem32 = memmem(dev, 60, "\x86\x09\x00\x01", 4);
+    CHECK(mem32 != NULL);
+    uint32_t base, size, gsi;
+    memcpy(&base, mem32 + 4, 4);
+    memcpy(&size, mem32 + 8, 4);
+    CHECK_INT(base, 0xd0001000u);
+    CHECK_INT(size, 0x1000);
+    CHECK_INT(mem32[12], 0x89); /* extended interrupt */
+    memcpy(&gsi, mem32 + 17, 4);
+    CHECK_INT(gsi, 6);
+    cleanup_kerr struct kerr *e = NULL;
+    struct vmm_acpi_mmio many[VMM_ACPI_MAX_MMIO + 1] = {0};
+    CHECK_INT(vmm_write_acpi(mem, MEM_SIZE, 1, many, VMM_ACPI_MAX_MMIO + 1, &e), -1);
+    CHECK_CONTAINS(e->msg, "virtio-mmio devices");
 }

@@ -1,0 +1,322 @@
+/* The `dragonball` hypervisor: the built-in VMM (src/vmm, kata-vmm) as a
+ * process per sandbox, driven through its control socket
+ * `<run_dir>/kata-vmm.sock` (vm.create, vm.boot, vm.pause, vm.resume,
+ * vm.info, vm.shutdown).  The agent channel is hybrid vsock on
+ * `<run_dir>/kata.hvsock`; disks and the image are virtio-blk, a virtio-rng
+ * feeds the guest's entropy, and a virtio-fs share is served by virtiofsd
+ * (vhost-user, `<run_dir>/virtiofsd.sock`).  Network devices are virtio-net
+ * on the caller's taps, which kata-vmm inherits.  9p is not in the built-in
+ * VMM: asking for it is an error. */
+#include "channel.h"
+#include "dragonball_api.h"
+#include "hypervisor.h"
+#include "util.h"
+#include "vm_process.h"
+
+#include <ctype.h>
+#include <json-c/json.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define VMM_GUEST_CID  3u
+#define API_TIMEOUT_NS 10000000000ull /* pause waits for every vCPU: up to 5 s */
+
+/* kata-vmm: the configured path, else $KATA_VMM_PATH, else beside the running
+ * binary (the shim and kata-vmm are installed in one bin directory). */
+static char *vmm_binary(const struct vm *vm)
+{
+    if (vm->cfg.hypervisor_path && *vm->cfg.hypervisor_path)
+        return xstrdup(vm->cfg.hypervisor_path);
+    const char *env = getenv("KATA_VMM_PATH");
+    if (env && *env)
+        return xstrdup(env);
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return xstrdup(KATA_PREFIX "/bin/kata-vmm");
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    return xasprintf("%s/kata-vmm", self);
+}
+
+static int check_config(const struct vm *vm, const char *binary, struct kerr **err)
+{
+    const struct vm_config *cfg = &vm->cfg;
+    if (vm->accel != VM_ACCEL_KVM)
+        return kerr_make(err, ENOTSUP,
+                         "hypervisor `dragonball` (the built-in VMM) needs KVM: no usable "
+                         "`/dev/kvm` on a CPU with vmx or svm");
+    if (access(binary, X_OK) < 0)
+        return kerr_make(err, errno, "built-in VMM `%s` (set KATA_VMM_PATH?)", binary);
+    if (access(cfg->kernel, R_OK) < 0)
+        return kerr_make(err, errno, "guest kernel `%s`", cfg->kernel);
+    if (cfg->initrd && access(cfg->initrd, R_OK) < 0)
+        return kerr_make(err, errno, "guest initrd `%s`", cfg->initrd);
+    if (cfg->image && access(cfg->image, R_OK) < 0)
+        return kerr_make(err, errno, "guest image `%s`", cfg->image);
+    enum vm_shared_fs fs = vm_shared_fs_kind(cfg->shared_fs, err);
+    if ((int)fs < 0)
+        return -1;
+    if (fs == VM_SHARED_FS_VIRTIO_9P)
+        return kerr_make(err, ENOTSUP,
+                         "shared_fs `%s`: the built-in VMM has no 9p (use \"virtio-fs\" or "
+                         "\"none\")",
+                         cfg->shared_fs);
+    if (fs == VM_SHARED_FS_VIRTIO_FS && cfg->shared_dir == NULL)
+        return kerr_make(err, EINVAL, "shared_fs `virtio-fs` without a shared directory");
+    if (cfg->n_net_devices > 4)
+        return kerr_make(err, E2BIG, "the built-in VMM takes at most 4 network devices");
+    if (cfg->vcpus > 16)
+        return kerr_make(err, EINVAL, "%u vCPUs: the built-in VMM runs at most 16", cfg->vcpus);
+    if (cfg->n_block_devices + (cfg->image != NULL) > 8)
+        return kerr_make(err, E2BIG, "the built-in VMM takes at most 8 disks");
+    for (size_t i = 0; i < cfg->n_block_devices; i++) {
+        const struct vm_block_device *d = &cfg->block_devices[i];
+        if (d->path == NULL)
+            return kerr_make(err, EINVAL, "block device %zu has no path", i);
+        if (access(d->path, d->readonly ? R_OK : R_OK | W_OK) < 0)
+            return kerr_make(err, errno, "block device `%s`", d->path);
+    }
+    return 0;
+}
+
+/* The VM's configuration for vm.create (src/vmm/api_config.h). */
+static char *vm_create_json(const struct vm *vm)
+{
+    const struct vm_config *cfg = &vm->cfg;
+    cleanup_free char *cmdline = vm_kernel_cmdline(vm);
+    struct json_object *root = json_object_new_object(), *o;
+    o = json_object_new_object();
+    json_object_object_add(o, "boot_vcpus", json_object_new_int(cfg->vcpus ? (int)cfg->vcpus : 1));
+    json_object_object_add(root, "cpus", o);
+    o = json_object_new_object();
+    json_object_object_add(
+        o, "size", json_object_new_int64((int64_t)(cfg->memory_mb ? cfg->memory_mb : 256) << 20));
+    json_object_object_add(root, "memory", o);
+    o = json_object_new_object();
+    json_object_object_add(o, "kernel", json_object_new_string(cfg->kernel));
+    if (cfg->initrd)
+        json_object_object_add(o, "initrd", json_object_new_string(cfg->initrd));
+    json_object_object_add(o, "cmdline", json_object_new_string(cmdline));
+    json_object_object_add(root, "payload", o);
+    struct json_object *disks = json_object_new_array();
+    if (cfg->image) { /* the root disk is /dev/vda (root=/dev/vda) */
+        o = json_object_new_object();
+        json_object_object_add(o, "path", json_object_new_string(cfg->image));
+        json_object_object_add(o, "readonly", json_object_new_boolean(1));
+        json_object_array_add(disks, o);
+    }
+    for (size_t i = 0; i < cfg->n_block_devices; i++) {
+        const struct vm_block_device *d = &cfg->block_devices[i];
+        o = json_object_new_object();
+        json_object_object_add(o, "path", json_object_new_string(d->path));
+        json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
+        if (d->id)
+            json_object_object_add(o, "id", json_object_new_string(d->id));
+        json_object_array_add(disks, o);
+    }
+    json_object_object_add(root, "disks", disks);
+    if (cfg->n_net_devices) {
+        struct json_object *nets = json_object_new_array();
+        for (size_t i = 0; i < cfg->n_net_devices; i++) {
+            const struct vm_net_device *n = &cfg->net_devices[i];
+            o = json_object_new_object();
+            json_object_object_add(o, "fd", json_object_new_int(n->tap_fd)); /* inherited */
+            if (n->mac)
+                json_object_object_add(o, "mac", json_object_new_string(n->mac));
+            if (n->mtu)
+                json_object_object_add(o, "mtu", json_object_new_int((int)n->mtu));
+            json_object_array_add(nets, o);
+        }
+        json_object_object_add(root, "net", nets);
+    }
+    if (vm->virtiofsd.socket_path) {
+        struct json_object *shares = json_object_new_array();
+        o = json_object_new_object();
+        json_object_object_add(o, "socket", json_object_new_string(vm->virtiofsd.socket_path));
+        json_object_object_add(
+            o, "tag",
+            json_object_new_string(cfg->share_tag ? cfg->share_tag : VM_SHARE_TAG_DEFAULT));
+        json_object_array_add(shares, o);
+        json_object_object_add(root, "fs", shares);
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "cid", json_object_new_int(VMM_GUEST_CID));
+    json_object_object_add(o, "socket", json_object_new_string(vm->agent_socket));
+    json_object_object_add(root, "vsock", o);
+    json_object_object_add(root, "rng", json_object_new_object());
+    char *text = xstrdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+    json_object_put(root);
+    return text;
+}
+
+/* In the child before exec: the taps the configuration names stay open. */
+static void child_keep_taps(struct vm *vm)
+{
+    for (size_t i = 0; i < vm->cfg.n_net_devices; i++)
+        fcntl(vm->cfg.net_devices[i].tap_fd, F_SETFD, 0);
+}
+
+/* Hybrid vsock: the VMM asks the guest for port 1024 on each CONNECT; a guest
+ * not listening yet refuses (the connection closes): retry. */
+static int dragonball_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
+{
+    uint64_t deadline = now_ns() + timeout_ns;
+    for (;;) {
+        cleanup_kerr struct kerr *last = NULL;
+        int fd = hybrid_vsock_connect(vm->agent_socket, AGENT_VSOCK_PORT, &last);
+        if (fd >= 0)
+            return fd;
+        if (vm_check_exited(vm, "the built-in VMM", err) < 0)
+            return -1;
+        if (now_ns() >= deadline)
+            return kerr_make(err, ETIMEDOUT, "wait for the agent through `%s` (%s)",
+                             vm->agent_socket, last->msg);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int api(struct vm *vm, const char *method, const char *path, const char *body, char **answer,
+               struct kerr **err)
+{
+    char *ignored = NULL;
+    int status = dragonball_api_call(vm->qmp_socket, method, path, body, answer ? answer : &ignored,
+                                     API_TIMEOUT_NS, err);
+    free(ignored);
+    if (status < 0 || status >= 400)
+        return -1;
+    return 0;
+}
+
+/* The control socket accepts once kata-vmm's loop runs. */
+static int wait_for_api(struct vm *vm, struct kerr **err)
+{
+    uint64_t deadline = now_ns() + API_TIMEOUT_NS;
+    for (;;) {
+        cleanup_kerr struct kerr *last = NULL;
+        int fd = unix_connect(vm->qmp_socket, &last);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        if (vm_check_exited(vm, "the built-in VMM", err) < 0)
+            return -1;
+        if (now_ns() >= deadline)
+            return kerr_make(err, ETIMEDOUT, "wait for the built-in VMM's control socket (%s)",
+                             last->msg);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int dragonball_start(struct vm *vm, struct kerr **err)
+{
+    cleanup_free char *binary = vmm_binary(vm);
+    if (check_config(vm, binary, err) < 0 || vm_start_virtiofsd(vm, err) < 0)
+        return -1;
+    vm->agent_socket = xasprintf("%s/kata.hvsock", vm->cfg.run_dir);
+    vm->qmp_socket = xasprintf("%s/kata-vmm.sock", vm->cfg.run_dir); /* the control socket */
+    vm->vsock = true; /* the agent listens on vsock; we reach it through the VMM's socket */
+    vm->cid = VMM_GUEST_CID;
+    char *argv[] = {binary, "--api-socket", vm->qmp_socket, NULL};
+    if (vm_spawn(vm, argv, "kata-vmm.log", "the built-in VMM", child_keep_taps, err) < 0) {
+        virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
+        return -1;
+    }
+    cleanup_free char *config = vm_create_json(vm);
+    if (wait_for_api(vm, err) < 0 || api(vm, "PUT", "/api/v1/vm.create", config, NULL, err) < 0 ||
+        api(vm, "PUT", "/api/v1/vm.boot", NULL, NULL, err) < 0) {
+        cleanup_kerr struct kerr *stop_err = NULL;
+        vm->ops->stop(vm, 0, &stop_err);
+        return kerr_wrap(err, "start the built-in VMM");
+    }
+    return 0;
+}
+
+/* vm.shutdown (kata-vmm exits), else SIGTERM; SIGKILL after grace_ns. */
+static int stop_vmm(struct vm *vm, uint64_t grace_ns, struct kerr **err)
+{
+    if (vm->pid <= 0)
+        return 0;
+    cleanup_kerr struct kerr *api_err = NULL;
+    if (grace_ns == 0 || api(vm, "PUT", "/api/v1/vm.shutdown", NULL, NULL, &api_err) < 0)
+        kill(vm->pid, SIGTERM);
+    if (vm_wait_exit(vm, grace_ns) < 0 && errno == ETIMEDOUT) {
+        kill(vm->pid, SIGKILL);
+        if (vm_wait_exit(vm, 5000000000ull) < 0 && errno == ETIMEDOUT)
+            return kerr_make(err, ETIMEDOUT, "built-in VMM pid %d did not exit after SIGKILL",
+                             (int)vm->pid);
+    }
+    return 0;
+}
+
+/* virtiofsd goes after kata-vmm, whose vhost-user back-end it is. */
+static int dragonball_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
+{
+    int status = stop_vmm(vm, grace_ns, err);
+    virtiofsd_stop(&vm->virtiofsd, grace_ns ? grace_ns : 1000000000ull);
+    return status;
+}
+
+static int dragonball_pause(struct vm *vm, struct kerr **err)
+{
+    return api(vm, "PUT", "/api/v1/vm.pause", NULL, NULL, err);
+}
+
+static int dragonball_resume(struct vm *vm, struct kerr **err)
+{
+    return api(vm, "PUT", "/api/v1/vm.resume", NULL, NULL, err);
+}
+
+/* vm.info's state, lower case ("running", "paused", ...). */
+static char *dragonball_status(struct vm *vm, struct kerr **err)
+{
+    cleanup_free char *answer = NULL;
+    if (api(vm, "GET", "/api/v1/vm.info", NULL, &answer, err) < 0)
+        return NULL;
+    struct json_object *obj = answer ? json_tokener_parse(answer) : NULL, *state = NULL;
+    char *out = NULL;
+    if (obj && json_object_object_get_ex(obj, "state", &state) &&
+        json_object_is_type(state, json_type_string)) {
+        out = xstrdup(json_object_get_string(state));
+        for (char *c = out; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+    } else {
+        kerr_make(err, EPROTO, "vm.info: no state in `%.80s`", answer ? answer : "");
+    }
+    json_object_put(obj);
+    return out;
+}
+
+static size_t dragonball_pids(const struct vm *vm, pid_t *out, size_t max)
+{
+    size_t n = 0;
+    if (vm->pid > 0 && n < max)
+        out[n++] = vm->pid;
+    if (vm->virtiofsd.pid > 0 && n < max)
+        out[n++] = vm->virtiofsd.pid;
+    return n;
+}
+
+const struct hypervisor_ops dragonball_ops = {
+    .name = "dragonball",
+    .start = dragonball_start,
+    .agent_connect = dragonball_agent_connect,
+    .stop = dragonball_stop,
+    .pause = dragonball_pause,
+    .resume = dragonball_resume,
+    .status = dragonball_status,
+    .pids = dragonball_pids,
+};

@@ -1,0 +1,102 @@
+/* The VMM as a child process (see vm_process.h). */
+#include "vm_process.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
+             void (*child_setup)(struct vm *vm), struct kerr **err)
+{
+    vm->log_path = xasprintf("%s/%s", vm->cfg.run_dir, log_name);
+    cleanup_close int log_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (log_fd < 0)
+        return kerr_make(err, errno, "prepare %s log `%s`", what, vm->log_path);
+    int console[2] = {-1, -1};
+    if (vm->cfg.console_path) {
+        console[1] = open(vm->cfg.console_path,
+                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (console[1] < 0)
+            return kerr_make(err, errno, "%s console `%s`", what, vm->cfg.console_path);
+    } else if (pipe2(console, O_CLOEXEC) < 0) {
+        return kerr_make(err, errno, "%s console pipe", what);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int saved = errno;
+        if (console[0] >= 0)
+            close(console[0]);
+        close(console[1]);
+        return kerr_make(err, saved, "fork %s", what);
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(console[1], 1);
+        dup2(log_fd, 2);
+        /* A VMM must not outlive a crashed parent unnoticed: it is reaped by
+         * whoever cleans the sandbox; keep default signal dispositions. */
+        signal(SIGPIPE, SIG_DFL);
+        if (child_setup)
+            child_setup(vm);
+        execv(argv[0], argv);
+        dprintf(log_fd, "exec `%s`: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(console[1]);
+    vm->pid = pid;
+    vm->console_fd = console[0];
+    return 0;
+}
+
+char *vm_log_tail(const struct vm *vm)
+{
+    cleanup_free char *log = NULL;
+    size_t len = 0;
+    if (vm->log_path == NULL || file_read_all(vm->log_path, 1 << 20, &log, &len, NULL) < 0 ||
+        len == 0)
+        return xstrdup("(no output)");
+    while (len > 0 && (log[len - 1] == '\n' || log[len - 1] == '\r'))
+        log[--len] = '\0';
+    const char *start = len > 400 ? log + len - 400 : log;
+    return xstrdup(start);
+}
+
+int vm_check_exited(struct vm *vm, const char *what, struct kerr **err)
+{
+    int status;
+    if (vm->pid <= 0 || waitpid(vm->pid, &status, WNOHANG) != vm->pid)
+        return 0;
+    vm->pid = 0;
+    cleanup_free char *tail = vm_log_tail(vm);
+    return kerr_make(err, 0, "%s exited (status %d) before the agent answered: %s", what,
+                     WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), tail);
+}
+
+int vm_start_virtiofsd(struct vm *vm, struct kerr **err)
+{
+    enum vm_shared_fs kind = vm_shared_fs_kind(vm->cfg.shared_fs, err);
+    if ((int)kind < 0)
+        return -1;
+    if (kind != VM_SHARED_FS_VIRTIO_FS)
+        return 0;
+    cleanup_free char *sock = xasprintf("%s/virtiofsd.sock", vm->cfg.run_dir);
+    cleanup_free char *log = xasprintf("%s/virtiofsd.log", vm->cfg.run_dir);
+    struct virtiofsd_config cfg = {
+        .path = vm->cfg.virtiofsd_path ? vm->cfg.virtiofsd_path : VIRTIOFSD_PATH_DEFAULT,
+        .source = vm->cfg.shared_dir,
+        .cache = vm->cfg.virtiofs_cache,
+        .extra_args = vm->cfg.virtiofsd_extra_args,
+        .socket_path = sock,
+        .log_path = log,
+    };
+    if (virtiofsd_start(&vm->virtiofsd, &cfg, err) < 0)
+        return kerr_wrap(err, "start virtio-fs share `%s`", vm->cfg.shared_dir);
+    return 0;
+}

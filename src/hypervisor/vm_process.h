@@ -1,0 +1,28 @@
+/* What every driver that runs its VMM as a child process shares: spawning it
+ * with the guest console and its own log wired up, the tail of that log for
+ * error messages, noticing an early exit, and starting virtiofsd for a
+ * virtio-fs share. */
+#ifndef KATA_VM_PROCESS_H
+#define KATA_VM_PROCESS_H
+
+#include "hypervisor.h"
+
+/* Fork and exec argv with stdin /dev/null, stdout the guest console
+ * (cfg.console_path appended, else a pipe whose read end becomes
+ * vm->console_fd) and stderr `<run_dir>/<log_name>` (vm->log_path).
+ * child_setup (may be NULL) runs in the child before exec, to keep fds open.
+ * `what` names the VMM in errors ("QEMU").  Sets vm->pid. */
+int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
+             void (*child_setup)(struct vm *vm), struct kerr **err);
+
+/* The last 400 bytes of the VMM's log ("(no output)" when empty); malloc'd. */
+char *vm_log_tail(const struct vm *vm);
+
+/* The VMM's exit (reaped) as an error quoting its log, or 0 while it runs. */
+int vm_check_exited(struct vm *vm, const char *what, struct kerr **err);
+
+/* shared_fs = virtio-fs: start virtiofsd on `<run_dir>/virtiofsd.sock`
+ * (vm->virtiofsd); otherwise nothing. */
+int vm_start_virtiofsd(struct vm *vm, struct kerr **err);
+
+#endif

@@ -1,0 +1,94 @@
+/* Per-thread seccomp allowlists of the built-in VMM (see vmm_seccomp.h). */
+#include "vmm_seccomp.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <seccomp.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Every thread: memory (error messages allocate), locks, signals, time,
+ * exiting. */
+static const char *const common_syscalls[] = {
+    "brk",          "mmap",           "munmap",          "mremap", "madvise",    "futex",
+    "rt_sigreturn", "rt_sigprocmask", "restart_syscall", "exit",   "exit_group", "clock_gettime",
+    "gettid",       "getpid",         "sched_yield",     "write",  "read",       "close",
+    "tgkill",       "newfstatat",     "fstat",           "lseek",  "mprotect",   "getrandom",
+    "sigaltstack", /* ASan's runtime, at thread exit */
+};
+
+static const char *const vcpu_syscalls[] = {
+    "unlink",       /* the vsock socket, at teardown */
+    "alarm",        /* kata-vmm's --timeout, cancelled after the run */
+    "setitimer",    /* alarm() on some libcs */
+    "rt_sigaction", /* signals restored at teardown */
+    "epoll_ctl",    /* device watches removed at teardown */
+    "sendmsg",      /* vhost-user set-up when the driver sets DRIVER_OK */
+    "recvfrom",     /* vhost-user replies (read) */
+    "recvmsg",
+};
+
+/* The KVM ioctls a vCPU thread makes after setup. */
+static const unsigned long vcpu_ioctls[] = {KVM_RUN, KVM_IRQ_LINE};
+
+static const char *const device_syscalls[] = {
+    "epoll_wait", "epoll_pwait", "epoll_ctl", "preadv",    "pwritev", "pread64",    "pwrite64",
+    "readv",      "writev",      "fdatasync", "getrandom", "accept4", "connect",    "sendto",
+    "recvfrom",   "sendmsg",     "recvmsg",   "shutdown",  "fcntl",   "getsockopt",
+};
+
+static int allow_names(scmp_filter_ctx ctx, const char *const *names, size_t n, struct kerr **err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int nr = seccomp_syscall_resolve_name(names[i]);
+        if (nr == __NR_SCMP_ERROR)
+            continue; /* not a system call on this architecture */
+        int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+        if (r < 0)
+            return kerr_make(err, -r, "seccomp: allow `%s`", names[i]);
+    }
+    return 0;
+}
+
+static int build(scmp_filter_ctx ctx, enum vmm_thread_kind kind, struct kerr **err)
+{
+    if (allow_names(ctx, common_syscalls, sizeof(common_syscalls) / sizeof(*common_syscalls), err) <
+        0)
+        return -1;
+    int r = 0;
+    if (kind == VMM_THREAD_VCPU) {
+        if (allow_names(ctx, vcpu_syscalls, sizeof(vcpu_syscalls) / sizeof(*vcpu_syscalls), err) <
+            0)
+            return -1;
+        for (size_t i = 0; i < sizeof(vcpu_ioctls) / sizeof(*vcpu_ioctls) && r == 0; i++)
+            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                                 SCMP_A1(SCMP_CMP_EQ, vcpu_ioctls[i]));
+    } else {
+        if (allow_names(ctx, device_syscalls, sizeof(device_syscalls) / sizeof(*device_syscalls),
+                        err) < 0)
+            return -1;
+        /* vsock's guest-initiated connections: unix stream sockets only. */
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+                             SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+    }
+    if (r < 0)
+        return kerr_make(err, -r, "seccomp: add the %s rules",
+                         kind == VMM_THREAD_VCPU ? "vCPU" : "device");
+    return 0;
+}
+
+int vmm_seccomp_apply(enum vmm_thread_kind kind, struct kerr **err)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    if (ctx == NULL)
+        return kerr_make(err, ENOMEM, "seccomp_init");
+    int r = build(ctx, kind, err);
+    if (r == 0) {
+        r = seccomp_load(ctx);
+        if (r < 0)
+            kerr_make(err, -r, "load the %s thread's seccomp filter",
+                      kind == VMM_THREAD_VCPU ? "vCPU" : "device");
+    }
+    seccomp_release(ctx);
+    return r < 0 ? -1 : 0;
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The built-in VMM's virtio-mmio devices with our guest, in the KVM test bed:
+# tests/kvm-testbed/vmm-devices.sh boots kata-vmm with virtio-rng, two
+# virtio-blk disks and hybrid vsock, reaches the agent from the host side,
+# has it mount the disks and write into one, and checks the image afterwards;
+# then vm-probe boots the agent through the `dragonball` hypervisor driver;
+# tests/kvm-testbed/vmm-net.sh has the guest answer ping through a tap
+# (virtio-net) that net-probe attached with the driver; and
+# tests/kvm-testbed/vmm-runtime.sh runs a container with `kata-runtime run`
+# and configuration-dragonball.toml.
+# No timing is asserted; nothing is left behind (the test bed removes its run
+# directory, the script its work directory).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+for f in "$top/build/src/vmm/kata-vmm" "$top/build/tests/tools/agent-ctl" \
+  "$top/build/guest/vmlinux" "$top/build/guest/kata-agent-initrd.img"; do
+  [ -e "$f" ] || { echo "FAIL: $f missing: run make and guest/build-assets.sh first" >&2; exit 1; }
+done
+work=$(mktemp -d /tmp/test-vmm-devices.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+status=0
+(cd "$top" && tests/kvm-testbed/run --timeout 900 -- bash -c \
+  'tests/kvm-testbed/vmm-devices.sh; a=$?; tests/kvm-testbed/vmm-net.sh; b=$?
+   tests/kvm-testbed/vmm-runtime.sh; exit $((a | b | $?))') \
+  > "$work/out" 2> "$work/err" || status=$?
+cat "$work/out"
+if [ $status -ne 0 ]; then
+  tail -n 30 "$work/err" >&2
+  echo "FAIL: vmm-devices.sh / vmm-net.sh / vmm-runtime.sh in the test bed exited $status" >&2
+  exit 1
+fi
+grep -q '^1\.\.9$' "$work/out" && grep -q '^1\.\.3$' "$work/out" && grep -q '^1\.\.2$' "$work/out" ||
+  { echo "FAIL: not every check ran" >&2; exit 1; }
+! grep -q '^not ok' "$work/out"

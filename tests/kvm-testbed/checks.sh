@@ -1,0 +1,27 @@
+# Sourced by the test bed's check scripts (vmm-devices.sh, vmm-net.sh,
+# vmm-runtime.sh): TAP-style results and the guard that they run inside the
+# test bed.  `result STATUS DESCRIPTION [DETAIL]` prints "ok N - ..." or
+# "not ok N - ..." with the detail's tail as comments; `finish` prints the
+# plan and exits 1 if any check failed.
+n=0 failed=0
+
+result() {
+  n=$((n + 1))
+  if [ "$1" -eq 0 ]; then
+    echo "ok $n - $2"
+  else
+    echo "not ok $n - $2"
+    [ -z "${3:-}" ] || printf '%s\n' "$3" | tail -n 40 | sed 's/^/# /'
+    failed=$((failed + 1))
+  fi
+}
+
+finish() {
+  echo "1..$n"
+  exit $((failed > 0))
+}
+
+if [ "${KVM_TESTBED:-}" != 1 ]; then
+  echo "$(basename "$0") runs inside tests/kvm-testbed/run" >&2
+  exit 2
+fi

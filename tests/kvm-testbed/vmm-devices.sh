@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# The built-in VMM's virtio devices with a real guest, checked from inside the
+# KVM test bed (run by tests/integration/test_vmm_devices.sh):
+#   - kata-vmm boots our kernel and agent initrd with virtio-rng, two
+#     virtio-blk disks (one read-only), virtio-fs (virtiofsd over vhost-user)
+#     and hybrid vsock, all virtio-mmio;
+#   - every kata-vmm thread runs under its seccomp filter;
+#   - a host-side client reaches the agent through the hybrid vsock socket
+#     ("CONNECT 1024" -> "OK <port>") and it answers grpc.Health/Check;
+#   - the agent mounts the ext4 disk /dev/vda read-write and /dev/vdb
+#     read-only (CreateSandbox mmioblk storages), binds a directory that only
+#     the disk holds, writes a file into /dev/vda (CopyFile) and fails to
+#     write into /dev/vdb; it mounts the virtio-fs share, binds a directory
+#     only the host has, writes a file through it that the host then reads;
+#     after DestroySandbox (unmount, power off) the
+#     host finds the file in the image: reads, writes and flushes went
+#     through virtio-blk;
+#   - the guest powers off, kata-vmm exits 0, its socket is gone;
+#   - the `dragonball` hypervisor driver (src/hypervisor/dragonball.c) runs
+#     kata-vmm for vm-probe with 2 vCPUs through its control socket: the
+#     agent answers, the guest has both CPUs online, vm.pause / vm.info /
+#     vm.resume work and the agent still answers after, a virtio-fs share
+#     (the driver starts virtiofsd) takes a file from the guest, stop leaves
+#     nothing; a 9p share is refused with a message naming shared_fs.
+# Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/kvm-testbed/checks.sh"
+build=${1:-$top/build}
+assets=$top/build/guest
+vmm=$build/src/vmm/kata-vmm
+ctl=$build/tests/tools/agent-ctl
+R=/run/kata-containers
+# Unix sockets need a local file system (the shares are 9p).
+work=$(mktemp -d /tmp/vmm-devices.XXXXXX)
+vmm_pid=
+fsd_pid=
+cleanup() {
+  [ -z "$vmm_pid" ] || kill -9 "$vmm_pid" 2> /dev/null
+  [ -z "$fsd_pid" ] || kill -9 "$fsd_pid" 2> /dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+
+
+mkdir -p "$work/disk/hostdir"
+echo on-disk > "$work/disk/hostdir/disk-hello"
+truncate -s 16M "$work/rw.img"
+mkfs.ext4 -q -F -d "$work/disk" "$work/rw.img"
+cp "$work/rw.img" "$work/ro.img"
+sum_ro=$(md5sum < "$work/ro.img")
+
+mkdir -p "$work/share/fromhost"
+echo from-host > "$work/share/fromhost/hello"
+/usr/lib/qemu/virtiofsd --socket-path="$work/virtiofsd.sock" -o source="$work/share" -o cache=none \
+  > "$work/virtiofsd.log" 2>&1 &
+fsd_pid=$!
+for _ in $(seq 1 100); do [ -S "$work/virtiofsd.sock" ] && break; sleep 0.05; done
+
+sock=$work/vsock.sock
+"$vmm" --kernel "$assets/vmlinux" --initrd "$assets/kata-agent-initrd.img" \
+  --cmdline "console=ttyS0 reboot=k panic=-1 loglevel=6 rdinit=/init" --memory 512 \
+  --rng --disk "$work/rw.img,id=vmm-rw" --disk "$work/ro.img,ro,id=vmm-ro" \
+  --fs "$work/virtiofsd.sock,tag=kataShared" --vsock "$sock" \
+  --timeout 240 > "$work/console.log" 2> "$work/vmm.err" &
+vmm_pid=$!
+
+# 1. The agent answers through hybrid vsock (a guest not listening yet
+# refuses the connection: retry).
+ready=1
+for _ in $(seq 1 120); do
+  if out=$(timeout 20 "$ctl" --addr "hvsock:$sock" --timeout 10 call Check '{}' 2>&1); then
+    ready=0
+    break
+  fi
+  kill -0 "$vmm_pid" 2> /dev/null || break
+  sleep 1
+done
+[ $ready -eq 0 ] && [[ $out == *SERVING* ]]
+result $? "the agent answers grpc.Health/Check over hybrid vsock" "$out
+$(cat "$work/vmm.err" "$work/console.log")"
+
+# Seccomp: every thread of kata-vmm (vCPU, device) runs filtered (mode 2).
+modes=$(grep -h '^Seccomp:' /proc/"$vmm_pid"/task/*/status 2> /dev/null | awk '{print $2}' | sort | uniq -c)
+threads=$(ls /proc/"$vmm_pid"/task 2> /dev/null | wc -l)
+[ "$threads" -ge 2 ] && [ "$(echo "$modes" | awk '{print $2}')" = 2 ]
+result $? "every kata-vmm thread ($threads) runs under a seccomp filter" "$modes"
+
+# 2. Block devices through the agent's storages.
+cat > "$work/calls" << CALLS
+CreateSandbox {"sandbox_id":"vmm","storages":[{"driver":"mmioblk","source":"/dev/vda","fstype":"ext4","mount_point":"$R/rw"},{"driver":"bind","source":"$R/rw/hostdir","mount_point":"$R/check-disk"},{"driver":"mmioblk","source":"/dev/vdb","fstype":"ext4","options":["ro"],"mount_point":"$R/ro"},{"driver":"virtio-fs","source":"kataShared","fstype":"virtiofs","mount_point":"$R/shared"},{"driver":"bind","source":"$R/shared/fromhost","mount_point":"$R/check-share"}]}
+CopyFile {"path":"$R/rw/fromguest.txt","file_size":11,"file_mode":33188,"data":{"@text":"from-guest\n"}}
+CopyFile {"path":"$R/check-share/viashare.txt","file_size":10,"file_mode":33188,"data":{"@text":"via-share\n"}}
+!INTERNAL CopyFile {"path":"$R/ro/new.txt","file_size":1,"data":{"@text":"x"}}
+GetGuestDetails {"mem_block_size":false}
+CALLS
+out=$(timeout 120 "$ctl" --addr "hvsock:$sock" --timeout 60 calls "$work/calls" 2>&1)
+[ $? -eq 0 ] && [ "$(cat "$work/share/fromhost/viashare.txt" 2> /dev/null)" = via-share ]
+result $? "the agent mounts /dev/vda (rw), /dev/vdb (ro) and the virtio-fs share, binds directories of the disk and the share, writes into vda and the share only" "$out
+$(cat "$work/virtiofsd.log")"
+
+# 3. DestroySandbox unmounts and powers off: kata-vmm ends with status 0.
+timeout 60 "$ctl" --addr "hvsock:$sock" --timeout 30 call DestroySandbox '{}' > /dev/null 2>&1
+status=124
+for _ in $(seq 1 120); do
+  if ! kill -0 "$vmm_pid" 2> /dev/null; then
+    wait "$vmm_pid"
+    status=$?
+    break
+  fi
+  sleep 1
+done
+[ $status -eq 0 ] && grep -q "reboot: Power down" "$work/console.log"
+result $? "the guest powers off and kata-vmm exits 0 (status $status)" "$(cat "$work/vmm.err"; tail -n 20 "$work/console.log")"
+[ $status -eq 124 ] || vmm_pid=
+kill "$fsd_pid" 2> /dev/null
+wait "$fsd_pid" 2> /dev/null
+fsd_pid=
+
+# 4. What the guest wrote is in the image; the read-only image is unchanged.
+got=$(debugfs -R "cat /fromguest.txt" "$work/rw.img" 2> /dev/null)
+[ "$got" = from-guest ] && [ "$(md5sum < "$work/ro.img")" = "$sum_ro" ]
+result $? "the file written in the guest is in the image, the read-only image is unchanged" "got '$got'"
+
+# 5. The guest saw both disks with their serials, and no device failed.
+grep -q "\[vda\]" "$work/console.log" && grep -q "\[vdb\]" "$work/console.log" &&
+  ! grep -q "probe of virtio.* failed" "$work/console.log" && ! grep -q . "$work/vmm.err"
+result $? "the guest probed every virtio device; kata-vmm logged no device error" \
+  "$(grep -i virtio "$work/console.log"; cat "$work/vmm.err")"
+
+# 6. Nothing left: the socket is removed with the VMM.
+[ ! -e "$sock" ] && [ -z "$vmm_pid" ]
+result $? "kata-vmm gone, its vsock socket removed" "$(ls -l "$work")"
+
+# 7. The hypervisor driver: vm-probe through dragonball_ops.
+probe=$build/tests/tools/vm-probe
+mkdir -p "$work/share8"
+cat > "$work/calls8" << CALLS
+CreateSandbox {"sandbox_id":"drv","storages":[{"driver":"virtio-fs","source":"kataShared","fstype":"virtiofs","mount_point":"$R/shared"}]}
+CopyFile {"path":"$R/shared/fromdriver.txt","file_size":4,"file_mode":33188,"data":{"@text":"drv\n"}}
+CALLS
+out=$(timeout 300 "$probe" --hypervisor dragonball --qemu "$vmm" --kernel "$assets/vmlinux" \
+  --initrd "$assets/kata-agent-initrd.img" --vcpus 2 --qmp-check --virtiofs "$work/share8" \
+  --calls "$work/calls8" --json --timeout 240 2>&1)
+st=$?
+echo "# dragonball: $(printf '%s' "$out" | tail -n 1)"
+[ $st -eq 0 ] && [[ $out == *'"health": "SERVING"'* ]] && [[ $out == *'"online_cpus": 2'* ]] &&
+  [[ $out == *'"qmp_paused": "paused", "qmp_resumed": "running"'* ]] &&
+  [[ $out == *'"vm_processes": 2'* ]] && [ "$(cat "$work/share8/fromdriver.txt" 2> /dev/null)" = drv ] &&
+  ! pgrep -x kata-vmm > /dev/null && ! pgrep -f "$work/share8" > /dev/null
+result $? "vm-probe --hypervisor dragonball --vcpus 2: the agent answers through the driver (control socket), 2 CPUs online, pause/status/resume, a virtio-fs share, nothing left" "$out"
+
+out=$(timeout 60 "$probe" --hypervisor dragonball --qemu "$vmm" --kernel "$assets/vmlinux" \
+  --initrd "$assets/kata-agent-initrd.img" --share9p "$work/share" 2>&1)
+st=$?
+[ $st -ne 0 ] && [[ $out == *"shared_fs \`virtio-9p\`"* ]] && ! pgrep -x kata-vmm > /dev/null
+result $? "dragonball refuses a 9p share, naming shared_fs" "$out"
+
+finish

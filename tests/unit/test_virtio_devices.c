@@ -1,0 +1,546 @@
+/* The virtio-mmio transport and the rng and blk devices without KVM: a test
+ * driver does what Linux's virtio_mmio driver does through
+ * vmm_devices_mmio() on a fake guest memory, the device thread runs for
+ * real, and interrupts are read from the devices' irqfds. */
+#include "test.h"
+#include "util.h"
+#include "virtio_mmio.h"
+#include "vmm_devices.h"
+#include "vmm_seccomp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MEM_SIZE (4u << 20)
+#define QSIZE    8
+#define DATA_GPA 0x100000u
+
+struct driver {
+    struct guest_memory mem;
+    struct vmm_devices *devs;
+    unsigned index;
+    uint64_t base;
+    uint16_t avail_idx[VIRTIO_MMIO_MAX_QUEUES];
+    uint16_t used_seen[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+static uint64_t queue_gpa(unsigned q)
+{
+    return 0x10000u + q * 0x1000u;
+}
+
+static uint32_t reg_read(struct driver *d, uint64_t offset)
+{
+    uint8_t b[4];
+    if (!vmm_devices_mmio(d->devs, d->base + offset, b, 4, false))
+        return 0xdeadbeef;
+    uint32_t v;
+    memcpy(&v, b, 4);
+    return v;
+}
+
+static void reg_write(struct driver *d, uint64_t offset, uint32_t v)
+{
+    uint8_t b[4];
+    memcpy(b, &v, 4);
+    vmm_devices_mmio(d->devs, d->base + offset, b, 4, true);
+}
+
+static void driver_open(struct driver *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->mem.base = xcalloc(1, MEM_SIZE);
+    d->mem.size = MEM_SIZE;
+    d->devs = vmm_devices_new(-1, &d->mem, NULL, NULL, NULL);
+    d->base = VMM_MMIO_BASE;
+}
+
+static void driver_close(struct driver *d)
+{
+    vmm_devices_free(d->devs);
+    free(d->mem.base);
+}
+
+/* Linux's probe order: reset, ACK, DRIVER, features, FEATURES_OK, queues,
+ * DRIVER_OK.  Returns the status read back. */
+static uint32_t driver_setup(struct driver *d, unsigned queues, uint64_t want)
+{
+    reg_write(d, VIRTIO_MMIO_STATUS, 0);
+    reg_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+    reg_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    reg_write(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+    uint64_t offered = (uint64_t)reg_read(d, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+    reg_write(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    offered |= reg_read(d, VIRTIO_MMIO_DEVICE_FEATURES);
+    uint64_t features = offered & want;
+    reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
+    reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
+    uint32_t status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
+    reg_write(d, VIRTIO_MMIO_STATUS, status);
+    if (!(reg_read(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK))
+        return reg_read(d, VIRTIO_MMIO_STATUS);
+    for (unsigned q = 0; q < queues; q++) {
+        uint64_t g = queue_gpa(q);
+        reg_write(d, VIRTIO_MMIO_QUEUE_SEL, q);
+        reg_write(d, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+        reg_write(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)g);
+        reg_write(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
+        reg_write(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(g + 0x200));
+        reg_write(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
+        reg_write(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(g + 0x400));
+        reg_write(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
+        reg_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
+    }
+    reg_write(d, VIRTIO_MMIO_STATUS, status | VIRTIO_STATUS_DRIVER_OK);
+    return reg_read(d, VIRTIO_MMIO_STATUS);
+}
+
+static void set_desc(struct driver *d, unsigned q, unsigned i, uint64_t addr, uint32_t len,
+                     uint16_t flags, uint16_t next)
+{
+    struct virtq_desc desc = {.addr = addr, .len = len, .flags = flags, .next = next};
+    memcpy(d->mem.base + queue_gpa(q) + 16 * i, &desc, sizeof(desc));
+}
+
+static void submit(struct driver *d, unsigned q, uint16_t head)
+{
+    uint8_t *avail = d->mem.base + queue_gpa(q) + 0x200;
+    memcpy(avail + 4 + 2 * (d->avail_idx[q] % QSIZE), &head, 2);
+    d->avail_idx[q]++;
+    __atomic_store_n((uint16_t *)(avail + 2), d->avail_idx[q], __ATOMIC_RELEASE);
+    reg_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+}
+
+/* Wait for the next used element of queue q (through the interrupt);
+ * returns its length or -1 on timeout. */
+static long wait_used(struct driver *d, unsigned q)
+{
+    uint8_t *used = d->mem.base + queue_gpa(q) + 0x400;
+    for (int tries = 0; tries < 50; tries++) {
+        uint16_t idx = __atomic_load_n((uint16_t *)(used + 2), __ATOMIC_ACQUIRE);
+        if (idx != d->used_seen[q]) {
+            uint32_t elem[2];
+            memcpy(elem, used + 4 + 8 * (d->used_seen[q] % QSIZE), 8);
+            d->used_seen[q]++;
+            return elem[1];
+        }
+        struct pollfd p = {.fd = vmm_devices_irqfd(d->devs, d->index), .events = POLLIN};
+        if (poll(&p, 1, 100) == 1) {
+            uint64_t v;
+            if (read(p.fd, &v, 8) != 8)
+                return -1;
+            reg_write(d, VIRTIO_MMIO_INTERRUPT_ACK, reg_read(d, VIRTIO_MMIO_INTERRUPT_STATUS));
+        }
+    }
+    return -1;
+}
+
+TEST(virtio_mmio_registers_identify_the_device_and_negotiate_version_1)
+{
+    struct driver d;
+    driver_open(&d);
+    CHECK_INT(vmm_devices_add_rng(d.devs, NULL), 0);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_MAGIC_VALUE), VIRTIO_MMIO_MAGIC);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_VERSION_REG), 2);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_RNG);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_SEL, 0);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_MMIO_QUEUE_MAX);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_SEL, 1); /* rng has one queue */
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffffu);
+    /* Past the devices: not ours. */
+    uint8_t b[4];
+    CHECK(!vmm_devices_mmio(d.devs, VMM_MMIO_BASE + VIRTIO_MMIO_SIZE, b, 4, false));
+    CHECK(!vmm_devices_mmio(d.devs, VMM_MMIO_BASE + VIRTIO_MMIO_SIZE - 2, b, 4, false));
+    /* A legacy driver (no VERSION_1) does not get FEATURES_OK. */
+    uint32_t status = driver_setup(&d, 1, 0);
+    CHECK(!(status & VIRTIO_STATUS_FEATURES_OK));
+    status = driver_setup(&d, 1, VIRTIO_F_VERSION_1);
+    CHECK(status & VIRTIO_STATUS_DRIVER_OK);
+    CHECK(!(status & VIRTIO_STATUS_DEVICE_NEEDS_RESET));
+    /* Features the device did not offer are dropped. */
+    struct virtio_mmio *m = vmm_devices_get(d.devs, 0);
+    CHECK(!virtio_mmio_negotiated(m, 1ull << 40));
+    CHECK(!virtio_mmio_negotiated(m, VIRTIO_F_RING_INDIRECT_DESC));
+    /* Reset clears the status and the queues. */
+    reg_write(&d, VIRTIO_MMIO_STATUS, 0);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_STATUS), 0);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_SEL, 0);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_QUEUE_READY), 0);
+    driver_close(&d);
+}
+
+TEST(virtio_mmio_bad_queue_geometry_needs_reset)
+{
+    struct driver d;
+    driver_open(&d);
+    CHECK_INT(vmm_devices_add_rng(d.devs, NULL), 0);
+    reg_write(&d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    reg_write(&d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    reg_write(&d, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 */
+    reg_write(&d, VIRTIO_MMIO_STATUS,
+              VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_SEL, 0);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_NUM, 1024); /* above QueueNumMax */
+    reg_write(&d, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x10000);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, 0x20000);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, 0x30000);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_READY, 1);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_QUEUE_READY), 0);
+    CHECK(reg_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    reg_write(&d, VIRTIO_MMIO_STATUS, 0);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_STATUS), 0);
+    /* A used ring outside guest memory. */
+    reg_write(&d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_SEL, 0);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, 0);
+    reg_write(&d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 1); /* 4 GiB */
+    reg_write(&d, VIRTIO_MMIO_QUEUE_READY, 1);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_QUEUE_READY), 0);
+    CHECK(reg_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    driver_close(&d);
+}
+
+TEST(virtio_rng_fills_buffers_and_interrupts)
+{
+    struct driver d;
+    driver_open(&d);
+    CHECK_INT(vmm_devices_add_rng(d.devs, NULL), 0);
+    CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
+    CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
+    set_desc(&d, 0, 0, DATA_GPA, 64, VIRTQ_DESC_F_WRITE, 0);
+    submit(&d, 0, 0);
+    CHECK_INT(wait_used(&d, 0), 64);
+    static const uint8_t zero[64];
+    CHECK(memcmp(d.mem.base + DATA_GPA, zero, 64) != 0);
+    driver_close(&d);
+}
+
+TEST(virtio_malformed_chain_marks_the_device_needing_reset)
+{
+    struct driver d;
+    driver_open(&d);
+    CHECK_INT(vmm_devices_add_rng(d.devs, NULL), 0);
+    CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
+    CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
+    set_desc(&d, 0, 0, DATA_GPA, 64, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0); /* a loop */
+    submit(&d, 0, 0);
+    for (int i = 0;
+         i < 50 && !(reg_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET); i++)
+        usleep(20000);
+    CHECK(reg_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK(reg_read(&d, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INTERRUPT_CONFIG);
+    /* After a reset and setup the device works again. */
+    CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
+    memset(d.avail_idx, 0, sizeof(d.avail_idx));
+    memset(d.used_seen, 0, sizeof(d.used_seen));
+    memset(d.mem.base + queue_gpa(0), 0, 0x1000);
+    set_desc(&d, 0, 0, DATA_GPA, 16, VIRTQ_DESC_F_WRITE, 0);
+    submit(&d, 0, 0);
+    CHECK_INT(wait_used(&d, 0), 16);
+    driver_close(&d);
+}
+
+/* A blk request: header, data (to or from the device), status. */
+static long blk_request(struct driver *d, uint32_t type, uint64_t sector, uint32_t len,
+                        bool device_writes, uint8_t *status)
+{
+    uint8_t hdr[16] = {0};
+    memcpy(hdr, &type, 4);
+    memcpy(hdr + 8, &sector, 8);
+    memcpy(d->mem.base + DATA_GPA, hdr, 16);
+    d->mem.base[DATA_GPA + 0x3000] = 0xee;
+    set_desc(d, 0, 0, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+    set_desc(d, 0, 1, DATA_GPA + 0x1000, len,
+             VIRTQ_DESC_F_NEXT | (device_writes ? VIRTQ_DESC_F_WRITE : 0), 2);
+    set_desc(d, 0, 2, DATA_GPA + 0x3000, 1, VIRTQ_DESC_F_WRITE, 0);
+    submit(d, 0, 0);
+    long n = wait_used(d, 0);
+    *status = d->mem.base[DATA_GPA + 0x3000];
+    return n;
+}
+
+/* A test disk's path, removed with the variable even when a check fails. */
+static void unlink_disk(char **path)
+{
+    if (*path)
+        unlink(*path);
+    free(*path);
+}
+#define cleanup_disk __attribute__((cleanup(unlink_disk)))
+
+static char *disk_file(void)
+{
+    char *path = xstrdup("/tmp/test-virtio-blk.XXXXXX");
+    int fd = mkstemp(path);
+    uint8_t sector[512];
+    for (int s = 0; s < 64; s++) {
+        memset(sector, s, sizeof(sector));
+        if (write(fd, sector, sizeof(sector)) != sizeof(sector))
+            abort();
+    }
+    close(fd);
+    return path;
+}
+
+TEST(virtio_blk_reads_writes_flushes_and_names_itself)
+{
+    struct driver d;
+    driver_open(&d);
+    cleanup_disk char *path = disk_file();
+    CHECK_INT(vmm_devices_add_blk(d.devs, path, false, "disk-one", NULL), 0);
+    CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
+    CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC | (1ull << 9)) &
+          VIRTIO_STATUS_DRIVER_OK);
+    uint64_t capacity;
+    uint8_t cfg[8];
+    vmm_devices_mmio(d.devs, VMM_MMIO_BASE + VIRTIO_MMIO_CONFIG, cfg, 8, false);
+    memcpy(&capacity, cfg, 8);
+    CHECK_INT(capacity, 64);
+    uint8_t status = 0xff;
+    /* read sectors 3-4 */
+    CHECK_INT(blk_request(&d, 0, 3, 1024, true, &status), 1025);
+    CHECK_INT(status, 0);
+    CHECK_INT(d.mem.base[DATA_GPA + 0x1000], 3);
+    CHECK_INT(d.mem.base[DATA_GPA + 0x1000 + 1023], 4);
+    /* write sector 10 */
+    memset(d.mem.base + DATA_GPA + 0x1000, 0xab, 512);
+    CHECK_INT(blk_request(&d, 1, 10, 512, false, &status), 1);
+    CHECK_INT(status, 0);
+    CHECK_INT(blk_request(&d, 4, 0, 0, false, &status), 1); /* flush */
+    CHECK_INT(status, 0);
+    int fd = open(path, O_RDONLY);
+    uint8_t b = 0;
+    CHECK(pread(fd, &b, 1, 10 * 512 + 100) == 1);
+    close(fd);
+    CHECK_INT(b, 0xab);
+    /* get-id */
+    CHECK_INT(blk_request(&d, 8, 0, 20, true, &status), 21);
+    CHECK_INT(status, 0);
+    CHECK(memcmp(d.mem.base + DATA_GPA + 0x1000, "disk-one", 9) == 0);
+    /* past the end, a partial sector, an unknown type */
+    CHECK_INT(blk_request(&d, 0, 63, 1024, true, &status), 1);
+    CHECK_INT(status, 1);
+    CHECK_INT(blk_request(&d, 0, UINT64_MAX, 512, true, &status), 1);
+    CHECK_INT(status, 1);
+    CHECK_INT(blk_request(&d, 0, 0, 100, true, &status), 1);
+    CHECK_INT(status, 1);
+    CHECK_INT(blk_request(&d, 99, 0, 512, true, &status), 1);
+    CHECK_INT(status, 2);
+    driver_close(&d);
+}
+
+TEST(virtio_blk_read_only_refuses_writes)
+{
+    struct driver d;
+    driver_open(&d);
+    cleanup_disk char *path = disk_file();
+    CHECK_INT(vmm_devices_add_blk(d.devs, path, true, NULL, NULL), 0);
+    CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
+    CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
+    reg_write(&d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    CHECK(reg_read(&d, VIRTIO_MMIO_DEVICE_FEATURES) & (1u << 5)); /* VIRTIO_BLK_F_RO */
+    uint8_t status = 0xff;
+    CHECK_INT(blk_request(&d, 1, 1, 512, false, &status), 1);
+    CHECK_INT(status, 1);
+    int fd = open(path, O_RDONLY);
+    uint8_t b = 0;
+    CHECK(pread(fd, &b, 1, 512) == 1);
+    close(fd);
+    CHECK_INT(b, 1);
+    driver_close(&d);
+}
+
+TEST(virtio_blk_bad_disks_are_named)
+{
+    struct driver d;
+    driver_open(&d);
+    cleanup_kerr struct kerr *err = NULL;
+    CHECK_INT(vmm_devices_add_blk(d.devs, "/nonexistent/disk.img", false, NULL, &err), -1);
+    CHECK_CONTAINS(err->msg, "disk `/nonexistent/disk.img`");
+    kerr_clear(&err);
+    CHECK_INT(vmm_devices_add_blk(d.devs, "/tmp", true, NULL, &err), -1);
+    CHECK_CONTAINS(err->msg, "neither a regular file");
+    kerr_clear(&err);
+    cleanup_disk char *path = disk_file();
+    CHECK_INT(vmm_devices_add_blk(d.devs, path, false, "an-id-longer-than-twenty", &err), -1);
+    CHECK_CONTAINS(err->msg, "longer than 20 bytes");
+    CHECK_INT(vmm_devices_count(d.devs), 0);
+    driver_close(&d);
+}
+
+TEST(vmm_devices_announce_on_the_command_line_and_in_acpi)
+{
+    struct driver d;
+    driver_open(&d);
+    CHECK_INT(vmm_devices_add_rng(d.devs, NULL), 0);
+    CHECK_INT(vmm_devices_add_rng(d.devs, NULL), 0);
+    cleanup_free char *line = vmm_devices_cmdline(d.devs);
+    CHECK_STR(line, " virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6");
+    struct vmm_acpi_mmio acpi[4];
+    CHECK_INT(vmm_devices_acpi(d.devs, acpi, 4), 2);
+    CHECK_INT(acpi[1].base, 0xd0001000u);
+    CHECK_INT(acpi[1].gsi, 6);
+    CHECK_INT(acpi[1].size, 4096);
+    driver_close(&d);
+}
+
+/* Run fn in a child; its wait status. */
+static int in_child(int (*fn)(void))
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(fn());
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+static int blk_under_seccomp(void)
+{
+    struct driver d;
+    driver_open(&d);
+    cleanup_disk char *path = disk_file();
+    int ok = vmm_devices_add_blk(d.devs, path, false, "sc", NULL) == 0 &&
+             vmm_devices_start(d.devs, true, NULL) == 0 &&
+             (driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
+    uint8_t status = 0xff;
+    ok = ok && blk_request(&d, 0, 3, 512, true, &status) == 513 && status == 0;
+    ok = ok && blk_request(&d, 1, 4, 512, false, &status) == 1 && status == 0;
+    ok = ok && blk_request(&d, 4, 0, 0, false, &status) == 1 && status == 0;
+    driver_close(&d);
+    return ok ? 0 : 1;
+}
+
+TEST(virtio_blk_works_under_the_device_threads_seccomp_filter)
+{
+    int status = in_child(blk_under_seccomp);
+    if (WIFSIGNALED(status))
+        printf("#   child killed by signal %d\n", WTERMSIG(status));
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static int device_filter_then_exec(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_DEVICE, NULL) < 0)
+        return 2;
+    execl("/bin/true", "true", (char *)NULL);
+    return 3;
+}
+
+static int device_filter_then_inet_socket(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_DEVICE, NULL) < 0)
+        return 2;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0); /* allowed */
+    if (fd < 0)
+        return 4;
+    socket(AF_INET, SOCK_STREAM, 0);
+    return 3;
+}
+
+static int vcpu_filter_then_open(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_VCPU, NULL) < 0)
+        return 2;
+    if (write(1, "", 0) < 0) /* allowed */
+        return 4;
+    open("/etc/hostname", O_RDONLY);
+    return 3;
+}
+
+static int vcpu_filter_then_other_ioctl(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_VCPU, NULL) < 0)
+        return 2;
+    ioctl(0, KVM_CREATE_VM, 0);
+    return 3;
+}
+
+TEST(vmm_seccomp_filters_kill_what_a_thread_does_not_need)
+{
+    int (*fns[])(void) = {device_filter_then_exec, device_filter_then_inet_socket,
+                          vcpu_filter_then_open, vcpu_filter_then_other_ioctl};
+    for (size_t i = 0; i < ARRAY_SIZE(fns); i++) {
+        int status = in_child(fns[i]);
+        if (!WIFSIGNALED(status))
+            printf("#   case %zu: exit status %d\n", i, WEXITSTATUS(status));
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS);
+    }
+}
+
+TEST(virtio_fs_bad_shares_are_named)
+{
+    struct driver d;
+    driver_open(&d);
+    cleanup_kerr struct kerr *err = NULL;
+    CHECK_INT(vmm_devices_add_fs(d.devs, "/tmp/none.sock", "kataShared", &err), -1);
+    CHECK_CONTAINS(err->msg, "guest memory is not shareable");
+    kerr_clear(&err);
+    vmm_devices_set_memory_fd(d.devs, 1); /* any fd: the socket fails first */
+    CHECK_INT(vmm_devices_add_fs(d.devs, "/nonexistent/virtiofsd.sock", "kataShared", &err), -1);
+    CHECK_CONTAINS(err->msg, "vhost-user back-end `/nonexistent/virtiofsd.sock`");
+    kerr_clear(&err);
+    CHECK_INT(vmm_devices_add_fs(d.devs, "/tmp/none.sock",
+                                 "a-tag-longer-than-thirty-six-bytes-long", &err),
+              -1);
+    CHECK_CONTAINS(err->msg, "1 to 36 bytes");
+    CHECK_INT(vmm_devices_count(d.devs), 0);
+    driver_close(&d);
+}
+
+TEST(virtio_net_takes_a_tap_and_names_bad_input)
+{
+    struct driver d;
+    driver_open(&d);
+    cleanup_kerr struct kerr *err = NULL;
+    int sv[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+    CHECK_INT(vmm_devices_add_net(d.devs, sv[0], NULL, 0, &err), -1);
+    CHECK_CONTAINS(err->msg, "TUNSETVNETHDRSZ");
+    kerr_clear(&err);
+    CHECK_INT(vmm_devices_add_net(d.devs, sv[0], "aa:bb:cc", 0, &err), -1);
+    CHECK_CONTAINS(err->msg, "MAC `aa:bb:cc`");
+    kerr_clear(&err);
+    close(sv[0]);
+    close(sv[1]);
+    int tap = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "kvmt%%d");
+    if (tap < 0 || ioctl(tap, TUNSETIFF, &ifr) < 0) {
+        if (tap >= 0)
+            close(tap);
+        driver_close(&d);
+        SKIP("no tap here (/dev/net/tun, CAP_NET_ADMIN)");
+    }
+    CHECK_INT(vmm_devices_add_net(d.devs, tap, "02:00:ca:fe:00:01", 1400, &err), 0);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_DEVICE_ID), 1);
+    reg_write(&d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    CHECK_INT(reg_read(&d, VIRTIO_MMIO_DEVICE_FEATURES) & 0x28, 0x28); /* MAC, MTU */
+    uint8_t cfg[12];
+    vmm_devices_mmio(d.devs, VMM_MMIO_BASE + VIRTIO_MMIO_CONFIG, cfg, 8, false);
+    vmm_devices_mmio(d.devs, VMM_MMIO_BASE + VIRTIO_MMIO_CONFIG + 8, cfg + 8, 4, false);
+    CHECK(memcmp(cfg, "\x02\x00\xca\xfe\x00\x01", 6) == 0);
+    uint16_t mtu;
+    memcpy(&mtu, cfg + 10, 2);
+    CHECK_INT(mtu, 1400);
+    int hdr = 0;
+    CHECK_INT(ioctl(tap, TUNGETVNETHDRSZ, &hdr), 0);
+    CHECK_INT(hdr, 12);
+    driver_close(&d);
+    close(tap);
+}

@@ -1,0 +1,268 @@
+/* The built-in VMM's control socket without a VM: HTTP request parsing, the
+ * JSON configuration's checks, the routes and states up to boot, and one
+ * real unix-socket conversation. */
+#include "api.h"
+#include "api_config.h"
+#include "api_http.h"
+#include "channel.h"
+#include "test.h"
+#include "util.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static ssize_t parse(const char *text, struct http_request *req, int *status)
+{
+    cleanup_kerr struct kerr *err = NULL;
+    return http_request_parse(text, strlen(text), req, status, &err);
+}
+
+TEST(http_request_with_a_body_is_parsed_and_pipelined_requests_split)
+{
+    struct http_request req;
+    int status = 0;
+    const char *two = "PUT /api/v1/vm.create HTTP/1.1\r\nHost: localhost\r\ncontent-length: 7\r\n"
+                      "Connection: close\r\n\r\n{\"a\":1}GET /api/v1/vm.info HTTP/1.1\r\n\r\n";
+    ssize_t n = parse(two, &req, &status);
+    CHECK(n > 0);
+    CHECK_STR(req.method, "PUT");
+    CHECK_STR(req.path, "/api/v1/vm.create");
+    CHECK_INT(req.body_len, 7);
+    CHECK(memcmp(req.body, "{\"a\":1}", 7) == 0);
+    CHECK(req.close);
+    n = parse(two + n, &req, &status);
+    CHECK(n > 0);
+    CHECK_STR(req.method, "GET");
+    CHECK_STR(req.path, "/api/v1/vm.info");
+    CHECK_INT(req.body_len, 0);
+    CHECK(!req.close);
+    /* Incomplete: headers or body still coming. */
+    CHECK_INT(parse("GET /api/v1/vm.info HTTP/1.1\r\n", &req, &status), 0);
+    CHECK_INT(parse("PUT /x HTTP/1.1\r\nContent-Length: 10\r\n\r\n{}", &req, &status), 0);
+}
+
+TEST(http_malformed_requests_get_the_right_status)
+{
+    struct http_request req;
+    int status = 0;
+    CHECK_INT(parse("GARBAGE\r\n\r\n", &req, &status), -1);
+    CHECK_INT(status, 400);
+    CHECK_INT(parse("GET /x HTTP/2.0\r\n\r\n", &req, &status), -1);
+    CHECK_INT(status, 505);
+    CHECK_INT(parse("PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &req, &status), -1);
+    CHECK_INT(status, 411);
+    CHECK_INT(parse("PUT /x HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", &req, &status), -1);
+    CHECK_INT(status, 413);
+    CHECK_INT(parse("PUT /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n", &req, &status), -1);
+    CHECK_INT(status, 400);
+    CHECK_INT(
+        parse("PUT /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", &req, &status),
+        -1);
+    CHECK_INT(status, 400);
+    CHECK_INT(parse("GET /a\x01 HTTP/1.1\r\n\r\n", &req, &status), -1);
+    CHECK_INT(status, 400);
+    char *big = xmalloc(HTTP_HEADER_MAX + 16);
+    memset(big, 'a', HTTP_HEADER_MAX + 15);
+    big[HTTP_HEADER_MAX + 15] = '\0';
+    memcpy(big, "GET /x HTTP/1.1\r\nX: ", 20);
+    CHECK_INT(parse(big, &req, &status), -1);
+    CHECK_INT(status, 413);
+    free(big);
+}
+
+/* Parse JSON text as a configuration; the error message or NULL. */
+static char *config_error(const char *text)
+{
+    struct json_object *obj = json_tokener_parse(text);
+    struct vmm_config cfg;
+    struct vmm_api_config_storage disks;
+    struct kerr *err = NULL;
+    char *msg = NULL;
+    if (obj == NULL)
+        return xstrdup("not JSON");
+    if (vmm_api_config_parse(obj, &cfg, &disks, &err) < 0)
+        msg = xstrdup(err->msg);
+    kerr_free(err);
+    json_object_put(obj);
+    return msg;
+}
+
+TEST(api_config_is_parsed_in_cloud_hypervisors_shape)
+{
+    const char *text =
+        "{\"cpus\": {\"boot_vcpus\": 2}, \"memory\": {\"size\": 536870912},"
+        " \"payload\": {\"kernel\": \"/k\", \"initrd\": \"/i\", \"cmdline\": \"console=ttyS0\"},"
+        " \"disks\": [{\"path\": \"/d1\"}, {\"path\": \"/d2\", \"readonly\": true, \"id\": \"x\"}],"
+        " \"fs\": [{\"socket\": \"/run/fs.sock\", \"tag\": \"kataShared\"}],"
+        " \"vsock\": {\"cid\": 7, \"socket\": \"/run/v.sock\"}, \"rng\": {\"src\": "
+        "\"/dev/urandom\"}}";
+    struct json_object *obj = json_tokener_parse(text);
+    CHECK(obj != NULL);
+    struct vmm_config cfg;
+    struct vmm_api_config_storage disks;
+    cleanup_kerr struct kerr *err = NULL;
+    CHECK_INT(vmm_api_config_parse(obj, &cfg, &disks, &err), 0);
+    CHECK_INT(cfg.vcpus, 2);
+    CHECK_INT(cfg.memory_mb, 512);
+    CHECK_STR(cfg.kernel, "/k");
+    CHECK_STR(cfg.initrd, "/i");
+    CHECK_STR(cfg.cmdline, "console=ttyS0");
+    CHECK_INT(cfg.disk_count, 2);
+    CHECK_STR(cfg.disks[1].path, "/d2");
+    CHECK(cfg.disks[1].readonly);
+    CHECK_STR(cfg.disks[1].id, "x");
+    CHECK_INT(cfg.fs_count, 1);
+    CHECK_STR(cfg.fs[0].socket, "/run/fs.sock");
+    CHECK_STR(cfg.fs[0].tag, "kataShared");
+    CHECK_INT(cfg.vsock_cid, 7);
+    CHECK_STR(cfg.vsock_socket, "/run/v.sock");
+    CHECK(cfg.rng);
+    json_object_put(obj);
+}
+
+TEST(api_config_errors_name_the_key)
+{
+    static const struct {
+        const char *json, *expect;
+    } cases[] = {
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"cpu\": {}}", "unknown key `cpu`"},
+        {"{\"payload\": {\"kernel\": \"/k\", \"append\": \"x\"}}", "unknown key `payload.append`"},
+        {"{}", "`payload` (kernel, initrd, cmdline) is required"},
+        {"{\"payload\": {}}", "`payload.kernel` is required"},
+        {"{\"payload\": {\"kernel\": 5}}", "`payload.kernel`: expected a non-empty string"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"cpus\": {\"boot_vcpus\": 17}}",
+         "`cpus.boot_vcpus`: expected an integer from 1 to 16"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"memory\": {\"size\": 16777217}}",
+         "`memory.size`: a multiple of 1 MiB"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"memory\": {\"size\": \"1G\"}}",
+         "`memory.size`: expected an integer"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"disks\": {}}", "`disks`: expected an array"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"disks\": [{\"path\": \"/d\", \"ro\": true}]}",
+         "unknown key `disks[0].ro`"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"disks\": [{\"path\": \"/d\", \"readonly\": 1}]}",
+         "`disks[0].readonly`: expected true or false"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"disks\": [{\"path\": \"/d\", \"id\": "
+         "\"123456789012345678901\"}]}",
+         "`disks[0].id`: at most 20 bytes"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"vsock\": {\"cid\": 2, \"socket\": \"/s\"}}",
+         "`vsock.cid`: expected an integer from 3"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"vsock\": {\"cid\": 3}}",
+         "`vsock.socket` is required"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"fs\": [{\"socket\": \"/s\"}]}",
+         "`fs[0].tag` is required"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        cleanup_free char *msg = config_error(cases[i].json);
+        CHECK_CONTAINS(msg, cases[i].expect);
+    }
+}
+
+static int call(struct vmm_api *api, const char *method, const char *path, const char *body,
+                char **answer)
+{
+    struct http_request req = {.body = body, .body_len = body ? strlen(body) : 0};
+    snprintf(req.method, sizeof(req.method), "%s", method);
+    snprintf(req.path, sizeof(req.path), "%s", path);
+    free(*answer);
+    return vmm_api_handle(api, &req, answer);
+}
+
+TEST(api_routes_and_states_before_boot)
+{
+    struct loop *loop = loop_new(NULL);
+    struct vmm_api *api = vmm_api_new(loop, NULL, false, NULL, NULL, NULL);
+    CHECK(api != NULL);
+    cleanup_free char *out = NULL;
+    CHECK_INT(call(api, "GET", "/api/v1/vmm.ping", NULL, &out), 200);
+    CHECK_CONTAINS(out, "\"version\"");
+    CHECK_INT(call(api, "GET", "/api/v1/vm.info", NULL, &out), 200);
+    CHECK_CONTAINS(out, "\"state\":\"NotCreated\"");
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.boot", NULL, &out), 409);
+    CHECK_CONTAINS(out, "vm.boot: the VM is NotCreated");
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.create", "{not json", &out), 400);
+    CHECK_CONTAINS(out, "the body is not JSON");
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.create", "{\"payload\": {}}", &out), 400);
+    CHECK_CONTAINS(out, "payload.kernel");
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.create",
+                   "{\"payload\": {\"kernel\": \"/nonexistent/vmlinux\"}}", &out),
+              204);
+    CHECK(out == NULL);
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.create", "{\"payload\": {\"kernel\": \"/k\"}}", &out),
+              409);
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.add-disk", "{\"path\": \"/d\", \"id\": \"d0\"}", &out),
+              204);
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.add-disk", "{\"path\": 1}", &out), 400);
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.add-vsock", "{\"socket\": \"/tmp/x.sock\"}", &out), 204);
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.add-vsock", "{\"socket\": \"/tmp/y.sock\"}", &out), 409);
+    CHECK_INT(call(api, "GET", "/api/v1/vm.info", NULL, &out), 200);
+    CHECK_CONTAINS(out, "\"state\":\"Created\"");
+    CHECK_CONTAINS(out, "\"id\":\"d0\"");
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.add-fs", "{\"socket\": \"/s\", \"tag\": \"t\"}", &out),
+              204);
+    CHECK_INT(call(api, "GET", "/api/v1/vm.info", NULL, &out), 200);
+    CHECK_CONTAINS(out, "\"tag\":\"t\"");
+    CHECK_CONTAINS(out, "\"socket\":\"\\/tmp\\/x.sock\"");
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.pause", NULL, &out), 409);
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.shutdown", NULL, &out), 409);
+    CHECK_INT(call(api, "GET", "/api/v1/vm.boot", NULL, &out), 405);
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.snapshot", NULL, &out), 404);
+    CHECK_CONTAINS(out, "no such endpoint");
+    /* Boot fails (no KVM here, or no kernel): 500 naming vm.boot, still Created. */
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.boot", NULL, &out), 500);
+    CHECK_CONTAINS(out, "vm.boot: ");
+    CHECK_INT(call(api, "GET", "/api/v1/vm.info", NULL, &out), 200);
+    CHECK_CONTAINS(out, "\"state\":\"Created\"");
+    CHECK(!vmm_api_done(api));
+    CHECK_INT(call(api, "PUT", "/api/v1/vmm.shutdown", NULL, &out), 204);
+    CHECK(vmm_api_done(api));
+    vmm_api_free(api);
+    loop_free(loop);
+}
+
+/* Read one whole response (Connection: close: until EOF). */
+static char *read_all(int fd)
+{
+    char *buf = xcalloc(1, 65536);
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, 65535 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    return buf;
+}
+
+TEST(api_socket_answers_pipelined_requests_and_closes_on_garbage)
+{
+    char dir[] = "/tmp/test-vmm-api.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    cleanup_free char *path = xasprintf("%s/api.sock", dir);
+    struct loop *loop = loop_new(NULL);
+    struct vmm_api *api = vmm_api_new(loop, path, false, NULL, NULL, NULL);
+    CHECK(api != NULL);
+    int fd = unix_connect(path, NULL);
+    const char *reqs = "GET /api/v1/vmm.ping HTTP/1.1\r\n\r\n"
+                       "GET /api/v1/vm.info HTTP/1.1\r\nConnection: close\r\n\r\n";
+    CHECK(write(fd, reqs, strlen(reqs)) == (ssize_t)strlen(reqs));
+    for (int i = 0; i < 5; i++)
+        loop_run_once(loop, 20, NULL);
+    cleanup_free char *got = read_all(fd);
+    close(fd);
+    CHECK(strncmp(got, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    CHECK_CONTAINS(got, "\"version\"");
+    CHECK_CONTAINS(got, "NotCreated");
+    fd = unix_connect(path, NULL);
+    CHECK(write(fd, "NONSENSE\r\n\r\n", 12) == 12);
+    for (int i = 0; i < 5; i++)
+        loop_run_once(loop, 20, NULL);
+    cleanup_free char *bad = read_all(fd);
+    close(fd);
+    CHECK(strncmp(bad, "HTTP/1.1 400 Bad Request\r\n", 26) == 0);
+    CHECK_CONTAINS(bad, "malformed request line");
+    vmm_api_free(api);
+    loop_free(loop);
+    CHECK(access(path, F_OK) < 0); /* the socket is removed */
+    rmdir(dir);
+}
