@@ -9,7 +9,10 @@ daemon's private dirs go there, and CONTAINERS_CONF for conmon's exit command,
 `podman container cleanup`); podman itself calls `start`/`kill`/`delete`/
 `pause`/`resume` with an almost empty environment: the runtime finds all it
 needs in its state file (`/run/kata-containers/<id>/state.json`)."""
+import hashlib
+import json
 import os
+import random
 import shutil
 import subprocess
 import tarfile
@@ -25,7 +28,7 @@ PODMAN = shutil.which("podman") or "/usr/bin/podman"
 CONTAINERS_CONF = """[containers]
 default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
 log_driver = "k8s-file"
-netns = "none"
+netns = "{netns}"
 
 [engine]
 cgroup_manager = "cgroupfs"
@@ -43,7 +46,10 @@ runc = ["/usr/sbin/runc", "/usr/bin/runc"]
 crun = ["/usr/bin/crun"]
 
 [network]
+network_backend = "netavark"
 network_config_dir = "{root}/net"
+default_network = "{network}"
+default_subnet = "{subnet}"
 """
 
 STORAGE_CONF = """[storage]
@@ -59,8 +65,12 @@ def podman_available():
 class Podman:
     """podman running on a private store; run() calls it."""
 
-    def __init__(self, runtime="kata", driver="overlay"):
+    def __init__(self, runtime="kata", driver="overlay", netns="none"):
         self.root = tempfile.mkdtemp(prefix="podman.", dir="/tmp")
+        # The default bridge network: a name and a /24 of its own, so that
+        # the host's podman network and other runs' stay untouched.
+        self.network = "kt" + os.path.basename(self.root)[len("podman."):].lower()
+        self.subnet = "10.%d.%d.0/24" % (random.randrange(100, 200), random.randrange(1, 250))
         self.kata_runtime = RUNTIME
         for d in ("net", "libpod-tmp"):
             os.makedirs(os.path.join(self.root, d))
@@ -79,14 +89,30 @@ class Podman:
                           CONTAINERS_STORAGE_CONF=self.storage_conf)
         with open(self.conf, "w") as f:
             f.write(CONTAINERS_CONF.format(
-                root=self.root, runtime=runtime, kata_runtime=RUNTIME,
+                root=self.root, runtime=runtime, netns=netns, network=self.network, subnet=self.subnet, kata_runtime=RUNTIME,
                 conmon_env=", ".join('"%s=%s"' % kv for kv in conmon_env.items())))
+        self._write_default_network()
         with open(self.storage_conf, "w") as f:
             f.write(STORAGE_CONF.format(root=self.root, driver=driver))
         self.env = {"PATH": path, "HOME": self.root, "CONTAINERS_CONF": self.conf,
                     "CONTAINERS_STORAGE_CONF": self.storage_conf,
                     "XDG_RUNTIME_DIR": self.root + "/xdg"}
         os.makedirs(self.env["XDG_RUNTIME_DIR"], mode=0o700)
+
+    def _write_default_network(self):
+        """The default network's file, so that its bridge is ours (podman
+        would name it podman0, the host's podman's bridge)."""
+        net = self.subnet.rsplit(".", 1)[0]
+        conf = {
+            "name": self.network, "id": hashlib.sha256(self.root.encode()).hexdigest(),
+            "driver": "bridge", "network_interface": self.network,
+            "created": "2024-01-01T00:00:00Z",
+            "subnets": [{"subnet": self.subnet, "gateway": net + ".1"}],
+            "ipv6_enabled": False, "internal": False, "dns_enabled": False,
+            "ipam_options": {"driver": "host-local"},
+        }
+        with open(os.path.join(self.root, "net", self.network + ".json"), "w") as f:
+            json.dump(conf, f, indent=1)
 
     def run(self, *args, check=True, timeout=300, input=None, **kw):
         r = subprocess.run([PODMAN, *args], env=self.env, capture_output=True, timeout=timeout,
