@@ -21,8 +21,10 @@ packages=(
   # containerd with our shim (tests/integration/test_containerd.py, bench/ctr)
   containerd
   # podman with kata-runtime (tests/integration/test_podman.py, bench/podman); crun is
-  # bench/podman's second baseline
-  podman conmon crun fuse-overlayfs uidmap catatonit golang-github-containers-common
+  # bench/podman's second baseline; bridge networks (test_podman_network.py): netavark,
+  # aardvark-dns (names on user-defined networks), curl (the host fetches a published port)
+  podman conmon crun fuse-overlayfs uidmap catatonit golang-github-containers-common \
+  netavark aardvark-dns curl
 )
 
 missing=()

@@ -233,3 +233,26 @@ def test_wait_run_rm_and_rm_force_on_the_bridge(podman):
     # netavark took the network's firewall rules with its last container.
     rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     assert podman.subnet not in rules, [l for l in rules.splitlines() if podman.subnet in l]
+
+
+def test_daemon_killed_rm_force_detaches(podman):
+    """The sandbox daemon SIGKILLed: `kata-runtime delete --force` (podman's
+    rm -f) kills the recorded VMM and detaches the recorded netns."""
+    name = "orphaned"
+    cid = podman.out("run", "-d", "--name", name, podman.image, "sleep", "600").strip()
+    ns = HeldNetns(sandbox_key(podman, name))
+    try:
+        assert_attached(ns)
+        with open(os.path.join(podman.kata_state_dir(cid), "state.json")) as f:
+            state = json.load(f)
+        with open(os.path.join(podman.root, "vc", cid, "state.json")) as f:
+            assert json.load(f)["netns"] == sandbox_key(podman, name)  # the daemon's record
+        os.kill(state["daemon_pid"], 9)
+        assert podman.wait_for(
+            lambda: podman.out("inspect", "--format", "{{.State.Status}}", name).strip()
+            == "exited")
+        podman.run("rm", "-f", "-t", "0", name)
+        assert_left_nothing(podman, ns, cid, podman.network)
+    finally:
+        podman.run("rm", "-f", "-t", "0", name, check=False)
+        ns.close()
