@@ -4,7 +4,7 @@ from a busybox-static rootfs (podman_env.py).  Each container is a VM: run
 --rm with output and exit status, detached containers with ps/logs/exec/stop/
 rm, kill -s, pause/unpause, inspect, env/workdir/user, -it through a pty
 (the container's /dev/pts/0, window size), and nothing left after rm -f.
-The network is `none` (bridge networking comes with the daemon's network)."""
+The network is `none` here; bridge networks are in test_podman_network.py."""
 import fcntl
 import json
 import os
