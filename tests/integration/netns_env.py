@@ -3,9 +3,11 @@ veth pair with one end inside (an address, a default route via the host end)
 and the other end on the host with the gateway's address.  Used by
 test_network_tcfilter.py, test_network_sandbox.py and bench/net.  Not a test
 module itself."""
+import http.server
 import os
 import random
 import subprocess
+import threading
 
 try:
     import pytest
@@ -73,6 +75,35 @@ def _netns():
 
 
 netns = pytest.fixture(_netns, name="netns") if pytest else None
+
+
+class HostServer:
+    """An HTTP server on the host (addr "" for all addresses); clients lists
+    the address of each request."""
+
+    def __init__(self, addr):
+        clients = self.clients = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                clients.append(self.client_address[0])
+                body = b"hello from the host\n"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((addr, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def assert_clean(ns, veths=("eth0",)):

@@ -10,7 +10,6 @@ with SIGKILL is cleaned by `delete --force`; a netns path that does not exist
 fails naming it; internetworking_model = "none" and disable_new_netns.
 
 Every netns, veth, VM and state dir is removed by the fixtures."""
-import http.server
 import json
 import os
 import re
@@ -18,12 +17,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
-from netns_env import assert_clean, netns, subnet  # noqa: F401 (netns: a fixture)
+from netns_env import HostServer, assert_clean, netns, subnet  # noqa: F401 (netns: a fixture)
 from runtime_bundle import make_bundle
 from shim_env import assets_built, wait_for
 from test_runtime_lifecycle import Runtime
@@ -45,31 +43,6 @@ def rt(tmp_path):
     runtime = Runtime(tmp_path, "vm")
     yield runtime
     runtime.delete_all_and_check()
-
-
-class HostServer:
-    """An HTTP server on the host end of the veth."""
-
-    def __init__(self, addr):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = b"hello from the host\n"
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer((addr, 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def netns_bundle(rt, name, args, netns_path):

@@ -5,16 +5,15 @@ name, `podman wait` and `run --rm` on the bridge, and nothing left after rm -f
 (no tap or ingress qdisc in the container's netns, no veth on the bridge, no
 firewall rule of the network, no aardvark-dns).  The private podman
 (podman_env.py) has a default network of its own (its own bridge and /24)."""
-import http.server
 import json
 import os
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
+from netns_env import HostServer
 from podman_env import Podman, podman_available
 from shim_env import alive, assets_built
 
@@ -124,42 +123,23 @@ def test_published_port_reached_from_the_host(podman):
         ns.close()
 
 
-class Recorder(http.server.BaseHTTPRequestHandler):
-    clients = []
-
-    def do_GET(self):
-        Recorder.clients.append(self.client_address[0])
-        body = b"from the host\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_container_reaches_the_host_over_the_bridge(podman):
     """wget from the container to a server of the test, by the gateway's
     address and by the name podman gives it (host.containers.internal): the
     server sees the container's own address (no NAT on the bridge)."""
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    port = server.server_address[1]
+    server = HostServer("")  # the bridge exists only while a container is on it
+    port = server.port
     gateway = podman.subnet.rsplit(".", 1)[0] + ".1"
-    Recorder.clients.clear()
     try:
         out = podman.out("run", "--rm", podman.image, "sh", "-c",
                          "wget -qO- http://%s:%d/a && wget -qO- http://host.containers.internal:%d/b"
                          " && ip -4 -o addr show eth0" % (gateway, port, port))
         lines = out.splitlines()
-        assert lines[:2] == ["from the host", "from the host"], out
+        assert lines[:2] == ["hello from the host"] * 2, out
         own = lines[2].split()[3].split("/")[0]
-        assert Recorder.clients == [own, own], (Recorder.clients, out)
+        assert server.clients == [own, own], (server.clients, out)
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 def test_name_resolution_on_a_user_defined_network(podman):
