@@ -1,8 +1,8 @@
 """A container network namespace the way CNI leaves one: `ip netns add`, a
 veth pair with one end inside (an address, a default route via the host end)
 and the other end on the host with the gateway's address.  Used by
-test_network_tcfilter.py, test_network_sandbox.py and bench/net.  Not a test
-module itself."""
+test_network_tcfilter.py, test_network_sandbox.py and bench/net (HostServer
+also by test_podman_network.py).  Not a test module itself."""
 import http.server
 import os
 import random
