@@ -170,22 +170,15 @@ static void child_keep_taps(struct vm *vm)
 
 /* Hybrid vsock: the VMM asks the guest for port 1024 on each CONNECT; a guest
  * not listening yet refuses (the connection closes): retry. */
+static int hybrid_connect_once(struct vm *vm, struct kerr **err)
+{
+    return hybrid_vsock_connect(vm->agent_socket, AGENT_VSOCK_PORT, err);
+}
+
 static int dragonball_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
-    uint64_t deadline = now_ns() + timeout_ns;
-    for (;;) {
-        cleanup_kerr struct kerr *last = NULL;
-        int fd = hybrid_vsock_connect(vm->agent_socket, AGENT_VSOCK_PORT, &last);
-        if (fd >= 0)
-            return fd;
-        if (vm_check_exited(vm, "the built-in VMM", err) < 0)
-            return -1;
-        if (now_ns() >= deadline)
-            return kerr_make(err, ETIMEDOUT, "wait for the agent through `%s` (%s)",
-                             vm->agent_socket, last->msg);
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    cleanup_free char *channel = xasprintf("through `%s`", vm->agent_socket);
+    return vm_connect_until(vm, "the built-in VMM", channel, timeout_ns, hybrid_connect_once, err);
 }
 
 static int api(struct vm *vm, const char *method, const char *path, const char *body, char **answer,

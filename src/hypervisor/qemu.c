@@ -643,22 +643,15 @@ static size_t qemu_pids(const struct vm *vm, pid_t *out, size_t max)
 
 /* The agent listens on vsock port 1024 once it is up: connect until it
  * accepts (a guest not listening yet resets the connection). */
+static int vsock_connect_once(struct vm *vm, struct kerr **err)
+{
+    return vsock_connect(vm->cid, AGENT_VSOCK_PORT, err);
+}
+
 static int qemu_agent_connect_vsock(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
-    uint64_t deadline = now_ns() + timeout_ns;
-    for (;;) {
-        cleanup_kerr struct kerr *last = NULL;
-        int fd = vsock_connect(vm->cid, AGENT_VSOCK_PORT, &last);
-        if (fd >= 0)
-            return fd;
-        if (vm_check_exited(vm, "QEMU", err) < 0)
-            return -1;
-        if (now_ns() >= deadline)
-            return kerr_make(err, ETIMEDOUT, "wait for the agent on vsock CID %u port %d (%s)",
-                             vm->cid, AGENT_VSOCK_PORT, last->msg);
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    cleanup_free char *channel = xasprintf("on vsock CID %u port %d", vm->cid, AGENT_VSOCK_PORT);
+    return vm_connect_until(vm, "QEMU", channel, timeout_ns, vsock_connect_once, err);
 }
 
 static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
@@ -77,6 +78,25 @@ int vm_check_exited(struct vm *vm, const char *what, struct kerr **err)
     cleanup_free char *tail = vm_log_tail(vm);
     return kerr_make(err, 0, "%s exited (status %d) before the agent answered: %s", what,
                      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), tail);
+}
+
+int vm_connect_until(struct vm *vm, const char *what, const char *channel, uint64_t timeout_ns,
+                     int (*connect)(struct vm *vm, struct kerr **err), struct kerr **err)
+{
+    uint64_t deadline = now_ns() + timeout_ns;
+    for (;;) {
+        cleanup_kerr struct kerr *last = NULL;
+        int fd = connect(vm, &last);
+        if (fd >= 0)
+            return fd;
+        if (vm_check_exited(vm, what, err) < 0)
+            return -1;
+        if (now_ns() >= deadline)
+            return kerr_make(err, ETIMEDOUT, "wait for the agent %s (%s)", channel,
+                             last ? last->msg : "no answer");
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 int vm_start_virtiofsd(struct vm *vm, struct kerr **err)

@@ -21,6 +21,13 @@ char *vm_log_tail(const struct vm *vm);
 /* The VMM's exit (reaped) as an error quoting its log, or 0 while it runs. */
 int vm_check_exited(struct vm *vm, const char *what, struct kerr **err);
 
+/* Retry connect(vm, err) every 10 ms until it gives an fd, the VMM exits
+ * (vm_check_exited with `what`) or timeout_ns passes (ETIMEDOUT naming
+ * `channel` and the last connect error).  For an agent that listens only
+ * once the guest is up. */
+int vm_connect_until(struct vm *vm, const char *what, const char *channel, uint64_t timeout_ns,
+                     int (*connect)(struct vm *vm, struct kerr **err), struct kerr **err);
+
 /* shared_fs = virtio-fs: start virtiofsd on `<run_dir>/virtiofsd.sock`
  * (vm->virtiofsd); otherwise nothing. */
 int vm_start_virtiofsd(struct vm *vm, struct kerr **err);
