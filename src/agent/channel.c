@@ -9,13 +9,18 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 /* The serial port's name arrives from the host shortly after the device
  * appears; look for it this long. */
 #define SERIAL_WAIT_MS 5000
+/* Between looks when no uevent says that something changed. */
+#define SERIAL_RESCAN_MS 10
 
 static bool has_serial_ports(struct agent *a)
 {
@@ -40,20 +45,60 @@ static int open_serial(struct agent *a, const char *path, struct kerr **err)
     return ttrpc_server_add_stream(a->server, fd, true, err);
 }
 
+/* Kernel uevents: the guest's virtio-console driver sends one (KOBJ_CHANGE)
+ * when a port gets its name, so we look again at once instead of at the next
+ * rescan.  -1 where netlink is not there (the agent on a host with --sysfs
+ * still works, by rescanning). */
+static int uevent_socket(void)
+{
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_nl addr = {.nl_family = AF_NETLINK, .nl_groups = 1};
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Waits up to ms for a uevent (or just sleeps without a socket), then
+ * drops whatever arrived: any event is a reason to look again. */
+static void uevent_wait(int fd, int ms)
+{
+    if (fd < 0) {
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        return;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, ms) <= 0)
+        return;
+    char buf[4096];
+    while (recv(fd, buf, sizeof(buf), 0) > 0)
+        ;
+}
+
 static int find_serial(struct agent *a, struct kerr **err)
 {
-    for (int waited = 0;; waited += 10) {
+    /* Listening before the first look: a name set in between is not missed. */
+    cleanup_close int uevents = uevent_socket();
+    uint64_t deadline = now_ns() + (uint64_t)SERIAL_WAIT_MS * 1000000ull;
+    for (unsigned looks = 1;; looks++) {
         cleanup_kerr struct kerr *find_err = NULL;
         cleanup_free char *path =
             serial_port_find(a->opts.sysfs_root, AGENT_SERIAL_NAME, &find_err);
-        if (path)
+        if (path) {
+            log_debug("channel: port `%s` found at look %u", AGENT_SERIAL_NAME, looks);
             return open_serial(a, path, err);
-        if (waited >= SERIAL_WAIT_MS) {
+        }
+        uint64_t now = now_ns();
+        if (now >= deadline) {
             *err = steal_pointer(&find_err);
             return -1;
         }
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        uint64_t left_ms = (deadline - now) / 1000000ull + 1;
+        uevent_wait(uevents, left_ms < SERIAL_RESCAN_MS ? (int)left_ms : SERIAL_RESCAN_MS);
     }
 }
 
