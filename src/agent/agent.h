@@ -30,6 +30,7 @@ struct agent {
     struct loop *loop;
     struct ttrpc_server *server;
     bool shutting_down;
+    char *channel; /* where we serve, for the log (channel.c) */
     /* Each module's state, owned by its file. */
     struct agent_containers *containers; /* container.c */
     struct agent_storages *storages;     /* storage.c */

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -36,12 +37,35 @@ static bool has_serial_ports(struct agent *a)
     return any;
 }
 
+/* The host configured a virtio-vsock device (virtio device id 19): it talks
+ * to us over vsock, whatever virtio-serial ports (a log port) there are. */
+static bool has_vsock_device(struct agent *a)
+{
+    cleanup_free char *dir = xasprintf("%s/bus/virtio/devices", a->opts.sysfs_root);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return false;
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        cleanup_free char *path = xasprintf("%s/%s/device", dir, de->d_name);
+        cleanup_free char *id = NULL;
+        found = file_read_all(path, 64, &id, NULL, NULL) == 0 && strtoul(id, NULL, 0) == 19;
+    }
+    closedir(d);
+    return found;
+}
+
 static int open_serial(struct agent *a, const char *path, struct kerr **err)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return kerr_make(err, errno, "open agent channel `%s`", path);
-    log_info("serving on virtio-serial port `%s`", path);
+    log_debug("serving on virtio-serial port `%s`", path);
+    free(a->channel);
+    a->channel = xasprintf("virtio-serial port `%s`", path);
     return ttrpc_server_add_stream(a->server, fd, true, err);
 }
 
@@ -107,7 +131,9 @@ static int listen_vsock(struct agent *a, struct kerr **err)
     int fd = vsock_listen(AGENT_VSOCK_PORT, err);
     if (fd < 0)
         return -1;
-    log_info("serving on vsock port %d", AGENT_VSOCK_PORT);
+    log_debug("serving on vsock port %d", AGENT_VSOCK_PORT);
+    free(a->channel);
+    a->channel = xasprintf("vsock port %d", AGENT_VSOCK_PORT);
     return ttrpc_server_add_listener(a->server, fd, err);
 }
 
@@ -116,7 +142,9 @@ static int listen_unix(struct agent *a, const char *path, struct kerr **err)
     int fd = unix_listen(path, err);
     if (fd < 0)
         return -1;
-    log_info("serving on unix socket `%s`", path);
+    log_debug("serving on unix socket `%s`", path);
+    free(a->channel);
+    a->channel = xasprintf("unix socket `%s`", path);
     return ttrpc_server_add_listener(a->server, fd, err);
 }
 
@@ -135,15 +163,13 @@ int agent_channel_open(struct agent *a, struct kerr **err)
         return kerr_make(err, EINVAL,
                          "agent channel `%s`: expected unix:PATH, serial:PATH, serial or vsock",
                          spec);
-    /* Automatic.  The host configures a virtio-serial device only when it
-     * talks to us on it, so its presence decides; vsock is served as well
-     * when it listens, since bind() succeeds even without a host device. */
-    cleanup_kerr struct kerr *vsock_err = NULL;
-    log_debug("channel: auto");
-    bool vsock = access("/dev/vsock", F_OK) == 0 && listen_vsock(a, &vsock_err) == 0;
-    if (!vsock && vsock_err)
-        log_debug("vsock unavailable: %s", vsock_err->msg);
-    if (vsock && !has_serial_ports(a))
-        return 0;
-    return find_serial(a, err);
+    /* Automatic: the devices the host configured decide.  A vsock device
+     * means vsock; else virtio-serial ports mean the one named
+     * agent.channel.0 (its name may still be on its way); with neither,
+     * vsock when the kernel has it (bind() needs no device). */
+    if (has_vsock_device(a))
+        return listen_vsock(a, err);
+    if (has_serial_ports(a) || access("/dev/vsock", F_OK) < 0)
+        return find_serial(a, err);
+    return listen_vsock(a, err);
 }

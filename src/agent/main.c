@@ -99,17 +99,19 @@ static void open_log_port(struct agent *a)
     log_set_extra_fd(fd);
 }
 
-/* Time since the guest kernel started counting (CLOCK_BOOTTIME), in ms. */
-static double boot_ms(void)
+/* Time since the guest kernel started counting (CLOCK_BOOTTIME), in ms.
+ * Whole ms: the log line needs no floating-point formatting (under TCG the
+ * first use of code costs its translation). */
+static unsigned long boot_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_BOOTTIME, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return (unsigned long)ts.tv_sec * 1000ul + (unsigned long)ts.tv_nsec / 1000000ul;
 }
 
 int main(int argc, char **argv)
 {
-    double t_start = boot_ms();
+    unsigned long t_start = boot_ms();
     struct agent a = {.opts = {.sysfs_root = "/sys",
                                .storage_root = "/run/kata-containers",
                                .cgroup_root = "/sys/fs/cgroup"}};
@@ -135,7 +137,7 @@ int main(int argc, char **argv)
     if (level < 0)
         log_warn("unknown log level `%s`, using info", a.opts.log_level);
     signal(SIGPIPE, SIG_IGN);
-    double t_init = boot_ms();
+    unsigned long t_init = boot_ms();
 
     a.loop = loop_new(&err);
     if (a.loop == NULL)
@@ -146,15 +148,15 @@ int main(int argc, char **argv)
     if (agent_reaper_start(&a, &err) < 0)
         goto fatal;
     open_log_port(&a);
-    double t_channel = boot_ms();
+    unsigned long t_channel = boot_ms();
     if (agent_channel_open(&a, &err) < 0)
         goto fatal;
-    double t_ready = boot_ms();
+    unsigned long t_ready = boot_ms();
     /* Where a slow start goes (docs/boot.md): the kernel up to our exec,
      * PID 1 setup, the event loop, the channel. */
-    log_info("kata-agent %s ready %.1f ms after kernel start (exec at %.1f ms; init %.1f ms, "
-             "loop %.1f ms, channel %.1f ms)",
-             KATA_VERSION, t_ready, t_start, t_init - t_start, t_channel - t_init,
+    log_info("kata-agent %s ready on %s, %lu ms after kernel start (exec at %lu ms; init %lu ms, "
+             "loop %lu ms, channel %lu ms)",
+             KATA_VERSION, a.channel, t_ready, t_start, t_init - t_start, t_channel - t_init,
              t_ready - t_channel);
     if (loop_run(a.loop, NULL, &err) < 0)
         goto fatal;
