@@ -163,10 +163,15 @@ int agent_channel_open(struct agent *a, struct kerr **err)
         return kerr_make(err, EINVAL,
                          "agent channel `%s`: expected unix:PATH, serial:PATH, serial or vsock",
                          spec);
-    /* Automatic: the devices the host configured decide.  A vsock device
-     * means vsock; else virtio-serial ports mean the one named
-     * agent.channel.0 (its name may still be on its way); with neither,
-     * vsock when the kernel has it (bind() needs no device). */
+    /* Automatic: the devices the host configured decide.  A port named
+     * agent.channel.0 means that port; else a vsock device means vsock; else
+     * virtio-serial ports mean agent.channel.0 still (its name may be on its
+     * way); with neither, vsock when the kernel has it (bind() needs no
+     * device). */
+    cleanup_kerr struct kerr *find_err = NULL;
+    cleanup_free char *path = serial_port_find(a->opts.sysfs_root, AGENT_SERIAL_NAME, &find_err);
+    if (path)
+        return open_serial(a, path, err);
     if (has_vsock_device(a))
         return listen_vsock(a, err);
     if (has_serial_ports(a) || access("/dev/vsock", F_OK) < 0)
