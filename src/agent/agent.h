@@ -30,6 +30,12 @@ struct agent {
     struct loop *loop;
     struct ttrpc_server *server;
     bool shutting_down;
+    char *channel; /* where we serve, for the log (channel.c) */
+    /* Boot-relative ms of the start steps, for the ready line (main.c). */
+    struct {
+        unsigned long start, init, channel, ready;
+        bool pending;
+    } ready_log;
     /* Each module's state, owned by its file. */
     struct agent_containers *containers; /* container.c */
     struct agent_storages *storages;     /* storage.c */
@@ -52,6 +58,9 @@ void agent_reaper_unwatch(pid_t pid);
 
 /* channel.c: open the connection the host talks to us on. */
 int agent_channel_open(struct agent *a, struct kerr **err);
+/* main.c: the "ready" line, once (a little after serving starts, or at
+ * power-off if that comes first). */
+void agent_log_ready(struct agent *a);
 
 /* container.c: kill every container process and release its resources
  * (DestroySandbox calls it before unmounting storages and powering off).

@@ -83,6 +83,7 @@ void agent_read_cmdline(struct agent_options *opts, const char *cmdline)
 
 void agent_poweroff(struct agent *a)
 {
+    agent_log_ready(a);
     log_info("powering off");
     if (!a->opts.pid1)
         exit(0);

@@ -156,6 +156,11 @@ const char *vm_accel_name(enum vm_accel accel);
 /* The host TSC frequency in kHz (0 if unknown): a microvm guest under TCG
  * needs it as tsc_early_khz or it may hang calibrating. */
 unsigned long vm_host_tsc_khz(void);
+/* Under TCG the guest's local APIC has no TSC-deadline mode and its kernel
+ * spends 100 ms calibrating the APIC timer.  A 1-vCPU q35 guest ticks from
+ * the HPET instead (noapictimer).  microvm has no such timer: its PIT
+ * (pit=on) delivers no interrupts there, so it keeps the APIC timer. */
+bool vm_tcg_noapictimer(const struct vm *vm);
 
 /* Initialise vm from cfg (copies nothing: cfg strings must outlive vm). */
 void vm_init(struct vm *vm, const struct hypervisor_ops *ops, const struct vm_config *cfg);

@@ -248,7 +248,9 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
     add(&b, "-accel");
     add(&b, vm->accel == VM_ACCEL_KVM ? "kvm" : "tcg");
     add(&b, "-cpu");
-    add(&b, vm->accel == VM_ACCEL_KVM ? "host" : "max");
+    /* TCG runs each iteration of a rep string instruction separately: without
+     * ERMS the guest clears and copies pages 8 bytes (not 1) per iteration. */
+    add(&b, vm->accel == VM_ACCEL_KVM ? "host" : "max,-erms");
     add(&b, "-smp");
     add(&b, "%u", cfg->vcpus ? cfg->vcpus : 1);
     add(&b, "-m");
@@ -291,7 +293,9 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
             add(&b, "vhost-vsock-%s,guest-cid=%u", bus_suffix, vm->cid);
     } else {
         add(&b, "-device");
-        add(&b, "virtio-serial-%s,id=serial0", bus_suffix);
+        /* One port (number 0 is reserved for a console): the guest sets up
+         * queues for max_ports, 31 by default. */
+        add(&b, "virtio-serial-%s,id=serial0,max_ports=2", bus_suffix);
         add(&b, "-chardev");
         add(&b, "socket,id=agent,path=%s", vm->agent_socket);
         add(&b, "-device");

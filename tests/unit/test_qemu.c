@@ -60,6 +60,57 @@ TEST(kernel_cmdline_boots_image_from_vda)
     CHECK(strstr(line, "rdinit") == NULL);
 }
 
+TEST(kernel_cmdline_skips_boot_time_checks)
+{
+    struct vm_config cfg = base_config();
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    cleanup_free char *line = vm_kernel_cmdline(&vm);
+    CHECK_CONTAINS(line, " no_timer_check ");
+    CHECK_CONTAINS(line, " noreplace-smp ");
+}
+
+/* argv and kernel command line of a VM with the given accelerator. */
+static void build_for_accel(const char *machine, unsigned vcpus, enum vm_accel accel,
+                            char **argv_line, char **cmdline)
+{
+    struct vm_config cfg = base_config();
+    cfg.machine_type = machine;
+    cfg.vcpus = vcpus;
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    vm.accel = accel;
+    vm.agent_socket = "/run/x/agent.sock";
+    char **argv = qemu_build_argv(&vm, NULL);
+    *argv_line = joined(argv);
+    qemu_argv_free(argv);
+    *cmdline = vm_kernel_cmdline(&vm);
+}
+
+TEST(tcg_single_vcpu_q35_skips_apic_timer_calibration)
+{
+    cleanup_free char *argv = NULL, *line = NULL;
+    build_for_accel("q35", 1, VM_ACCEL_TCG, &argv, &line);
+    CHECK_CONTAINS(argv, "-cpu max,-erms ");
+    CHECK_CONTAINS(line, " noapictimer");
+}
+
+TEST(microvm_smp_and_kvm_keep_the_apic_timer)
+{
+    cleanup_free char *argv = NULL, *line = NULL;
+    build_for_accel("microvm", 1, VM_ACCEL_TCG, &argv, &line);
+    CHECK_CONTAINS(argv, "pit=off");
+    CHECK(strstr(line, "noapictimer") == NULL);
+    cleanup_free char *smp_argv = NULL, *smp_line = NULL;
+    build_for_accel("q35", 2, VM_ACCEL_TCG, &smp_argv, &smp_line);
+    CHECK(strstr(smp_line, "noapictimer") == NULL);
+    cleanup_free char *kvm_argv = NULL, *kvm_line = NULL;
+    build_for_accel("q35", 1, VM_ACCEL_KVM, &kvm_argv, &kvm_line);
+    CHECK_CONTAINS(kvm_argv, "-cpu host ");
+    CHECK(strstr(kvm_line, "noapictimer") == NULL);
+    CHECK(strstr(kvm_line, "tsc_early_khz") == NULL);
+}
+
 TEST(microvm_argv_uses_mmio_devices_and_serial_channel)
 {
     struct vm_config cfg = base_config();
@@ -72,7 +123,7 @@ TEST(microvm_argv_uses_mmio_devices_and_serial_channel)
     cleanup_free char *line = joined(argv);
     qemu_argv_free(argv);
     CHECK_CONTAINS(line, "-M microvm,");
-    CHECK_CONTAINS(line, "virtio-serial-device");
+    CHECK_CONTAINS(line, "virtio-serial-device,id=serial0,max_ports=2");
     CHECK_CONTAINS(line, "socket,id=agent,path=/run/x/agent.sock");
     CHECK_CONTAINS(line, "virtserialport,chardev=agent,name=agent.channel.0");
     CHECK_CONTAINS(line, "virtio-mmio.force-legacy=false");
