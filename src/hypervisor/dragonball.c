@@ -293,16 +293,6 @@ static char *dragonball_status(struct vm *vm, struct kerr **err)
     return out;
 }
 
-static size_t dragonball_pids(const struct vm *vm, pid_t *out, size_t max)
-{
-    size_t n = 0;
-    if (vm->pid > 0 && n < max)
-        out[n++] = vm->pid;
-    if (vm->virtiofsd.pid > 0 && n < max)
-        out[n++] = vm->virtiofsd.pid;
-    return n;
-}
-
 const struct hypervisor_ops dragonball_ops = {
     .name = "dragonball",
     .start = dragonball_start,
@@ -311,5 +301,5 @@ const struct hypervisor_ops dragonball_ops = {
     .pause = dragonball_pause,
     .resume = dragonball_resume,
     .status = dragonball_status,
-    .pids = dragonball_pids,
+    .pids = vm_process_pids,
 };

@@ -635,16 +635,6 @@ static int qemu_unplug_block(struct vm *vm, const char *id, uint64_t timeout_ns,
     return 0;
 }
 
-static size_t qemu_pids(const struct vm *vm, pid_t *out, size_t max)
-{
-    size_t n = 0;
-    if (vm->pid > 0 && n < max)
-        out[n++] = vm->pid;
-    if (vm->virtiofsd.pid > 0 && n < max)
-        out[n++] = vm->virtiofsd.pid;
-    return n;
-}
-
 /* The agent listens on vsock port 1024 once it is up: connect until it
  * accepts (a guest not listening yet resets the connection). */
 static int vsock_connect_once(struct vm *vm, struct kerr **err)
@@ -725,5 +715,5 @@ const struct hypervisor_ops qemu_ops = {
     .status = qemu_status,
     .hotplug_block = qemu_hotplug_block,
     .unplug_block = qemu_unplug_block,
-    .pids = qemu_pids,
+    .pids = vm_process_pids,
 };

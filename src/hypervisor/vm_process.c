@@ -69,6 +69,16 @@ char *vm_log_tail(const struct vm *vm)
     return xstrdup(start);
 }
 
+size_t vm_process_pids(const struct vm *vm, pid_t *out, size_t max)
+{
+    size_t n = 0;
+    if (vm->pid > 0 && n < max)
+        out[n++] = vm->pid;
+    if (vm->virtiofsd.pid > 0 && n < max)
+        out[n++] = vm->virtiofsd.pid;
+    return n;
+}
+
 int vm_check_exited(struct vm *vm, const char *what, struct kerr **err)
 {
     int status;

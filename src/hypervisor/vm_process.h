@@ -15,6 +15,9 @@
 int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
              void (*child_setup)(struct vm *vm), struct kerr **err);
 
+/* The ops' pids for a VMM child: the VMM, then virtiofsd when running. */
+size_t vm_process_pids(const struct vm *vm, pid_t *out, size_t max);
+
 /* The last 400 bytes of the VMM's log ("(no output)" when empty); malloc'd. */
 char *vm_log_tail(const struct vm *vm);
 
