@@ -16,6 +16,7 @@
  * the slave is `/dev/pts/N` inside the container and ttyname(3) finds it. */
 #include "agent.h"
 #include "cgroup.h"
+#include "channel.h"
 #include "container.h"
 #include "hooks.h"
 #include "log.h"
@@ -168,23 +169,7 @@ static void child_send_ready(int master)
 {
     char ready = 'R';
     struct iovec iov = {.iov_base = &ready, .iov_len = 1};
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } control;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (master >= 0) {
-        memset(&control, 0, sizeof(control));
-        msg.msg_control = control.buf;
-        msg.msg_controllen = sizeof(control.buf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &master, sizeof(int));
-    }
-    while (sendmsg(CHILD_STATUS_FD, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
+    unix_send_with_fd(CHILD_STATUS_FD, &iov, 1, master);
     if (master >= 0)
         close(master);
 }

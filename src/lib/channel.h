@@ -5,6 +5,8 @@
 #define KATA_CHANNEL_H
 
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "error.h"
 
@@ -26,5 +28,9 @@ int hybrid_vsock_connect(const char *path, uint32_t port, struct kerr **err);
  * sysfs_root/class/virtio-ports/<vportNpM>/name ("/sys" normally).  Returns a
  * malloc'd "/dev/vportNpM". */
 char *serial_port_find(const char *sysfs_root, const char *name, struct kerr **err);
+
+/* sendmsg(iov) on a unix socket with fd attached as SCM_RIGHTS when fd >= 0
+ * (MSG_NOSIGNAL, retried on EINTR).  The bytes sent, or -1 with errno. */
+ssize_t unix_send_with_fd(int sock, const struct iovec *iov, size_t iovcnt, int fd);
 
 #endif

@@ -10,6 +10,7 @@
 #include "holder.h"
 
 #include "any.pb-c.h"
+#include "channel.h"
 #include "holder_io.h"
 #include "log.h"
 #include "runtime.h"
@@ -131,25 +132,7 @@ static int send_master(const char *socket_path, int master, const char *name, st
         return kerr_make(err, errno, "connect to console socket `%s`", socket_path);
     /* As runc's utils.SendFd: the pty's name as data, the master as rights. */
     struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name)};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    memset(&control, 0, sizeof(control));
-    struct msghdr msg = {.msg_iov = &iov,
-                         .msg_iovlen = 1,
-                         .msg_control = control.buf,
-                         .msg_controllen = sizeof(control.buf)};
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
-    ssize_t n;
-    do
-        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
+    if (unix_send_with_fd(sock, &iov, 1, master) < 0)
         return kerr_make(err, errno, "send the pty master to console socket `%s`", socket_path);
     return 0;
 }

@@ -31,24 +31,7 @@ static int send_message(struct vhost_user *vu, enum vhost_user_request request, 
 {
     uint32_t header[3] = {request, VHOST_USER_VERSION, size};
     struct iovec iov[2] = {{header, sizeof(header)}, {(void *)payload, size}};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control = {0};
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = size ? 2 : 1};
-    if (fd >= 0) {
-        msg.msg_control = control.buf;
-        msg.msg_controllen = sizeof(control.buf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    ssize_t n;
-    do
-        n = sendmsg(vu->fd, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = unix_send_with_fd(vu->fd, iov, size ? 2 : 1, fd);
     if (n != (ssize_t)(sizeof(header) + size))
         return kerr_make(err, n < 0 ? errno : EPIPE, "vhost-user: send request %d", request);
     return 0;
