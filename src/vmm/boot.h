@@ -57,10 +57,11 @@ struct hvm_memmap_table_entry {
 int vmm_load_pvh_elf(const uint8_t *elf, size_t len, uint8_t *mem, size_t mem_size, uint64_t *entry,
                      uint64_t *kernel_end, struct kerr **err);
 
-/* Place the initrd at the top of guest RAM (4 KiB aligned, above kernel_end).
+/* Place the initrd at the top of guest RAM below `limit` (4 KiB aligned,
+ * above kernel_end; limit is mem_size, or lower when the kernel says so).
  * Returns 0 with *gpa set, or -1 when it does not fit. */
 int vmm_place_initrd(const uint8_t *initrd, size_t len, uint8_t *mem, size_t mem_size,
-                     uint64_t kernel_end, uint64_t *gpa, struct kerr **err);
+                     uint64_t kernel_end, uint64_t limit, uint64_t *gpa, struct kerr **err);
 
 /* Write the command line, the memory map (low RAM, the BIOS area reserved for
  * the ACPI tables, high RAM up to mem_size) and the start info with the initrd
@@ -68,5 +69,35 @@ int vmm_place_initrd(const uint8_t *initrd, size_t len, uint8_t *mem, size_t mem
  * The vCPU starts at the PVH entry with %ebx = VMM_START_INFO_GPA. */
 int vmm_write_start_info(uint8_t *mem, size_t mem_size, const char *cmdline, uint64_t initrd_gpa,
                          uint64_t initrd_len, uint64_t rsdp_gpa, struct kerr **err);
+
+/* The Linux x86 boot protocol (Documentation/arch/x86/boot.rst), 64-bit entry,
+ * for a bzImage: the protected-mode kernel loads at 1 MiB, the zero page
+ * (struct boot_params) holds the setup header, command line pointer, initrd
+ * and e820 map, and the vCPU starts in long mode at load + 0x200 with %rsi =
+ * the zero page, on identity-mapped page tables and a flat GDT. */
+#define VMM_GDT_GPA          0x500ull /* null, null, __BOOT_CS 0x10, __BOOT_DS 0x18 */
+#define VMM_ZERO_PAGE_GPA    0x7000ull
+#define VMM_PML4_GPA         0x9000ull /* then the PDPT at 0xa000, 4 PDs at 0xb000 */
+#define VMM_BZIMAGE_LOAD_GPA 0x100000ull
+#define VMM_BZIMAGE_ENTRY64  0x200ull /* startup_64, from the load address */
+
+/* True when image[0..len) starts like a bzImage (boot flag and "HdrS"). */
+int vmm_is_bzimage(const uint8_t *image, size_t len);
+
+/* Check the setup header (protocol 2.12 or later, a 64-bit entry, LOADED_HIGH),
+ * copy the protected-mode kernel to VMM_BZIMAGE_LOAD_GPA and the setup header
+ * into a cleared zero page.  *entry is the 64-bit entry; *kernel_end the end
+ * of the memory the kernel decompresses into (its init_size from where it
+ * runs); *initrd_limit the end of the memory the initrd may use. */
+int vmm_load_bzimage(const uint8_t *image, size_t len, uint8_t *mem, size_t mem_size,
+                     uint64_t *entry, uint64_t *kernel_end, uint64_t *initrd_limit,
+                     struct kerr **err);
+
+/* Finish the zero page vmm_load_bzimage began: loader type, command line,
+ * initrd, ACPI RSDP and the e820 map (the same three ranges as the PVH map);
+ * then write the GDT and page tables identity-mapping the first 4 GiB with
+ * 2 MiB pages. */
+int vmm_write_boot_params(uint8_t *mem, size_t mem_size, const char *cmdline, uint64_t initrd_gpa,
+                          uint64_t initrd_len, uint64_t rsdp_gpa, struct kerr **err);
 
 #endif

@@ -100,20 +100,29 @@ static void unmap_file(struct mapped_file *m)
     m->data = NULL;
 }
 
+/* Where and how the boot CPU starts. */
+struct boot_entry {
+    uint64_t rip;
+    bool linux64; /* a bzImage's 64-bit entry, else PVH */
+};
+
 static int load_guest(struct vmm *vm, const struct vmm_config *cfg, const char *cmdline,
-                      struct kerr **err, uint64_t *entry)
+                      struct kerr **err, struct boot_entry *entry)
 {
     struct vmm_acpi_mmio mmio[VMM_MAX_DEVICES];
     unsigned mmio_count = 0;
     if (!cfg->devices_on_cmdline)
         mmio_count = vmm_devices_acpi(vm->devices, mmio, VMM_MAX_DEVICES);
     struct mapped_file kernel = {0}, initrd = {0};
-    uint64_t kernel_end = 0, initrd_gpa = 0;
+    uint64_t kernel_end = 0, initrd_gpa = 0, initrd_limit = vm->mem_size;
     int r = -1;
     if (map_file("guest kernel", cfg->kernel, &kernel, err) < 0)
         return -1;
-    if (vmm_load_pvh_elf(kernel.data, kernel.len, vm->mem, vm->mem_size, entry, &kernel_end, err) <
-        0) {
+    entry->linux64 = vmm_is_bzimage(kernel.data, kernel.len);
+    if ((entry->linux64 ? vmm_load_bzimage(kernel.data, kernel.len, vm->mem, vm->mem_size,
+                                           &entry->rip, &kernel_end, &initrd_limit, err)
+                        : vmm_load_pvh_elf(kernel.data, kernel.len, vm->mem, vm->mem_size,
+                                           &entry->rip, &kernel_end, err)) < 0) {
         kerr_wrap(err, "load `%s`", cfg->kernel);
         goto out;
     }
@@ -121,15 +130,17 @@ static int load_guest(struct vmm *vm, const struct vmm_config *cfg, const char *
         if (map_file("guest initrd", cfg->initrd, &initrd, err) < 0)
             goto out;
         if (vmm_place_initrd(initrd.data, initrd.len, vm->mem, vm->mem_size, kernel_end,
-                             &initrd_gpa, err) < 0) {
+                             initrd_limit, &initrd_gpa, err) < 0) {
             kerr_wrap(err, "load `%s`", cfg->initrd);
             goto out;
         }
     }
     if (vmm_write_acpi(vm->mem, vm->mem_size, vm->vcpu_count, mmio, mmio_count, err) < 0)
         goto out;
-    r = vmm_write_start_info(vm->mem, vm->mem_size, cmdline, initrd_gpa, initrd.len,
-                             VMM_ACPI_RSDP_GPA, err);
+    r = entry->linux64 ? vmm_write_boot_params(vm->mem, vm->mem_size, cmdline, initrd_gpa,
+                                               initrd.len, VMM_ACPI_RSDP_GPA, err)
+                       : vmm_write_start_info(vm->mem, vm->mem_size, cmdline, initrd_gpa,
+                                              initrd.len, VMM_ACPI_RSDP_GPA, err);
 out:
     unmap_file(&kernel);
     unmap_file(&initrd);
@@ -167,8 +178,11 @@ static int set_cpuid(struct vmm *vm, struct vcpu *cpu, struct kerr **err)
 }
 
 /* The PVH boot ABI's initial state: 32-bit protected mode, paging off, flat
- * 4 GiB code and data segments, a 32-bit TSS, %ebx = start info. */
-static int set_boot_registers(struct vcpu *cpu, uint64_t entry, struct kerr **err)
+ * 4 GiB code and data segments, a 32-bit TSS, %ebx = start info.  The Linux
+ * boot protocol's 64-bit entry: long mode on the identity page tables and
+ * GDT that vmm_write_boot_params wrote, a 64-bit code segment, %rsi = the
+ * zero page. */
+static int set_boot_registers(struct vcpu *cpu, const struct boot_entry *entry, struct kerr **err)
 {
     struct kvm_sregs s;
     if (ioctl(cpu->fd, KVM_GET_SREGS, &s) < 0)
@@ -195,9 +209,21 @@ static int set_boot_registers(struct vcpu *cpu, uint64_t entry, struct kerr **er
     s.cr3 = 0;
     s.cr4 = 0;
     s.efer = 0;
+    struct kvm_regs r = {.rip = entry->rip, .rbx = VMM_START_INFO_GPA, .rflags = 0x2};
+    if (entry->linux64) {
+        s.cs.l = 1;
+        s.cs.db = 0;
+        s.gdt.base = VMM_GDT_GPA;
+        s.gdt.limit = 4 * 8 - 1;
+        s.cr0 = 0x80000011;   /* PG | ET | PE */
+        s.cr3 = VMM_PML4_GPA; /* vmm_write_boot_params' tables */
+        s.cr4 = 0x20;         /* PAE */
+        s.efer = 0x500;       /* LMA | LME */
+        r.rbx = 0;
+        r.rsi = VMM_ZERO_PAGE_GPA;
+    }
     if (ioctl(cpu->fd, KVM_SET_SREGS, &s) < 0)
         return kerr_make(err, errno, "KVM_SET_SREGS");
-    struct kvm_regs r = {.rip = entry, .rbx = VMM_START_INFO_GPA, .rflags = 0x2};
     if (ioctl(cpu->fd, KVM_SET_REGS, &r) < 0)
         return kerr_make(err, errno, "KVM_SET_REGS");
     return 0;
@@ -249,8 +275,8 @@ static int create_vcpu(struct vmm *vm, struct vcpu *cpu, struct kerr **err)
 }
 
 /* The command line gets the devices' announcements when they go there. */
-static int load_guest_with_devices(struct vmm *vm, const struct vmm_config *cfg, uint64_t *entry,
-                                   struct kerr **err)
+static int load_guest_with_devices(struct vmm *vm, const struct vmm_config *cfg,
+                                   struct boot_entry *entry, struct kerr **err)
 {
     cleanup_free char *announce =
         cfg->devices_on_cmdline ? vmm_devices_cmdline(vm->devices) : xstrdup("");
@@ -276,7 +302,7 @@ struct vmm *vmm_create(const struct vmm_config *cfg,
         kerr_make(err, EINVAL, "%u vCPUs (1 to %d)", vm->vcpu_count, VMM_MAX_VCPUS);
         goto fail;
     }
-    uint64_t entry = 0;
+    struct boot_entry entry = {0};
 
     vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (vm->kvm_fd < 0) {
@@ -345,7 +371,7 @@ struct vmm *vmm_create(const struct vmm_config *cfg,
     for (unsigned i = 0; i < vm->vcpu_count; i++)
         if (create_vcpu(vm, &vm->vcpus[i], err) < 0)
             goto fail;
-    if (set_boot_registers(&vm->vcpus[0], entry, err) < 0 ||
+    if (set_boot_registers(&vm->vcpus[0], &entry, err) < 0 ||
         vmm_devices_start(vm->devices, vm->seccomp, err) < 0)
         goto fail;
     return vm;

@@ -4,7 +4,8 @@
 # check/env, vm-probe with -accel kvm on vhost-vsock and virtio-serial, the
 # built-in VMM booting to a marker); a second
 # shows how a command's stdout, stderr, exit status, working directory and a
-# writable share come back; a third that --timeout stops the VM. Nothing may be
+# writable share come back; a third that --timeout stops the VM; a fourth
+# that --attempts boots again after an L1 kernel panic. Nothing may be
 # left running or on disk. No timing is asserted.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,7 +25,7 @@ ls -d "$work"/kvm-testbed.* 2> /dev/null | sort > "$work/before" || true
 
 # 1. Everything that needs KVM, from one L1 boot.
 status=0
-(cd "$top" && "$run" --timing --timeout 480 -- tests/kvm-testbed/selftest.sh) \
+(cd "$top" && "$run" --attempts 2 --timing --timeout 480 -- tests/kvm-testbed/selftest.sh) \
   > "$work/selftest.out" 2> "$work/selftest.err" || status=$?
 cat "$work/selftest.out"
 grep '^kvm-testbed:' "$work/selftest.err" || true
@@ -56,6 +57,19 @@ status=0
 "$run" --timeout 3 -- sleep 600 > /dev/null 2> "$work/timeout.err" || status=$?
 [ $status -eq 124 ] || { cat "$work/timeout.err" >&2; fail "timeout status $status, wanted 124"; }
 ok "--timeout stops the VM and exits 124"
+
+# 4. --attempts: an L1 kernel that panics boots again (here the first boot
+# crashes itself through sysrq; the second finds its mark and succeeds).
+mkdir "$work/panic"
+status=0
+"$run" --attempts 2 --timeout 300 --share-rw "$work/panic" -- sh -c \
+  'if [ -e "$1/once" ]; then echo second boot; exit 0; fi
+   echo first boot; touch "$1/once"; sync; echo c > /proc/sysrq-trigger; sleep 30' sh "$work/panic" \
+  > "$work/panic.out" 2> "$work/panic.err" || status=$?
+[ $status -eq 0 ] && [ "$(cat "$work/panic.out")" = "second boot" ] &&
+  grep -q 'attempt 1: the L1 kernel panicked' "$work/panic.err" ||
+  { cat "$work/panic.out" "$work/panic.err" >&2; fail "--attempts 2 after a panic: status $status"; }
+ok "--attempts 2: a panicked L1 boots again; only the last attempt's output comes back"
 
 # Nothing left behind.
 # Only this test's L1 VMs count (their run dirs are under $work): other

@@ -12,7 +12,7 @@ done
 out=$(mktemp /tmp/test-network-vhost.XXXXXX)
 trap 'rm -f "$out"' EXIT
 status=0
-(cd "$top" && tests/kvm-testbed/run --timeout 400 -- sh -c \
+(cd "$top" && tests/kvm-testbed/run --attempts 2 --timeout 400 -- sh -c \
   'modprobe vhost_net && KATA_NET_EXPECT_VHOST=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
      -k "guest_behind_the_tap and microvm" tests/integration/test_network_tcfilter.py') \
   > "$out" 2>&1 || status=$?

@@ -19,7 +19,7 @@ done
 work=$(mktemp -d /tmp/test-vmm-devices.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 status=0
-(cd "$top" && tests/kvm-testbed/run --timeout 900 -- bash -c \
+(cd "$top" && tests/kvm-testbed/run --attempts 2 --timeout 900 -- bash -c \
   'tests/kvm-testbed/vmm-devices.sh; a=$?; tests/kvm-testbed/vmm-net.sh; b=$?
    tests/kvm-testbed/vmm-runtime.sh; exit $((a | b | $?))') \
   > "$work/out" 2> "$work/err" || status=$?

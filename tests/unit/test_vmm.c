@@ -121,7 +121,142 @@ TEST(pvh_elf_rejects_what_does_not_fit_or_is_not_there)
     const uint8_t bzimage[600] = {[0x202] = 'H', [0x203] = 'd', [0x204] = 'r', [0x205] = 'S'};
     cleanup_kerr struct kerr *e8 = NULL;
     CHECK_INT(vmm_load_pvh_elf(bzimage, sizeof(bzimage), mem, MEM_SIZE, &entry, &end, &e8), -1);
-    CHECK_CONTAINS(e8->msg, "uncompressed vmlinux");
+    CHECK_CONTAINS(e8->msg, "ELF64");
+}
+
+/* A bzImage header as Linux 6.1 builds it (protocol 2.15), with 2 setup
+ * sectors and `pm_len` bytes of protected-mode code (0xc3 bytes). */
+#define BZ_SETUP_SECTS 2
+static uint8_t *make_bzimage(size_t pm_len, size_t *len)
+{
+    *len = (BZ_SETUP_SECTS + 1) * 512 + pm_len;
+    uint8_t *b = xcalloc(1, *len);
+    b[0x1f1] = BZ_SETUP_SECTS;
+    b[0x1fe] = 0x55;
+    b[0x1ff] = 0xaa;
+    b[0x200] = 0xeb;
+    b[0x201] = 0x6a; /* header ends at 0x26c */
+    memcpy(b + 0x202, "HdrS", 4);
+    b[0x206] = 0x0f; /* 2.15 */
+    b[0x207] = 0x02;
+    b[0x211] = 0x01;                               /* LOADED_HIGH */
+    memcpy(b + 0x22c, &(uint32_t){0x7fffffff}, 4); /* initrd_addr_max */
+    b[0x236] = 0x01;                               /* XLF_KERNEL_64 */
+    memcpy(b + 0x238, &(uint32_t){2047}, 4);       /* cmdline_size */
+    memcpy(b + 0x258, &(uint64_t){LOAD_PADDR}, 8); /* pref_address */
+    memcpy(b + 0x260, &(uint32_t){0x400000}, 4);   /* init_size */
+    memset(b + (BZ_SETUP_SECTS + 1) * 512, 0xc3, pm_len);
+    return b;
+}
+
+TEST(bzimage_loads_at_1mib_with_its_header_in_the_zero_page)
+{
+    cleanup_free uint8_t *mem = guest_memory();
+    size_t len;
+    cleanup_free uint8_t *b = make_bzimage(8192, &len);
+    CHECK(vmm_is_bzimage(b, len));
+    uint64_t entry = 0, end = 0, limit = 0;
+    CHECK_INT(vmm_load_bzimage(b, len, mem, MEM_SIZE, &entry, &end, &limit, NULL), 0);
+    CHECK_INT(entry, 0x100200);
+    CHECK_INT(end, LOAD_PADDR + 0x400000); /* pref_address + init_size */
+    CHECK_INT(limit, 0x80000000ull);
+    CHECK_INT(mem[0x100000], 0xc3);
+    CHECK_INT(mem[0x100000 + 8191], 0xc3);
+    CHECK_INT(mem[VMM_ZERO_PAGE_GPA + 0x1f1], BZ_SETUP_SECTS);
+    CHECK(memcmp(mem + VMM_ZERO_PAGE_GPA + 0x202, "HdrS", 4) == 0);
+
+    CHECK_INT(vmm_write_boot_params(mem, MEM_SIZE, "console=ttyS0", 0x1f00000, 5000, 0xe0000, NULL),
+              0);
+    const uint8_t *zp = mem + VMM_ZERO_PAGE_GPA;
+    uint32_t u32;
+    uint64_t u64;
+    CHECK_INT(zp[0x210], 0xff); /* type_of_loader */
+    memcpy(&u32, zp + 0x228, 4);
+    CHECK_INT(u32, VMM_CMDLINE_GPA);
+    CHECK_STR((const char *)mem + VMM_CMDLINE_GPA, "console=ttyS0");
+    memcpy(&u32, zp + 0x218, 4);
+    CHECK_INT(u32, 0x1f00000);
+    memcpy(&u32, zp + 0x21c, 4);
+    CHECK_INT(u32, 5000);
+    memcpy(&u64, zp + 0x070, 8);
+    CHECK_INT(u64, 0xe0000);
+    CHECK_INT(zp[0x1e8], 3); /* e820: low RAM, BIOS area, high RAM */
+    memcpy(&u64, zp + 0x2d0 + 2 * 20, 8);
+    CHECK_INT(u64, 0x100000);
+    memcpy(&u64, zp + 0x2d0 + 2 * 20 + 8, 8);
+    CHECK_INT(u64, MEM_SIZE - 0x100000);
+    memcpy(&u32, zp + 0x2d0 + 20 + 16, 4);
+    CHECK_INT(u32, 2); /* reserved */
+    /* Identity map: PML4[0] -> PDPT, PDPT[3] -> the fourth PD, whose last
+     * entry maps 4 GiB - 2 MiB. */
+    memcpy(&u64, mem + VMM_PML4_GPA, 8);
+    CHECK_INT(u64, VMM_PML4_GPA + 0x1003);
+    memcpy(&u64, mem + VMM_PML4_GPA + 0x1000 + 3 * 8, 8);
+    CHECK_INT(u64, VMM_PML4_GPA + 0x5003);
+    memcpy(&u64, mem + VMM_PML4_GPA + 0x5000 + 511 * 8, 8);
+    CHECK_INT(u64, 0xffe00083ull);
+    memcpy(&u64, mem + VMM_GDT_GPA + 0x10, 8);
+    CHECK_INT(u64, 0x00af9b000000ffffull);
+}
+
+TEST(bzimage_header_is_checked)
+{
+    cleanup_free uint8_t *mem = guest_memory();
+    uint64_t entry, end, limit;
+    size_t len;
+    cleanup_free uint8_t *old = make_bzimage(512, &len);
+    old[0x206] = 0x0b; /* 2.11 */
+    cleanup_kerr struct kerr *e1 = NULL;
+    CHECK_INT(vmm_load_bzimage(old, len, mem, MEM_SIZE, &entry, &end, &limit, &e1), -1);
+    CHECK_CONTAINS(e1->msg, "2.11 is older than 2.12");
+
+    cleanup_free uint8_t *b32 = make_bzimage(512, &len);
+    b32[0x236] = 0;
+    cleanup_kerr struct kerr *e2 = NULL;
+    CHECK_INT(vmm_load_bzimage(b32, len, mem, MEM_SIZE, &entry, &end, &limit, &e2), -1);
+    CHECK_CONTAINS(e2->msg, "no 64-bit entry");
+
+    cleanup_free uint8_t *big = make_bzimage(512, &len);
+    memcpy(big + 0x260, &(uint32_t){MEM_SIZE}, 4); /* init_size beyond RAM */
+    cleanup_kerr struct kerr *e3 = NULL;
+    CHECK_INT(vmm_load_bzimage(big, len, mem, MEM_SIZE, &entry, &end, &limit, &e3), -1);
+    CHECK_CONTAINS(e3->msg, "do not fit");
+
+    cleanup_free uint8_t *nopm = make_bzimage(0, &len);
+    cleanup_kerr struct kerr *e4 = NULL;
+    CHECK_INT(vmm_load_bzimage(nopm, len, mem, MEM_SIZE, &entry, &end, &limit, &e4), -1);
+    CHECK_CONTAINS(e4->msg, "no protected-mode code");
+
+    cleanup_free uint8_t *longhdr = make_bzimage(512, &len);
+    longhdr[0x201] = 0xff;
+    cleanup_kerr struct kerr *e5 = NULL;
+    CHECK_INT(vmm_load_bzimage(longhdr, len, mem, MEM_SIZE, &entry, &end, &limit, &e5), -1);
+    CHECK_CONTAINS(e5->msg, "too long");
+
+    CHECK(!vmm_is_bzimage(longhdr, 0x205));
+    cleanup_kerr struct kerr *e6 = NULL;
+    CHECK_INT(vmm_load_bzimage(longhdr, 0x205, mem, MEM_SIZE, &entry, &end, &limit, &e6), -1);
+    CHECK_CONTAINS(e6->msg, "not a bzImage");
+
+    /* A command line longer than the kernel's cmdline_size. */
+    cleanup_free uint8_t *b = make_bzimage(512, &len);
+    memcpy(b + 0x238, &(uint32_t){8}, 4);
+    CHECK_INT(vmm_load_bzimage(b, len, mem, MEM_SIZE, &entry, &end, &limit, NULL), 0);
+    cleanup_kerr struct kerr *e7 = NULL;
+    CHECK_INT(vmm_write_boot_params(mem, MEM_SIZE, "console=ttyS0", 0, 0, 0, &e7), -1);
+    CHECK_CONTAINS(e7->msg, "this kernel takes 8");
+}
+
+TEST(initrd_stays_below_the_kernels_limit)
+{
+    cleanup_free uint8_t *mem = guest_memory();
+    uint8_t initrd[5000] = {0};
+    uint64_t gpa = 0;
+    CHECK_INT(
+        vmm_place_initrd(initrd, sizeof(initrd), mem, MEM_SIZE, 0x200000, MEM_SIZE / 2, &gpa, NULL),
+        0);
+    CHECK(gpa + sizeof(initrd) <= MEM_SIZE / 2);
+    CHECK(gpa + sizeof(initrd) > MEM_SIZE / 2 - 4096);
 }
 
 TEST(initrd_goes_to_the_top_of_ram_page_aligned)
@@ -130,14 +265,16 @@ TEST(initrd_goes_to_the_top_of_ram_page_aligned)
     uint8_t initrd[5000];
     memset(initrd, 0x5a, sizeof(initrd));
     uint64_t gpa = 0;
-    CHECK_INT(vmm_place_initrd(initrd, sizeof(initrd), mem, MEM_SIZE, LOAD_PADDR + 128, &gpa, NULL),
+    CHECK_INT(vmm_place_initrd(initrd, sizeof(initrd), mem, MEM_SIZE, LOAD_PADDR + 128, MEM_SIZE,
+                               &gpa, NULL),
               0);
     CHECK_INT(gpa % 4096, 0);
     CHECK(gpa + sizeof(initrd) <= MEM_SIZE);
     CHECK(gpa + sizeof(initrd) > MEM_SIZE - 4096);
     CHECK_INT(mem[gpa], 0x5a);
     cleanup_kerr struct kerr *e = NULL;
-    CHECK_INT(vmm_place_initrd(initrd, sizeof(initrd), mem, MEM_SIZE, MEM_SIZE - 4096, &gpa, &e),
+    CHECK_INT(vmm_place_initrd(initrd, sizeof(initrd), mem, MEM_SIZE, MEM_SIZE - 4096, MEM_SIZE,
+                               &gpa, &e),
               -1);
     CHECK_CONTAINS(e->msg, "does not fit");
 }
