@@ -100,8 +100,8 @@ static void queue_set_ready(struct virtio_mmio *dev, struct virtio_mmio_queue *q
     }
     cleanup_kerr struct kerr *err = NULL;
     if (q->vq.size > VIRTIO_MMIO_QUEUE_MAX) {
-        kerr_make(&err, EINVAL, "queue %u: size %u above QueueNumMax %u", dev->queue_sel,
-                  q->vq.size, VIRTIO_MMIO_QUEUE_MAX);
+        kerr_make(&err, 0, "queue %u: size %u above QueueNumMax %u", dev->queue_sel, q->vq.size,
+                  VIRTIO_MMIO_QUEUE_MAX);
         virtio_mmio_fail(dev, &err);
         return;
     }

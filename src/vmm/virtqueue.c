@@ -2,7 +2,6 @@
  * before use (see virtqueue.h for the rules). */
 #include "virtqueue.h"
 
-#include <errno.h>
 #include <string.h>
 
 #define DESC_SIZE 16u
@@ -26,10 +25,10 @@ static int check_area(const struct guest_memory *m, const char *what, uint64_t g
                       uint64_t align, struct kerr **err)
 {
     if (gpa % align)
-        return kerr_make(err, EINVAL, "%s at 0x%llx is not %llu-byte aligned", what,
+        return kerr_make(err, 0, "%s at 0x%llx is not %llu-byte aligned", what,
                          (unsigned long long)gpa, (unsigned long long)align);
     if (guest_memory_ptr(m, gpa, len) == NULL)
-        return kerr_make(err, EINVAL, "%s at 0x%llx (%llu bytes) is outside guest memory", what,
+        return kerr_make(err, 0, "%s at 0x%llx (%llu bytes) is outside guest memory", what,
                          (unsigned long long)gpa, (unsigned long long)len);
     return 0;
 }
@@ -37,7 +36,7 @@ static int check_area(const struct guest_memory *m, const char *what, uint64_t g
 int virtq_check(const struct virtq *q, const struct guest_memory *m, struct kerr **err)
 {
     if (q->size == 0 || q->size > VIRTQ_SIZE_MAX || (q->size & (q->size - 1)))
-        return kerr_make(err, EINVAL, "queue size %u is not a power of two up to %u", q->size,
+        return kerr_make(err, 0, "queue size %u is not a power of two up to %u", q->size,
                          VIRTQ_SIZE_MAX);
     if (check_area(m, "descriptor table", q->desc_gpa, desc_area_size(q->size), 16, err) < 0 ||
         check_area(m, "available ring", q->avail_gpa, avail_area_size(q->size), 2, err) < 0 ||
@@ -51,16 +50,14 @@ static int chain_add(struct virtq_chain *c, const struct guest_memory *m,
 {
     bool writable = d->flags & VIRTQ_DESC_F_WRITE;
     if (!writable && c->writable)
-        return kerr_make(err, EINVAL, "chain %u: device-readable buffer after a writable one",
-                         c->head);
+        return kerr_make(err, 0, "chain %u: device-readable buffer after a writable one", c->head);
     unsigned n = c->readable + c->writable;
     if (n == VIRTQ_CHAIN_MAX)
-        return kerr_make(err, EINVAL, "chain %u: more than %u buffers", c->head, VIRTQ_CHAIN_MAX);
+        return kerr_make(err, 0, "chain %u: more than %u buffers", c->head, VIRTQ_CHAIN_MAX);
     uint8_t *p = guest_memory_ptr(m, d->addr, d->len);
     if (p == NULL)
-        return kerr_make(err, EINVAL,
-                         "chain %u: buffer at 0x%llx (%u bytes) is outside guest memory", c->head,
-                         (unsigned long long)d->addr, d->len);
+        return kerr_make(err, 0, "chain %u: buffer at 0x%llx (%u bytes) is outside guest memory",
+                         c->head, (unsigned long long)d->addr, d->len);
     c->buf[n] = (struct virtq_buffer){.addr = p, .len = d->len};
     if (writable) {
         c->writable++;
@@ -81,32 +78,31 @@ static int chain_walk(const struct virtq *q, const struct guest_memory *m, struc
     uint32_t count = q->size, index = c->head, steps = 0;
     bool in_indirect = false;
     if (table == NULL)
-        return kerr_make(err, EINVAL, "descriptor table outside guest memory");
+        return kerr_make(err, 0, "descriptor table outside guest memory");
     for (;;) {
         if (++steps > count)
-            return kerr_make(err, ELOOP, "chain %u: longer than its %s of %u descriptors (a loop?)",
+            return kerr_make(err, 0, "chain %u: longer than its %s of %u descriptors (a loop?)",
                              c->head, in_indirect ? "indirect table" : "queue", count);
         struct virtq_desc d;
         memcpy(&d, table + (uint64_t)index * DESC_SIZE, sizeof(d));
         if (d.flags & VIRTQ_DESC_F_INDIRECT) {
             if (in_indirect)
-                return kerr_make(err, EINVAL,
-                                 "chain %u: indirect descriptor inside an indirect table", c->head);
+                return kerr_make(err, 0, "chain %u: indirect descriptor inside an indirect table",
+                                 c->head);
             if (!q->indirect)
                 return kerr_make(
-                    err, EINVAL,
-                    "chain %u: indirect descriptor without VIRTIO_F_RING_INDIRECT_DESC", c->head);
+                    err, 0, "chain %u: indirect descriptor without VIRTIO_F_RING_INDIRECT_DESC",
+                    c->head);
             if (d.flags & VIRTQ_DESC_F_NEXT)
-                return kerr_make(err, EINVAL, "chain %u: indirect descriptor with NEXT set",
-                                 c->head);
+                return kerr_make(err, 0, "chain %u: indirect descriptor with NEXT set", c->head);
             if (d.len == 0 || d.len % DESC_SIZE || d.len / DESC_SIZE > VIRTQ_CHAIN_MAX)
-                return kerr_make(err, EINVAL,
+                return kerr_make(err, 0,
                                  "chain %u: indirect table of %u bytes (a multiple of %u, at most "
                                  "%u descriptors)",
                                  c->head, d.len, DESC_SIZE, VIRTQ_CHAIN_MAX);
             table = guest_memory_ptr(m, d.addr, d.len);
             if (table == NULL)
-                return kerr_make(err, EINVAL,
+                return kerr_make(err, 0,
                                  "chain %u: indirect table at 0x%llx (%u bytes) is outside guest "
                                  "memory",
                                  c->head, (unsigned long long)d.addr, d.len);
@@ -121,7 +117,7 @@ static int chain_walk(const struct virtq *q, const struct guest_memory *m, struc
         if (!(d.flags & VIRTQ_DESC_F_NEXT))
             return 0;
         if (d.next >= count)
-            return kerr_make(err, EINVAL, "chain %u: next index %u outside its %s of %u", c->head,
+            return kerr_make(err, 0, "chain %u: next index %u outside its %s of %u", c->head,
                              d.next, in_indirect ? "indirect table" : "queue", count);
         index = d.next;
     }
@@ -132,20 +128,20 @@ int virtq_pop(struct virtq *q, const struct guest_memory *m, struct virtq_chain 
 {
     uint8_t *avail = guest_memory_ptr(m, q->avail_gpa, avail_area_size(q->size));
     if (avail == NULL || q->size == 0)
-        return kerr_make(err, EINVAL, "available ring outside guest memory");
+        return kerr_make(err, 0, "available ring outside guest memory");
     uint16_t idx = __atomic_load_n((uint16_t *)(avail + 2), __ATOMIC_ACQUIRE);
     uint16_t pending = (uint16_t)(idx - q->next_avail);
     if (pending == 0)
         return 0;
     if (pending > q->size)
-        return kerr_make(err, EINVAL,
+        return kerr_make(err, 0,
                          "available index %u is %u entries ahead of the device (queue size %u)",
                          idx, pending, q->size);
     uint16_t head;
     memcpy(&head, avail + 4 + 2 * (uint64_t)(q->next_avail % q->size), sizeof(head));
     q->next_avail++;
     if (head >= q->size)
-        return kerr_make(err, EINVAL, "available ring names descriptor %u (queue size %u)", head,
+        return kerr_make(err, 0, "available ring names descriptor %u (queue size %u)", head,
                          q->size);
     chain->head = head;
     chain->readable = chain->writable = 0;
@@ -165,9 +161,9 @@ int virtq_push(struct virtq *q, const struct guest_memory *m, uint16_t head, uin
 {
     uint8_t *used = guest_memory_ptr(m, q->used_gpa, used_area_size(q->size));
     if (used == NULL || q->size == 0)
-        return kerr_make(err, EINVAL, "used ring outside guest memory");
+        return kerr_make(err, 0, "used ring outside guest memory");
     if (head >= q->size)
-        return kerr_make(err, EINVAL, "used descriptor %u (queue size %u)", head, q->size);
+        return kerr_make(err, 0, "used descriptor %u (queue size %u)", head, q->size);
     uint32_t elem[2] = {head, written};
     memcpy(used + 4 + 8 * (uint64_t)(q->next_used % q->size), elem, sizeof(elem));
     q->next_used++;
