@@ -2,6 +2,8 @@
 #include "oci_hooks.h"
 #include "util.h"
 
+#include <stdbool.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -159,8 +161,24 @@ int oci_hooks_run(const Grpc__Hooks *h, enum oci_hook_kind kind, const struct oc
     if (n == 0)
         return 0;
     cleanup_free char *json = state_json(state);
-    for (size_t i = 0; i < n; i++)
-        if (run_one(hooks[i], json, err) < 0)
-            return kerr_wrap(err, "%s hook %zu", kind_names[kind], i);
-    return 0;
+    /* The spec: a failed poststart or poststop hook is only warned about,
+     * and the remaining hooks still run. */
+    bool go_on = kind == OCI_HOOK_POSTSTART || kind == OCI_HOOK_POSTSTOP;
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        cleanup_kerr struct kerr *e = NULL;
+        if (run_one(hooks[i], json, &e) == 0)
+            continue;
+        if (failed++ == 0 && err) {
+            kerr_wrap(&e, "%s hook %zu", kind_names[kind], i);
+            kerr_free(*err);
+            *err = e;
+            e = NULL;
+        }
+        if (!go_on)
+            return -1;
+    }
+    if (failed > 1)
+        kerr_wrap(err, "%zu of %zu %s hooks failed, the first", failed, n, kind_names[kind]);
+    return failed ? -1 : 0;
 }

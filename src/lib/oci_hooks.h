@@ -33,8 +33,10 @@ struct oci_hook_state {
 
 const char *oci_hook_kind_name(enum oci_hook_kind kind);
 
-/* Run every hook of kind in hooks (NULL: none); stops at the first failure,
- * err then names the kind, the index and the hook's path. */
+/* Run every hook of kind in hooks (NULL: none).  Stops at the first failure,
+ * except for poststart and poststop, whose remaining hooks still run (the
+ * spec: those failures are warnings); err names the kind, the index and the
+ * path of the first hook that failed, and how many failed when several did. */
 int oci_hooks_run(const Grpc__Hooks *hooks, enum oci_hook_kind kind,
                   const struct oci_hook_state *state, struct kerr **err);
 
