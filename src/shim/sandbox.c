@@ -148,13 +148,15 @@ static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, st
         req.n_storages = 1;
     }
     int code = 0;
+    /* 60 s: the guest mounts the share here, which took over 30 s once on a
+     * loaded 2-core TCG host. */
     int r = ttrpc_client_call(sb->agent, AGENT_SERVICE, "CreateSandbox", &req.base, NULL, NULL,
-                              30000000000ull, &code, err);
+                              60000000000ull, &code, err);
     if (storages[0])
         protobuf_c_message_free_unpacked(&storages[0]->base, NULL);
     if (r < 0 && code == TTRPC_UNIMPLEMENTED) {
-        /* An agent without sandbox support (this project's, until its
-         * CreateSandbox lands) still runs containers without a share. */
+        /* An agent without sandbox support still runs containers without a
+         * share. */
         log_warn("sandbox `%s`: %s", sb->id, (*err)->msg);
         kerr_clear(err);
         return 0;
