@@ -471,10 +471,48 @@ static int vcpu_filter_then_other_ioctl(void)
     return 3;
 }
 
+/* After vm.boot the API thread opens nothing, makes no socket and no KVM
+ * ioctl (the VM is built), and never execs. */
+static int api_filter_then_open(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_API, NULL) < 0)
+        return 2;
+    if (write(1, "", 0) < 0) /* allowed */
+        return 4;
+    open("/dev/kvm", O_RDWR);
+    return 3;
+}
+
+static int api_filter_then_socket(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_API, NULL) < 0)
+        return 2;
+    socket(AF_UNIX, SOCK_STREAM, 0);
+    return 3;
+}
+
+static int api_filter_then_ioctl(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_API, NULL) < 0)
+        return 2;
+    ioctl(0, KVM_CREATE_VM, 0);
+    return 3;
+}
+
+static int api_filter_then_exec(void)
+{
+    if (vmm_seccomp_apply(VMM_THREAD_API, NULL) < 0)
+        return 2;
+    execl("/bin/true", "true", (char *)NULL);
+    return 3;
+}
+
 TEST(vmm_seccomp_filters_kill_what_a_thread_does_not_need)
 {
     int (*fns[])(void) = {device_filter_then_exec, device_filter_then_inet_socket,
-                          vcpu_filter_then_open, vcpu_filter_then_other_ioctl};
+                          vcpu_filter_then_open,   vcpu_filter_then_other_ioctl,
+                          api_filter_then_open,    api_filter_then_socket,
+                          api_filter_then_ioctl,   api_filter_then_exec};
     for (size_t i = 0; i < ARRAY_SIZE(fns); i++) {
         int status = in_child(fns[i]);
         if (!WIFSIGNALED(status))
