@@ -72,17 +72,23 @@ sock=$work/vsock.sock
   --timeout 240 > "$work/console.log" 2> "$work/vmm.err" &
 vmm_pid=$!
 
-# 1. The agent answers through hybrid vsock (a guest not listening yet
-# refuses the connection: retry).
-ready=1
-for _ in $(seq 1 120); do
-  if out=$(timeout 20 "$ctl" --addr "hvsock:$sock" --timeout 10 call Check '{}' 2>&1); then
-    ready=0
-    break
-  fi
-  kill -0 "$vmm_pid" 2> /dev/null || break
-  sleep 1
-done
+# agent_ready SOCKET: ready=0 once the agent behind kata-vmm's hybrid vsock
+# SOCKET answers Check (a guest not listening yet refuses the connection:
+# retry while kata-vmm runs), out its answer.
+agent_ready() {
+  ready=1
+  for _ in $(seq 1 120); do
+    if out=$(timeout 20 "$ctl" --addr "hvsock:$1" --timeout 10 call Check '{}' 2>&1); then
+      ready=0
+      return
+    fi
+    kill -0 "$vmm_pid" 2> /dev/null || return
+    sleep 1
+  done
+}
+
+# 1. The agent answers through hybrid vsock.
+agent_ready "$sock"
 [ $ready -eq 0 ] && [[ $out == *SERVING* ]]
 result $? "the agent answers grpc.Health/Check over hybrid vsock" "$out
 $(cat "$work/vmm.err" "$work/console.log")"
@@ -108,15 +114,8 @@ $(cat "$work/virtiofsd.log")"
 
 # 3. DestroySandbox unmounts and powers off: kata-vmm ends with status 0.
 timeout 60 "$ctl" --addr "hvsock:$sock" --timeout 30 call DestroySandbox '{}' > /dev/null 2>&1
-status=124
-for _ in $(seq 1 120); do
-  if ! kill -0 "$vmm_pid" 2> /dev/null; then
-    wait "$vmm_pid"
-    status=$?
-    break
-  fi
-  sleep 1
-done
+wait_child "$vmm_pid" 120
+status=$wait_status
 [ $status -eq 0 ] && grep -q "reboot: Power down" "$work/console.log"
 result $? "the guest powers off and kata-vmm exits 0 (status $status)" "$(cat "$work/vmm.err"; tail -n 20 "$work/console.log")"
 [ $status -eq 124 ] || vmm_pid=
@@ -199,28 +198,13 @@ api_threads() {
   echo "$t $f"
 }
 api_wait() { # st: the exit status of kata-vmm, 124 if it does not exit in 60 s
-  st=124
-  for _ in $(seq 1 120); do
-    if ! kill -0 "$vmm_pid" 2> /dev/null; then
-      wait "$vmm_pid"
-      st=$?
-      break
-    fi
-    sleep 0.5
-  done
+  wait_child "$vmm_pid" 60
+  st=$wait_status
   [ $st -eq 124 ] || vmm_pid=
 }
 log=
 api_start
-ready=1
-for _ in $(seq 1 120); do
-  if out=$(timeout 20 "$ctl" --addr "hvsock:$api_vsock" --timeout 10 call Check '{}' 2>&1); then
-    ready=0
-    break
-  fi
-  kill -0 "$vmm_pid" 2> /dev/null || break
-  sleep 1
-done
+agent_ready "$api_vsock"
 threads=$(api_threads)
 log="$log
 agent: $ready $out
