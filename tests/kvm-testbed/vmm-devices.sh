@@ -178,6 +178,7 @@ api_config="{\"payload\": {\"kernel\": \"$assets/vmlinux\", \"initrd\": \"$asset
   \"cmdline\": \"console=ttyS0 reboot=k panic=-1 rdinit=/init\"}, \"cpus\": {\"boot_vcpus\": 2},
   \"vsock\": {\"cid\": 3, \"socket\": \"$api_vsock\"}}"
 api_start() { # kata-vmm --api-socket, vm.create, vm.boot
+  [ -z "$vmm_pid" ] || kill -9 "$vmm_pid" 2> /dev/null # one the last check left running
   rm -f "$api_sock"
   "$vmm" --api-socket "$api_sock" > "$work/api-console.log" 2> "$work/api-vmm.err" &
   vmm_pid=$!
@@ -186,12 +187,13 @@ api_start() { # kata-vmm --api-socket, vm.create, vm.boot
 create: $(api PUT vm.create "$api_config")
 boot: $(api PUT vm.boot)"
 }
-# Every thread filtered: "THREADS FILTERED", waiting until the 4 are there.
+# Prints "THREADS FILTERED" (filtered: Seccomp mode 2) once all 4 threads
+# are there and filtered, or after 60 s.
 api_threads() {
   local t f
   for _ in $(seq 1 120); do
     t=$(ls /proc/"$vmm_pid"/task 2> /dev/null | wc -l)
-    f=$(grep -h '^Seccomp:' /proc/"$vmm_pid"/task/*/status 2> /dev/null | grep -c '2$')
+    f=$(grep -h '^Seccomp:' /proc/"$vmm_pid"/task/*/status 2> /dev/null | awk '$2 == 2' | wc -l)
     [ "$t" -eq 4 ] && [ "$f" -eq 4 ] && break
     sleep 0.5
   done
