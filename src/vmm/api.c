@@ -5,6 +5,7 @@
 #include "channel.h"
 #include "util.h"
 #include "vmm.h"
+#include "vmm_seccomp.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -239,6 +240,15 @@ static int handle_boot(struct vmm_api *api, struct json_object *body, char **out
     }
     api->run_thread_started = true;
     api->state = API_RUNNING;
+    /* The VM is built: from here this thread only serves the control socket
+     * and tears down.  Loaded after the run thread exists, which must not
+     * inherit it (it loads the vCPU filter itself). */
+    if (api->seccomp && vmm_seccomp_apply(VMM_THREAD_API, err) < 0) {
+        vm_finish(api, true);
+        api->exit_status = 1;
+        kerr_wrap(err, "vm.boot");
+        return 500;
+    }
     return 204;
 }
 

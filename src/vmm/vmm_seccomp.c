@@ -1,5 +1,6 @@
 /* Per-thread seccomp allowlists of the built-in VMM (see vmm_seccomp.h). */
 #include "vmm_seccomp.h"
+#include "util.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -31,6 +32,14 @@ static const char *const vcpu_syscalls[] = {
 /* The KVM ioctls a vCPU thread makes after setup. */
 static const unsigned long vcpu_ioctls[] = {KVM_RUN, KVM_IRQ_LINE};
 
+/* The API (control) thread once the VM is built: the control socket's loop
+ * (accept4, epoll, read/write of requests, the signalfd), pause and stop
+ * (kicks, condition variables, joins) and the teardown: closing fds,
+ * unmapping guest RAM, unlinking the vsock and control sockets. */
+static const char *const api_syscalls[] = {
+    "epoll_wait", "epoll_pwait", "epoll_ctl", "accept4", "unlink",
+};
+
 static const char *const device_syscalls[] = {
     "epoll_wait", "epoll_pwait", "epoll_ctl", "preadv",    "pwritev", "pread64",    "pwrite64",
     "readv",      "writev",      "fdatasync", "getrandom", "accept4", "connect",    "sendto",
@@ -50,30 +59,37 @@ static int allow_names(scmp_filter_ctx ctx, const char *const *names, size_t n, 
     return 0;
 }
 
+static const char *const kind_names[] = {
+    [VMM_THREAD_VCPU] = "vCPU",
+    [VMM_THREAD_DEVICE] = "device",
+    [VMM_THREAD_API] = "API",
+};
+
 static int build(scmp_filter_ctx ctx, enum vmm_thread_kind kind, struct kerr **err)
 {
-    if (allow_names(ctx, common_syscalls, sizeof(common_syscalls) / sizeof(*common_syscalls), err) <
-        0)
+    if (allow_names(ctx, common_syscalls, ARRAY_SIZE(common_syscalls), err) < 0)
         return -1;
     int r = 0;
-    if (kind == VMM_THREAD_VCPU) {
-        if (allow_names(ctx, vcpu_syscalls, sizeof(vcpu_syscalls) / sizeof(*vcpu_syscalls), err) <
-            0)
+    switch (kind) {
+    case VMM_THREAD_VCPU:
+        if (allow_names(ctx, vcpu_syscalls, ARRAY_SIZE(vcpu_syscalls), err) < 0)
             return -1;
-        for (size_t i = 0; i < sizeof(vcpu_ioctls) / sizeof(*vcpu_ioctls) && r == 0; i++)
+        for (size_t i = 0; i < ARRAY_SIZE(vcpu_ioctls) && r == 0; i++)
             r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
                                  SCMP_A1(SCMP_CMP_EQ, vcpu_ioctls[i]));
-    } else {
-        if (allow_names(ctx, device_syscalls, sizeof(device_syscalls) / sizeof(*device_syscalls),
-                        err) < 0)
+        break;
+    case VMM_THREAD_DEVICE:
+        if (allow_names(ctx, device_syscalls, ARRAY_SIZE(device_syscalls), err) < 0)
             return -1;
         /* vsock's guest-initiated connections: unix stream sockets only. */
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
                              SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        break;
+    case VMM_THREAD_API:
+        return allow_names(ctx, api_syscalls, ARRAY_SIZE(api_syscalls), err);
     }
     if (r < 0)
-        return kerr_make(err, -r, "seccomp: add the %s rules",
-                         kind == VMM_THREAD_VCPU ? "vCPU" : "device");
+        return kerr_make(err, -r, "seccomp: add the %s rules", kind_names[kind]);
     return 0;
 }
 
@@ -86,8 +102,7 @@ int vmm_seccomp_apply(enum vmm_thread_kind kind, struct kerr **err)
     if (r == 0) {
         r = seccomp_load(ctx);
         if (r < 0)
-            kerr_make(err, -r, "load the %s thread's seccomp filter",
-                      kind == VMM_THREAD_VCPU ? "vCPU" : "device");
+            kerr_make(err, -r, "load the %s thread's seccomp filter", kind_names[kind]);
     }
     seccomp_release(ctx);
     return r < 0 ? -1 : 0;

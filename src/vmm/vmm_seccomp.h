@@ -9,6 +9,10 @@
  * - the device thread: epoll, file I/O on the disks (preadv/pwritev,
  *   fdatasync), getrandom, unix sockets for vsock (socket(AF_UNIX) only,
  *   connect, accept4, send/recv, shutdown), eventfd reads and writes.
+ * - the API thread (`--api-socket`), once vm.boot built the VM: the control
+ *   socket's loop (accept4, epoll, reads and writes, the signalfd), pause
+ *   and stop (kicks, futexes, joins) and the teardown (closing, unmapping,
+ *   unlinking the vsock and control sockets).  It opens nothing after boot.
  * No filesystem paths are opened, no processes created, no exec. */
 #ifndef KATA_VMM_SECCOMP_H
 #define KATA_VMM_SECCOMP_H
@@ -18,6 +22,7 @@
 enum vmm_thread_kind {
     VMM_THREAD_VCPU,
     VMM_THREAD_DEVICE,
+    VMM_THREAD_API,
 };
 
 /* Load the filter for `kind` on the calling thread (and the threads it

@@ -1,8 +1,9 @@
 # Sourced by the test bed's check scripts (vmm-devices.sh, vmm-net.sh,
 # vmm-runtime.sh): TAP-style results and the guard that they run inside the
 # test bed.  `result STATUS DESCRIPTION [DETAIL]` prints "ok N - ..." or
-# "not ok N - ..." with the detail's tail as comments; `finish` prints the
-# plan and exits 1 if any check failed.
+# "not ok N - ..." with the detail's tail as comments; `wait_child` waits a
+# bounded time for a child's exit; `finish` prints the plan and exits 1 if
+# any check failed.
 n=0 failed=0
 
 result() {
@@ -14,6 +15,20 @@ result() {
     [ -z "${3:-}" ] || printf '%s\n' "$3" | tail -n 40 | sed 's/^/# /'
     failed=$((failed + 1))
   fi
+}
+
+# wait_child PID SECONDS: wait_status is the child's exit status, or 124 if
+# it still runs after SECONDS.
+wait_child() {
+  wait_status=124
+  for _ in $(seq 1 "$2"); do
+    if ! kill -0 "$1" 2> /dev/null; then
+      wait "$1"
+      wait_status=$?
+      return
+    fi
+    sleep 1
+  done
 }
 
 finish() {

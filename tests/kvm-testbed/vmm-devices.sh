@@ -20,8 +20,14 @@
 #     kata-vmm for vm-probe with 2 vCPUs through its control socket: the
 #     agent answers, the guest has both CPUs online, vm.pause / vm.info /
 #     vm.resume work and the agent still answers after, a virtio-fs share
-#     (the driver starts virtiofsd) takes a file from the guest, stop leaves
-#     nothing; a 9p share is refused with a message naming shared_fs.
+#     (the driver starts virtiofsd) takes a file from the guest, all four
+#     kata-vmm threads (API, device, 2 vCPUs) run under seccomp after the
+#     pause and resume, kata-vmm exits 0 at power-off, stop leaves nothing;
+#     a 9p share is refused with a message naming shared_fs;
+#   - kata-vmm --api-socket driven with curl: after vm.boot every thread,
+#     the API thread included, runs under its filter; pause, info, resume
+#     and vm.shutdown work under them (exit 0, sockets removed), and so does
+#     a stop by SIGTERM.
 # Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -66,17 +72,23 @@ sock=$work/vsock.sock
   --timeout 240 > "$work/console.log" 2> "$work/vmm.err" &
 vmm_pid=$!
 
-# 1. The agent answers through hybrid vsock (a guest not listening yet
-# refuses the connection: retry).
-ready=1
-for _ in $(seq 1 120); do
-  if out=$(timeout 20 "$ctl" --addr "hvsock:$sock" --timeout 10 call Check '{}' 2>&1); then
-    ready=0
-    break
-  fi
-  kill -0 "$vmm_pid" 2> /dev/null || break
-  sleep 1
-done
+# agent_ready SOCKET: ready=0 once the agent behind kata-vmm's hybrid vsock
+# SOCKET answers Check (a guest not listening yet refuses the connection:
+# retry while kata-vmm runs), out its answer.
+agent_ready() {
+  ready=1
+  for _ in $(seq 1 120); do
+    if out=$(timeout 20 "$ctl" --addr "hvsock:$1" --timeout 10 call Check '{}' 2>&1); then
+      ready=0
+      return
+    fi
+    kill -0 "$vmm_pid" 2> /dev/null || return
+    sleep 1
+  done
+}
+
+# 1. The agent answers through hybrid vsock.
+agent_ready "$sock"
 [ $ready -eq 0 ] && [[ $out == *SERVING* ]]
 result $? "the agent answers grpc.Health/Check over hybrid vsock" "$out
 $(cat "$work/vmm.err" "$work/console.log")"
@@ -102,15 +114,8 @@ $(cat "$work/virtiofsd.log")"
 
 # 3. DestroySandbox unmounts and powers off: kata-vmm ends with status 0.
 timeout 60 "$ctl" --addr "hvsock:$sock" --timeout 30 call DestroySandbox '{}' > /dev/null 2>&1
-status=124
-for _ in $(seq 1 120); do
-  if ! kill -0 "$vmm_pid" 2> /dev/null; then
-    wait "$vmm_pid"
-    status=$?
-    break
-  fi
-  sleep 1
-done
+wait_child "$vmm_pid" 120
+status=$wait_status
 [ $status -eq 0 ] && grep -q "reboot: Power down" "$work/console.log"
 result $? "the guest powers off and kata-vmm exits 0 (status $status)" "$(cat "$work/vmm.err"; tail -n 20 "$work/console.log")"
 [ $status -eq 124 ] || vmm_pid=
@@ -148,13 +153,92 @@ echo "# dragonball: $(printf '%s' "$out" | tail -n 1)"
 [ $st -eq 0 ] && [[ $out == *'"health": "SERVING"'* ]] && [[ $out == *'"online_cpus": 2'* ]] &&
   [[ $out == *'"qmp_paused": "paused", "qmp_resumed": "running"'* ]] &&
   [[ $out == *'"vm_processes": 2'* ]] && [ "$(cat "$work/share8/fromdriver.txt" 2> /dev/null)" = drv ] &&
+  [[ $out == *'"vmm_threads": 4, "vmm_filtered_threads": 4, "vmm_exit": 0'* ]] &&
   ! pgrep -x kata-vmm > /dev/null && ! pgrep -f "$work/share8" > /dev/null
-result $? "vm-probe --hypervisor dragonball --vcpus 2: the agent answers through the driver (control socket), 2 CPUs online, pause/status/resume, a virtio-fs share, nothing left" "$out"
+result $? "vm-probe --hypervisor dragonball --vcpus 2: the agent answers through the driver (control socket), 2 CPUs online, pause/status/resume, all 4 kata-vmm threads (API, device, 2 vCPUs) under seccomp after them, a virtio-fs share, kata-vmm exits 0 at power-off, nothing left" "$out"
 
 out=$(timeout 60 "$probe" --hypervisor dragonball --qemu "$vmm" --kernel "$assets/vmlinux" \
   --initrd "$assets/kata-agent-initrd.img" --share9p "$work/share" 2>&1)
 st=$?
 [ $st -ne 0 ] && [[ $out == *"shared_fs \`virtio-9p\`"* ]] && ! pgrep -x kata-vmm > /dev/null
 result $? "dragonball refuses a 9p share, naming shared_fs" "$out"
+
+# 9. The control socket itself (curl): after vm.boot every thread, the API
+# thread included, runs under its filter; pause, info, resume and
+# vm.shutdown work under it and kata-vmm exits 0.
+api_sock=$work/api.sock
+api_vsock=$work/api-vsock.sock
+api() { # METHOD ENDPOINT [JSON]: prints "CODE BODY"
+  local body
+  body=$(curl -s -m 30 -w ' %{http_code}' --unix-socket "$api_sock" -X "$1" \
+    "http://localhost/api/v1/$2" ${3:+-H 'Content-Type: application/json' -d "$3"})
+  echo "${body##* } ${body% *}"
+}
+api_config="{\"payload\": {\"kernel\": \"$assets/vmlinux\", \"initrd\": \"$assets/kata-agent-initrd.img\",
+  \"cmdline\": \"console=ttyS0 reboot=k panic=-1 rdinit=/init\"}, \"cpus\": {\"boot_vcpus\": 2},
+  \"vsock\": {\"cid\": 3, \"socket\": \"$api_vsock\"}}"
+api_start() { # kata-vmm --api-socket, vm.create, vm.boot
+  [ -z "$vmm_pid" ] || kill -9 "$vmm_pid" 2> /dev/null # one the last check left running
+  rm -f "$api_sock"
+  "$vmm" --api-socket "$api_sock" > "$work/api-console.log" 2> "$work/api-vmm.err" &
+  vmm_pid=$!
+  for _ in $(seq 1 200); do [ -S "$api_sock" ] && break; sleep 0.05; done
+  log="$log
+create: $(api PUT vm.create "$api_config")
+boot: $(api PUT vm.boot)"
+}
+# Prints "THREADS FILTERED" (filtered: Seccomp mode 2) once all 4 threads
+# are there and filtered, or after 60 s.
+api_threads() {
+  local t f
+  for _ in $(seq 1 120); do
+    t=$(ls /proc/"$vmm_pid"/task 2> /dev/null | wc -l)
+    f=$(grep -h '^Seccomp:' /proc/"$vmm_pid"/task/*/status 2> /dev/null | awk '$2 == 2' | wc -l)
+    [ "$t" -eq 4 ] && [ "$f" -eq 4 ] && break
+    sleep 0.5
+  done
+  echo "$t $f"
+}
+api_wait() { # st: the exit status of kata-vmm, 124 if it does not exit in 60 s
+  wait_child "$vmm_pid" 60
+  st=$wait_status
+  [ $st -eq 124 ] || vmm_pid=
+}
+log=
+api_start
+agent_ready "$api_vsock"
+threads=$(api_threads)
+log="$log
+agent: $ready $out
+threads, filtered: $threads
+pause: $(api PUT vm.pause)
+info: $(api GET vm.info | cut -c1-40)
+resume: $(api PUT vm.resume)
+info: $(api GET vm.info | cut -c1-40)"
+again=$(timeout 60 "$ctl" --addr "hvsock:$api_vsock" --timeout 30 call Check '{}' 2>&1)
+log="$log
+agent again: $again
+shutdown: $(api PUT vm.shutdown)"
+api_wait
+[ $ready -eq 0 ] && [ "$threads" = "4 4" ] && [[ $again == *SERVING* ]] &&
+  [[ $log == *"pause: 204"* ]] && [[ $log == *'info: 200 {"state":"Paused"'* ]] &&
+  [[ $log == *"resume: 204"* ]] && [[ $log == *'info: 200 {"state":"Running"'* ]] &&
+  [[ $log == *"shutdown: 204"* ]] && [ "$st" = 0 ] && [ ! -e "$api_sock" ] && [ ! -e "$api_vsock" ]
+result $? "kata-vmm --api-socket: after vm.boot all 4 threads (API, device, 2 vCPUs) run under seccomp; pause, info, resume and vm.shutdown work under the filters; exit 0, sockets removed" \
+  "$log
+exit status $st
+$(cat "$work/api-vmm.err")"
+
+# 10. SIGTERM reaches the filtered API thread's signalfd: a clean stop.
+log=
+api_start
+threads=$(api_threads)
+kill -TERM "$vmm_pid" 2> /dev/null
+api_wait
+[ "$threads" = "4 4" ] && [ "$st" = 0 ] && [ ! -e "$api_sock" ]
+result $? "kata-vmm --api-socket under seccomp stops on SIGTERM with status 0, socket removed" \
+  "$log
+threads, filtered: $threads; exit status $st
+$(cat "$work/api-vmm.err")"
 
 finish

@@ -91,15 +91,8 @@ result $? "the guest answers ping through the tap ($received of 5, tap tx $tx)" 
 $(cat "$work/err")"
 
 exec 9>&- # net-probe powers the guest off and detaches
-status=124
-for _ in $(seq 1 60); do
-  if ! kill -0 "$probe_pid" 2> /dev/null; then
-    wait "$probe_pid"
-    status=$?
-    break
-  fi
-  sleep 1
-done
+wait_child "$probe_pid" 60
+status=$wait_status
 [ $status -eq 124 ] || probe_pid=
 [ $status -eq 0 ] && ! pgrep -x kata-vmm > /dev/null &&
   [ -z "$(ip netns exec "$ns" ip -o link show type tun 2> /dev/null)" ]

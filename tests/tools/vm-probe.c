@@ -2,7 +2,10 @@
  *
  *   vm-probe --kernel K --initrd I [--machine microvm|q35] [--json]
  *       boots, calls grpc.Health/Check and AgentService/GetGuestDetails,
- *       prints what the guest reports, then DestroySandbox and waits for exit.
+ *       then DestroySandbox, waits for the VMM's exit and prints what the
+ *       guest reported, the VMM process's memory when the agent answered
+ *       (VmRSS, Pss, private), how many of its threads run under a seccomp
+ *       filter (after any --qmp-check) and how it exited.
  *   vm-probe ... --marker TEXT
  *       boots a bare init and waits for TEXT on the console instead.
  *
@@ -24,6 +27,7 @@
 #include "health.pb-c.h"
 #include "hypervisor.h"
 #include "loop.h"
+#include "process_stats.h"
 #include "ttrpc.h"
 #include "util.h"
 
@@ -34,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct probe {
@@ -162,6 +167,11 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
                           remaining, NULL, err) < 0)
         goto out_client;
     uint64_t t_ready = now_ns();
+    /* The VMM process's memory once the agent answers (guest RAM the guest
+     * touched included). */
+    struct process_memory mem;
+    if (process_memory_read(p->vm.pid, &mem, err) < 0)
+        goto out_health;
     qmp_report = qmp_exercise(p, err);
     if (qmp_report == NULL)
         goto out_health;
@@ -172,6 +182,10 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
             goto out_health;
         }
     }
+    /* After pause and resume: which of the VMM's threads are confined. */
+    unsigned threads = 0, filtered = 0;
+    if (process_seccomp_threads(p->vm.pid, &threads, &filtered, err) < 0)
+        goto out_health;
     Grpc__GuestDetailsRequest details_req = GRPC__GUEST_DETAILS_REQUEST__INIT;
     details_req.mem_block_size = true;
     Grpc__GuestDetailsResponse *details = NULL;
@@ -193,6 +207,19 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
         grpc__metrics__free_unpacked(metrics, NULL);
     }
     kerr_clear(&metrics_err);
+    /* Power the guest off through the agent, as a sandbox teardown does. */
+    Grpc__DestroySandboxRequest destroy = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
+    struct kerr *destroy_err = NULL;
+    ttrpc_client_call(client, "grpc.AgentService", "DestroySandbox", &destroy.base, NULL, NULL,
+                      5000000000ull, NULL, &destroy_err);
+    kerr_clear(&destroy_err);
+    /* How the VMM ended: its exit code, 128 + a signal, -1 if it did not. */
+    int wait_status = vm_wait_exit(&p->vm, 10000000000ull);
+    int vmm_exit = wait_status < 0          ? -1
+                   : WIFEXITED(wait_status) ? WEXITSTATUS(wait_status)
+                                            : 128 + WTERMSIG(wait_status);
+    if (wait_status < 0)
+        fprintf(stderr, "vm-probe: guest did not power off in 10 s, stopping the VMM\n");
     const char *agent_version = details->agent_details && details->agent_details->version
                                     ? details->agent_details->version
                                     : "";
@@ -200,14 +227,17 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
         printf("{\"machine\": \"%s\", \"accel\": \"%s\", \"channel\": \"%s\", "
                "\"ready_ms\": %.1f, "
                "\"health\": \"%s\", \"kernel_release\": \"%s\", \"online_cpus\": %u, "
-               "\"memory_bytes\": %llu, \"agent_version\": \"%s\", \"agent_rss_kb\": %llu%s}\n",
+               "\"memory_bytes\": %llu, \"agent_version\": \"%s\", \"agent_rss_kb\": %llu, "
+               "\"vmm_rss_kb\": %llu, \"vmm_pss_kb\": %llu, \"vmm_private_kb\": %llu, "
+               "\"vmm_threads\": %u, \"vmm_filtered_threads\": %u, \"vmm_exit\": %d%s}\n",
                p->vm.cfg.machine_type, vm_accel_name(p->vm.accel),
                p->vm.vsock ? "vsock" : "virtio-serial", (t_ready - t0) / 1e6,
                health->status == GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                    ? "SERVING"
                    : "NOT_SERVING",
                details->kernel_release, details->online_cpus,
-               (unsigned long long)details->memory_bytes, agent_version, rss_kb, qmp_report);
+               (unsigned long long)details->memory_bytes, agent_version, rss_kb, mem.rss_kb,
+               mem.pss_kb, mem.private_kb, threads, filtered, vmm_exit, qmp_report);
     } else {
         printf("machine:        %s (%s)\n", p->vm.cfg.machine_type, vm_accel_name(p->vm.accel));
         if (p->vm.vsock)
@@ -223,20 +253,16 @@ static int probe_agent(struct probe *p, bool json, uint64_t t0, uint64_t timeout
         printf("guest CPUs:     %u\n", details->online_cpus);
         printf("guest memory:   %llu MiB\n", (unsigned long long)(details->memory_bytes >> 20));
         printf("agent RSS:      %llu KiB\n", rss_kb);
+        printf("VMM memory:     RSS %llu KiB, Pss %llu KiB, private %llu KiB (agent ready)\n",
+               mem.rss_kb, mem.pss_kb, mem.private_kb);
+        printf("VMM threads:    %u, %u under a seccomp filter\n", threads, filtered);
+        printf("VMM exit:       %d\n", vmm_exit);
         if (*qmp_report)
             printf("vm:            %s\n", qmp_report + 1);
     }
     fflush(stdout);
     grpc__guest_details_response__free_unpacked(details, NULL);
 
-    /* Power the guest off through the agent, as a sandbox teardown does. */
-    Grpc__DestroySandboxRequest destroy = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
-    struct kerr *destroy_err = NULL;
-    ttrpc_client_call(client, "grpc.AgentService", "DestroySandbox", &destroy.base, NULL, NULL,
-                      5000000000ull, NULL, &destroy_err);
-    kerr_clear(&destroy_err);
-    if (vm_wait_exit(&p->vm, 10000000000ull) < 0)
-        fprintf(stderr, "vm-probe: guest did not power off in 10 s, stopping QEMU\n");
     status = 0;
 out_health:
     grpc__health_check_response__free_unpacked(health, NULL);

@@ -1,15 +1,20 @@
 /* The built-in VMM's control socket without a VM: HTTP request parsing, the
- * JSON configuration's checks, the routes and states up to boot, and one
- * real unix-socket conversation. */
+ * JSON configuration's checks, the routes and states up to boot, and real
+ * unix-socket conversations, one of them under the API thread's seccomp
+ * filter. */
 #include "api.h"
 #include "api_config.h"
 #include "api_http.h"
 #include "channel.h"
 #include "test.h"
 #include "util.h"
+#include "vmm_seccomp.h"
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 static ssize_t parse(const char *text, struct http_request *req, int *status)
@@ -264,5 +269,83 @@ TEST(api_socket_answers_pipelined_requests_and_closes_on_garbage)
     vmm_api_free(api);
     loop_free(loop);
     CHECK(access(path, F_OK) < 0); /* the socket is removed */
+    rmdir(dir);
+}
+
+/* The child: the control socket's loop under the API thread's filter (what
+ * kata-vmm's main thread runs after vm.boot) until vmm.shutdown, then the
+ * teardown (socket unlinked) and exit. */
+static int serve_under_api_filter(const char *path, int ready_fd)
+{
+    struct loop *loop = loop_new(NULL);
+    struct vmm_api *api = vmm_api_new(loop, path, false, NULL, NULL, NULL);
+    if (api == NULL || vmm_seccomp_apply(VMM_THREAD_API, NULL) < 0)
+        return 2;
+    if (write(ready_fd, "r", 1) != 1)
+        return 3;
+    while (!vmm_api_done(api) && loop_run_once(loop, -1, NULL) == 0)
+        ;
+    vmm_api_free(api);
+    loop_free(loop);
+    return 0;
+}
+
+/* One request on a fresh connection; the whole response. */
+static char *request(const char *path, const char *text)
+{
+    int fd = unix_connect(path, NULL);
+    if (fd < 0)
+        return xstrdup("");
+    struct timeval limit = {.tv_sec = 30}; /* a server that stops answering fails the test */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+    char *got = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? read_all(fd) : xstrdup("");
+    close(fd);
+    return got;
+}
+
+TEST(api_socket_serves_and_tears_down_under_the_api_threads_seccomp_filter)
+{
+    char dir[] = "/tmp/test-vmm-api.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    cleanup_free char *path = xasprintf("%s/api.sock", dir);
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(serve_under_api_filter(path, ready[1]));
+    close(ready[1]);
+    char c = 0;
+    CHECK(read(ready[0], &c, 1) == 1);
+    close(ready[0]);
+    cleanup_free char *ping =
+        request(path, "GET /api/v1/vmm.ping HTTP/1.1\r\nConnection: close\r\n\r\n");
+    CHECK(strncmp(ping, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    const char *config = "{\"payload\": {\"kernel\": \"/k\"}}";
+    cleanup_free char *create =
+        xasprintf("PUT /api/v1/vm.create HTTP/1.1\r\nContent-Length: %zu\r\n"
+                  "Connection: close\r\n\r\n%s",
+                  strlen(config), config);
+    cleanup_free char *created = request(path, create);
+    CHECK(strncmp(created, "HTTP/1.1 204", 12) == 0);
+    cleanup_free char *info =
+        request(path, "GET /api/v1/vm.info HTTP/1.1\r\nConnection: close\r\n\r\n");
+    CHECK_CONTAINS(info, "\"state\":\"Created\"");
+    cleanup_free char *pause =
+        request(path, "PUT /api/v1/vm.pause HTTP/1.1\r\nConnection: close\r\n\r\n");
+    CHECK(strncmp(pause, "HTTP/1.1 409", 12) == 0);
+    cleanup_free char *bad = request(path, "NONSENSE\r\n\r\n");
+    CHECK(strncmp(bad, "HTTP/1.1 400", 12) == 0);
+    cleanup_free char *stop =
+        request(path, "PUT /api/v1/vmm.shutdown HTTP/1.1\r\nConnection: close\r\n\r\n");
+    CHECK(strncmp(stop, "HTTP/1.1 204", 12) == 0);
+    int status = 0;
+    if (strncmp(stop, "HTTP/1.1 204", 12) != 0)
+        kill(pid, SIGKILL);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    if (WIFSIGNALED(status))
+        printf("#   server killed by signal %d\n", WTERMSIG(status));
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(access(path, F_OK) < 0); /* unlinked under the filter */
     rmdir(dir);
 }
