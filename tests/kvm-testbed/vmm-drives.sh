@@ -49,7 +49,7 @@ cp /bin/busybox "$work/src/bin/busybox"
 for applet in sh cat grep echo sync basename cut; do ln -s busybox "$work/src/bin/$applet"; done
 echo "root:x:0:0:root:/root:/bin/sh" > "$work/src/etc/passwd"
 echo made-in-the-image > "$work/src/etc/marker"
-mkfs.ext4 -q -F -d "$work/src" "$work/rootfs.img" 64M
+mkfs.ext4 -q -F -d "$work/src" "$work/rootfs.img" 64M > /dev/null
 loop=$(losetup --find --show "$work/rootfs.img")
 [ -n "$loop" ] && loops+=("$loop")
 
