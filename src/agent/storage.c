@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <linux/fs.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -172,14 +174,19 @@ static bool is_block_driver(const char *driver)
 
 /* The kernel makes a disk's /dev node (devtmpfs) a moment before the disk
  * can be opened: until then open (and mount) fail with ENXIO.  A hotplugged
- * disk counts as there once it opens. */
+ * disk counts as there once it opens and has a size: a virtio-mmio drive
+ * without hotplug is there from boot, empty, until the host puts a disk in
+ * it (the driver reads the new capacity after a config interrupt). */
 static bool block_device_opens(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno != ENXIO && errno != ENODEV; /* other errors: mount reports them */
+    uint64_t size = 1;
+    if (ioctl(fd, BLKGETSIZE64, &size) < 0)
+        size = 1; /* not ours to judge: mount reports it */
     close(fd);
-    return true;
+    return size > 0;
 }
 
 /* Look once for the block device of s.  Returns "/dev/NAME", or NULL: with
@@ -238,7 +245,8 @@ static char *find_block_device(struct agent *a, const Grpc__Storage *s, struct k
         if (path || (err && *err))
             return path;
         if (now_ns() >= deadline) {
-            kerr_make(err, ETIMEDOUT, "%s device `%s` did not appear", s->driver, s->source);
+            kerr_make(err, ETIMEDOUT, "%s device `%s` did not appear (or stayed empty)", s->driver,
+                      s->source);
             return NULL;
         }
         sleep_ms(20);

@@ -2,13 +2,15 @@
  * process per sandbox, driven through its control socket
  * `<run_dir>/kata-vmm.sock` (vm.create, vm.boot, vm.pause, vm.resume,
  * vm.info, vm.shutdown).  The agent channel is hybrid vsock on
- * `<run_dir>/kata.hvsock`; disks and the image are virtio-blk, a virtio-rng
+ * `<run_dir>/kata.hvsock`; disks and the image are virtio-blk, hotplug goes
+ * through placeholder drives (dragonball_drives.h), a virtio-rng
  * feeds the guest's entropy, and a virtio-fs share is served by virtiofsd
  * (vhost-user, `<run_dir>/virtiofsd.sock`).  Network devices are virtio-net
  * on the caller's taps, which kata-vmm inherits.  9p is not in the built-in
  * VMM: asking for it is an error. */
 #include "channel.h"
 #include "dragonball_api.h"
+#include "dragonball_drives.h"
 #include "hypervisor.h"
 #include "util.h"
 #include "vm_process.h"
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #define VMM_GUEST_CID  3u
+#define VMM_MAX_DISKS  8u             /* kata-vmm's VMM_API_MAX_DISKS */
 #define API_TIMEOUT_NS 10000000000ull /* pause waits for every vCPU: up to 5 s */
 
 /* kata-vmm: the configured path, else $KATA_VMM_PATH, else beside the running
@@ -79,8 +82,8 @@ static int check_config(const struct vm *vm, const char *binary, struct kerr **e
         return kerr_make(err, E2BIG, "the built-in VMM takes at most 4 network devices");
     if (cfg->vcpus > 16)
         return kerr_make(err, EINVAL, "%u vCPUs: the built-in VMM runs at most 16", cfg->vcpus);
-    if (cfg->n_block_devices + (cfg->image != NULL) > 8)
-        return kerr_make(err, E2BIG, "the built-in VMM takes at most 8 disks");
+    if (cfg->n_block_devices + (cfg->image != NULL) > VMM_MAX_DISKS)
+        return kerr_make(err, E2BIG, "the built-in VMM takes at most %u disks", VMM_MAX_DISKS);
     for (size_t i = 0; i < cfg->n_block_devices; i++) {
         const struct vm_block_device *d = &cfg->block_devices[i];
         if (d->path == NULL)
@@ -91,8 +94,9 @@ static int check_config(const struct vm *vm, const char *binary, struct kerr **e
     return 0;
 }
 
-/* The VM's configuration for vm.create (src/vmm/api_config.h). */
-static char *vm_create_json(const struct vm *vm)
+/* The VM's configuration for vm.create (src/vmm/api_config.h); creates the
+ * placeholder drives. */
+static char *vm_create_json(struct vm *vm, struct kerr **err)
 {
     const struct vm_config *cfg = &vm->cfg;
     cleanup_free char *cmdline = vm_kernel_cmdline(vm);
@@ -127,6 +131,10 @@ static char *vm_create_json(const struct vm *vm)
         json_object_array_add(disks, o);
     }
     json_object_object_add(root, "disks", disks);
+    if (dragonball_drives_prepare(vm, disks, VMM_MAX_DISKS, err) < 0) {
+        json_object_put(root);
+        return NULL;
+    }
     if (cfg->n_net_devices) {
         struct json_object *nets = json_object_new_array();
         for (size_t i = 0; i < cfg->n_net_devices; i++) {
@@ -228,8 +236,9 @@ static int dragonball_start(struct vm *vm, struct kerr **err)
         virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
         return -1;
     }
-    cleanup_free char *config = vm_create_json(vm);
-    if (wait_for_api(vm, err) < 0 || api(vm, "PUT", "/api/v1/vm.create", config, NULL, err) < 0 ||
+    cleanup_free char *config = vm_create_json(vm, err);
+    if (config == NULL || wait_for_api(vm, err) < 0 ||
+        api(vm, "PUT", "/api/v1/vm.create", config, NULL, err) < 0 ||
         api(vm, "PUT", "/api/v1/vm.boot", NULL, NULL, err) < 0) {
         cleanup_kerr struct kerr *stop_err = NULL;
         vm->ops->stop(vm, 0, &stop_err);
@@ -260,6 +269,7 @@ static int dragonball_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
 {
     int status = stop_vmm(vm, grace_ns, err);
     virtiofsd_stop(&vm->virtiofsd, grace_ns ? grace_ns : 1000000000ull);
+    dragonball_drives_remove(vm);
     return status;
 }
 
@@ -301,5 +311,7 @@ const struct hypervisor_ops dragonball_ops = {
     .pause = dragonball_pause,
     .resume = dragonball_resume,
     .status = dragonball_status,
+    .hotplug_block = dragonball_hotplug_block,
+    .unplug_block = dragonball_unplug_block,
     .pids = vm_process_pids,
 };

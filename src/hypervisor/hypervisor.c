@@ -167,6 +167,10 @@ void vm_release(struct vm *vm)
         free(vm->scsi_ids[i]);
         vm->scsi_ids[i] = NULL;
     }
+    for (size_t i = 0; i < VM_DRIVE_POOL_MAX; i++) {
+        free(vm->drive_ids[i]);
+        vm->drive_ids[i] = NULL;
+    }
     virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
 }
 

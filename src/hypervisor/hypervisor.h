@@ -47,6 +47,9 @@ struct vm_net_device {
 #define VM_HOTPLUG_SLOTS_MAX 6
 /* Most SCSI disks hotplugged at once (targets 0..N-1, LUN 0). */
 #define VM_SCSI_TARGETS_MAX 16
+/* Placeholder drives a VM without hotplug (the built-in VMM's virtio-mmio)
+ * gets at boot to take "hotplugged" disks: Kata's fcDiskPoolSize. */
+#define VM_DRIVE_POOL_MAX 8
 
 struct vm_config {
     const char *hypervisor_path; /* the VMM binary */
@@ -107,6 +110,10 @@ struct vm {
     struct qmp *qmp;
     char *hotplug_ids[VM_HOTPLUG_SLOTS_MAX]; /* device id on root port K, NULL if free */
     char *scsi_ids[VM_SCSI_TARGETS_MAX];     /* device id on SCSI target K, NULL if free */
+    /* Built-in VMM: disk id in placeholder drive K (NULL: free), how many
+     * drives, and drive 0's position among the VM's disks (/dev/vdX). */
+    char *drive_ids[VM_DRIVE_POOL_MAX];
+    unsigned drive_pool, drive_first;
     void *priv;
 };
 
@@ -126,8 +133,8 @@ struct hypervisor_ops {
     /* The VMM's view of the guest: "running", "paused", ... (caller frees). */
     char *(*status)(struct vm *vm, struct kerr **err);
     /* Hotplug a disk; *guest_path gets where the guest finds it (PCI path
-     * "18/00" on q35, SCSI address "TARGET:LUN" for a SCSI disk; caller
-     * frees). */
+     * "18/00" on q35, SCSI address "TARGET:LUN" for a SCSI disk, the device
+     * node "/dev/vdX" of a virtio-mmio drive; caller frees). */
     int (*hotplug_block)(struct vm *vm, const struct vm_block_device *dev, char **guest_path,
                          struct kerr **err);
     /* Unplug a disk hotplug_block added (by its id): waits at most timeout_ns

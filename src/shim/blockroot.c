@@ -279,7 +279,11 @@ int blockroot_plug(struct shim *shim, struct container *c, Grpc__Spec *spec,
         if (sb->vm.ops->hotplug_block(&sb->vm, &br->disk, &br->guest_source, err) < 0)
             return kerr_wrap(err, "container `%s`: rootfs `%s`", c->id, br->device);
         br->hotplugged = true;
-        driver = br->disk.scsi ? "scsi" : "blk";
+        /* A PCI path, a SCSI address, or the device node of a virtio-mmio
+         * drive (the built-in VMM's placeholder drives). */
+        driver = br->disk.scsi                                ? "scsi"
+                 : strncmp(br->guest_source, "/dev/", 5) == 0 ? "mmioblk"
+                                                              : "blk";
     }
     Grpc__Storage *s = xcalloc(1, sizeof(*s));
     grpc__storage__init(s);

@@ -4,6 +4,7 @@
 #include "api_config.h"
 #include "channel.h"
 #include "util.h"
+#include "virtio_blk.h"
 #include "vmm.h"
 #include "vmm_seccomp.h"
 
@@ -171,6 +172,66 @@ static int handle_add_disk(struct vmm_api *api, struct json_object *body, char *
     return 204;
 }
 
+/* The stored configuration's disk with this id, or NULL. */
+static struct json_object *config_disk(struct vmm_api *api, const char *id)
+{
+    struct json_object *disks, *d, *v;
+    if (!json_object_object_get_ex(api->config, "disks", &disks))
+        return NULL;
+    for (size_t i = 0; i < json_object_array_length(disks); i++) {
+        d = json_object_array_get_idx(disks, i);
+        if (json_object_object_get_ex(d, "id", &v) && strcmp(json_object_get_string(v), id) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+/* Another file behind a disk (virtio-mmio has no hotplug: this is how a
+ * drive attached at boot takes a new disk, as Firecracker's PATCH /drives). */
+static int handle_update_disk(struct vmm_api *api, struct json_object *body, char **out,
+                              struct kerr **err)
+{
+    struct vmm_disk disk;
+    if (api->state == API_NOT_CREATED || api->state == API_SHUTDOWN)
+        return conflict(api, "vm.update-disk", err);
+    if (body == NULL)
+        return api_fail(err, 400, 0, "vm.update-disk needs a JSON disk");
+    if (vmm_api_disk_parse(body, "disk", &disk, err) < 0)
+        return 400;
+    if (disk.id == NULL)
+        return api_fail(err, 400, 0, "vm.update-disk: `id` names the disk to update");
+    struct json_object *stored = config_disk(api, disk.id);
+    if (stored == NULL)
+        return api_fail(err, 404, ENOENT, "vm.update-disk: no disk with id `%s`", disk.id);
+    if (api->vm && vmm_disk_replace(api->vm, disk.id, disk.path, disk.readonly, err) < 0) {
+        kerr_wrap(err, "vm.update-disk");
+        return 400;
+    }
+    json_object_object_add(stored, "path", json_object_new_string(disk.path));
+    json_object_object_add(stored, "readonly", json_object_new_boolean(disk.readonly));
+    return 204;
+}
+
+/* vm.info's "disks": what each disk holds now and whether the guest has
+ * read its current size. */
+static struct json_object *disk_states(struct vmm_api *api)
+{
+    struct virtio_blk_state states[VMM_API_MAX_DISKS];
+    unsigned n = vmm_disk_states(api->vm, states, VMM_API_MAX_DISKS);
+    struct json_object *disks = json_object_new_array();
+    for (unsigned i = 0; i < n; i++) {
+        struct json_object *d = json_object_new_object();
+        json_object_object_add(d, "id", json_object_new_string(states[i].id));
+        json_object_object_add(d, "path", json_object_new_string(states[i].path));
+        json_object_object_add(d, "readonly", json_object_new_boolean(states[i].readonly));
+        json_object_object_add(d, "sectors", json_object_new_int64((int64_t)states[i].sectors));
+        json_object_object_add(d, "guest_seen", json_object_new_boolean(states[i].guest_seen));
+        json_object_array_add(disks, d);
+        free(states[i].path);
+    }
+    return disks;
+}
+
 static int handle_add_fs(struct vmm_api *api, struct json_object *body, char **out,
                          struct kerr **err)
 {
@@ -279,6 +340,8 @@ static int handle_info(struct vmm_api *api, struct json_object *body, char **out
     json_object_object_add(info, "state", json_object_new_string(state_names[api->state]));
     if (api->config)
         json_object_object_add(info, "config", json_object_get(api->config));
+    if (api->vm)
+        json_object_object_add(info, "disks", disk_states(api));
     *out = xstrdup(json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN));
     json_object_put(info);
     return 200;
@@ -307,6 +370,7 @@ static const struct {
     {"GET", "/api/v1/vmm.ping", handle_ping},
     {"PUT", "/api/v1/vm.create", handle_create},
     {"PUT", "/api/v1/vm.add-disk", handle_add_disk},
+    {"PUT", "/api/v1/vm.update-disk", handle_update_disk},
     {"PUT", "/api/v1/vm.add-vsock", handle_add_vsock},
     {"PUT", "/api/v1/vm.add-fs", handle_add_fs},
     {"PUT", "/api/v1/vm.boot", handle_boot},

@@ -1,6 +1,8 @@
 /* virtio-blk over a raw file with preadv/pwritev.  The request header is
  * copied out of guest memory once; the sector range is checked against the
- * disk's size; the status byte is the last writable byte of the chain. */
+ * disk's size; the status byte is the last writable byte of the chain.  The
+ * backing file can be replaced while the guest runs (virtio_blk_replace):
+ * requests and the swap both run under the device lock. */
 #include "virtio_blk.h"
 #include "util.h"
 
@@ -29,7 +31,8 @@
 
 struct virtio_blk {
     int fd;
-    bool readonly;
+    bool readonly;          /* now: writes answer IOERR */
+    bool attached_readonly; /* at boot: VIRTIO_BLK_F_RO offered, for good */
     uint64_t sectors;
     char id[VIRTIO_BLK_ID_BYTES];
     char *path;
@@ -166,12 +169,11 @@ static const struct virtio_device_ops blk_ops = {
     .free = blk_free,
 };
 
-int virtio_blk_init(struct virtio_mmio *dev, const char *path, bool readonly, const char *id,
-                    const struct guest_memory *mem, uint64_t base, unsigned irq, struct kerr **err)
+/* Open path as a disk: a regular file or a block device, empty (a
+ * placeholder drive) or at least one sector. */
+static int disk_open(const char *path, bool readonly, int *fd_out, uint64_t *sectors,
+                     struct kerr **err)
 {
-    if (id && strlen(id) > VIRTIO_BLK_ID_BYTES)
-        return kerr_make(err, EINVAL, "disk `%s`: id `%s` is longer than %u bytes", path, id,
-                         VIRTIO_BLK_ID_BYTES);
     cleanup_close int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0)
@@ -182,13 +184,29 @@ int virtio_blk_init(struct virtio_mmio *dev, const char *path, bool readonly, co
     off_t size = st.st_size;
     if (S_ISBLK(st.st_mode) && (size = lseek(fd, 0, SEEK_END)) < 0)
         return kerr_make(err, errno, "disk `%s`: size", path);
-    if (size < (off_t)SECTOR_SIZE)
-        return kerr_make(err, EINVAL, "disk `%s` is smaller than one %u-byte sector", path,
+    if (size > 0 && size < (off_t)SECTOR_SIZE)
+        return kerr_make(err, EINVAL,
+                         "disk `%s` is smaller than one %u-byte sector (and not empty)", path,
                          SECTOR_SIZE);
+    *sectors = (uint64_t)size / SECTOR_SIZE;
+    *fd_out = steal_fd(&fd);
+    return 0;
+}
+
+int virtio_blk_init(struct virtio_mmio *dev, const char *path, bool readonly, const char *id,
+                    const struct guest_memory *mem, uint64_t base, unsigned irq, struct kerr **err)
+{
+    if (id && strlen(id) > VIRTIO_BLK_ID_BYTES)
+        return kerr_make(err, EINVAL, "disk `%s`: id `%s` is longer than %u bytes", path, id,
+                         VIRTIO_BLK_ID_BYTES);
+    int fd;
+    uint64_t sectors;
+    if (disk_open(path, readonly, &fd, &sectors, err) < 0)
+        return -1;
     struct virtio_blk *blk = xcalloc(1, sizeof(*blk));
-    blk->fd = steal_fd(&fd);
-    blk->readonly = readonly;
-    blk->sectors = (uint64_t)size / SECTOR_SIZE;
+    blk->fd = fd;
+    blk->readonly = blk->attached_readonly = readonly;
+    blk->sectors = sectors;
     blk->path = xstrdup(path);
     if (id)
         memcpy(blk->id, id, strlen(id));
@@ -203,4 +221,63 @@ int virtio_blk_init(struct virtio_mmio *dev, const char *path, bool readonly, co
     memcpy(dev->config + 12, &seg_max, 4);
     dev->config_size = 24;
     return 0;
+}
+
+static struct virtio_blk *blk_of(const struct virtio_mmio *dev)
+{
+    return dev->ops == &blk_ops ? dev->device : NULL;
+}
+
+bool virtio_blk_has_id(const struct virtio_mmio *dev, const char *id)
+{
+    const struct virtio_blk *blk = blk_of(dev);
+    return blk && strlen(id) <= VIRTIO_BLK_ID_BYTES &&
+           strncmp(blk->id, id, VIRTIO_BLK_ID_BYTES) == 0;
+}
+
+int virtio_blk_replace(struct virtio_mmio *dev, const char *path, bool readonly, struct kerr **err)
+{
+    struct virtio_blk *blk = blk_of(dev);
+    if (blk == NULL)
+        return kerr_make(err, EINVAL, "%s at 0x%llx is not a disk", dev->ops->name,
+                         (unsigned long long)dev->base);
+    /* The guest learnt at probe time whether it may write: a disk attached
+     * read-only cannot become writable. */
+    if (blk->attached_readonly && !readonly)
+        return kerr_make(err, EROFS,
+                         "disk `%.20s` was attached read-only: the guest cannot write to `%s`",
+                         blk->id, path);
+    int fd;
+    uint64_t sectors;
+    if (disk_open(path, readonly, &fd, &sectors, err) < 0)
+        return -1;
+    char *new_path = xstrdup(path);
+    pthread_mutex_lock(&dev->lock);
+    int old_fd = blk->fd;
+    char *old_path = blk->path;
+    blk->fd = fd;
+    blk->path = new_path;
+    blk->readonly = readonly;
+    blk->sectors = sectors; /* requests are checked against it from now on */
+    memcpy(dev->config, &sectors, 8);
+    virtio_mmio_config_changed(dev);
+    pthread_mutex_unlock(&dev->lock);
+    close(old_fd);
+    free(old_path);
+    return 0;
+}
+
+void virtio_blk_state(struct virtio_mmio *dev, struct virtio_blk_state *out)
+{
+    const struct virtio_blk *blk = blk_of(dev);
+    memset(out, 0, sizeof(*out));
+    if (blk == NULL)
+        return;
+    pthread_mutex_lock(&dev->lock);
+    memcpy(out->id, blk->id, VIRTIO_BLK_ID_BYTES);
+    out->path = xstrdup(blk->path);
+    out->readonly = blk->readonly;
+    out->sectors = blk->sectors;
+    out->guest_seen = virtio_mmio_config_seen(dev);
+    pthread_mutex_unlock(&dev->lock);
 }

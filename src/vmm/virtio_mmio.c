@@ -86,6 +86,21 @@ void virtio_mmio_interrupt(struct virtio_mmio *dev, uint32_t why)
         dev->interrupt(dev->interrupt_ctx);
 }
 
+void virtio_mmio_config_changed(struct virtio_mmio *dev)
+{
+    dev->config_generation++;
+    /* Linux takes the interrupt from its probe on (a change before
+     * virtio_config_enable is kept pending). */
+    if (dev->status & VIRTIO_STATUS_DRIVER)
+        virtio_mmio_interrupt(dev, VIRTIO_INTERRUPT_CONFIG);
+}
+
+bool virtio_mmio_config_seen(const struct virtio_mmio *dev)
+{
+    return !(dev->status & VIRTIO_STATUS_DRIVER) ||
+           dev->config_read_generation == dev->config_generation;
+}
+
 void virtio_mmio_used(struct virtio_mmio *dev, const struct virtq *q)
 {
     if (virtq_wants_interrupt(q, &dev->mem))
@@ -240,8 +255,10 @@ void virtio_mmio_read(struct virtio_mmio *dev, uint64_t offset, uint8_t *data, u
     pthread_mutex_lock(&dev->lock);
     if (offset >= VIRTIO_MMIO_CONFIG) {
         uint64_t at = offset - VIRTIO_MMIO_CONFIG;
-        if (at < dev->config_size && len <= dev->config_size - at)
+        if (at < dev->config_size && len <= dev->config_size - at) {
             memcpy(data, dev->config + at, len);
+            dev->config_read_generation = dev->config_generation;
+        }
     } else if (len == 4 && offset % 4 == 0) {
         uint32_t value = register_read(dev, offset);
         memcpy(data, &value, 4);

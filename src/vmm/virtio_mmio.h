@@ -116,6 +116,7 @@ struct virtio_mmio {
     uint64_t driver_features;
     uint32_t device_features_sel, driver_features_sel, queue_sel;
     uint32_t status, interrupt_status, config_generation;
+    uint32_t config_read_generation; /* config_generation at the driver's last config read */
     struct virtio_mmio_queue queues[VIRTIO_MMIO_MAX_QUEUES];
     uint8_t config[VIRTIO_MMIO_CONFIG_MAX];
     unsigned config_size;
@@ -150,6 +151,12 @@ void virtio_mmio_write(struct virtio_mmio *dev, uint64_t offset, const uint8_t *
 struct virtq *virtio_mmio_queue(struct virtio_mmio *dev, unsigned queue);
 /* Raise the interrupt for used buffers or a config change. */
 void virtio_mmio_interrupt(struct virtio_mmio *dev, uint32_t why);
+/* The device changed its config space (lock held): a new config generation
+ * and, when a driver is attached, a configuration interrupt. */
+void virtio_mmio_config_changed(struct virtio_mmio *dev);
+/* The driver has read the config space since its last change, or no driver
+ * is attached (a driver reads it when it probes). */
+bool virtio_mmio_config_seen(const struct virtio_mmio *dev);
 /* After pushing used buffers to q: interrupt unless the driver opted out. */
 void virtio_mmio_used(struct virtio_mmio *dev, const struct virtq *q);
 /* The driver broke the rules (a malformed queue): log err, set

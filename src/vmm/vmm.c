@@ -662,6 +662,17 @@ int vmm_run(struct vmm *vm, enum vmm_exit *why, struct kerr **err)
     return 0;
 }
 
+int vmm_disk_replace(struct vmm *vm, const char *id, const char *path, bool readonly,
+                     struct kerr **err)
+{
+    return vmm_devices_replace_blk(vm->devices, id, path, readonly, err);
+}
+
+unsigned vmm_disk_states(struct vmm *vm, struct virtio_blk_state *out, unsigned max)
+{
+    return vmm_devices_blk_states(vm->devices, out, max);
+}
+
 void vmm_free(struct vmm *vm)
 {
     if (vm == NULL)

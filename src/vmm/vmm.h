@@ -85,4 +85,12 @@ int vmm_pause(struct vmm *vm, struct kerr **err);
 void vmm_resume(struct vmm *vm);
 void vmm_free(struct vmm *vm);
 
+/* Swap the file behind the disk `id` while the VM runs or is paused (see
+ * virtio_blk_replace): virtio-mmio's stand-in for disk hotplug. */
+int vmm_disk_replace(struct vmm *vm, const char *id, const char *path, bool readonly,
+                     struct kerr **err);
+struct virtio_blk_state;
+/* The disks as they are now, in device order (at most max; free each path). */
+unsigned vmm_disk_states(struct vmm *vm, struct virtio_blk_state *out, unsigned max);
+
 #endif

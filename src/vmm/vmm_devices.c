@@ -270,6 +270,28 @@ int vmm_devices_add_blk(struct vmm_devices *devs, const char *path, bool readonl
     return add_or_free(devs, d, err);
 }
 
+int vmm_devices_replace_blk(struct vmm_devices *devs, const char *id, const char *path,
+                            bool readonly, struct kerr **err)
+{
+    /* The device list is fixed once the VM runs: no lock needed to walk it. */
+    for (unsigned i = 0; i < devs->count; i++)
+        if (virtio_blk_has_id(&devs->dev[i]->mmio, id))
+            return virtio_blk_replace(&devs->dev[i]->mmio, path, readonly, err);
+    return kerr_make(err, ENOENT, "no disk with id `%s`", id);
+}
+
+unsigned vmm_devices_blk_states(struct vmm_devices *devs, struct virtio_blk_state *out,
+                                unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < devs->count && n < max; i++) {
+        virtio_blk_state(&devs->dev[i]->mmio, &out[n]);
+        if (out[n].path)
+            n++;
+    }
+    return n;
+}
+
 int vmm_devices_add_vsock(struct vmm_devices *devs, uint64_t guest_cid, const char *uds_path,
                           struct kerr **err)
 {

@@ -18,6 +18,7 @@
 #include "acpi.h"
 #include "error.h"
 #include "guest_memory.h"
+#include "virtio_blk.h"
 
 #define VMM_MMIO_BASE      0xd0000000ull
 #define VMM_MMIO_FIRST_GSI 5u
@@ -36,6 +37,13 @@ void vmm_devices_free(struct vmm_devices *devs);
 int vmm_devices_add_rng(struct vmm_devices *devs, struct kerr **err);
 int vmm_devices_add_blk(struct vmm_devices *devs, const char *path, bool readonly, const char *id,
                         struct kerr **err);
+/* Put path behind the virtio-blk disk whose id is `id` while the VM runs
+ * (virtio_blk_replace); any thread. */
+int vmm_devices_replace_blk(struct vmm_devices *devs, const char *id, const char *path,
+                            bool readonly, struct kerr **err);
+/* The disks' states in device order (at most max); free each path. */
+unsigned vmm_devices_blk_states(struct vmm_devices *devs, struct virtio_blk_state *out,
+                                unsigned max);
 /* Hybrid vsock: host clients connect to uds_path; guest connections to host
  * port P go to `<uds_path>_<P>`. */
 int vmm_devices_add_vsock(struct vmm_devices *devs, uint64_t guest_cid, const char *uds_path,

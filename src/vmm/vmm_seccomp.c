@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <stddef.h>
@@ -28,6 +29,9 @@ static const char *const vcpu_syscalls[] = {
     "recvfrom",     /* vhost-user replies (read) */
     "recvmsg",
 };
+
+/* open flags the API thread may not use. */
+#define OPEN_FORBIDDEN_FLAGS (O_CREAT | O_TRUNC | (O_TMPFILE & ~O_DIRECTORY))
 
 /* The KVM ioctls a vCPU thread makes after setup. */
 static const unsigned long vcpu_ioctls[] = {KVM_RUN, KVM_IRQ_LINE};
@@ -86,7 +90,13 @@ static int build(scmp_filter_ctx ctx, enum vmm_thread_kind kind, struct kerr **e
                              SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
         break;
     case VMM_THREAD_API:
-        return allow_names(ctx, api_syscalls, ARRAY_SIZE(api_syscalls), err);
+        if (allow_names(ctx, api_syscalls, ARRAY_SIZE(api_syscalls), err) < 0)
+            return -1;
+        /* vm.update-disk opens the drive's new file (virtio_blk_replace): an
+         * existing file only, never created, truncated or a tmpfile. */
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+                             SCMP_A2(SCMP_CMP_MASKED_EQ, OPEN_FORBIDDEN_FLAGS, 0));
+        break;
     }
     if (r < 0)
         return kerr_make(err, -r, "seccomp: add the %s rules", kind_names[kind]);

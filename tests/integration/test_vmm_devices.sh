@@ -9,7 +9,10 @@
 # tests/kvm-testbed/vmm-net.sh has the guest answer ping through a tap
 # (virtio-net) that net-probe attached with the driver; and
 # tests/kvm-testbed/vmm-runtime.sh runs a container with `kata-runtime run`
-# and configuration-dragonball.toml; tests/kvm-testbed/vmm-guest.sh has a
+# and configuration-dragonball.toml; tests/kvm-testbed/vmm-drives.sh runs
+# containers whose rootfs is a block device (shared_fs = "none") through the
+# driver's placeholder drives, alone and as a pod swapping two disks in and
+# out; tests/kvm-testbed/vmm-guest.sh has a
 # hostile guest (virtq-guest) hand the devices malformed virtqueues, which
 # kata-vmm refuses without harm, and boots the agent from a bzImage.
 # No timing is asserted; nothing is left behind (the test bed removes its run
@@ -23,16 +26,17 @@ done
 work=$(mktemp -d /tmp/test-vmm-devices.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 status=0
-(cd "$top" && tests/kvm-testbed/run --attempts 2 --timeout 900 -- bash -c \
+(cd "$top" && tests/kvm-testbed/run --attempts 2 --timeout 1200 -- bash -c \
   'tests/kvm-testbed/vmm-devices.sh; a=$?; tests/kvm-testbed/vmm-net.sh; b=$?
-   tests/kvm-testbed/vmm-runtime.sh; c=$?; tests/kvm-testbed/vmm-guest.sh; exit $((a | b | c | $?))') \
+   tests/kvm-testbed/vmm-runtime.sh; c=$?; tests/kvm-testbed/vmm-drives.sh; d=$?
+   tests/kvm-testbed/vmm-guest.sh; exit $((a | b | c | d | $?))') \
   > "$work/out" 2> "$work/err" || status=$?
 cat "$work/out"
 if [ $status -ne 0 ]; then
   tail -n 30 "$work/err" >&2
-  echo "FAIL: vmm-devices.sh / vmm-net.sh / vmm-runtime.sh / vmm-guest.sh in the test bed exited $status" >&2
+  echo "FAIL: vmm-devices.sh / vmm-net.sh / vmm-runtime.sh / vmm-drives.sh / vmm-guest.sh in the test bed exited $status" >&2
   exit 1
 fi
-[ "$(grep '^1\.\.[0-9]*$' "$work/out" | tr '\n' ' ')" = "1..11 1..3 1..2 1..3 " ] ||
+[ "$(grep '^1\.\.[0-9]*$' "$work/out" | tr '\n' ' ')" = "1..11 1..3 1..2 1..8 1..3 " ] ||
   { echo "FAIL: not every check ran" >&2; exit 1; }
 ! grep -q '^not ok' "$work/out"

@@ -4,6 +4,7 @@
  * real, and interrupts are read from the devices' irqfds. */
 #include "test.h"
 #include "util.h"
+#include "virtio_blk.h"
 #include "virtio_mmio.h"
 #include "vmm_devices.h"
 #include "vmm_seccomp.h"
@@ -382,6 +383,151 @@ TEST(virtio_blk_bad_disks_are_named)
     driver_close(&d);
 }
 
+static uint64_t read_capacity(struct driver *d)
+{
+    uint8_t cfg[8];
+    uint64_t capacity;
+    vmm_devices_mmio(d->devs, d->base + VIRTIO_MMIO_CONFIG, cfg, 8, false);
+    memcpy(&capacity, cfg, 8);
+    return capacity;
+}
+
+/* The irqfd fired (drained) and the interrupt status has these bits. */
+static bool interrupted_with(struct driver *d, uint32_t bits)
+{
+    struct pollfd p = {.fd = vmm_devices_irqfd(d->devs, d->index), .events = POLLIN};
+    uint64_t v;
+    return poll(&p, 1, 1000) == 1 && read(p.fd, &v, 8) == 8 &&
+           (reg_read(d, VIRTIO_MMIO_INTERRUPT_STATUS) & bits) == bits;
+}
+
+/* A disk of `sectors` sectors, each filled with `fill`. */
+static char *disk_file_of(unsigned sectors, uint8_t fill)
+{
+    char *path = xstrdup("/tmp/test-virtio-blk.XXXXXX");
+    int fd = mkstemp(path);
+    uint8_t sector[512];
+    memset(sector, fill, sizeof(sector));
+    for (unsigned s = 0; s < sectors; s++)
+        if (write(fd, sector, sizeof(sector)) != sizeof(sector))
+            abort();
+    close(fd);
+    return path;
+}
+
+static bool guest_seen(struct driver *d, unsigned disk)
+{
+    struct virtio_blk_state st;
+    virtio_blk_state(vmm_devices_get(d->devs, disk), &st);
+    free(st.path);
+    return st.guest_seen;
+}
+
+TEST(virtio_blk_empty_drive_takes_a_disk_and_gives_it_back)
+{
+    struct driver d;
+    driver_open(&d);
+    cleanup_disk char *placeholder = disk_file_of(0, 0);
+    cleanup_disk char *disk = disk_file_of(16, 0x5a);
+    cleanup_kerr struct kerr *err = NULL;
+    CHECK_INT(vmm_devices_add_blk(d.devs, placeholder, false, "drive_0", &err), 0);
+    CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
+    CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
+    CHECK_INT(read_capacity(&d), 0);
+    CHECK(guest_seen(&d, 0));
+    uint8_t status = 0xff;
+    CHECK_INT(blk_request(&d, 0, 0, 512, true, &status), 1); /* no medium: nothing to read */
+    CHECK_INT(status, 1);
+    uint32_t generation = reg_read(&d, VIRTIO_MMIO_CONFIG_GENERATION);
+
+    /* The disk goes in: new capacity, new generation, a config interrupt,
+     * reads come from it. */
+    CHECK_INT(vmm_devices_replace_blk(d.devs, "drive_0", disk, false, &err), 0);
+    CHECK(interrupted_with(&d, VIRTIO_INTERRUPT_CONFIG));
+    reg_write(&d, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_INTERRUPT_CONFIG);
+    CHECK(reg_read(&d, VIRTIO_MMIO_CONFIG_GENERATION) != generation);
+    CHECK(!guest_seen(&d, 0));
+    CHECK_INT(read_capacity(&d), 16);
+    CHECK(guest_seen(&d, 0));
+    CHECK_INT(blk_request(&d, 0, 15, 512, true, &status), 513);
+    CHECK_INT(status, 0);
+    CHECK_INT(d.mem.base[DATA_GPA + 0x1000 + 511], 0x5a);
+    memset(d.mem.base + DATA_GPA + 0x1000, 0xc3, 512);
+    CHECK_INT(blk_request(&d, 1, 2, 512, false, &status), 1);
+    CHECK_INT(status, 0);
+    CHECK_INT(blk_request(&d, 0, 16, 512, true, &status), 1); /* past the new end */
+    CHECK_INT(status, 1);
+    struct virtio_blk_state st;
+    virtio_blk_state(vmm_devices_get(d.devs, 0), &st);
+    CHECK_STR(st.id, "drive_0");
+    CHECK_STR(st.path, disk);
+    CHECK_INT(st.sectors, 16);
+    free(st.path);
+
+    /* Back to the placeholder: the disk is no longer read or written. */
+    CHECK_INT(vmm_devices_replace_blk(d.devs, "drive_0", placeholder, false, &err), 0);
+    CHECK(interrupted_with(&d, VIRTIO_INTERRUPT_CONFIG));
+    CHECK_INT(blk_request(&d, 0, 0, 512, true, &status), 1);
+    CHECK_INT(status, 1);
+    memset(d.mem.base + DATA_GPA + 0x1000, 0x77, 512);
+    CHECK_INT(blk_request(&d, 1, 3, 512, false, &status), 1);
+    CHECK_INT(status, 1);
+    int fd = open(disk, O_RDONLY);
+    uint8_t b[2] = {0};
+    CHECK(pread(fd, &b[0], 1, 2 * 512) == 1 && pread(fd, &b[1], 1, 3 * 512) == 1);
+    close(fd);
+    CHECK_INT(b[0], 0xc3); /* written while it was in */
+    CHECK_INT(b[1], 0x5a); /* not written after */
+    CHECK_INT(read_capacity(&d), 0);
+    driver_close(&d);
+}
+
+TEST(virtio_blk_replacement_read_only_and_errors)
+{
+    struct driver d;
+    driver_open(&d);
+    cleanup_disk char *placeholder = disk_file_of(0, 0);
+    cleanup_disk char *disk = disk_file_of(8, 0x11);
+    cleanup_disk char *odd = disk_file_of(0, 0);
+    CHECK_INT(truncate(odd, 100), 0);
+    cleanup_kerr struct kerr *err = NULL;
+    CHECK_INT(vmm_devices_add_blk(d.devs, placeholder, false, "drive_0", NULL), 0);
+    CHECK_INT(vmm_devices_add_blk(d.devs, placeholder, true, "ro_0", NULL), 0);
+    CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
+    CHECK(driver_setup(&d, 1, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
+    /* Read-only: writes answer IOERR and the file is unchanged. */
+    CHECK_INT(vmm_devices_replace_blk(d.devs, "drive_0", disk, true, &err), 0);
+    uint8_t status = 0xff;
+    CHECK_INT(blk_request(&d, 0, 7, 512, true, &status), 513);
+    CHECK_INT(status, 0);
+    memset(d.mem.base + DATA_GPA + 0x1000, 0x99, 512);
+    CHECK_INT(blk_request(&d, 1, 1, 512, false, &status), 1);
+    CHECK_INT(status, 1);
+    /* Errors leave the disk as it was. */
+    CHECK_INT(vmm_devices_replace_blk(d.devs, "drive_0", "/nonexistent/disk", false, &err), -1);
+    CHECK_CONTAINS(err->msg, "disk `/nonexistent/disk`");
+    kerr_clear(&err);
+    CHECK_INT(vmm_devices_replace_blk(d.devs, "drive_0", odd, false, &err), -1);
+    CHECK_CONTAINS(err->msg, "smaller than one 512-byte sector");
+    kerr_clear(&err);
+    CHECK_INT(vmm_devices_replace_blk(d.devs, "drive_9", disk, false, &err), -1);
+    CHECK_CONTAINS(err->msg, "no disk with id `drive_9`");
+    kerr_clear(&err);
+    /* A drive the guest was told is read-only cannot take a writable disk. */
+    CHECK_INT(vmm_devices_replace_blk(d.devs, "ro_0", disk, false, &err), -1);
+    CHECK_CONTAINS(err->msg, "disk `ro_0` was attached read-only");
+    CHECK_INT(read_capacity(&d), 8);
+    struct virtio_blk_state states[4];
+    CHECK_INT(vmm_devices_blk_states(d.devs, states, 4), 2);
+    CHECK_STR(states[0].path, disk);
+    CHECK(states[0].readonly);
+    CHECK_STR(states[1].path, placeholder);
+    CHECK_INT(states[1].sectors, 0);
+    free(states[0].path);
+    free(states[1].path);
+    driver_close(&d);
+}
+
 TEST(vmm_devices_announce_on_the_command_line_and_in_acpi)
 {
     struct driver d;
@@ -457,6 +603,20 @@ static void try_open(void)
     open("/dev/kvm", O_RDWR);
 }
 
+/* The API thread may open an existing file (vm.update-disk), never create
+ * or truncate one. */
+static void try_open_existing_then_create(void)
+{
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd >= 0)
+        open("/tmp/kata-vmm-seccomp-must-not-exist", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+}
+
+static void try_open_truncate(void)
+{
+    open("/dev/null", O_RDWR | O_TRUNC | O_CLOEXEC);
+}
+
 static void try_kvm_ioctl(void)
 {
     ioctl(0, KVM_CREATE_VM, 0);
@@ -466,10 +626,15 @@ static const struct {
     enum vmm_thread_kind kind;
     void (*forbidden)(void);
 } kill_cases[] = {
-    {VMM_THREAD_DEVICE, try_exec},   {VMM_THREAD_DEVICE, try_inet_socket},
-    {VMM_THREAD_VCPU, try_open},     {VMM_THREAD_VCPU, try_kvm_ioctl},
-    {VMM_THREAD_API, try_open},      {VMM_THREAD_API, try_unix_socket},
-    {VMM_THREAD_API, try_kvm_ioctl}, {VMM_THREAD_API, try_exec},
+    {VMM_THREAD_DEVICE, try_exec},
+    {VMM_THREAD_DEVICE, try_inet_socket},
+    {VMM_THREAD_VCPU, try_open},
+    {VMM_THREAD_VCPU, try_kvm_ioctl},
+    {VMM_THREAD_API, try_open_existing_then_create},
+    {VMM_THREAD_API, try_open_truncate},
+    {VMM_THREAD_API, try_unix_socket},
+    {VMM_THREAD_API, try_kvm_ioctl},
+    {VMM_THREAD_API, try_exec},
 };
 static size_t kill_case;
 

@@ -225,6 +225,40 @@ TEST(api_routes_and_states_before_boot)
     loop_free(loop);
 }
 
+TEST(api_update_disk_names_the_disk_and_checks_the_state)
+{
+    struct loop *loop = loop_new(NULL);
+    struct vmm_api *api = vmm_api_new(loop, NULL, false, NULL, NULL, NULL);
+    cleanup_free char *out = NULL;
+    const char *update = "{\"id\": \"drive_0\", \"path\": \"/disk.img\", \"readonly\": true}";
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.update-disk", update, &out), 409);
+    CHECK_CONTAINS(out, "vm.update-disk: the VM is NotCreated");
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.create",
+                   "{\"payload\": {\"kernel\": \"/k\"}, \"disks\": [{\"path\": \"/empty\", "
+                   "\"id\": \"drive_0\"}]}",
+                   &out),
+              204);
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.update-disk", NULL, &out), 400);
+    CHECK_CONTAINS(out, "needs a JSON disk");
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.update-disk", "{\"path\": \"/d\"}", &out), 400);
+    CHECK_CONTAINS(out, "`id` names the disk");
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.update-disk",
+                   "{\"id\": \"x\", \"path\": \"/d\", \"ro\": 1}", &out),
+              400);
+    CHECK_CONTAINS(out, "`disk.ro`");
+    CHECK_INT(
+        call(api, "PUT", "/api/v1/vm.update-disk", "{\"id\": \"drive_7\", \"path\": \"/d\"}", &out),
+        404);
+    CHECK_CONTAINS(out, "no disk with id `drive_7`");
+    /* Before boot it edits the configuration. */
+    CHECK_INT(call(api, "PUT", "/api/v1/vm.update-disk", update, &out), 204);
+    CHECK_INT(call(api, "GET", "/api/v1/vm.info", NULL, &out), 200);
+    CHECK_CONTAINS(out, "\"path\":\"\\/disk.img\",\"id\":\"drive_0\",\"readonly\":true");
+    CHECK(strstr(out, "\"disks\":[{\"id\"") == NULL); /* no live disks without a VM */
+    vmm_api_free(api);
+    loop_free(loop);
+}
+
 /* Read one whole response (Connection: close: until EOF). */
 static char *read_all(int fd)
 {
