@@ -87,8 +87,8 @@ static void gas_port(uint8_t *p, uint16_t port)
  *       Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi } })
  *   }
  * Linux's virtio_mmio driver binds to LNRO0005 and maps the GSI through the
- * IOAPIC (a bare IRQ number on the command line cannot be: hardware-reduced
- * ACPI has no legacy IRQs). */
+ * IOAPIC (a bare IRQ number on the command line has no IRQ behind it under
+ * hardware-reduced ACPI: that form needs the MP table, mptable.h). */
 #define AML_VIRTIO_MMIO_LEN 61u
 static void aml_virtio_mmio(uint8_t *p, unsigned index, const struct vmm_acpi_mmio *d)
 {
