@@ -1,6 +1,7 @@
 /* ACPI tables, laid out byte by byte (ACPI 6.4 specification, chapter 5).
  * Offsets are the specification's; each table gets its checksum last. */
 #include "acpi.h"
+#include "le_bytes.h"
 
 #include <errno.h>
 #include <string.h>
@@ -26,21 +27,6 @@ uint8_t vmm_acpi_sum(const uint8_t *p, size_t len)
     for (size_t i = 0; i < len; i++)
         sum = (uint8_t)(sum + p[i]);
     return sum;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    memcpy(p, &v, 8);
 }
 
 static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t revision)

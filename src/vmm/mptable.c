@@ -3,6 +3,7 @@
  * byte sum's two's complement, as for ACPI. */
 #include "mptable.h"
 #include "acpi.h"
+#include "le_bytes.h"
 
 #include <errno.h>
 #include <string.h>
@@ -25,16 +26,6 @@ enum interrupt_type { INT = 0, NMI = 1, EXTINT = 3 };
 #define CPU_SIGNATURE       0x600u              /* family 6: only informative */
 #define CPU_FEATURES        (1u << 0 | 1u << 9) /* FPU, on-chip APIC */
 #define CONFORMS_TO_DEFAULT 0                   /* ISA: edge triggered, active high */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    memcpy(p, &v, 4);
-}
 
 static uint8_t *processor(uint8_t *e, unsigned apic_id)
 {

@@ -4,6 +4,7 @@
  * its type, the entry count and the length adding up. */
 #include "acpi.h"
 #include "boot.h"
+#include "le_bytes.h"
 #include "mptable.h"
 #include "test.h"
 #include "util.h"
@@ -24,20 +25,6 @@ struct parsed {
     uint32_t config_len;
 };
 
-static uint16_t get16(const uint8_t *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* The floating pointer's address as the guest's scan finds it, or 0. */
 static uint64_t find_floating_pointer(const uint8_t *mem)
 {
@@ -57,12 +44,12 @@ static bool parse(const uint8_t *mem, struct parsed *out)
     uint64_t mpf = find_floating_pointer(mem);
     if (mpf == 0 || mem[mpf + 11] != 0) /* feature byte 1: not a default configuration */
         return false;
-    const uint8_t *t = mem + get32(mem + mpf + 4);
-    out->config_gpa = get32(mem + mpf + 4);
-    out->config_len = get16(t + 4);
+    const uint8_t *t = mem + le32(mem + mpf + 4);
+    out->config_gpa = le32(mem + mpf + 4);
+    out->config_len = le16(t + 4);
     if (memcmp(t, "PCMP", 4) != 0 || vmm_acpi_sum(t, out->config_len) != 0 || t[6] != 4)
         return false;
-    out->lapic_addr = get32(t + 36);
+    out->lapic_addr = le32(t + 36);
     unsigned count = 0, off = 44;
     while (off < out->config_len) {
         const uint8_t *e = t + off;
@@ -84,14 +71,14 @@ static bool parse(const uint8_t *mem, struct parsed *out)
             if (!(e[3] & 1))
                 return false;
             out->ioapic_id = e[1];
-            out->ioapic_addr = get32(e + 4);
+            out->ioapic_addr = le32(e + 4);
             out->ioapics++;
             break;
         case 3: /* I/O interrupt: type, flags, bus, bus IRQ, IOAPIC, pin */
             if (e[7] >= VMM_MPTABLE_PINS || out->pin_seen[e[7]])
                 return false;
             out->pin_seen[e[7]] = true;
-            if (e[1] != 0 || get16(e + 2) != 0 || e[4] != 0 || e[5] != e[7] ||
+            if (e[1] != 0 || le16(e + 2) != 0 || e[4] != 0 || e[5] != e[7] ||
                 e[6] != out->ioapic_id)
                 out->pins_identity = false;
             break;
@@ -103,7 +90,7 @@ static bool parse(const uint8_t *mem, struct parsed *out)
         }
         off += 8;
     }
-    return off == out->config_len && count == get16(t + 34);
+    return off == out->config_len && count == le16(t + 34);
 }
 
 TEST(mptable_is_found_and_walks_like_linux_reads_it)
