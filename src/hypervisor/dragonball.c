@@ -113,6 +113,8 @@ static char *vm_create_json(struct vm *vm, struct kerr **err)
     if (cfg->initrd)
         json_object_object_add(o, "initrd", json_object_new_string(cfg->initrd));
     json_object_object_add(o, "cmdline", json_object_new_string(cmdline));
+    if (cfg->virtio_mmio_cmdline)
+        json_object_object_add(o, "virtio_mmio_cmdline", json_object_new_boolean(1));
     json_object_object_add(root, "payload", o);
     struct json_object *disks = json_object_new_array();
     if (cfg->image) { /* the root disk is /dev/vda (root=/dev/vda) */

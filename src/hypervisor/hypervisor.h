@@ -87,6 +87,9 @@ struct vm_config {
     const struct vm_net_device *net_devices;
     size_t n_net_devices;
     bool disable_vhost_net; /* never vhost-net, even where /dev/vhost-net opens */
+    /* dragonball: announce the virtio-mmio devices on the kernel command line
+     * (with an MP table) instead of in the DSDT (docs/vmm.md). */
+    bool virtio_mmio_cmdline;
 };
 
 enum vm_shared_fs vm_shared_fs_kind(const char *name, struct kerr **err);

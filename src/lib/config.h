@@ -57,8 +57,9 @@ struct kata_hypervisor_config {
     bool disable_block_device_use; /* never give a container's block rootfs to the VM as a disk */
     bool enable_debug;
     bool disable_vhost_net;
-    char **enable_annotations;           /* NULL-terminated regular expressions */
-    char **valid_hypervisor_paths;       /* NULL-terminated glob(3) patterns */
+    bool virtio_mmio_cmdline;      /* dragonball: virtio-mmio devices on the kernel command line */
+    char **enable_annotations;     /* NULL-terminated regular expressions */
+    char **valid_hypervisor_paths; /* NULL-terminated glob(3) patterns */
     char **valid_virtio_fs_daemon_paths; /* NULL-terminated glob(3) patterns */
 };
 

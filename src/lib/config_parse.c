@@ -37,6 +37,8 @@ const struct config_key config_keys[] = {
      HV_ALL},
     {SECTION_HYPERVISOR, "enable_debug", KEY_BOOL, HV(enable_debug), HV_ALL},
     {SECTION_HYPERVISOR, "disable_vhost_net", KEY_BOOL, HV(disable_vhost_net), HV_ALL},
+    {SECTION_HYPERVISOR, "virtio_mmio_cmdline", KEY_BOOL, HV(virtio_mmio_cmdline),
+     HV_BIT(KATA_HV_DRAGONBALL)},
     {SECTION_HYPERVISOR, "enable_annotations", KEY_STRV, HV(enable_annotations), HV_ALL},
     {SECTION_HYPERVISOR, "valid_hypervisor_paths", KEY_STRV, HV(valid_hypervisor_paths), NOT_DB},
     {SECTION_HYPERVISOR, "valid_virtio_fs_daemon_paths", KEY_STRV, HV(valid_virtio_fs_daemon_paths),

@@ -90,6 +90,7 @@ static void sandbox_fill_vm_config(struct sandbox *sb)
     const struct kata_hypervisor_config *hv = &sb->cfg->hypervisor;
     v->shared_fs = hv->shared_fs;
     v->disable_vhost_net = hv->disable_vhost_net;
+    v->virtio_mmio_cmdline = hv->virtio_mmio_cmdline;
     v->shared_dir = sb->shared_dir;
     v->virtiofsd_path = hv->virtio_fs_daemon && *hv->virtio_fs_daemon ? hv->virtio_fs_daemon : NULL;
     v->virtiofs_cache = hv->virtio_fs_cache;

@@ -1,6 +1,7 @@
 /* ACPI tables, laid out byte by byte (ACPI 6.4 specification, chapter 5).
  * Offsets are the specification's; each table gets its checksum last. */
 #include "acpi.h"
+#include "le_bytes.h"
 
 #include <errno.h>
 #include <string.h>
@@ -26,21 +27,6 @@ uint8_t vmm_acpi_sum(const uint8_t *p, size_t len)
     for (size_t i = 0; i < len; i++)
         sum = (uint8_t)(sum + p[i]);
     return sum;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    memcpy(p, &v, 8);
 }
 
 static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t revision)
@@ -87,8 +73,8 @@ static void gas_port(uint8_t *p, uint16_t port)
  *       Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi } })
  *   }
  * Linux's virtio_mmio driver binds to LNRO0005 and maps the GSI through the
- * IOAPIC (a bare IRQ number on the command line cannot be: hardware-reduced
- * ACPI has no legacy IRQs). */
+ * IOAPIC (a bare IRQ number on the command line has no IRQ behind it under
+ * hardware-reduced ACPI: that form needs the MP table, mptable.h). */
 #define AML_VIRTIO_MMIO_LEN 61u
 static void aml_virtio_mmio(uint8_t *p, unsigned index, const struct vmm_acpi_mmio *d)
 {

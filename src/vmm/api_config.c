@@ -55,6 +55,18 @@ static int get_uint(struct json_object *obj, const char *where, const char *key,
     return 0;
 }
 
+static int get_bool(struct json_object *obj, const char *where, const char *key, bool *out,
+                    struct kerr **err)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(obj, key, &v))
+        return 0;
+    if (!json_object_is_type(v, json_type_boolean))
+        return kerr_make(err, EINVAL, "config: `%s.%s`: expected true or false", where, key);
+    *out = json_object_get_boolean(v);
+    return 0;
+}
+
 int vmm_api_disk_parse(struct json_object *obj, const char *where, struct vmm_disk *disk,
                        struct kerr **err)
 {
@@ -66,13 +78,7 @@ int vmm_api_disk_parse(struct json_object *obj, const char *where, struct vmm_di
         return -1;
     if (disk->id && strlen(disk->id) > 20)
         return kerr_make(err, EINVAL, "config: `%s.id`: at most 20 bytes", where);
-    struct json_object *v;
-    if (json_object_object_get_ex(obj, "readonly", &v)) {
-        if (!json_object_is_type(v, json_type_boolean))
-            return kerr_make(err, EINVAL, "config: `%s.readonly`: expected true or false", where);
-        disk->readonly = json_object_get_boolean(v);
-    }
-    return 0;
+    return get_bool(obj, where, "readonly", &disk->readonly, err);
 }
 
 int vmm_api_vsock_parse(struct json_object *obj, const char *where, uint64_t *cid,
@@ -129,7 +135,8 @@ int vmm_api_config_parse(struct json_object *obj, struct vmm_config *cfg,
     struct vmm_disk *disks = storage->disks;
     static const char *const cpus_keys[] = {"boot_vcpus"};
     static const char *const memory_keys[] = {"size"};
-    static const char *const payload_keys[] = {"kernel", "initrd", "cmdline"};
+    static const char *const payload_keys[] = {"kernel", "initrd", "cmdline",
+                                               "virtio_mmio_cmdline"};
     static const char *const rng_keys[] = {"src"};
     *cfg = (struct vmm_config){.memory_mb = 256, .vcpus = 1, .seccomp = true};
     if (only_keys(obj, "", top, ARRAY_SIZE(top), err) < 0)
@@ -156,7 +163,8 @@ int vmm_api_config_parse(struct json_object *obj, struct vmm_config *cfg,
     if (only_keys(v, "payload", payload_keys, ARRAY_SIZE(payload_keys), err) < 0 ||
         get_string(v, "payload", "kernel", true, &cfg->kernel, err) < 0 ||
         get_string(v, "payload", "initrd", false, &cfg->initrd, err) < 0 ||
-        get_string(v, "payload", "cmdline", false, &cfg->cmdline, err) < 0)
+        get_string(v, "payload", "cmdline", false, &cfg->cmdline, err) < 0 ||
+        get_bool(v, "payload", "virtio_mmio_cmdline", &cfg->devices_on_cmdline, err) < 0)
         return -1;
     if (json_object_object_get_ex(obj, "disks", &v)) {
         if (!json_object_is_type(v, json_type_array))

@@ -3,7 +3,8 @@
  *
  *   {"cpus": {"boot_vcpus": 2},
  *    "memory": {"size": 268435456},
- *    "payload": {"kernel": "/path/vmlinux", "initrd": "/path/initrd", "cmdline": "..."},
+ *    "payload": {"kernel": "/path/vmlinux", "initrd": "/path/initrd", "cmdline": "...",
+ *                "virtio_mmio_cmdline": false},
  *    "disks": [{"path": "/path/disk.img", "readonly": true, "id": "disk0"}],
  *    "fs": [{"socket": "/run/vm/virtiofsd.sock", "tag": "kataShared"}],
  *    "net": [{"fd": 5, "mac": "aa:bb:cc:dd:ee:ff", "mtu": 1500}],

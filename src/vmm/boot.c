@@ -3,6 +3,7 @@
  * host, but treated as untrusted input all the same: every header field is
  * bounds-checked before it is used. */
 #include "boot.h"
+#include "le_bytes.h"
 
 #include <elf.h>
 #include <stdbool.h>
@@ -196,20 +197,6 @@ int vmm_write_start_info(uint8_t *mem, size_t mem_size, const char *cmdline, uin
 #define LOADER_UNDEFINED 0xff
 #define MIN_PROTOCOL     0x20c /* 2.12: xloadflags */
 
-static uint32_t le32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
-
 int vmm_is_bzimage(const uint8_t *image, size_t len)
 {
     return len >= HDR_MAGIC + 4 && le16(image + HDR_BOOT_FLAG) == 0xaa55 &&
@@ -261,11 +248,6 @@ int vmm_load_bzimage(const uint8_t *image, size_t len, uint8_t *mem, size_t mem_
         *kernel_end = VMM_BZIMAGE_LOAD_GPA + pm_len;
     *initrd_limit = le32(image + HDR_INITRD_MAX) + 1ull;
     return 0;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    memcpy(p, &v, 4);
 }
 
 /* GDT and identity page tables for the 64-bit entry (4 GiB, 2 MiB pages). */

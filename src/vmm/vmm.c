@@ -6,6 +6,7 @@
 #include "vmm.h"
 #include "acpi.h"
 #include "boot.h"
+#include "mptable.h"
 #include "uart.h"
 #include "util.h"
 #include "vmm_devices.h"
@@ -136,6 +137,9 @@ static int load_guest(struct vmm *vm, const struct vmm_config *cfg, const char *
         }
     }
     if (vmm_write_acpi(vm->mem, vm->mem_size, vm->vcpu_count, mmio, mmio_count, err) < 0)
+        goto out;
+    if (cfg->devices_on_cmdline &&
+        vmm_write_mptable(vm->mem, vm->mem_size, vm->vcpu_count, err) < 0)
         goto out;
     r = entry->linux64 ? vmm_write_boot_params(vm->mem, vm->mem_size, cmdline, initrd_gpa,
                                                initrd.len, VMM_ACPI_RSDP_GPA, err)
@@ -274,12 +278,17 @@ static int create_vcpu(struct vmm *vm, struct vcpu *cpu, struct kerr **err)
     return set_cpuid(vm, cpu, err);
 }
 
-/* The command line gets the devices' announcements when they go there. */
+/* The command line gets the devices' announcements when they go there, and
+ * `acpi=noirq`: their IRQ numbers are the MP table's ISA interrupts, which
+ * Linux takes only when ACPI does not route interrupts (mptable.h). */
+_Static_assert(VMM_MMIO_FIRST_GSI + VMM_MAX_DEVICES <= VMM_MPTABLE_PINS,
+               "every virtio-mmio GSI has an IOAPIC pin in the MP table");
 static int load_guest_with_devices(struct vmm *vm, const struct vmm_config *cfg,
                                    struct boot_entry *entry, struct kerr **err)
 {
+    cleanup_free char *devices = cfg->devices_on_cmdline ? vmm_devices_cmdline(vm->devices) : NULL;
     cleanup_free char *announce =
-        cfg->devices_on_cmdline ? vmm_devices_cmdline(vm->devices) : xstrdup("");
+        devices ? xasprintf(" " VMM_MPTABLE_CMDLINE "%s", devices) : xstrdup("");
     cleanup_free char *cmdline = xasprintf("%s%s", cfg->cmdline ? cfg->cmdline : "", announce);
     return load_guest(vm, cfg, cmdline, err, entry);
 }

@@ -49,7 +49,8 @@ struct vmm_config {
     const char *vsock_socket; /* hybrid vsock unix socket, or NULL: no vsock */
     uint64_t vsock_cid;       /* the guest's CID (default 3) */
     /* Announce the devices with virtio_mmio.device= on the command line
-     * instead of in the DSDT (for guests booted without ACPI). */
+     * instead of in the DSDT; the guest then routes their IRQs by an MP
+     * table, with acpi=noirq (mptable.h). */
     bool devices_on_cmdline;
     /* Seccomp filters on the vCPU and device threads (vmm_seccomp.h). */
     bool seccomp;

@@ -2,8 +2,8 @@
  *
  * Each device gets a 4 KiB register block at VMM_MMIO_BASE + 4 KiB * n and
  * GSI VMM_MMIO_FIRST_GSI + n.  The guest learns of them from the DSDT
- * (LNRO0005 devices) or, for kernels booted without ACPI, from
- * `virtio_mmio.device=4K@0xd0000000:5` on the command line.  Register
+ * (LNRO0005 devices) or from `virtio_mmio.device=4K@0xd0000000:5` on the
+ * command line (with the MP table of mptable.h for the IRQ).  Register
  * accesses arrive as MMIO exits on the vCPU thread; QueueNotify writes go
  * through KVM ioeventfds to the device thread's epoll loop, which also
  * watches the devices' host sockets; interrupts go out through KVM irqfds.

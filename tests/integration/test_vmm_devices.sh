@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The built-in VMM's virtio-mmio devices with our guest, in the KVM test bed:
-# tests/kvm-testbed/vmm-devices.sh boots kata-vmm with virtio-rng, two
-# virtio-blk disks and hybrid vsock, reaches the agent from the host side,
-# has it mount the disks and write into one, and checks the image afterwards;
-# then vm-probe boots the agent through the `dragonball` hypervisor driver,
-# and curl drives kata-vmm --api-socket (every thread under seccomp, pause,
-# resume, vm.shutdown, SIGTERM);
+# tests/kvm-testbed/vmm-devices.sh boots kata-vmm on 2 vCPUs with
+# virtio-rng, eight virtio-blk disks, two virtio-fs shares and hybrid vsock
+# announced on the kernel command line (IRQs 5 to 16), reaches the agent from
+# the host side, has it mount the disks and write into one, and checks the
+# image afterwards; then vm-probe boots the agent through the `dragonball`
+# hypervisor driver (devices on the command line too), and curl drives
+# kata-vmm --api-socket (every thread under seccomp, pause, resume,
+# vm.shutdown, SIGTERM);
 # tests/kvm-testbed/vmm-net.sh has the guest answer ping through a tap
 # (virtio-net) that net-probe attached with the driver; and
 # tests/kvm-testbed/vmm-runtime.sh runs a container with `kata-runtime run`
@@ -37,6 +39,6 @@ if [ $status -ne 0 ]; then
   echo "FAIL: vmm-devices.sh / vmm-net.sh / vmm-runtime.sh / vmm-drives.sh / vmm-guest.sh in the test bed exited $status" >&2
   exit 1
 fi
-[ "$(grep '^1\.\.[0-9]*$' "$work/out" | tr '\n' ' ')" = "1..11 1..3 1..2 1..8 1..3 " ] ||
+[ "$(grep '^1\.\.[0-9]*$' "$work/out" | tr '\n' ' ')" = "1..12 1..3 1..2 1..8 1..3 " ] ||
   { echo "FAIL: not every check ran" >&2; exit 1; }
 ! grep -q '^not ok' "$work/out"

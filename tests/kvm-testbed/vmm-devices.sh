@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The built-in VMM's virtio devices with a real guest, checked from inside the
 # KVM test bed (run by tests/integration/test_vmm_devices.sh):
-#   - kata-vmm boots our kernel and agent initrd with virtio-rng, two
-#     virtio-blk disks (one read-only), virtio-fs (virtiofsd over vhost-user)
-#     and hybrid vsock, all virtio-mmio;
+#   - kata-vmm boots our kernel and agent initrd on 2 vCPUs with virtio-rng,
+#     eight virtio-blk disks (two ext4, one of them read-only, and six
+#     blank ones), two virtio-fs shares (virtiofsd over vhost-user) and
+#     hybrid vsock, all virtio-mmio and announced on the kernel command line
+#     (--mmio-cmdline: an MP table and acpi=noirq), which puts vsock on
+#     IRQ 16, past the ISA range; every device probes, both CPUs come up;
 #   - every kata-vmm thread runs under its seccomp filter;
 #   - a host-side client reaches the agent through the hybrid vsock socket
 #     ("CONNECT 1024" -> "OK <port>") and it answers grpc.Health/Check;
@@ -18,7 +21,8 @@
 #   - the guest powers off, kata-vmm exits 0, its socket is gone;
 #   - the `dragonball` hypervisor driver (src/hypervisor/dragonball.c) runs
 #     kata-vmm for vm-probe with 2 vCPUs through its control socket: the
-#     agent answers, the guest has both CPUs online, vm.pause / vm.info /
+#     agent answers, the guest has both CPUs online (devices on the kernel
+#     command line through the configuration too), vm.pause / vm.info /
 #     vm.resume work and the agent still answers after, a virtio-fs share
 #     (the driver starts virtiofsd) takes a file from the guest, all four
 #     kata-vmm threads (API, device, 2 vCPUs) run under seccomp after the
@@ -41,9 +45,11 @@ R=/run/kata-containers
 work=$(mktemp -d /tmp/vmm-devices.XXXXXX)
 vmm_pid=
 fsd_pid=
+fsd2_pid=
 cleanup() {
   [ -z "$vmm_pid" ] || kill -9 "$vmm_pid" 2> /dev/null
   [ -z "$fsd_pid" ] || kill -9 "$fsd_pid" 2> /dev/null
+  [ -z "$fsd2_pid" ] || kill -9 "$fsd2_pid" 2> /dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -62,13 +68,27 @@ echo from-host > "$work/share/fromhost/hello"
 /usr/lib/qemu/virtiofsd --socket-path="$work/virtiofsd.sock" -o source="$work/share" -o cache=none \
   > "$work/virtiofsd.log" 2>&1 &
 fsd_pid=$!
-for _ in $(seq 1 100); do [ -S "$work/virtiofsd.sock" ] && break; sleep 0.05; done
+mkdir -p "$work/share2"
+/usr/lib/qemu/virtiofsd --socket-path="$work/virtiofsd2.sock" -o source="$work/share2" \
+  -o cache=none > "$work/virtiofsd2.log" 2>&1 &
+fsd2_pid=$!
+for _ in $(seq 1 100); do
+  [ -S "$work/virtiofsd.sock" ] && [ -S "$work/virtiofsd2.sock" ] && break
+  sleep 0.05
+done
+blank=()
+for i in 1 2 3 4 5 6; do
+  truncate -s 1M "$work/blank$i.img"
+  blank+=(--disk "$work/blank$i.img,ro")
+done
 
+# Devices in order rng, disks, shares, vsock: GSI 5, 6-13, 14-15, 16.
 sock=$work/vsock.sock
 "$vmm" --kernel "$assets/vmlinux" --initrd "$assets/kata-agent-initrd.img" \
-  --cmdline "console=ttyS0 reboot=k panic=-1 loglevel=6 rdinit=/init" --memory 512 \
-  --rng --disk "$work/rw.img,id=vmm-rw" --disk "$work/ro.img,ro,id=vmm-ro" \
-  --fs "$work/virtiofsd.sock,tag=kataShared" --vsock "$sock" \
+  --cmdline "console=ttyS0 reboot=k panic=-1 loglevel=6 rdinit=/init" --memory 512 --vcpus 2 \
+  --mmio-cmdline --rng --disk "$work/rw.img,id=vmm-rw" --disk "$work/ro.img,ro,id=vmm-ro" \
+  "${blank[@]}" --fs "$work/virtiofsd.sock,tag=kataShared" \
+  --fs "$work/virtiofsd2.sock,tag=second" --vsock "$sock" \
   --timeout 240 > "$work/console.log" 2> "$work/vmm.err" &
 vmm_pid=$!
 
@@ -111,6 +131,8 @@ out=$(timeout 120 "$ctl" --addr "hvsock:$sock" --timeout 60 calls "$work/calls" 
 [ $? -eq 0 ] && [ "$(cat "$work/share/fromhost/viashare.txt" 2> /dev/null)" = via-share ]
 result $? "the agent mounts /dev/vda (rw), /dev/vdb (ro) and the virtio-fs share, binds directories of the disk and the share, writes into vda and the share only" "$out
 $(cat "$work/virtiofsd.log")"
+printf '%s' "$out" | grep -Eq '"online_cpus": ?2[^0-9]'
+result $? "devices on the kernel command line: both vCPUs online (GetGuestDetails)" "$out"
 
 # 3. DestroySandbox unmounts and powers off: kata-vmm ends with status 0.
 timeout 60 "$ctl" --addr "hvsock:$sock" --timeout 30 call DestroySandbox '{}' > /dev/null 2>&1
@@ -119,19 +141,20 @@ status=$wait_status
 [ $status -eq 0 ] && grep -q "reboot: Power down" "$work/console.log"
 result $? "the guest powers off and kata-vmm exits 0 (status $status)" "$(cat "$work/vmm.err"; tail -n 20 "$work/console.log")"
 [ $status -eq 124 ] || vmm_pid=
-kill "$fsd_pid" 2> /dev/null
-wait "$fsd_pid" 2> /dev/null
-fsd_pid=
+kill "$fsd_pid" "$fsd2_pid" 2> /dev/null
+wait "$fsd_pid" "$fsd2_pid" 2> /dev/null
+fsd_pid= fsd2_pid=
 
 # 4. What the guest wrote is in the image; the read-only image is unchanged.
 got=$(debugfs -R "cat /fromguest.txt" "$work/rw.img" 2> /dev/null)
 [ "$got" = from-guest ] && [ "$(md5sum < "$work/ro.img")" = "$sum_ro" ]
 result $? "the file written in the guest is in the image, the read-only image is unchanged" "got '$got'"
 
-# 5. The guest saw both disks with their serials, and no device failed.
-grep -q "\[vda\]" "$work/console.log" && grep -q "\[vdb\]" "$work/console.log" &&
+# 5. The guest saw every disk, and no device failed (a device whose IRQ
+# cannot be requested logs "probe of virtioN failed with error -22").
+grep -q "\[vda\]" "$work/console.log" && grep -q "\[vdh\]" "$work/console.log" &&
   ! grep -q "probe of virtio.* failed" "$work/console.log" && ! grep -q . "$work/vmm.err"
-result $? "the guest probed every virtio device; kata-vmm logged no device error" \
+result $? "the guest probed every virtio device (8 disks, IRQs 5-16); kata-vmm logged no device error" \
   "$(grep -i virtio "$work/console.log"; cat "$work/vmm.err")"
 
 # 6. Nothing left: the socket is removed with the VMM.
@@ -146,7 +169,7 @@ CreateSandbox {"sandbox_id":"drv","storages":[{"driver":"virtio-fs","source":"ka
 CopyFile {"path":"$R/shared/fromdriver.txt","file_size":4,"file_mode":33188,"data":{"@text":"drv\n"}}
 CALLS
 out=$(timeout 300 "$probe" --hypervisor dragonball --qemu "$vmm" --kernel "$assets/vmlinux" \
-  --initrd "$assets/kata-agent-initrd.img" --vcpus 2 --qmp-check --virtiofs "$work/share8" \
+  --initrd "$assets/kata-agent-initrd.img" --vcpus 2 --mmio-cmdline --qmp-check --virtiofs "$work/share8" \
   --calls "$work/calls8" --json --timeout 240 2>&1)
 st=$?
 echo "# dragonball: $(printf '%s' "$out" | tail -n 1)"
@@ -155,7 +178,7 @@ echo "# dragonball: $(printf '%s' "$out" | tail -n 1)"
   [[ $out == *'"vm_processes": 2'* ]] && [ "$(cat "$work/share8/fromdriver.txt" 2> /dev/null)" = drv ] &&
   [[ $out == *'"vmm_threads": 4, "vmm_filtered_threads": 4, "vmm_exit": 0'* ]] &&
   ! pgrep -x kata-vmm > /dev/null && ! pgrep -f "$work/share8" > /dev/null
-result $? "vm-probe --hypervisor dragonball --vcpus 2: the agent answers through the driver (control socket), 2 CPUs online, pause/status/resume, all 4 kata-vmm threads (API, device, 2 vCPUs) under seccomp after them, a virtio-fs share, kata-vmm exits 0 at power-off, nothing left" "$out"
+result $? "vm-probe --hypervisor dragonball --vcpus 2 --mmio-cmdline: the agent answers through the driver (control socket), 2 CPUs online, pause/status/resume, all 4 kata-vmm threads (API, device, 2 vCPUs) under seccomp after them, a virtio-fs share, kata-vmm exits 0 at power-off, nothing left" "$out"
 
 out=$(timeout 60 "$probe" --hypervisor dragonball --qemu "$vmm" --kernel "$assets/vmlinux" \
   --initrd "$assets/kata-agent-initrd.img" --share9p "$work/share" 2>&1)

@@ -16,6 +16,9 @@
  *       also pauses and resumes the VM over QMP, reporting query-status.
  *   vm-probe ... --block PATH [--hotplug PATH]
  *       attaches PATH at boot (id blk0) / hotplugs one over QMP (q35).
+ *   vm-probe --hypervisor dragonball ... --mmio-cmdline
+ *       has kata-vmm announce its virtio-mmio devices on the kernel command
+ *       line (the configuration's virtio_mmio_cmdline).
  *   vm-probe ... --calls FILE
  *       once the agent answers (and after QMP work), runs the JSON calls of
  *       FILE (tests/tools/agent_calls.h), printing one response a line.
@@ -274,17 +277,29 @@ out_client:
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-        {"image", required_argument, NULL, 'I'},   {"machine", required_argument, NULL, 'M'},
-        {"qemu", required_argument, NULL, 'q'},    {"hypervisor", required_argument, NULL, 'D'},
-        {"vcpus", required_argument, NULL, 'c'},   {"memory", required_argument, NULL, 'm'},
-        {"params", required_argument, NULL, 'p'},  {"marker", required_argument, NULL, 'x'},
-        {"timeout", required_argument, NULL, 't'}, {"run-dir", required_argument, NULL, 'r'},
-        {"console", no_argument, NULL, 'C'},       {"json", no_argument, NULL, 'j'},
-        {"share9p", required_argument, NULL, '9'}, {"virtiofs", required_argument, NULL, 'F'},
-        {"qmp-check", no_argument, NULL, 'Q'},     {"block", required_argument, NULL, 'B'},
-        {"hotplug", required_argument, NULL, 'H'}, {"calls", required_argument, NULL, 'X'},
-        {"help", no_argument, NULL, 'h'},          {0},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"image", required_argument, NULL, 'I'},
+        {"machine", required_argument, NULL, 'M'},
+        {"qemu", required_argument, NULL, 'q'},
+        {"hypervisor", required_argument, NULL, 'D'},
+        {"vcpus", required_argument, NULL, 'c'},
+        {"memory", required_argument, NULL, 'm'},
+        {"params", required_argument, NULL, 'p'},
+        {"marker", required_argument, NULL, 'x'},
+        {"timeout", required_argument, NULL, 't'},
+        {"run-dir", required_argument, NULL, 'r'},
+        {"console", no_argument, NULL, 'C'},
+        {"json", no_argument, NULL, 'j'},
+        {"share9p", required_argument, NULL, '9'},
+        {"virtiofs", required_argument, NULL, 'F'},
+        {"qmp-check", no_argument, NULL, 'Q'},
+        {"block", required_argument, NULL, 'B'},
+        {"hotplug", required_argument, NULL, 'H'},
+        {"calls", required_argument, NULL, 'X'},
+        {"mmio-cmdline", no_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
     };
     struct vm_config cfg = {
         .hypervisor_path = "/usr/bin/qemu-system-x86_64",
@@ -350,6 +365,9 @@ int main(int argc, char **argv)
         case '9':
             cfg.shared_fs = "virtio-9p";
             cfg.shared_dir = optarg;
+            break;
+        case 'L':
+            cfg.virtio_mmio_cmdline = true;
             break;
         case 'F':
             cfg.shared_fs = "virtio-fs";

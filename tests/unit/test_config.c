@@ -445,6 +445,28 @@ TEST(key_of_another_hypervisor_is_warned_about)
     CHECK(cfg->hypervisor.machine_type == NULL);
 }
 
+TEST(virtio_mmio_cmdline_is_dragonballs_only)
+{
+    char *root = make_root();
+    free(put(root, "etc/configuration.toml",
+             "[hypervisor.dragonball]\nkernel = \"/k\"\nimage = \"/i\"\n"
+             "virtio_mmio_cmdline = true\n"));
+    cleanup_kata_config struct kata_config *cfg =
+        kata_config_load(NULL, KATA_CONFIG_SKIP_ASSETS, NULL);
+    free(put(root, "etc/configuration.toml",
+             "[hypervisor.clh]\npath = \"/c\"\nkernel = \"/k\"\nimage = \"/i\"\n"
+             "virtio_fs_daemon = \"/v\"\nvirtio_mmio_cmdline = true\n"));
+    cleanup_kata_config struct kata_config *clh =
+        kata_config_load(NULL, KATA_CONFIG_SKIP_ASSETS, NULL);
+    remove_root(root);
+    CHECK(cfg != NULL && clh != NULL);
+    CHECK(cfg->hypervisor.virtio_mmio_cmdline);
+    CHECK_INT(kata_strv_len(cfg->warnings), 0);
+    CHECK(!clh->hypervisor.virtio_mmio_cmdline);
+    CHECK_INT(kata_strv_len(clh->warnings), 1);
+    CHECK_CONTAINS(clh->warnings[0], "`virtio_mmio_cmdline` is not used by clh");
+}
+
 TEST(vcpus_are_clamped_to_the_host_with_a_warning)
 {
     char *root = make_root();
@@ -548,6 +570,7 @@ TEST(shipped_dragonball_has_no_external_binary)
     CHECK(cfg != NULL);
     CHECK(cfg->hypervisor.path == NULL);
     CHECK_INT(cfg->hypervisor.kind, KATA_HV_DRAGONBALL);
+    CHECK(!cfg->hypervisor.virtio_mmio_cmdline); /* the DSDT by default */
 }
 
 static struct kata_config *annotated_config(const char *root, const char *extra)

@@ -97,7 +97,8 @@ TEST(api_config_is_parsed_in_cloud_hypervisors_shape)
 {
     const char *text =
         "{\"cpus\": {\"boot_vcpus\": 2}, \"memory\": {\"size\": 536870912},"
-        " \"payload\": {\"kernel\": \"/k\", \"initrd\": \"/i\", \"cmdline\": \"console=ttyS0\"},"
+        " \"payload\": {\"kernel\": \"/k\", \"initrd\": \"/i\", \"cmdline\": \"console=ttyS0\","
+        " \"virtio_mmio_cmdline\": true},"
         " \"disks\": [{\"path\": \"/d1\"}, {\"path\": \"/d2\", \"readonly\": true, \"id\": \"x\"}],"
         " \"fs\": [{\"socket\": \"/run/fs.sock\", \"tag\": \"kataShared\"}],"
         " \"vsock\": {\"cid\": 7, \"socket\": \"/run/v.sock\"}, \"rng\": {\"src\": "
@@ -113,6 +114,7 @@ TEST(api_config_is_parsed_in_cloud_hypervisors_shape)
     CHECK_STR(cfg.kernel, "/k");
     CHECK_STR(cfg.initrd, "/i");
     CHECK_STR(cfg.cmdline, "console=ttyS0");
+    CHECK(cfg.devices_on_cmdline);
     CHECK_INT(cfg.disk_count, 2);
     CHECK_STR(cfg.disks[1].path, "/d2");
     CHECK(cfg.disks[1].readonly);
@@ -156,6 +158,8 @@ TEST(api_config_errors_name_the_key)
          "`vsock.socket` is required"},
         {"{\"payload\": {\"kernel\": \"/k\"}, \"fs\": [{\"socket\": \"/s\"}]}",
          "`fs[0].tag` is required"},
+        {"{\"payload\": {\"kernel\": \"/k\", \"virtio_mmio_cmdline\": \"yes\"}}",
+         "`payload.virtio_mmio_cmdline`: expected true or false"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         cleanup_free char *msg = config_error(cases[i].json);
