@@ -36,6 +36,23 @@ finish() {
   exit $((failed > 0))
 }
 
+# `bundle_command CONFIG_JSON SCRIPT [writable]`: the bundle's process becomes
+# `sh -c SCRIPT` without a terminal or ambient capabilities; with `writable`,
+# its root is not read-only.
+bundle_command() {
+  python3 - "$@" << 'PY'
+import json, sys
+path, script = sys.argv[1], sys.argv[2]
+spec = json.load(open(path))
+spec["process"]["terminal"] = False
+spec["process"]["args"] = ["sh", "-c", script]
+spec["process"]["capabilities"].pop("ambient", None)
+if sys.argv[3:] == ["writable"]:
+    spec["root"]["readonly"] = False
+json.dump(spec, open(path, "w"), indent=2)
+PY
+}
+
 if [ "${KVM_TESTBED:-}" != 1 ]; then
   echo "$(basename "$0") runs inside tests/kvm-testbed/run" >&2
   exit 2

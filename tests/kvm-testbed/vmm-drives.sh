@@ -57,19 +57,9 @@ bundle=$work/bundle
 mkdir -p "$bundle/rootfs"
 "$runtime" spec --bundle "$bundle"
 mount "$loop" "$bundle/rootfs"
-python3 - "$bundle/config.json" << 'PY'
-import json, sys
-path = sys.argv[1]
-spec = json.load(open(path))
-spec["process"]["terminal"] = False
-spec["root"]["readonly"] = False
-spec["process"]["args"] = ["sh", "-c",
-    "cat /etc/marker; grep ' / ' /proc/mounts; "
-    "d=$(grep ' / ' /proc/mounts | cut -d' ' -f1); cat /sys/block/$(basename $d)/serial; echo; "
-    "echo written-by-the-container > /persist; sync"]
-spec["process"]["capabilities"].pop("ambient", None)
-json.dump(spec, open(path, "w"), indent=2)
-PY
+bundle_command "$bundle/config.json" \
+  "cat /etc/marker; grep ' / ' /proc/mounts; d=\$(grep ' / ' /proc/mounts | cut -d' ' -f1); cat /sys/block/\$(basename \$d)/serial; echo; echo written-by-the-container > /persist; sync" \
+  writable
 
 status=0
 out=$(timeout 300 "$runtime" --root "$work/root" run --bundle "$bundle" drivectr < /dev/null 2>&1) ||
