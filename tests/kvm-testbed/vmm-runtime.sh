@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kata-runtime with configuration-dragonball.toml in the KVM test bed (run by
-# tests/integration/test_vmm_devices.sh): `kata-runtime run` of a busybox
+# tests/integration/test_vmm_devices.sh): `kata-manager -S dragonball`
+# switches /etc/kata-containers to it, then `kata-runtime run` of a busybox
 # bundle boots the sandbox VM in the built-in VMM (the shim picks the
 # `dragonball` driver from the configuration; kata-vmm comes from
 # KATA_VMM_PATH), the container's rootfs reaches the guest over virtio-fs,
@@ -15,18 +16,31 @@ build=${1:-$top/build}
 assets=$top/build/guest
 runtime=$build/src/runtime/kata-runtime
 work=$(mktemp -d /tmp/vmm-runtime.XXXXXX)
+# As a user does it: the packaged configurations under the prefix (this
+# build's, asset paths pointed at build/guest), `kata-manager -S dragonball`,
+# then kata-runtime with no configuration option.  The test bed's /etc is a
+# throw-away overlay and /opt its tmpfs; both are removed again here.
+defaults=/opt/kata/share/defaults/kata-containers
 cleanup() {
   "$runtime" --root "$work/root" delete --force vmmctr > /dev/null 2>&1
-  rm -rf "$work"
+  rm -rf "$work" /opt/kata /etc/kata-containers
 }
 trap cleanup EXIT
 
-
-
-sed -e "s|^kernel = .*|kernel = \"$assets/vmlinux\"|" \
-  -e "s|^initrd = .*|initrd = \"$assets/kata-agent-initrd.img\"|" \
-  "$build/config/configuration-dragonball.toml" > "$work/configuration.toml"
-export KATA_CONF_FILE=$work/configuration.toml
+[ ! -e /opt/kata ] && [ ! -e /etc/kata-containers ] ||
+  { echo "vmm-runtime.sh: /opt/kata or /etc/kata-containers exists already" >&2; exit 1; }
+unset KATA_CONF_FILE
+mkdir -p "$defaults"
+for f in "$build"/config/configuration-*.toml; do
+  sed -e "s|^kernel = .*|kernel = \"$assets/vmlinux\"|" \
+    -e "s|^initrd = .*|initrd = \"$assets/kata-agent-initrd.img\"|" "$f" > "$defaults/${f##*/}"
+done
+ln -s configuration-qemu.toml "$defaults/configuration.toml"
+out=$("$build/src/manager/kata-manager" -S dragonball 2>&1 && "$build/src/manager/kata-manager" -L 2>&1)
+[ $? -eq 0 ] && [ "$(readlink -f /etc/kata-containers/configuration.toml)" = \
+  /etc/kata-containers/configuration-dragonball.toml ] &&
+  printf '%s\n' "$out" | grep -q '^\* *dragonball\|dragonball.*\*'
+result $? "kata-manager -S dragonball: /etc/kata-containers/configuration.toml is the dragonball configuration" "$out"
 export KATA_SHIM_PATH=$build/src/shim/containerd-shim-kata-v2
 export KATA_VMM_PATH=$build/src/vmm/kata-vmm
 
