@@ -4,12 +4,15 @@
  *   kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT] [--memory MB]
  *            [--vcpus N] [--timeout S] [--marker TEXT] [--rng] [--disk PATH[,ro][,id=ID]]...
  *            [--fs SOCKET,tag=TAG]... [--net FD[,mac=MAC][,mtu=N]]...
- *            [--vsock SOCKET [--cid N]] [--mmio-cmdline]
+ *            [--vsock SOCKET [--cid N]] [--console com1|virtio] [--mmio-cmdline]
  *            [--no-seccomp]
  *
  * Exits 0 when the guest resets or powers off (with --marker: only if TEXT
  * was seen on the console, and the time to it goes to stderr), 1 on error or
  * timeout; SIGTERM or SIGINT stop the VM (status 0).  --timeout 0: none.
+ * COM1 is always there; --console virtio adds a virtio-console (hvc0), whose
+ * output comes to stdout too and whose input is stdin when that is a
+ * terminal or a pipe; the default command line then says console=hvc0.
  * With --api-socket the VM is configured, booted, paused and stopped through
  * the control socket (api.h); kata-vmm exits when the VM is over. */
 #include "api.h"
@@ -27,7 +30,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1 quiet rdinit=/init"
+#define DEFAULT_CMDLINE_TAIL "reboot=k panic=-1 quiet rdinit=/init"
+#define DEFAULT_CMDLINE      "console=ttyS0 " DEFAULT_CMDLINE_TAIL
+#define VIRTIO_CONSOLE_CMDLINE "console=hvc0 " DEFAULT_CMDLINE_TAIL
 
 struct console {
     const char *marker;
@@ -74,7 +79,7 @@ static void usage(FILE *out)
                  "                [--memory MB] [--vcpus N] [--timeout S] [--marker TEXT] [--rng]\n"
                  "                [--disk PATH[,ro][,id=ID]]... [--fs SOCKET,tag=TAG]...\n"
                  "                [--net FD[,mac=MAC][,mtu=N]]... [--vsock SOCKET [--cid N]]\n"
-                 "                [--mmio-cmdline] [--no-seccomp]\n"
+                 "                [--console com1|virtio] [--mmio-cmdline] [--no-seccomp]\n"
                  "       kata-vmm --api-socket PATH [--no-seccomp]\n");
 }
 
@@ -188,7 +193,8 @@ int main(int argc, char **argv)
         {"mmio-cmdline", no_argument, NULL, 'M'},  {"vcpus", required_argument, NULL, 'n'},
         {"no-seccomp", no_argument, NULL, 'S'},    {"api-socket", required_argument, NULL, 'A'},
         {"fs", required_argument, NULL, 'F'},      {"net", required_argument, NULL, 'N'},
-        {"help", no_argument, NULL, 'h'},          {0},
+        {"console", required_argument, NULL, 'O'}, {"help", no_argument, NULL, 'h'},
+        {0},
     };
     struct vmm_disk disks[MAX_DISKS];
     struct vmm_fs shares[MAX_FS];
@@ -198,6 +204,7 @@ int main(int argc, char **argv)
     struct console con = {0};
     unsigned timeout = 60;
     const char *api_socket = NULL;
+    bool cmdline_given = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -209,6 +216,7 @@ int main(int argc, char **argv)
             break;
         case 'c':
             cfg.cmdline = optarg;
+            cmdline_given = true;
             break;
         case 'm':
             cfg.memory_mb = (unsigned)atoi(optarg);
@@ -270,6 +278,13 @@ int main(int argc, char **argv)
             cfg.fs = shares;
             cfg.fs_count++;
             break;
+        case 'O':
+            if (strcmp(optarg, "virtio") != 0 && strcmp(optarg, "com1") != 0) {
+                fprintf(stderr, "kata-vmm: --console `%s`: expected com1 or virtio\n", optarg);
+                return 2;
+            }
+            cfg.virtio_console = strcmp(optarg, "virtio") == 0;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -280,6 +295,8 @@ int main(int argc, char **argv)
     }
     if (api_socket)
         return serve_api(api_socket, cfg.seccomp, &con);
+    if (cfg.virtio_console && !cmdline_given)
+        cfg.cmdline = VIRTIO_CONSOLE_CMDLINE;
     if (cfg.kernel == NULL || cfg.memory_mb < 16 || cfg.memory_mb > 3072 || cfg.vcpus < 1 ||
         cfg.vcpus > VMM_MAX_VCPUS) {
         usage(stderr);

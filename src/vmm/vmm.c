@@ -9,6 +9,7 @@
 #include "mptable.h"
 #include "uart.h"
 #include "util.h"
+#include "virtio_console.h"
 #include "vmm_devices.h"
 #include "vmm_seccomp.h"
 
@@ -62,6 +63,11 @@ struct vmm {
     unsigned parked;
     struct uart com1;
     bool com1_irq;
+    /* The console sink, called by COM1 (vCPU threads) and the virtio-console
+     * (device thread) under console_lock: one write at a time, in order. */
+    void (*console)(void *ctx, const uint8_t *bytes, size_t len);
+    void *console_ctx;
+    pthread_mutex_t console_lock;
     struct vmm_devices *devices;
     volatile sig_atomic_t stop;
     bool seccomp;
@@ -238,6 +244,25 @@ static void device_log(void *ctx, const char *message)
     fprintf(stderr, "kata-vmm: %s\n", message);
 }
 
+static void console_sink(void *ctx, const uint8_t *bytes, size_t len)
+{
+    struct vmm *vm = ctx;
+    if (vm->console == NULL)
+        return;
+    pthread_mutex_lock(&vm->console_lock);
+    vm->console(vm->console_ctx, bytes, len);
+    pthread_mutex_unlock(&vm->console_lock);
+}
+
+/* The virtio-console reads kata-vmm's stdin when it is a terminal or a pipe. */
+static int add_console(struct vmm *vm, struct kerr **err)
+{
+    int input = virtio_console_input_open(0, err);
+    if (input < 0 && *err)
+        return -1;
+    return vmm_devices_add_console(vm->devices, input, console_sink, vm, err);
+}
+
 static int add_devices(struct vmm *vm, const struct vmm_config *cfg, struct kerr **err)
 {
     struct guest_memory gm = {.base = vm->mem, .size = vm->mem_size};
@@ -260,6 +285,8 @@ static int add_devices(struct vmm *vm, const struct vmm_config *cfg, struct kerr
             return -1;
     if (cfg->vsock_socket && vmm_devices_add_vsock(vm->devices, cfg->vsock_cid ? cfg->vsock_cid : 3,
                                                    cfg->vsock_socket, err) < 0)
+        return -1;
+    if (cfg->virtio_console && add_console(vm, err) < 0)
         return -1;
     return 0;
 }
@@ -306,7 +333,10 @@ struct vmm *vmm_create(const struct vmm_config *cfg,
     pthread_mutex_init(&vm->io_lock, NULL);
     pthread_mutex_init(&vm->pause_lock, NULL);
     pthread_cond_init(&vm->pause_changed, NULL);
-    uart_init(&vm->com1, console, ctx);
+    pthread_mutex_init(&vm->console_lock, NULL);
+    vm->console = console;
+    vm->console_ctx = ctx;
+    uart_init(&vm->com1, console_sink, vm);
     if (vm->vcpu_count > VMM_MAX_VCPUS) {
         kerr_make(err, EINVAL, "%u vCPUs (1 to %d)", vm->vcpu_count, VMM_MAX_VCPUS);
         goto fail;
@@ -700,6 +730,7 @@ void vmm_free(struct vmm *vm)
     kerr_free(vm->exit_err);
     pthread_mutex_destroy(&vm->io_lock);
     pthread_mutex_destroy(&vm->pause_lock);
+    pthread_mutex_destroy(&vm->console_lock);
     pthread_cond_destroy(&vm->pause_changed);
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);

@@ -2,7 +2,8 @@
  * through its PVH entry, with an in-kernel PIC/IOAPIC/LAPIC and PIT,
  * hardware-reduced ACPI (MADT, power-off through the FADT sleep register),
  * a 16450 UART as COM1 for the console, and virtio-mmio devices (rng, blk,
- * vsock with the hybrid unix-socket protocol) run by a device thread. */
+ * net, fs, vsock with the hybrid unix-socket protocol, console) run by a
+ * device thread. */
 #ifndef KATA_VMM_H
 #define KATA_VMM_H
 
@@ -48,6 +49,10 @@ struct vmm_config {
     unsigned fs_count;
     const char *vsock_socket; /* hybrid vsock unix socket, or NULL: no vsock */
     uint64_t vsock_cid;       /* the guest's CID (default 3) */
+    /* A virtio-console (the guest's hvc0, the last device): its output goes
+     * to the console callback like COM1's; its input is kata-vmm's stdin
+     * when that is a terminal or a pipe, else it is output-only. */
+    bool virtio_console;
     /* Announce the devices with virtio_mmio.device= on the command line
      * instead of in the DSDT; the guest then routes their IRQs by an MP
      * table, with acpi=noirq (mptable.h). */
@@ -65,7 +70,8 @@ enum vmm_exit {
 
 struct vmm;
 
-/* console receives every byte the guest writes to COM1. */
+/* console receives every byte the guest writes to COM1 (on a vCPU thread)
+ * or to the virtio-console (on the device thread), one call at a time. */
 struct vmm *vmm_create(const struct vmm_config *cfg,
                        void (*console)(void *ctx, const uint8_t *bytes, size_t len), void *ctx,
                        struct kerr **err);

@@ -4,6 +4,7 @@
 #include "loop.h"
 #include "util.h"
 #include "virtio_blk.h"
+#include "virtio_console.h"
 #include "virtio_fs.h"
 #include "virtio_net.h"
 #include "virtio_mmio.h"
@@ -253,6 +254,21 @@ int vmm_devices_add_rng(struct vmm_devices *devs, struct kerr **err)
     if (d == NULL)
         return -1;
     virtio_rng_init(&d->mmio, &devs->mem, slot_base(devs), slot_gsi(devs));
+    return add_or_free(devs, d, err);
+}
+
+int vmm_devices_add_console(struct vmm_devices *devs, int input_fd,
+                            void (*output)(void *ctx, const uint8_t *bytes, size_t len),
+                            void *output_ctx, struct kerr **err)
+{
+    struct vmm_device *d = device_slot(devs, err);
+    if (d == NULL) {
+        if (input_fd >= 0)
+            close(input_fd);
+        return -1;
+    }
+    virtio_console_init(&d->mmio, devs->loop, input_fd, output, output_ctx, &devs->mem,
+                        slot_base(devs), slot_gsi(devs));
     return add_or_free(devs, d, err);
 }
 

@@ -13,6 +13,7 @@
 #define KATA_VMM_DEVICES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "acpi.h"
@@ -35,6 +36,12 @@ struct vmm_devices *vmm_devices_new(int vm_fd, const struct guest_memory *mem,
 void vmm_devices_free(struct vmm_devices *devs);
 
 int vmm_devices_add_rng(struct vmm_devices *devs, struct kerr **err);
+/* virtio-console: the guest's output goes to output (on the device thread);
+ * input_fd (non-blocking, or -1: output-only) feeds its input and becomes
+ * the device's, closed with it (also when this fails). */
+int vmm_devices_add_console(struct vmm_devices *devs, int input_fd,
+                            void (*output)(void *ctx, const uint8_t *bytes, size_t len),
+                            void *output_ctx, struct kerr **err);
 int vmm_devices_add_blk(struct vmm_devices *devs, const char *path, bool readonly, const char *id,
                         struct kerr **err);
 /* Put path behind the virtio-blk disk whose id is `id` while the VM runs
