@@ -30,8 +30,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_CMDLINE_TAIL "reboot=k panic=-1 quiet rdinit=/init"
-#define DEFAULT_CMDLINE      "console=ttyS0 " DEFAULT_CMDLINE_TAIL
+#define DEFAULT_CMDLINE_TAIL   "reboot=k panic=-1 quiet rdinit=/init"
+#define DEFAULT_CMDLINE        "console=ttyS0 " DEFAULT_CMDLINE_TAIL
 #define VIRTIO_CONSOLE_CMDLINE "console=hvc0 " DEFAULT_CMDLINE_TAIL
 
 struct console {
@@ -185,15 +185,24 @@ static int serve_api(const char *path, bool seccomp, struct console *con)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
-        {"timeout", required_argument, NULL, 't'}, {"marker", required_argument, NULL, 'x'},
-        {"rng", no_argument, NULL, 'r'},           {"disk", required_argument, NULL, 'd'},
-        {"vsock", required_argument, NULL, 'v'},   {"cid", required_argument, NULL, 'C'},
-        {"mmio-cmdline", no_argument, NULL, 'M'},  {"vcpus", required_argument, NULL, 'n'},
-        {"no-seccomp", no_argument, NULL, 'S'},    {"api-socket", required_argument, NULL, 'A'},
-        {"fs", required_argument, NULL, 'F'},      {"net", required_argument, NULL, 'N'},
-        {"console", required_argument, NULL, 'O'}, {"help", no_argument, NULL, 'h'},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'},
+        {"memory", required_argument, NULL, 'm'},
+        {"timeout", required_argument, NULL, 't'},
+        {"marker", required_argument, NULL, 'x'},
+        {"rng", no_argument, NULL, 'r'},
+        {"disk", required_argument, NULL, 'd'},
+        {"vsock", required_argument, NULL, 'v'},
+        {"cid", required_argument, NULL, 'C'},
+        {"mmio-cmdline", no_argument, NULL, 'M'},
+        {"vcpus", required_argument, NULL, 'n'},
+        {"no-seccomp", no_argument, NULL, 'S'},
+        {"api-socket", required_argument, NULL, 'A'},
+        {"fs", required_argument, NULL, 'F'},
+        {"net", required_argument, NULL, 'N'},
+        {"console", required_argument, NULL, 'O'},
+        {"help", no_argument, NULL, 'h'},
         {0},
     };
     struct vmm_disk disks[MAX_DISKS];
