@@ -127,11 +127,28 @@ static int net_parse(struct json_object *obj, const char *where, struct vmm_net 
     return 0;
 }
 
+/* {"mode": "Off" | "Tty"}, Cloud Hypervisor's names: "Tty" is a
+ * virtio-console on kata-vmm's stdout (and stdin when it is a terminal or a
+ * pipe), "Off" none (the default). */
+static int console_parse(struct json_object *obj, bool *virtio_console, struct kerr **err)
+{
+    static const char *const keys[] = {"mode"};
+    const char *mode = NULL;
+    if (only_keys(obj, "console", keys, ARRAY_SIZE(keys), err) < 0 ||
+        get_string(obj, "console", "mode", true, &mode, err) < 0)
+        return -1;
+    if (strcmp(mode, "Tty") != 0 && strcmp(mode, "Off") != 0)
+        return kerr_make(err, EINVAL, "config: `console.mode`: `%s` (expected \"Tty\" or \"Off\")",
+                         mode);
+    *virtio_console = strcmp(mode, "Tty") == 0;
+    return 0;
+}
+
 int vmm_api_config_parse(struct json_object *obj, struct vmm_config *cfg,
                          struct vmm_api_config_storage *storage, struct kerr **err)
 {
-    static const char *const top[] = {"cpus", "memory", "payload", "disks",
-                                      "fs",   "net",    "vsock",   "rng"};
+    static const char *const top[] = {"cpus", "memory", "payload", "disks",  "fs",
+                                      "net",  "vsock",  "rng",     "console"};
     struct vmm_disk *disks = storage->disks;
     static const char *const cpus_keys[] = {"boot_vcpus"};
     static const char *const memory_keys[] = {"size"};
@@ -221,5 +238,8 @@ int vmm_api_config_parse(struct json_object *obj, struct vmm_config *cfg,
             return -1;
         cfg->rng = true;
     }
+    if (json_object_object_get_ex(obj, "console", &v) &&
+        console_parse(v, &cfg->virtio_console, err) < 0)
+        return -1;
     return 0;
 }

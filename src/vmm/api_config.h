@@ -9,7 +9,11 @@
  *    "fs": [{"socket": "/run/vm/virtiofsd.sock", "tag": "kataShared"}],
  *    "net": [{"fd": 5, "mac": "aa:bb:cc:dd:ee:ff", "mtu": 1500}],
  *    "vsock": {"cid": 3, "socket": "/run/vm/kata.hvsock"},
- *    "rng": {}}
+ *    "rng": {},
+ *    "console": {"mode": "Tty"}}
+ *
+ * "console" is the virtio-console ("Tty": on kata-vmm's stdout, "Off": none,
+ * the default); COM1 is always there.
  *
  * Strict: unknown keys and wrong types are errors naming the key. */
 #ifndef KATA_VMM_API_CONFIG_H

@@ -102,7 +102,7 @@ TEST(api_config_is_parsed_in_cloud_hypervisors_shape)
         " \"disks\": [{\"path\": \"/d1\"}, {\"path\": \"/d2\", \"readonly\": true, \"id\": \"x\"}],"
         " \"fs\": [{\"socket\": \"/run/fs.sock\", \"tag\": \"kataShared\"}],"
         " \"vsock\": {\"cid\": 7, \"socket\": \"/run/v.sock\"}, \"rng\": {\"src\": "
-        "\"/dev/urandom\"}}";
+        "\"/dev/urandom\"}, \"console\": {\"mode\": \"Tty\"}}";
     struct json_object *obj = json_tokener_parse(text);
     CHECK(obj != NULL);
     struct vmm_config cfg;
@@ -125,7 +125,25 @@ TEST(api_config_is_parsed_in_cloud_hypervisors_shape)
     CHECK_INT(cfg.vsock_cid, 7);
     CHECK_STR(cfg.vsock_socket, "/run/v.sock");
     CHECK(cfg.rng);
+    CHECK(cfg.virtio_console);
     json_object_put(obj);
+}
+
+TEST(api_config_console_off_or_absent_means_no_virtio_console)
+{
+    static const char *const texts[] = {
+        "{\"payload\": {\"kernel\": \"/k\"}}",
+        "{\"payload\": {\"kernel\": \"/k\"}, \"console\": {\"mode\": \"Off\"}}",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+        struct json_object *obj = json_tokener_parse(texts[i]);
+        struct vmm_config cfg;
+        struct vmm_api_config_storage storage;
+        cleanup_kerr struct kerr *err = NULL;
+        CHECK_INT(vmm_api_config_parse(obj, &cfg, &storage, &err), 0);
+        CHECK(!cfg.virtio_console);
+        json_object_put(obj);
+    }
 }
 
 TEST(api_config_errors_name_the_key)
@@ -160,6 +178,14 @@ TEST(api_config_errors_name_the_key)
          "`fs[0].tag` is required"},
         {"{\"payload\": {\"kernel\": \"/k\", \"virtio_mmio_cmdline\": \"yes\"}}",
          "`payload.virtio_mmio_cmdline`: expected true or false"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"console\": {\"mode\": \"Pty\"}}",
+         "`console.mode`: `Pty` (expected \"Tty\" or \"Off\")"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"console\": {}}", "`console.mode` is required"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"console\": {\"mode\": \"Tty\", \"file\": "
+         "\"/x\"}}",
+         "unknown key `console.file`"},
+        {"{\"payload\": {\"kernel\": \"/k\"}, \"console\": \"Tty\"}",
+         "`console`: expected an object"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         cleanup_free char *msg = config_error(cases[i].json);
