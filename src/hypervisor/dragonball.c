@@ -6,8 +6,9 @@
  * through placeholder drives (dragonball_drives.h), a virtio-rng
  * feeds the guest's entropy, and a virtio-fs share is served by virtiofsd
  * (vhost-user, `<run_dir>/virtiofsd.sock`).  Network devices are virtio-net
- * on the caller's taps, which kata-vmm inherits.  9p is not in the built-in
- * VMM: asking for it is an error. */
+ * on the caller's taps, which kata-vmm inherits.  A kernel command line
+ * naming `console=hvc0` gets a virtio-console too.  9p is not in the
+ * built-in VMM: asking for it is an error. */
 #include "channel.h"
 #include "dragonball_api.h"
 #include "dragonball_drives.h"
@@ -166,6 +167,13 @@ static char *vm_create_json(struct vm *vm, struct kerr **err)
     json_object_object_add(o, "socket", json_object_new_string(vm->agent_socket));
     json_object_object_add(root, "vsock", o);
     json_object_object_add(root, "rng", json_object_new_object());
+    /* kernel_params = "console=hvc0": the guest's console on a virtio-console,
+     * whose output comes out of kata-vmm's stdout like COM1's. */
+    if (strstr(cmdline, "console=hvc")) {
+        o = json_object_new_object();
+        json_object_object_add(o, "mode", json_object_new_string("Tty"));
+        json_object_object_add(root, "console", o);
+    }
     char *text = xstrdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
     json_object_put(root);
     return text;
