@@ -228,6 +228,26 @@ TEST(virtio_console_input_is_a_tty_or_pipe_reopened_non_blocking)
     close(master);
 }
 
+/* Wait (5 s at most) until the device asks for a reset. */
+static bool needs_reset_soon(struct driver *d)
+{
+    for (int i = 0; i < 250; i++) {
+        if (reg_read(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
+            return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+/* Reset and set the driver up again with empty rings. */
+static bool driver_restart(struct driver *d)
+{
+    memset(d->avail_idx, 0, sizeof(d->avail_idx));
+    memset(d->used_seen, 0, sizeof(d->used_seen));
+    memset(d->mem.base + queue_gpa(TX), 0, 0x1000);
+    return driver_setup(d, 2, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK;
+}
+
 TEST(virtio_console_bad_chains_need_a_reset)
 {
     struct driver d;
@@ -236,28 +256,16 @@ TEST(virtio_console_bad_chains_need_a_reset)
     set_desc(&d, TX, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 0); /* a loop */
     memcpy(d.mem.base + DATA_GPA, "loop!!!\n", 8);
     submit(&d, TX, 0);
-    for (int i = 0;
-         i < 250 && !(reg_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET); i++)
-        usleep(20000);
-    CHECK(reg_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK(needs_reset_soon(&d));
     CHECK_INT(sink_len(&s), 0);
-    /* A buffer outside guest memory, after a reset. */
-    CHECK(driver_setup(&d, 2, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
-    memset(d.avail_idx, 0, sizeof(d.avail_idx));
-    memset(d.used_seen, 0, sizeof(d.used_seen));
-    memset(d.mem.base + queue_gpa(TX), 0, 0x1000);
+    /* A buffer across the end of guest memory, after a reset. */
+    CHECK(driver_restart(&d));
     set_desc(&d, TX, 0, MEM_SIZE - 4, 8, 0, 0);
     submit(&d, TX, 0);
-    for (int i = 0;
-         i < 250 && !(reg_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET); i++)
-        usleep(20000);
-    CHECK(reg_read(&d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK(needs_reset_soon(&d));
     CHECK_INT(sink_len(&s), 0);
     /* Usable again after a reset. */
-    CHECK(driver_setup(&d, 2, VIRTIO_F_VERSION_1) & VIRTIO_STATUS_DRIVER_OK);
-    memset(d.avail_idx, 0, sizeof(d.avail_idx));
-    memset(d.used_seen, 0, sizeof(d.used_seen));
-    memset(d.mem.base + queue_gpa(TX), 0, 0x1000);
+    CHECK(driver_restart(&d));
     CHECK_INT(transmit(&d, 0, DATA_GPA, "ok\n"), 0);
     CHECK_INT(sink_len(&s), 3);
     console_close(&d, &s);
