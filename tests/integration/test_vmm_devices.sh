@@ -21,6 +21,7 @@
 # --console virtio and the driver's).
 # No timing is asserted; nothing is left behind (the test bed removes its run
 # directory, the script its work directory).
+# tests/run timeout: 2400
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 for f in "$top/build/src/vmm/kata-vmm" "$top/build/tests/tools/agent-ctl" \
@@ -29,8 +30,11 @@ for f in "$top/build/src/vmm/kata-vmm" "$top/build/tests/tools/agent-ctl" \
 done
 work=$(mktemp -d /tmp/test-vmm-devices.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# Stopped by tests/run's timeout (TERM to the whole group): the test bed's run
+# script prints what it held back as it exits; show it.
+trap 'wait; cat "$work/out"; tail -n 30 "$work/err" >&2; echo "FAIL: stopped by a signal" >&2; exit 143' TERM
 status=0
-(cd "$top" && tests/kvm-testbed/run --attempts 2 --timeout 1200 -- bash -c \
+(cd "$top" && tests/kvm-testbed/run --attempts 2 --timeout 1100 -- bash -c \
   'tests/kvm-testbed/vmm-devices.sh; a=$?; tests/kvm-testbed/vmm-net.sh; b=$?
    tests/kvm-testbed/vmm-runtime.sh; c=$?; tests/kvm-testbed/vmm-drives.sh; d=$?
    tests/kvm-testbed/vmm-guest.sh; exit $((a | b | c | d | $?))') \
