@@ -46,8 +46,22 @@ static void device_reset(struct virtio_mmio *dev)
     dev->device_features_sel = dev->driver_features_sel = dev->queue_sel = 0;
     dev->status = dev->interrupt_status = 0;
     memset(dev->queues, 0, sizeof(dev->queues));
-    if (dev->ops->reset)
+    if (dev->ops->reset == NULL)
+        return;
+    if (dev->ops->reset_on_device_thread && dev->reset_kick) {
+        dev->reset_pending = true;
+        dev->reset_kick(dev->reset_kick_ctx);
+    } else {
         dev->ops->reset(dev);
+    }
+}
+
+void virtio_mmio_settle(struct virtio_mmio *dev)
+{
+    if (!dev->reset_pending)
+        return;
+    dev->reset_pending = false;
+    dev->ops->reset(dev);
 }
 
 static void log_message(struct virtio_mmio *dev, const char *message)

@@ -92,6 +92,10 @@ struct virtio_device_ops {
     /* Optional: the driver reset the device (status 0) or set DRIVER_OK. */
     void (*reset)(struct virtio_mmio *dev);
     void (*activate)(struct virtio_mmio *dev);
+    /* reset touches state the device thread owns (loop watches, sockets):
+     * with a reset_kick set, it runs there (virtio_mmio_settle), not on the
+     * vCPU thread that wrote status 0.  Such a device has no activate. */
+    bool reset_on_device_thread;
     /* Optional: release the device's state (dev->device). */
     void (*free)(struct virtio_mmio *dev);
     /* A vhost-user back-end reads the queues' kick eventfds itself: the
@@ -132,6 +136,10 @@ struct virtio_mmio {
     /* Why the device stopped, for the log. */
     void (*log)(void *ctx, const char *message);
     void *log_ctx;
+    /* Wake the device thread for a deferred reset (reset_on_device_thread). */
+    void (*reset_kick)(void *ctx);
+    void *reset_kick_ctx;
+    bool reset_pending;
 };
 
 /* Set up the transport for a device type; features are the type's own. */
@@ -145,6 +153,10 @@ void virtio_mmio_destroy(struct virtio_mmio *dev);
  * lock. */
 void virtio_mmio_read(struct virtio_mmio *dev, uint64_t offset, uint8_t *data, unsigned len);
 void virtio_mmio_write(struct virtio_mmio *dev, uint64_t offset, const uint8_t *data, unsigned len);
+
+/* Device thread, lock held: run the reset a vCPU thread deferred (see
+ * reset_on_device_thread).  Every device-thread entry calls it first. */
+void virtio_mmio_settle(struct virtio_mmio *dev);
 
 /* For devices (lock held): the queue if the driver made it ready and the
  * device is running, else NULL. */

@@ -130,6 +130,7 @@ static void tap_event(struct loop_watch *w, uint32_t events, void *data)
 {
     struct virtio_net *net = data;
     pthread_mutex_lock(&net->dev->lock);
+    virtio_mmio_settle(net->dev);
     net_rx(net->dev);
     pthread_mutex_unlock(&net->dev->lock);
 }
@@ -142,11 +143,7 @@ static void net_queue_notify(struct virtio_mmio *dev, unsigned queue)
         net_rx(dev);
 }
 
-static void net_activate(struct virtio_mmio *dev)
-{
-    /* Frames may be waiting; the driver's rx buffers come with a notify. */
-}
-
+/* On the device thread (reset_on_device_thread): the tap's watch is its loop's. */
 static void net_reset(struct virtio_mmio *dev)
 {
     rx_wait(dev->device, false);
@@ -166,8 +163,8 @@ static const struct virtio_device_ops net_ops = {
     .device_id = VIRTIO_ID_NET,
     .num_queues = 2,
     .queue_notify = net_queue_notify,
-    .activate = net_activate,
     .reset = net_reset,
+    .reset_on_device_thread = true,
     .free = net_free,
 };
 

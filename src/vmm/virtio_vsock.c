@@ -100,10 +100,13 @@ static void vsock_wake(void *ctx)
 {
     struct virtio_mmio *dev = ctx;
     pthread_mutex_lock(&dev->lock);
+    virtio_mmio_settle(dev);
     vsock_pump_rx(dev);
     pthread_mutex_unlock(&dev->lock);
 }
 
+/* On the device thread (reset_on_device_thread): the muxer's sockets and
+ * watches are its loop's. */
 static void vsock_reset(struct virtio_mmio *dev)
 {
     struct virtio_vsock *vs = dev->device;
@@ -125,6 +128,7 @@ static const struct virtio_device_ops vsock_ops = {
     .num_queues = 3,
     .queue_notify = vsock_queue_notify,
     .reset = vsock_reset,
+    .reset_on_device_thread = true,
     .free = vsock_free,
 };
 

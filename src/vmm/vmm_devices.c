@@ -31,6 +31,8 @@ struct vmm_device {
     int irqfd;
     int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
     struct loop_watch *notify_watch[VIRTIO_MMIO_MAX_QUEUES];
+    int reset_fd; /* a vCPU thread's deferred reset (reset_on_device_thread) */
+    struct loop_watch *reset_watch;
     bool initialized; /* mmio set up by the device type */
 };
 
@@ -98,6 +100,10 @@ static void device_free(struct vmm_device *d)
         if (d->notify_fd[q] >= 0)
             close(d->notify_fd[q]);
     }
+    if (d->reset_watch)
+        loop_watch_remove(d->reset_watch);
+    if (d->reset_fd >= 0)
+        close(d->reset_fd);
     if (d->initialized)
         virtio_mmio_destroy(&d->mmio);
     if (d->irqfd >= 0)
@@ -162,9 +168,30 @@ static void on_queue_notify(struct loop_watch *w, uint32_t events, void *data)
         if (d->notify_fd[q] != fd)
             continue;
         pthread_mutex_lock(&d->mmio.lock);
+        virtio_mmio_settle(&d->mmio);
         d->mmio.ops->queue_notify(&d->mmio, q);
         pthread_mutex_unlock(&d->mmio.lock);
     }
+}
+
+static void reset_kick(void *ctx)
+{
+    struct vmm_device *d = ctx;
+    uint64_t one = 1;
+    if (write(d->reset_fd, &one, sizeof(one)) < 0) {
+        /* a full counter: a wake-up is pending anyway */
+    }
+}
+
+static void on_reset(struct loop_watch *w, uint32_t events, void *data)
+{
+    struct vmm_device *d = data;
+    uint64_t v;
+    if (read(d->reset_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        return;
+    pthread_mutex_lock(&d->mmio.lock);
+    virtio_mmio_settle(&d->mmio);
+    pthread_mutex_unlock(&d->mmio.lock);
 }
 
 /* A new device slot: its address, GSI, eventfds (registered with KVM when
@@ -177,7 +204,7 @@ static struct vmm_device *device_slot(struct vmm_devices *devs, struct kerr **er
         return kerr_make(err, ENOSPC, "more than %u virtio devices", VMM_MAX_DEVICES), NULL;
     struct vmm_device *d = xcalloc(1, sizeof(*d));
     d->owner = devs;
-    d->irqfd = -1;
+    d->irqfd = d->reset_fd = -1;
     for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
         d->notify_fd[q] = -1;
     return d;
@@ -234,6 +261,16 @@ static int device_attach(struct vmm_devices *devs, struct vmm_device *d, struct 
             loop_watch_add(devs->loop, d->notify_fd[q], EPOLLIN, on_queue_notify, d, err);
         if (d->notify_watch[q] == NULL)
             return -1;
+    }
+    if (m->ops->reset_on_device_thread) {
+        d->reset_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (d->reset_fd < 0)
+            return kerr_make(err, errno, "%s: eventfd", m->ops->name);
+        d->reset_watch = loop_watch_add(devs->loop, d->reset_fd, EPOLLIN, on_reset, d, err);
+        if (d->reset_watch == NULL)
+            return -1;
+        m->reset_kick = reset_kick;
+        m->reset_kick_ctx = d;
     }
     devs->dev[devs->count++] = d;
     return 0;

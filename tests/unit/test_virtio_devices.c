@@ -581,3 +581,34 @@ TEST(virtio_net_takes_a_tap_and_names_bad_input)
     driver_close(&d);
     close(tap);
 }
+
+static bool reset_pending(struct virtio_mmio *m)
+{
+    pthread_mutex_lock(&m->lock);
+    bool pending = m->reset_pending;
+    pthread_mutex_unlock(&m->lock);
+    return pending;
+}
+
+/* vsock's reset drops connections and loop watches the device thread owns:
+ * a status-0 write on a vCPU thread only marks it, and the device thread
+ * runs it. */
+TEST(a_vsock_reset_runs_on_the_device_thread)
+{
+    struct driver d;
+    driver_open(&d);
+    char dir[] = "/tmp/test-vsock-reset.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    cleanup_free char *path = xasprintf("%s/v.sock", dir);
+    CHECK_INT(vmm_devices_add_vsock(d.devs, 3, path, NULL), 0);
+    struct virtio_mmio *m = vmm_devices_get(d.devs, 0);
+    reg_write(&d, VIRTIO_MMIO_STATUS, 0); /* this thread plays the vCPU */
+    CHECK(reset_pending(m));              /* deferred: no device thread yet */
+    CHECK_INT(vmm_devices_start(d.devs, false, NULL), 0);
+    for (int i = 0; i < 2000 && reset_pending(m); i++)
+        usleep(1000);
+    CHECK(!reset_pending(m));
+    driver_close(&d);
+    unlink(path);
+    rmdir(dir);
+}
