@@ -147,7 +147,7 @@ def test_a_pod_of_two_containers_in_one_vm(ctrd):
     run_detached(c, "pod1-c2", "sleep", "1000",
                  annotations=(POD + "=container", POD_ID + "=pod1"), mounts=(mount,))
     assert len(c.vmms()) == 1, "one VM for the pod"
-    assert len(c.shims()) == 1, "one shim for the pod"
+    the_shim(c)  # one shim for the pod
     r = c.ctr("task", "exec", "--exec-id", "x", "pod1-c2", "cat", "/vol/a", check=False)
     assert r.stdout == b"from-sandbox\n", r
     # The same network: the sandbox container listens, the other connects.
@@ -160,10 +160,17 @@ def test_a_pod_of_two_containers_in_one_vm(ctrd):
     assert_clean(c)
 
 
+def the_shim(c):
+    """The one shim daemon; a `start` invocation may not have exited yet."""
+    assert wait_for(lambda: len(c.shims()) == 1, 10), "shims: %r" % c.shims()
+    [shim] = c.shims()
+    return shim
+
+
 def test_shim_killed_cleans_up(ctrd):
     c = ctrd
     run_detached(c, "k1", "sleep", "1000")
-    [shim] = c.shims()
+    shim = the_shim(c)
     vmm = c.vmms()
     assert len(vmm) == 1
     os.kill(shim, signal.SIGKILL)
@@ -190,7 +197,7 @@ def test_vmm_killed_stops_the_task_and_cleans_up(ctrd):
 def test_containerd_restart_while_a_container_runs(ctrd):
     c = ctrd
     run_detached(c, "z1", "sleep", "1000")
-    [shim] = c.shims()
+    shim = the_shim(c)
     c.stop()
     time.sleep(0.5)
     assert alive(shim)
