@@ -2,7 +2,9 @@
 #include "runtime_state.h"
 
 #include "config.h"
+#include "daemon_paths.h"
 #include "runtime.h"
+#include "safe_fs.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -32,17 +34,14 @@ char *state_dir(const char *id)
 
 int state_check_id(const char *id, struct kerr **err)
 {
-    if (!id || !*id)
-        return kerr_make(err, 0, "container id cannot be empty");
-    if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0 || strlen(id) > 1024)
-        return kerr_make(err, 0, "invalid container id `%s`", id);
-    for (const char *p = id; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '+' || c == '-' || c == '.';
-        if (!ok)
-            return kerr_make(err, 0, "invalid container id `%s`", id);
-    }
+    if (safe_id_check("container", id, err) < 0)
+        return -1;
+    cleanup_free char *dir = state_dir(id);
+    if (daemon_dir_overlaps(dir))
+        return kerr_make(err, EINVAL,
+                         "container id `%s` is reserved: `%s` holds the sandbox daemon's files "
+                         "(use another id, or another --root)",
+                         id, dir);
     return 0;
 }
 
@@ -197,43 +196,6 @@ void state_release(struct container_state *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* rm -rf of a directory we made: plain files, fifos, sockets and
- * subdirectories; never follows symlinks. */
-static int remove_tree_at(int parent, const char *name, struct kerr **err)
-{
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        if (errno != ENOTDIR && errno != ELOOP)
-            return kerr_make(err, errno, "open `%s`", name);
-        if (unlinkat(parent, name, 0) < 0 && errno != ENOENT)
-            return kerr_make(err, errno, "remove `%s`", name);
-        return 0;
-    }
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return kerr_make(err, errno, "read directory `%s`", name);
-    }
-    struct dirent *e;
-    int r = 0;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (remove_tree_at(dirfd(d), e->d_name, err) < 0) {
-            r = -1;
-            break;
-        }
-    }
-    closedir(d);
-    if (r < 0)
-        return kerr_wrap(err, "in `%s`", name);
-    if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-        return kerr_make(err, errno, "remove directory `%s`", name);
-    return 0;
-}
-
 int state_remove(const char *id, struct kerr **err)
 {
     if (state_check_id(id, err) < 0)
@@ -244,7 +206,7 @@ int state_remove(const char *id, struct kerr **err)
             return 0;
         return kerr_make(err, errno, "open state root `%s`", state_root());
     }
-    if (remove_tree_at(root, id, err) < 0)
+    if (safe_remove_tree_at(root, id, err) < 0)
         return kerr_wrap(err, "remove state of container `%s`", id);
     return 0;
 }

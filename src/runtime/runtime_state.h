@@ -13,7 +13,7 @@
 
 struct json_object;
 
-#define STATE_ROOT_DEFAULT "/run/kata-containers"
+#define STATE_ROOT_DEFAULT "/run/kata-containers/runtime"
 #define STATE_FILE_NAME    "state.json"
 
 struct container_state {

@@ -2,6 +2,7 @@
  * container calls, exits and deferred Waits. */
 #include "agent.pb-c.h"
 #include "log.h"
+#include "safe_fs.h"
 #include "shim.h"
 #include "task_events.pb-c.h"
 #include "timestamp.pb-c.h"
@@ -44,16 +45,6 @@ struct process *process_find(struct shim *shim, const char *id, const char *exec
     return NULL;
 }
 
-static void strv_add(char ***v, char *s)
-{
-    size_t n = 0;
-    while (*v && (*v)[n])
-        n++;
-    *v = xrealloc(*v, (n + 2) * sizeof(char *));
-    (*v)[n] = s;
-    (*v)[n + 1] = NULL;
-}
-
 /* containerd's rootfs mounts (overlay, bind) onto the bundle's rootfs. */
 static int rootfs_mount(struct container *c, const Containerd__Task__V2__CreateTaskRequest *req,
                         struct kerr **err)
@@ -88,42 +79,6 @@ static int rootfs_mount(struct container *c, const Containerd__Task__V2__CreateT
     return 0;
 }
 
-/* Bind a host path into the shared dir; returns the guest path. */
-static char *share_path(struct shim *shim, struct container *c, const char *host, const char *name,
-                        struct kerr **err)
-{
-    struct sandbox *sb = shim->sandbox;
-    cleanup_free char *target = xasprintf("%s/%s/%s", sb->shared_dir, c->id, name);
-    struct stat st;
-    if (stat(host, &st) < 0) {
-        kerr_make(err, errno, "share `%s`", host);
-        return NULL;
-    }
-    cleanup_free char *parent = xstrdup(target);
-    *strrchr(parent, '/') = '\0';
-    if (mkdir_all(parent, 0755, err) < 0)
-        return NULL;
-    if (S_ISDIR(st.st_mode)) {
-        if (mkdir(target, 0755) < 0 && errno != EEXIST) {
-            kerr_make(err, errno, "mkdir `%s`", target);
-            return NULL;
-        }
-    } else {
-        int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            kerr_make(err, errno, "create `%s`", target);
-            return NULL;
-        }
-        close(fd);
-    }
-    if (mount(host, target, NULL, MS_BIND | MS_REC, NULL) < 0) {
-        kerr_make(err, errno, "bind `%s` on `%s`", host, target);
-        return NULL;
-    }
-    strv_add(&c->shared_mounts, xstrdup(target));
-    return xasprintf("%s/%s/%s", GUEST_SHARED_DIR, c->id, name);
-}
-
 static bool is_bind(const Grpc__Mount *m)
 {
     if (m->type && strcmp(m->type, "bind") == 0)
@@ -134,10 +89,24 @@ static bool is_bind(const Grpc__Mount *m)
     return false;
 }
 
+static bool is_readonly(const Grpc__Mount *m)
+{
+    bool ro = false;
+    for (size_t i = 0; i < m->n_options; i++) {
+        if (strcmp(m->options[i], "ro") == 0)
+            ro = true;
+        else if (strcmp(m->options[i], "rw") == 0)
+            ro = false;
+    }
+    return ro;
+}
+
 /* The spec's root in the guest, shared through the shared dir. */
 static int share_rootfs(struct shim *shim, struct container *c, Grpc__Spec *spec, struct kerr **err)
 {
-    char *guest = share_path(shim, c, c->host_rootfs, "rootfs", err);
+    /* Read-write on the host even for a read-only root: the agent makes
+     * mount points in it before it remounts it read-only. */
+    char *guest = share_bind(shim->sandbox, c, c->host_rootfs, "rootfs", false, err);
     if (guest == NULL)
         return -1;
     if (spec->root == NULL) {
@@ -168,7 +137,7 @@ static int share_container_files(struct shim *shim, struct container *c, Grpc__S
         cleanup_free char *name = xasprintf("mounts/%zu", i);
         char *g = NULL;
         if (sharing) {
-            g = share_path(shim, c, m->source, name, err);
+            g = share_bind(shim->sandbox, c, m->source, name, is_readonly(m), err);
         } else {
             g = xasprintf("%s/%s/%s", GUEST_SHARED_DIR, c->id, name);
             if (guest_copy_file(shim, m->source, g, err) < 0) {
@@ -186,28 +155,8 @@ static int share_container_files(struct shim *shim, struct container *c, Grpc__S
 
 static void unshare_container_files(struct shim *shim, struct container *c)
 {
-    size_t n = 0;
-    while (c->shared_mounts && c->shared_mounts[n])
-        n++;
-    while (n-- > 0) {
-        if (umount2(c->shared_mounts[n], MNT_DETACH) < 0 && errno != EINVAL)
-            log_warn("unmount `%s`: %s", c->shared_mounts[n], strerror(errno));
-        struct stat st;
-        if (lstat(c->shared_mounts[n], &st) == 0 && !S_ISDIR(st.st_mode))
-            unlink(c->shared_mounts[n]); /* a file's mount point */
-        else
-            rmdir(c->shared_mounts[n]);
-        free(c->shared_mounts[n]);
-    }
-    free(c->shared_mounts);
-    c->shared_mounts = NULL;
-    if (shim->sandbox) {
-        cleanup_free char *mounts = xasprintf("%s/%s/mounts", shim->sandbox->shared_dir, c->id);
-        cleanup_free char *dir = xasprintf("%s/%s", shim->sandbox->shared_dir, c->id);
-        rmdir(mounts);
-        rmdir(dir);
-    }
-    if (c->rootfs_mounted && umount2(c->host_rootfs, MNT_DETACH) < 0)
+    share_unbind_container(shim->sandbox, c);
+    if (c->rootfs_mounted && umount2(c->host_rootfs, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
         log_warn("unmount `%s`: %s", c->host_rootfs, strerror(errno));
     c->rootfs_mounted = false;
 }
@@ -244,6 +193,8 @@ static void process_release(struct process *p)
 int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRequest *req,
                      struct container **out, struct kerr **err)
 {
+    if (safe_id_check("container", req->id, err) < 0)
+        return kerr_wrap(err, "create container");
     if (container_find(shim, req->id))
         return kerr_make(err, EEXIST, "create container `%s`", req->id);
     cleanup_free char *config = xasprintf("%s/config.json", req->bundle);
@@ -252,6 +203,8 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
         return kerr_wrap(err, "create container `%s`", req->id);
     bool is_sandbox;
     cleanup_free char *sid = shim_sandbox_id_of(spec, req->id, &is_sandbox);
+    if (safe_id_check("sandbox", sid, err) < 0)
+        return kerr_wrap(err, "create container `%s`", req->id);
     if (shim->sandbox == NULL && !is_sandbox)
         return kerr_make(err, ENOENT, "create container `%s`: sandbox `%s` is not running", req->id,
                          sid);

@@ -1,16 +1,11 @@
 /* Where a sandbox's socket, state and shared directory live. */
+#include "daemon_paths.h"
 #include "shim.h"
 #include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static const char *env_or(const char *name, const char *fallback)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : fallback;
-}
 
 /* 64-bit FNV-1a: the socket name only has to be stable and short (a unix
  * socket path has 108 bytes), not secret. */
@@ -27,18 +22,18 @@ static uint64_t fnv1a(const char *s)
 char *shim_socket_path(const char *namespace, const char *sandbox_id)
 {
     cleanup_free char *key = xasprintf("%s/%s", namespace, sandbox_id);
-    return xasprintf("%s/%016llx.sock", env_or("KATA_SHIM_SOCKET_DIR", "/run/kata-containers/shim"),
+    return xasprintf("%s/%016llx.sock", daemon_dir(DAEMON_DIR_SOCKETS),
                      (unsigned long long)fnv1a(key));
 }
 
 char *shim_state_root(void)
 {
-    return xstrdup(env_or("KATA_STATE_DIR", "/run/vc/sbs"));
+    return xstrdup(daemon_dir(DAEMON_DIR_STATE));
 }
 
 char *shim_shared_root(void)
 {
-    return xstrdup(env_or("KATA_SHARED_DIR", "/run/kata-containers/shared/sandboxes"));
+    return xstrdup(daemon_dir(DAEMON_DIR_SHARED));
 }
 
 static const struct {

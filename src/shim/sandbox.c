@@ -4,6 +4,8 @@
 #include "agent.pb-c.h"
 #include "config_vm.h"
 #include "log.h"
+#include "proc_ref.h"
+#include "safe_fs.h"
 #include "shim.h"
 #include "util.h"
 
@@ -35,28 +37,48 @@ int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *re
                              NULL, err);
 }
 
+/* A process in state.json: pid and start time (proc_ref.h).  cache keeps
+ * the start time read when the pid was first recorded. */
+static void state_put_process(struct json_object *o, const char *key, pid_t pid,
+                              struct proc_ref *cache)
+{
+    if (pid <= 0)
+        return;
+    if (cache->pid != pid && proc_ref_of(pid, cache) < 0)
+        return;
+    struct json_object *p = json_object_new_object();
+    json_object_object_add(p, "pid", json_object_new_int(pid));
+    json_object_object_add(p, "start", json_object_new_uint64(cache->start));
+    json_object_object_add(o, key, p);
+}
+
 int sandbox_state_write(struct shim *shim, struct kerr **err)
 {
     struct sandbox *sb = shim->sandbox;
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "sandbox_id", json_object_new_string(sb->id));
-    json_object_object_add(o, "daemon_pid", json_object_new_int(getpid()));
-    json_object_object_add(o, "vmm_pid", json_object_new_int(sb->vm.pid));
-    json_object_object_add(o, "virtiofsd_pid", json_object_new_int(sb->vm.virtiofsd.pid));
+    state_put_process(o, "daemon", getpid(), &sb->daemon_ref);
+    state_put_process(o, "vmm", sb->vm.pid, &sb->vmm_ref);
+    state_put_process(o, "virtiofsd", sb->vm.virtiofsd.pid, &sb->virtiofsd_ref);
     json_object_object_add(o, "run_dir", json_object_new_string(sb->run_dir));
-    json_object_object_add(o, "shared_dir", json_object_new_string(sb->shared_dir));
-    json_object_object_add(o, "shared_dir_mounted",
-                           json_object_new_boolean(sb->shared_dir_mounted));
+    json_object_object_add(o, "share_root", json_object_new_string(sb->share_root));
+    json_object_object_add(o, "share_mounted", json_object_new_boolean(sb->share_mounted));
     if (sb->netns_path)
         json_object_object_add(o, "netns", json_object_new_string(sb->netns_path));
-    struct json_object *mounts = json_object_new_array();
+    struct json_object *shared = json_object_new_array();
+    struct json_object *host = json_object_new_array();
     for (struct container *c = shim->containers; c; c = c->next) {
-        for (char **m = c->shared_mounts; m && *m; m++)
-            json_object_array_add(mounts, json_object_new_string(*m));
+        for (size_t i = 0; i < c->n_shared_mounts; i++) {
+            struct json_object *m = json_object_new_object();
+            json_object_object_add(m, "path", json_object_new_string(c->shared_mounts[i].rel));
+            json_object_object_add(m, "mnt_id", json_object_new_uint64(c->shared_mounts[i].mnt_id));
+            json_object_array_add(shared, m);
+        }
         if (c->rootfs_mounted)
-            json_object_array_add(mounts, json_object_new_string(c->host_rootfs));
+            json_object_array_add(host, json_object_new_string(c->host_rootfs));
     }
-    json_object_object_add(o, "mounts", mounts);
+    json_object_object_add(o, "shared_mounts", shared);
+    json_object_object_add(o, "host_mounts", host);
     size_t len;
     const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PRETTY, &len);
     cleanup_free char *path = xasprintf("%s/state.json", sb->state_dir);
@@ -100,20 +122,6 @@ static void sandbox_fill_vm_config(struct sandbox *sb)
 static bool sharing(const struct sandbox *sb)
 {
     return vm_shared_fs_kind(sb->vm_cfg.shared_fs, NULL) != VM_SHARED_FS_NONE;
-}
-
-/* The shared dir is a mount of its own with shared propagation, so binds
- * made under it later reach virtiofsd's private mount namespace. */
-static int shared_dir_prepare(struct sandbox *sb, struct kerr **err)
-{
-    if (mkdir_all(sb->shared_dir, 0700, err) < 0)
-        return -1;
-    if (mount(sb->shared_dir, sb->shared_dir, NULL, MS_BIND, NULL) < 0)
-        return kerr_make(err, errno, "bind `%s` on itself", sb->shared_dir);
-    sb->shared_dir_mounted = true;
-    if (mount(NULL, sb->shared_dir, NULL, MS_SHARED, NULL) < 0)
-        return kerr_make(err, errno, "make `%s` shared", sb->shared_dir);
-    return 0;
 }
 
 static Grpc__Storage *share_storage(const struct sandbox *sb)
@@ -194,13 +202,15 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     struct sandbox *sb = xcalloc(1, sizeof(*sb));
     shim->sandbox = sb;
     sb->vmm_pidfd = -1;
+    sb->share_fd = sb->mounts_fd = -1;
     sb->id = xstrdup(sandbox_id);
     cleanup_free char *state_root = shim_state_root();
     cleanup_free char *shared_root = shim_shared_root();
     sb->state_dir = xasprintf("%s/%s", state_root, sandbox_id);
     sb->run_dir = xasprintf("%s/vm", sb->state_dir);
     sb->console_path = xasprintf("%s/console.log", sb->run_dir);
-    sb->shared_dir = xasprintf("%s/%s/shared", shared_root, sandbox_id);
+    sb->share_root = xasprintf("%s/%s", shared_root, sandbox_id);
+    sb->shared_dir = xasprintf("%s/shared", sb->share_root);
     sb->cfg = kata_config_load(NULL, 0, err);
     if (sb->cfg == NULL)
         return kerr_wrap(err, "boot sandbox `%s`: configuration", sandbox_id);
@@ -217,7 +227,7 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     /* The state names the netns before a tap exists in it. */
     if (sandbox_state_write(shim, err) < 0)
         return -1;
-    if (sharing(sb) && (shared_dir_prepare(sb, err) < 0 || sandbox_state_write(shim, err) < 0))
+    if (sharing(sb) && (share_tree_prepare(sb, err) < 0 || sandbox_state_write(shim, err) < 0))
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     const struct hypervisor_ops *ops = hypervisor_find(sb->cfg->hypervisor.name);
     if (ops == NULL)
@@ -253,57 +263,13 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     return 0;
 }
 
-/* rmdir bottom-up, never unlinking a file: what is left under a shared dir
- * after the unmounts must be our empty mount points only. */
-static void remove_empty_dirs(const char *path)
+/* Remove our own state dir (state, sockets, logs); never follows a symlink
+ * or crosses a mount. */
+static void state_dir_remove(const char *state_dir)
 {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            if (e->d_type == DT_DIR) {
-                cleanup_free char *sub = xasprintf("%s/%s", path, e->d_name);
-                remove_empty_dirs(sub);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
-/* Remove our own files (state, sockets, logs) and directories. */
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            cleanup_free char *sub = xasprintf("%s/%s", path, e->d_name);
-            if (e->d_type == DT_DIR)
-                remove_tree(sub);
-            else
-                unlink(sub);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
-static void shared_dir_remove(const char *shared_dir, bool mounted)
-{
-    if (mounted && umount2(shared_dir, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-        log_warn("unmount `%s`: %s", shared_dir, strerror(errno));
-    remove_empty_dirs(shared_dir);
-    cleanup_free char *parent = xstrdup(shared_dir);
-    char *slash = strrchr(parent, '/');
-    if (slash) {
-        *slash = '\0';
-        rmdir(parent);
-    }
+    cleanup_kerr struct kerr *e = NULL;
+    if (safe_remove_tree(state_dir, &e) < 0)
+        log_warn("%s", e->msg);
 }
 
 void sandbox_teardown(struct shim *shim)
@@ -335,123 +301,129 @@ void sandbox_teardown(struct shim *shim)
     sandbox_network_teardown(sb); /* the VMM is gone: its taps with it */
     while (shim->containers)
         container_destroy(shim, shim->containers);
-    shared_dir_remove(sb->shared_dir, sb->shared_dir_mounted);
-    remove_tree(sb->state_dir);
+    share_tree_remove(sb);
+    state_dir_remove(sb->state_dir);
     kata_config_free(sb->cfg);
     free(sb->id);
     free(sb->state_dir);
     free(sb->run_dir);
     free(sb->console_path);
+    free(sb->share_root);
     free(sb->shared_dir);
     free(sb);
     shim->sandbox = NULL;
 }
 
-/* Is pid still the process we recorded (its command name contains want)? */
-static bool pid_is(pid_t pid, const char *want)
+/* A process state.json records ({"pid": N, "start": T}). */
+static struct proc_ref state_process(struct json_object *o, const char *key)
 {
-    if (pid <= 0)
-        return false;
-    cleanup_free char *path = xasprintf("/proc/%d/cmdline", (int)pid);
-    cleanup_free char *cmd = NULL;
-    size_t len = 0;
-    if (file_read_all(path, 4096, &cmd, &len, NULL) < 0 || len == 0)
-        return false;
-    return strstr(cmd, want) != NULL;
+    struct proc_ref p = {0, 0};
+    struct json_object *v, *f;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_object))
+        return p;
+    if (json_object_object_get_ex(v, "pid", &f))
+        p.pid = json_object_get_int(f);
+    if (json_object_object_get_ex(v, "start", &f))
+        p.start = json_object_get_uint64(f);
+    return p;
 }
 
-/* A bind mount of a file (podman's /etc/hosts, /etc/resolv.conf ...) had an
- * empty file of ours as its mount point in the shared dir: once unmounted it
- * goes like the directories do (a file still mounted cannot be unlinked). */
-static void remove_file_mount_point(const char *shared_dir, const char *path)
+static struct json_object *state_load(const char *state_dir, struct kerr **err)
 {
-    size_t n = strlen(shared_dir);
-    struct stat st;
-    if (strncmp(path, shared_dir, n) != 0 || path[n] != '/' || strstr(path + n, "/../"))
-        return;
-    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
-        unlink(path);
-}
-
-static void kill_recorded(pid_t pid, const char *want)
-{
-    if (!pid_is(pid, want))
-        return;
-    kill(pid, SIGKILL);
-    for (int i = 0; i < 500 && pid_is(pid, want); i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+    cleanup_free char *path = xasprintf("%s/state.json", state_dir);
+    cleanup_free char *text = NULL;
+    if (file_read_all(path, STATE_FILE_MAX, &text, NULL, err) < 0)
+        return NULL;
+    struct json_object *o = json_tokener_parse(text);
+    if (o == NULL || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        kerr_make(err, EINVAL, "`%s` is not a JSON object", path);
     }
+    return o;
 }
 
 bool sandbox_daemon_gone(const char *state_dir)
 {
-    cleanup_free char *path = xasprintf("%s/state.json", state_dir);
-    cleanup_free char *text = NULL;
-    if (file_read_all(path, STATE_FILE_MAX, &text, NULL, NULL) < 0)
+    cleanup_kerr struct kerr *e = NULL;
+    struct json_object *o = state_load(state_dir, &e);
+    if (o == NULL)
         return false;
-    struct json_object *o = json_tokener_parse(text);
-    struct json_object *v;
-    pid_t daemon = o && json_object_object_get_ex(o, "daemon_pid", &v) ? json_object_get_int(v) : 0;
+    struct proc_ref daemon = state_process(o, "daemon");
     json_object_put(o);
-    return daemon > 0 && daemon != getpid() && !pid_is(daemon, "containerd-shim-kata-v2");
+    return daemon.pid > 0 && daemon.pid != getpid() && !proc_ref_alive(&daemon);
+}
+
+/* The share tree's recorded binds, then the tree itself. */
+static int cleanup_share(struct json_object *o, struct kerr **err)
+{
+    struct json_object *v;
+    const char *share_root =
+        json_object_object_get_ex(o, "share_root", &v) ? json_object_get_string(v) : NULL;
+    if (share_root == NULL || share_root[0] != '/')
+        return 0;
+    size_t n = 0;
+    struct shared_mount *recorded = NULL;
+    if (json_object_object_get_ex(o, "shared_mounts", &v) &&
+        json_object_is_type(v, json_type_array)) {
+        size_t count = json_object_array_length(v);
+        recorded = xcalloc(count + 1, sizeof(*recorded));
+        for (size_t i = 0; i < count; i++) {
+            struct json_object *m = json_object_array_get_idx(v, i), *f;
+            if (!json_object_is_type(m, json_type_object) ||
+                !json_object_object_get_ex(m, "path", &f) || !json_object_get_string(f))
+                continue;
+            recorded[n].rel = (char *)json_object_get_string(f);
+            recorded[n].mnt_id =
+                json_object_object_get_ex(m, "mnt_id", &f) ? json_object_get_uint64(f) : 0;
+            n++;
+        }
+    }
+    int r = share_cleanup_recorded(share_root, recorded, n, err);
+    free(recorded);
+    return r;
 }
 
 int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
 {
-    cleanup_free char *path = xasprintf("%s/state.json", state_dir);
-    cleanup_free char *text = NULL;
-    size_t len = 0;
-    if (file_read_all(path, STATE_FILE_MAX, &text, &len, err) < 0) {
+    struct json_object *o = state_load(state_dir, err);
+    if (o == NULL) {
         if ((*err)->status == ENOENT) {
             kerr_clear(err);
-            remove_tree(state_dir);
+            state_dir_remove(state_dir);
             return 0;
         }
         return kerr_wrap(err, "clean sandbox");
     }
-    struct json_object *o = json_tokener_parse(text);
-    if (o == NULL)
-        return kerr_make(err, EINVAL, "clean sandbox: `%s` is not JSON", path);
-    struct json_object *v;
-    pid_t daemon = json_object_object_get_ex(o, "daemon_pid", &v) ? json_object_get_int(v) : 0;
-    if (daemon > 0 && daemon != getpid())
-        kill_recorded(daemon, "containerd-shim-kata-v2");
-    if (json_object_object_get_ex(o, "vmm_pid", &v))
-        /* QEMU, or the built-in VMM (the dragonball driver) */
-        kill_recorded(json_object_get_int(v),
-                      pid_is(json_object_get_int(v), "kata-vmm") ? "kata-vmm" : "qemu");
-    if (json_object_object_get_ex(o, "virtiofsd_pid", &v))
-        kill_recorded(json_object_get_int(v), "virtiofsd");
+    struct proc_ref daemon = state_process(o, "daemon");
+    if (daemon.pid > 0 && daemon.pid != getpid())
+        proc_ref_kill_wait(&daemon, 5000);
+    struct proc_ref vmm = state_process(o, "vmm"), virtiofsd = state_process(o, "virtiofsd");
+    proc_ref_kill_wait(&vmm, 5000);
+    proc_ref_kill_wait(&virtiofsd, 5000);
     /* The VMM is gone and its taps with it: the veths' qdiscs remain. */
     cleanup_kerr struct kerr *net_err = NULL;
+    struct json_object *v;
     if (json_object_object_get_ex(o, "netns", &v) && json_object_get_string(v))
         sandbox_network_detach(json_object_get_string(v), &net_err);
-    struct json_object *shared = NULL, *mounted = NULL;
-    const char *shared_dir =
-        json_object_object_get_ex(o, "shared_dir", &shared) ? json_object_get_string(shared) : NULL;
-    if (json_object_object_get_ex(o, "mounts", &v) && json_object_is_type(v, json_type_array)) {
+    if (json_object_object_get_ex(o, "host_mounts", &v) &&
+        json_object_is_type(v, json_type_array)) {
         for (size_t i = json_object_array_length(v); i-- > 0;) {
             const char *m = json_object_get_string(json_object_array_get_idx(v, i));
-            if (m && umount2(m, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+            if (m && m[0] == '/' && umount2(m, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 &&
+                errno != EINVAL && errno != ENOENT)
                 log_warn("unmount `%s`: %s", m, strerror(errno));
-            if (m && shared_dir)
-                remove_file_mount_point(shared_dir, m);
         }
     }
-    if (shared_dir) {
-        json_object_object_get_ex(o, "shared_dir_mounted", &mounted);
-        shared_dir_remove(shared_dir, mounted && json_object_get_boolean(mounted));
-    }
+    cleanup_kerr struct kerr *share_err = NULL;
+    int share = cleanup_share(o, &share_err);
     json_object_put(o);
-    if (net_err) {
+    if (net_err || share < 0) {
         /* Keep the state: a later delete tries again. */
         if (err) {
-            *err = net_err;
-            net_err = NULL;
+            *err = net_err ? steal_pointer(&net_err) : steal_pointer(&share_err);
         }
         return kerr_wrap(err, "clean sandbox");
     }
-    remove_tree(state_dir);
+    state_dir_remove(state_dir);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "hypervisor.h"
 #include "loop.h"
 #include "oci_spec.h"
+#include "proc_ref.h"
 #include "shim.pb-c.h"
 #include "ttrpc.h"
 
@@ -71,6 +72,12 @@ struct process {
     struct process *next;
 };
 
+/* A bind the daemon made beneath the sandbox's mounts/ dir (share.c). */
+struct shared_mount {
+    char *rel;       /* "<container id>/rootfs", "<container id>/mounts/<n>" */
+    uint64_t mnt_id; /* the mount's id: only this very mount is unmounted */
+};
+
 struct container {
     struct shim *shim;
     char *id;
@@ -78,9 +85,10 @@ struct container {
     bool is_sandbox; /* the pod's sandbox container (or a single-container sandbox) */
     struct process init;
     struct process *execs;
-    char *host_rootfs;           /* bundle rootfs, with containerd's rootfs mounts mounted */
-    bool rootfs_mounted;         /* we mounted containerd's rootfs mounts there */
-    char **shared_mounts;        /* binds under the shared dir, NULL-terminated */
+    char *host_rootfs;                  /* bundle rootfs, with containerd's rootfs mounts mounted */
+    bool rootfs_mounted;                /* we mounted containerd's rootfs mounts there */
+    struct shared_mount *shared_mounts; /* binds beneath the sandbox's mounts/ */
+    size_t n_shared_mounts;
     struct blockroot *blockroot; /* the rootfs as a disk of the VM, or NULL */
     Grpc__Hooks *hooks;          /* the spec's hooks: run on the host (hooks.c) */
     bool created;                /* the create hooks ran: poststop runs on delete */
@@ -94,16 +102,20 @@ struct sandbox {
     struct vm vm;
     bool vm_started;
     struct ttrpc_client *agent;
-    char *state_dir;    /* state.json */
-    char *run_dir;      /* VM sockets and logs */
-    char *console_path; /* the guest console, a file that outlives the daemon */
-    char *shared_dir;   /* exported to the guest */
-    bool shared_dir_mounted;
+    char *state_dir;                  /* state.json */
+    char *run_dir;                    /* VM sockets and logs */
+    char *console_path;               /* the guest console, a file that outlives the daemon */
+    char *share_root;                 /* <shared root>/<id>: mounts/ and shared/ (share.c) */
+    char *shared_dir;                 /* share_root/shared, exported to the guest */
+    int share_fd;                     /* O_PATH of share_root, or -1 */
+    int mounts_fd;                    /* O_PATH of the mounts/ mount, or -1 */
+    bool share_mounted;               /* mounts/ was bound: state.json says so */
     struct loop_watch *vmm_watch;     /* pidfd of the VMM */
     struct loop_timer *console_timer; /* console.c */
     int vmm_pidfd;
     char *netns_path; /* the pod's netns with our taps (state.json), NULL: no NIC */
     struct sandbox_network *net;
+    struct proc_ref daemon_ref, vmm_ref, virtiofsd_ref; /* recorded in state.json */
 };
 
 struct shim {
@@ -189,6 +201,18 @@ void container_destroy(struct shim *shim, struct container *c);
 void shim_all_stopped(struct shim *shim, uint32_t status);
 /* Deferred Wait */
 void process_add_waiter(struct process *p, struct ttrpc_call *call);
+
+/* share.c: the sandbox's share tree (host-private mounts/, read-only
+ * exported shared/).  share_bind returns the guest path of host (a copy of
+ * it beneath <container>/<name>), readonly on the host side too. */
+int share_tree_prepare(struct sandbox *sb, struct kerr **err);
+char *share_bind(struct sandbox *sb, struct container *c, const char *host, const char *name,
+                 bool readonly, struct kerr **err);
+void share_unbind_container(struct sandbox *sb, struct container *c);
+void share_tree_remove(struct sandbox *sb);
+/* delete after a crash: the recorded binds, then the tree. */
+int share_cleanup_recorded(const char *share_root, const struct shared_mount *recorded, size_t n,
+                           struct kerr **err);
 
 /* blockroot.c: the container rootfs as a disk of the VM (docs/block-rootfs.md). */
 /* Is the rootfs on a block device: containerd's rootfs mount, else the

@@ -151,7 +151,7 @@ class Podman:
     @staticmethod
     def kata_state_dir(cid):
         """kata-runtime's state dir of a container (the default --root)."""
-        return os.path.join("/run/kata-containers", cid)
+        return os.path.join("/run/kata-containers/runtime", cid)
 
     def cleanup(self):
         if os.path.exists(self.root + "/storage"):
