@@ -100,8 +100,8 @@ int safe_mount_point_beneath(int dirfd, const char *rel, bool is_dir, struct ker
         *slash = '\0';
     if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
         return kerr_make(err, EINVAL, "mount point `%s`: not a name", rel);
-    cleanup_close int pfd = slash ? safe_mkdirs_beneath(dirfd, parent, 0755, err)
-                                  : fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+    cleanup_close int pfd =
+        slash ? safe_mkdirs_beneath(dirfd, parent, 0755, err) : fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
     if (pfd < 0)
         return slash ? kerr_wrap(err, "mount point") : kerr_make(err, errno, "dup a directory fd");
     if (is_dir) {
@@ -136,8 +136,7 @@ int safe_mount_id(int fd, uint64_t *mnt_id, bool *is_mount_root, struct kerr **e
     return 0;
 }
 
-int safe_bind_fd(int source_fd, int target_fd, unsigned flags, uint64_t *mnt_id,
-                 struct kerr **err)
+int safe_bind_fd(int source_fd, int target_fd, unsigned flags, uint64_t *mnt_id, struct kerr **err)
 {
     unsigned tree_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH;
     if (flags & SAFE_BIND_RECURSIVE)
@@ -263,8 +262,7 @@ int safe_remove_tree(const char *path, struct kerr **err)
         return kerr_make(err, EINVAL, "remove `%s`: not an absolute path to an entry", path);
     const char *name = path + (slash - parent) + 1;
     *slash = '\0';
-    cleanup_close int pfd =
-        open(*parent ? parent : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    cleanup_close int pfd = open(*parent ? parent : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (pfd < 0)
         return errno == ENOENT ? 0 : kerr_make(err, errno, "open `%s`", parent);
     if (safe_remove_tree_at(pfd, name, err) < 0)

@@ -37,8 +37,7 @@ enum {
 /* Bind the tree at source_fd (any fd of it, O_PATH will do) onto the mount
  * point target_fd, nosuid and nodev (read-only, recursively, with
  * SAFE_BIND_RDONLY).  *mnt_id (may be NULL) gets the new mount's id. */
-int safe_bind_fd(int source_fd, int target_fd, unsigned flags, uint64_t *mnt_id,
-                 struct kerr **err);
+int safe_bind_fd(int source_fd, int target_fd, unsigned flags, uint64_t *mnt_id, struct kerr **err);
 
 /* The mount id of what fd names, and whether it is the root of a mount. */
 int safe_mount_id(int fd, uint64_t *mnt_id, bool *is_mount_root, struct kerr **err);

@@ -96,7 +96,8 @@ char *share_bind(struct sandbox *sb, struct container *c, const char *host, cons
         kerr_make(err, errno, "share `%s`", host);
         return NULL;
     }
-    cleanup_close int target = safe_mount_point_beneath(sb->mounts_fd, rel, S_ISDIR(st.st_mode), err);
+    cleanup_close int target =
+        safe_mount_point_beneath(sb->mounts_fd, rel, S_ISDIR(st.st_mode), err);
     if (target < 0) {
         kerr_wrap(err, "share `%s`", host);
         return NULL;
@@ -120,7 +121,8 @@ void share_unbind_container(struct sandbox *sb, struct container *c)
     while (c->n_shared_mounts > 0) {
         struct shared_mount *m = &c->shared_mounts[--c->n_shared_mounts];
         cleanup_kerr struct kerr *e = NULL;
-        if (sb && sb->mounts_fd >= 0 && safe_umount_beneath(sb->mounts_fd, m->rel, m->mnt_id, &e) < 0)
+        if (sb && sb->mounts_fd >= 0 &&
+            safe_umount_beneath(sb->mounts_fd, m->rel, m->mnt_id, &e) < 0)
             log_warn("sandbox `%s`: %s", sb->id, e->msg);
         free(m->rel);
     }
