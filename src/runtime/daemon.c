@@ -1,5 +1,6 @@
 /* Starting and cleaning the sandbox daemon: see daemon.h. */
 #include "daemon.h"
+#include "proc_ref.h"
 
 #include "config.h"
 #include "log.h"
@@ -239,7 +240,8 @@ bool daemon_wait_gone(pid_t pid, uint64_t start_time, int timeout_ms)
     uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
     while (process_alive(pid, start_time)) {
         if (now_ns() >= deadline) {
-            kill(pid, SIGKILL);
+            struct proc_ref p = {pid, start_time ? start_time : process_start_time(pid)};
+            proc_ref_kill(&p, SIGKILL);
             for (int i = 0; i < 100 && process_alive(pid, start_time); i++)
                 usleep(10000);
             return false;

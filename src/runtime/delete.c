@@ -3,6 +3,7 @@
  * or the VMM crashed. */
 #include "container.h"
 #include "runtime.h"
+#include "runtime_state.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -34,9 +35,12 @@ int cmd_delete(int argc, char **argv)
     cleanup_kerr struct kerr *err = NULL;
     cleanup_container struct container ct;
     if (container_open(id, &ct, &err) < 0) {
-        /* runc: deleting what is not there is no error with --force. */
-        if (force && err->status == ENOENT)
-            return 0;
+        /* runc: deleting what is not there is no error with --force; what
+         * an earlier delete had to leave (a mount inside) goes now. */
+        if (force && err->status == ENOENT) {
+            kerr_clear(&err);
+            return state_remove(id, &err) < 0 ? runtime_fail(&err) : 0;
+        }
         return runtime_fail(&err);
     }
     if (!force && (strcmp(ct.status, "running") == 0 || strcmp(ct.status, "paused") == 0))

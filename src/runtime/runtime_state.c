@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "daemon_paths.h"
+#include "proc_ref.h"
 #include "runtime.h"
 #include "safe_fs.h"
 #include "util.h"
@@ -250,37 +251,14 @@ char **state_list_ids(struct kerr **err)
 
 uint64_t process_start_time(pid_t pid)
 {
-    if (pid <= 0)
-        return 0;
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    cleanup_free char *text = NULL;
-    size_t len;
-    if (file_read_all(path, 4096, &text, &len, NULL) < 0)
-        return 0;
-    /* The command name may hold spaces and parentheses: fields count from
-     * the last ')'.  Field 3 (state) follows it; starttime is field 22. */
-    char *p = strrchr(text, ')');
-    if (!p)
-        return 0;
-    p++;
-    for (int field = 3; field < 22 && p; field++)
-        p = strchr(p + 1, ' ');
-    if (!p)
-        return 0;
-    /* A zombie has exited: it is no longer the live process we mean. */
-    const char *state = strrchr(text, ')') + 2;
-    if (*state == 'Z' || *state == 'X')
-        return 0;
-    return strtoull(p + 1, NULL, 10);
+    struct proc_ref p;
+    return proc_ref_of(pid, &p) == 0 ? p.start : 0;
 }
 
 bool process_alive(pid_t pid, uint64_t start_time)
 {
-    if (pid <= 0)
-        return false;
-    uint64_t now = process_start_time(pid);
-    return now != 0 && (start_time == 0 || now == start_time);
+    struct proc_ref p;
+    return proc_ref_of(pid, &p) == 0 && (start_time == 0 || p.start == start_time);
 }
 
 char *rfc3339_now(void)

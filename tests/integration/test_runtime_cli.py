@@ -278,3 +278,48 @@ def test_directories_without_state_are_not_containers(root):
     (root / "half-made").mkdir(parents=True)
     (root / "shim").mkdir()
     assert rt(root, "list", "-q").stdout == ""
+
+
+# ---- the CLI's root never reaches the daemon's directories ----
+
+@pytest.mark.parametrize("cid", ["shared", "shim"])
+def test_an_id_naming_the_daemons_directories_is_refused(tmp_path, cid):
+    """With --root the parent of the daemon's directories, `shared` or `shim`
+    would be the daemon's own tree: refused before anything is made."""
+    root = tmp_path / "kc"
+    env = dict(os.environ, KATA_SHARED_DIR=str(root / "shared" / "sandboxes"),
+               KATA_SHIM_SOCKET_DIR=str(root / "shim"), KATA_STATE_DIR=str(tmp_path / "sbs"))
+    bundle = tmp_path / "b"
+    make_bundle(str(bundle), ["true"], rootfs=False)
+    (bundle / "rootfs").mkdir()
+    r = rt(root, "create", "--bundle", str(bundle), cid, env=env)
+    assert r.returncode == 1
+    assert f"container id `{cid}` is reserved" in r.stderr, r.stderr
+    assert not (root / cid).exists()
+    r = rt(root, "delete", "--force", cid, env=env)
+    assert r.returncode == 1 and "is reserved" in r.stderr
+
+
+def test_delete_never_crosses_a_mount_in_the_state_dir(root, tmp_path):
+    """A mount inside a container's state dir (a neighbour's rootfs, say) is
+    left whole: delete removes what is ours around it and says so."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount")
+    d = write_state(root, "gone")
+    neighbour = tmp_path / "neighbour-rootfs"
+    (neighbour / "bin").mkdir(parents=True)
+    (neighbour / "bin" / "sh").write_text("precious")
+    (d / "sub").mkdir()
+    (d / "sub" / "mnt").mkdir()
+    (d / "sub" / "link").symlink_to(neighbour)
+    subprocess.run(["mount", "--bind", str(neighbour), str(d / "sub" / "mnt")], check=True)
+    try:
+        r = rt(root, "delete", "--force", "gone")
+        assert r.returncode == 1 and "a mount inside it was left in place" in r.stderr, r.stderr
+        assert (neighbour / "bin" / "sh").read_text() == "precious"
+        assert not (d / "state.json").exists() and not (d / "sub" / "link").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(d / "sub" / "mnt")])
+    assert (neighbour / "bin" / "sh").read_text() == "precious"
+    assert rt(root, "delete", "--force", "gone").returncode == 0
+    assert not d.exists()
