@@ -24,7 +24,7 @@ packages=(
   # bench/podman's second baseline; bridge networks (test_podman_network.py): netavark,
   # aardvark-dns (names on user-defined networks), curl (the host fetches a published port)
   podman conmon crun fuse-overlayfs uidmap catatonit golang-github-containers-common \
-  netavark aardvark-dns curl
+  netavark aardvark-dns iptables curl
 )
 
 missing=()

@@ -161,7 +161,7 @@ def test_daemon_killed_then_delete_force_detaches(rt, netns):
     rt.create("c1", b)
     sid = os.listdir(rt.tmp / "vc")[0]
     state = json.loads((rt.tmp / "vc" / sid / "state.json").read_text())
-    os.kill(state["daemon_pid"], signal.SIGKILL)
+    os.kill(state["daemon"]["pid"], signal.SIGKILL)
     assert "ingress ffff: dev eth0 " in netns.qdiscs()
     rt("delete", "--force", "c1", check=True)
     assert wait_for(lambda: "_kata" not in netns.links(), 30), netns.links()

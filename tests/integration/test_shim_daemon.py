@@ -69,7 +69,7 @@ def test_delete_after_sigkill_of_the_daemon_during_create_cleans_everything(sh):
     for _ in range(600):
         try:
             with open(state) as f:
-                vmm = json.load(f)["vmm_pid"]
+                vmm = json.load(f).get("vmm", {}).get("pid", 0)
         except (OSError, ValueError):
             pass
         if vmm:
