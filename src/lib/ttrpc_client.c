@@ -226,11 +226,23 @@ int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *m
     struct sync_answer a = {0};
     if (code)
         *code = TTRPC_UNAVAILABLE;
+    uint32_t stream_id = c->next_stream_id;
     if (ttrpc_client_call_async(c, service, method, request, timeout_ns, sync_reply, &a, err) < 0)
         return -1;
+    /* The loop runs other callbacks meanwhile (the caller's own server may
+     * dispatch requests: see struct ttrpc_method's exclusive).  c lives at
+     * least until the answer: freeing it answers every pending call. */
     while (!a.done) {
-        if (loop_run_once(c->loop, -1, err) < 0)
-            return -1; /* the pending call stays owned by the client */
+        if (loop_run_once(c->loop, -1, err) < 0) {
+            /* Forget the call: its answer must not reach our stack later. */
+            struct pending_call *p = pending_take(c, stream_id);
+            if (p) {
+                loop_timer_cancel(p->timer);
+                free(p->name);
+                free(p);
+            }
+            return -1;
+        }
     }
     int ret = 0;
     if (code)
