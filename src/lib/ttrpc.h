@@ -177,6 +177,7 @@ void ttrpc_client_free(struct ttrpc_client *c);
 bool ttrpc_client_connected(const struct ttrpc_client *c);
 void ttrpc_client_set_close_hook(struct ttrpc_client *c, void (*hook)(void *data), void *data);
 
+/* A NULL client (one its owner freed) fails the call with ENOTCONN. */
 int ttrpc_client_call_async(struct ttrpc_client *c, const char *service, const char *method,
                             const ProtobufCMessage *request, uint64_t timeout_ns, ttrpc_reply_cb cb,
                             void *data, struct kerr **err);

@@ -163,7 +163,9 @@ int ttrpc_client_call_async(struct ttrpc_client *c, const char *service, const c
                             const ProtobufCMessage *request, uint64_t timeout_ns, ttrpc_reply_cb cb,
                             void *data, struct kerr **err)
 {
-    if (c->conn == NULL)
+    /* NULL: the owner freed its client (the VM died) in a loop round that
+     * ran between two of its calls. */
+    if (c == NULL || c->conn == NULL)
         return kerr_make(err, ENOTCONN, "%s/%s", service, method);
     size_t len = protobuf_c_message_get_packed_size(request);
     if (len > TTRPC_MAX_MESSAGE)
@@ -226,9 +228,9 @@ int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *m
     struct sync_answer a = {0};
     if (code)
         *code = TTRPC_UNAVAILABLE;
-    uint32_t stream_id = c->next_stream_id;
     if (ttrpc_client_call_async(c, service, method, request, timeout_ns, sync_reply, &a, err) < 0)
         return -1;
+    uint32_t stream_id = c->next_stream_id - 2; /* the call's */
     /* The loop runs other callbacks meanwhile (the caller's own server may
      * dispatch requests: see struct ttrpc_method's exclusive).  c lives at
      * least until the answer: freeing it answers every pending call. */

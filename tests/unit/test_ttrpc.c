@@ -793,3 +793,15 @@ TEST(a_held_server_queues_exclusive_calls_up_to_a_bound)
     ttrpc_client_free(c2);
     nest_fini();
 }
+
+TEST(a_call_on_a_client_freed_meanwhile_fails_cleanly)
+{
+    /* The sandbox daemon frees its agent client when the VM dies, which can
+     * happen in the loop round of the call before. */
+    Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT;
+    int code = 0;
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK_INT(ttrpc_client_call(NULL, "x.Y", "Z", &kv.base, NULL, NULL, 0, &code, &e), -1);
+    CHECK_INT(code, TTRPC_UNAVAILABLE);
+    CHECK_INT(e->status, ENOTCONN);
+}
