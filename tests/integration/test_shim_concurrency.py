@@ -13,7 +13,9 @@ NotFound; one Exec of an id, the others AlreadyExists), and must leave
 nothing behind."""
 import glob
 import os
+import signal
 import threading
+import time
 
 import pytest
 
@@ -76,16 +78,17 @@ def bundle(sh, cid, args, annotations=None):
 
 
 def at_once(address, calls, timeout=120):
-    """Each (method, request) on its own connection, released together;
-    returns [(method, request, exit code, response or "Code: message")]."""
+    """Each (method, request[, timeout]) on its own connection, released
+    together; returns [(method, request, exit code, response or
+    "containerd.task.v2.Task/Method: Code: message")]."""
     gate = threading.Barrier(len(calls))
     results = [None] * len(calls)
 
-    def one(i, method, req):
+    def one(i, method, req, seconds=timeout):
         gate.wait()
-        results[i] = (method, req) + task(address, method, req, timeout)
+        results[i] = (method, req) + task(address, method, req, seconds)
 
-    threads = [threading.Thread(target=one, args=(i, m, r)) for i, (m, r) in enumerate(calls)]
+    threads = [threading.Thread(target=one, args=(i,) + tuple(c)) for i, c in enumerate(calls)]
     for t in threads:
         t.start()
     for t in threads:
@@ -242,6 +245,45 @@ def test_calls_while_create_boots_the_vm_wait_for_it(sh, racer):
         task_ok(address, "Delete", {"id": "c1"})
     code, resp = task(address, "State", {"id": "c1"})
     assert code == 1 and status(resp) == "NotFound", resp
+    assert_no_reports(sh)
+    task_ok(address, "Shutdown", {"id": "c1"})
+    assert wait_gone(pid)
+    sh.assert_clean()
+
+
+def test_a_stalled_guest_delays_only_the_calls_that_need_it(sh):
+    """The VMM stopped (SIGSTOP): the guest answers nothing.  A Stats waits
+    for the agent; a Kill behind it waits too, and its deadline still counts
+    (it never runs); State, Pids and Connect are answered at once."""
+    address = pod(sh, ["c1"])
+    pid = daemon_pid(address)
+    vmm = task_ok(address, "State", {"id": "c1"})["pid"]
+    os.kill(vmm, signal.SIGSTOP)
+    try:
+        stats = []
+        t = threading.Thread(target=lambda: stats.append(task(address, "Stats", {"id": "c1"}, 60)))
+        t.start()
+        time.sleep(1)  # Stats is waiting for the guest
+        start = time.monotonic()
+        r = at_once(address, [("State", {"id": "c1"}, 10), ("Pids", {"id": "c1"}, 10),
+                              ("Connect", {"id": "c1"}, 10),
+                              ("Kill", {"id": "c1", "signal": 9}, 2)])
+        took = time.monotonic() - start
+        by = {m: (c, x) for m, _, c, x in r}
+        assert by["State"][0] == 0 and by["State"][1]["status"] == "RUNNING", r
+        assert by["Pids"][0] == 0 and by["Connect"][0] == 0, r
+        assert by["Kill"][0] == 1 and status(by["Kill"][1]) == "DeadlineExceeded", r
+        assert took < 8, took
+        assert not stats  # still waiting
+    finally:
+        os.kill(vmm, signal.SIGCONT)
+    t.join()
+    assert stats[0][0] == 0, stats
+    # The Kill whose deadline passed in the queue never reached the guest.
+    assert task_ok(address, "State", {"id": "c1"})["status"] == "RUNNING"
+    task_ok(address, "Kill", {"id": "c1", "signal": 9})
+    assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] == 137
+    task_ok(address, "Delete", {"id": "c1"})
     assert_no_reports(sh)
     task_ok(address, "Shutdown", {"id": "c1"})
     assert wait_gone(pid)
