@@ -12,7 +12,8 @@ typedef Io__Containerd__Cgroups__V2__Metrics Metrics;
 static Metrics *convert(const Grpc__CgroupStats *stats)
 {
     Google__Protobuf__Any *any = shim_metrics_any(stats);
-    Metrics *m = io__containerd__cgroups__v2__metrics__unpack(NULL, any->value.len, any->value.data);
+    Metrics *m =
+        io__containerd__cgroups__v2__metrics__unpack(NULL, any->value.len, any->value.data);
     protobuf_c_message_free_unpacked(&any->base, NULL);
     return m;
 }
