@@ -103,10 +103,13 @@ struct ttrpc_server;
 struct ttrpc_call;
 
 /* A handler receives the unpacked request.  It answers now or later with
- * ttrpc_call_reply or ttrpc_call_fail, exactly once; the call is freed then.
- * A handler that answers later must set a cancel hook: the hook runs when the
- * call is abandoned (connection closed, deadline passed) and the call is freed
- * right after it, so the owner drops its pointer there. */
+ * ttrpc_call_reply or ttrpc_call_fail, exactly once; the call is freed then
+ * (or, while its handler still runs, when the handler returns).  A handler
+ * that answers later must set a cancel hook: the hook runs when the call is
+ * abandoned (connection closed, deadline passed) and the call is freed right
+ * after it, so the owner drops its pointer there.  A call abandoned while its
+ * handler runs (the handler ran the loop: a synchronous client call) stays
+ * valid until the handler returns; its answer is then dropped. */
 typedef void (*ttrpc_handler)(struct ttrpc_call *call, const ProtobufCMessage *request, void *data);
 
 struct ttrpc_method {
@@ -114,6 +117,14 @@ struct ttrpc_method {
     const char *method;  /* "CreateContainer" */
     const ProtobufCMessageDescriptor *input;
     ttrpc_handler handler;
+    /* Re-entry: a handler that runs the loop itself (a synchronous client
+     * call) lets the server dispatch other requests in the middle of it.
+     * Exclusive methods run one at a time: one that arrives while another
+     * runs (or while the server is held) waits in a FIFO, its deadline still
+     * counting, and is dispatched when the running one returns.  Other
+     * methods are dispatched at once, even in the middle of an exclusive one:
+     * they must not run the loop, nor free what an exclusive handler may hold. */
+    bool exclusive;
 };
 
 struct ttrpc_server *ttrpc_server_new(struct loop *loop, const struct ttrpc_method *methods,
@@ -127,6 +138,17 @@ int ttrpc_server_add_listener(struct ttrpc_server *s, int listen_fd, struct kerr
  * persistent, the end of the stream does not close the fd: the peer may come
  * back (a virtio-serial port whose host side reconnects). */
 int ttrpc_server_add_stream(struct ttrpc_server *s, int fd, bool persistent, struct kerr **err);
+
+/* Exclusive calls that may wait in a server's queue at once; more fail with
+ * RESOURCE_EXHAUSTED. */
+#define TTRPC_MAX_QUEUED 256
+
+/* Hold the server as if an exclusive call ran: exclusive requests queue until
+ * the matching release (which dispatches them).  The owner holds it while it
+ * runs the loop outside any handler with state that exclusive handlers would
+ * change (a teardown); a server freed while held drops what is queued. */
+void ttrpc_server_hold(struct ttrpc_server *s);
+void ttrpc_server_release(struct ttrpc_server *s);
 
 int ttrpc_call_reply(struct ttrpc_call *call, const ProtobufCMessage *response);
 int ttrpc_call_fail(struct ttrpc_call *call, enum ttrpc_code code, const char *fmt, ...)
@@ -155,6 +177,7 @@ void ttrpc_client_free(struct ttrpc_client *c);
 bool ttrpc_client_connected(const struct ttrpc_client *c);
 void ttrpc_client_set_close_hook(struct ttrpc_client *c, void (*hook)(void *data), void *data);
 
+/* A NULL client (one its owner freed) fails the call with ENOTCONN. */
 int ttrpc_client_call_async(struct ttrpc_client *c, const char *service, const char *method,
                             const ProtobufCMessage *request, uint64_t timeout_ns, ttrpc_reply_cb cb,
                             void *data, struct kerr **err);

@@ -163,7 +163,9 @@ int ttrpc_client_call_async(struct ttrpc_client *c, const char *service, const c
                             const ProtobufCMessage *request, uint64_t timeout_ns, ttrpc_reply_cb cb,
                             void *data, struct kerr **err)
 {
-    if (c->conn == NULL)
+    /* NULL: the owner freed its client (the VM died) in a loop round that
+     * ran between two of its calls. */
+    if (c == NULL || c->conn == NULL)
         return kerr_make(err, ENOTCONN, "%s/%s", service, method);
     size_t len = protobuf_c_message_get_packed_size(request);
     if (len > TTRPC_MAX_MESSAGE)
@@ -228,9 +230,21 @@ int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *m
         *code = TTRPC_UNAVAILABLE;
     if (ttrpc_client_call_async(c, service, method, request, timeout_ns, sync_reply, &a, err) < 0)
         return -1;
+    uint32_t stream_id = c->next_stream_id - 2; /* the call's */
+    /* The loop runs other callbacks meanwhile (the caller's own server may
+     * dispatch requests: see struct ttrpc_method's exclusive).  c lives at
+     * least until the answer: freeing it answers every pending call. */
     while (!a.done) {
-        if (loop_run_once(c->loop, -1, err) < 0)
-            return -1; /* the pending call stays owned by the client */
+        if (loop_run_once(c->loop, -1, err) < 0) {
+            /* Forget the call: its answer must not reach our stack later. */
+            struct pending_call *p = pending_take(c, stream_id);
+            if (p) {
+                loop_timer_cancel(p->timer);
+                free(p->name);
+                free(p);
+            }
+            return -1;
+        }
     }
     int ret = 0;
     if (code)

@@ -26,7 +26,9 @@ struct ttrpc_conn {
     uint32_t watched; /* the events the loop watches now */
     const struct ttrpc_conn_ops *ops;
     void *data;
-    bool in_dispatch;
+    /* conn_io rounds on the stack: a callback that runs the loop (a handler's
+     * synchronous call) nests another round for this same conn. */
+    unsigned in_dispatch;
     bool free_after_dispatch;
 };
 
@@ -254,7 +256,7 @@ static void conn_io(struct loop_watch *w, uint32_t events, void *data)
         c->up = true;
         c->retry_ns = RETRY_FIRST_NS;
     }
-    c->in_dispatch = true;
+    c->in_dispatch++;
     if (events & EPOLLOUT)
         ok = conn_flush(c) == 0;
     if (ok && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
@@ -262,10 +264,11 @@ static void conn_io(struct loop_watch *w, uint32_t events, void *data)
     /* A HUP with nothing left to read is the end of the stream. */
     if (ok && (events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN))
         ok = false;
-    bool freed = false;
-    if (!ok && !c->free_after_dispatch)
-        freed = conn_lost(c);
-    c->in_dispatch = false;
-    if (freed || c->free_after_dispatch)
+    if (!ok && !c->free_after_dispatch && conn_lost(c)) {
+        c->free_after_dispatch = true;
+        c->ops = NULL; /* the owner forgot it in ops->closed */
+    }
+    /* An outer round still reads from it: the outermost one frees it. */
+    if (--c->in_dispatch == 0 && c->free_after_dispatch)
         conn_destroy(c);
 }

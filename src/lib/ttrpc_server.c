@@ -26,7 +26,14 @@ struct ttrpc_call {
     void (*cancel)(void *data);
     void *cancel_data;
     char *name;
-    struct ttrpc_call *prev, *next;
+    struct ttrpc_server *server;
+    struct ttrpc_call *prev, *next; /* the connection's calls */
+    /* Re-entry (see struct ttrpc_method's exclusive): */
+    bool running;                  /* its handler is on the stack */
+    bool answered;                 /* answered while running: freed when it returns */
+    bool abandoned;                /* abandoned while running: likewise, answer dropped */
+    bool queued;                   /* waits for the exclusive calls before it */
+    struct ttrpc_call *queue_next; /* the server's queue */
 };
 
 struct server_conn {
@@ -51,6 +58,10 @@ struct ttrpc_server {
     void *data;
     struct server_conn *conns;
     struct listener *listeners;
+    unsigned hold; /* exclusive calls running + ttrpc_server_hold */
+    bool draining; /* server_drain dispatches the queue */
+    struct ttrpc_call *queue, **queue_tail;
+    size_t n_queued;
 };
 
 struct ttrpc_server *ttrpc_server_new(struct loop *loop, const struct ttrpc_method *methods,
@@ -61,6 +72,7 @@ struct ttrpc_server *ttrpc_server_new(struct loop *loop, const struct ttrpc_meth
     s->methods = methods;
     s->n_methods = n_methods;
     s->data = data;
+    s->queue_tail = &s->queue;
     return s;
 }
 
@@ -79,9 +91,28 @@ static void call_unlink(struct ttrpc_call *call)
     call->prev = call->next = NULL;
 }
 
+static void call_dequeue(struct ttrpc_call *call)
+{
+    if (!call->queued)
+        return;
+    struct ttrpc_server *s = call->server;
+    for (struct ttrpc_call **pp = &s->queue; *pp; pp = &(*pp)->queue_next) {
+        if (*pp == call) {
+            *pp = call->queue_next;
+            if (s->queue_tail == &call->queue_next)
+                s->queue_tail = pp;
+            break;
+        }
+    }
+    call->queue_next = NULL;
+    call->queued = false;
+    s->n_queued--;
+}
+
 static void call_free(struct ttrpc_call *call)
 {
     call_unlink(call);
+    call_dequeue(call);
     loop_timer_cancel(call->timer);
     if (call->request)
         protobuf_c_message_free_unpacked(call->request, NULL);
@@ -89,9 +120,33 @@ static void call_free(struct ttrpc_call *call)
     free(call);
 }
 
-/* Tell the owner of a deferred call that it is being dropped, then free it. */
+/* The call is done with (answered, or dropped): freed now, or when its
+ * handler returns.  The connection forgets it at once (it may go away
+ * before the handler returns). */
+static void call_done(struct ttrpc_call *call)
+{
+    if (!call->running) {
+        call_free(call);
+        return;
+    }
+    call_unlink(call);
+    loop_timer_cancel(call->timer);
+    call->timer = NULL;
+    call->answered = true;
+}
+
+/* Tell the owner of a deferred call that it is being dropped, then free it.
+ * A call whose handler is still on the stack is only marked: the handler
+ * holds it, and what it answers is dropped (call_run finishes it). */
 static void call_abandon(struct ttrpc_call *call)
 {
+    if (call->running) {
+        call_unlink(call);
+        loop_timer_cancel(call->timer);
+        call->timer = NULL;
+        call->abandoned = true;
+        return;
+    }
     if (call->cancel)
         call->cancel(call->cancel_data);
     call_free(call);
@@ -152,7 +207,7 @@ int ttrpc_call_reply(struct ttrpc_call *call, const ProtobufCMessage *response)
             ret = send_response(call->sc, call->stream_id, TTRPC_OK, NULL, buf, len);
         }
     }
-    call_free(call);
+    call_done(call);
     return ret;
 }
 
@@ -163,7 +218,7 @@ int ttrpc_call_fail(struct ttrpc_call *call, enum ttrpc_code code, const char *f
     cleanup_free char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     int ret = call->sc ? send_response(call->sc, call->stream_id, code, msg, NULL, 0) : 0;
-    call_free(call);
+    call_done(call);
     return ret;
 }
 
@@ -196,6 +251,56 @@ static void call_deadline_passed(void *data)
         send_error(call->sc, call->stream_id, TTRPC_DEADLINE_EXCEEDED, "%s: deadline exceeded",
                    call->name);
     call_abandon(call);
+}
+
+static void server_drain(struct ttrpc_server *s);
+
+/* Run the handler.  What may happen while it runs the loop: the call is
+ * answered (by itself), abandoned (deadline, connection closed), other
+ * requests are dispatched; it is freed here when it is done with. */
+static void call_run(struct ttrpc_server *s, struct ttrpc_call *call)
+{
+    bool exclusive = call->method->exclusive;
+    if (exclusive)
+        s->hold++;
+    call->running = true;
+    call->method->handler(call, call->request, s->data);
+    call->running = false;
+    if (call->answered)
+        call_free(call);
+    else if (call->abandoned)
+        call_abandon(call); /* its cancel hook, if it set one to answer later */
+    if (exclusive) {
+        s->hold--;
+        server_drain(s);
+    }
+}
+
+/* Dispatch the queued exclusive calls in order while nothing holds the
+ * server.  One loop does it: a handler that returns inside it does not
+ * recurse. */
+static void server_drain(struct ttrpc_server *s)
+{
+    if (s->draining)
+        return;
+    s->draining = true;
+    while (s->hold == 0 && s->queue) {
+        struct ttrpc_call *call = s->queue;
+        call_dequeue(call);
+        call_run(s, call);
+    }
+    s->draining = false;
+}
+
+void ttrpc_server_hold(struct ttrpc_server *s)
+{
+    s->hold++;
+}
+
+void ttrpc_server_release(struct ttrpc_server *s)
+{
+    if (s->hold > 0 && --s->hold == 0)
+        server_drain(s);
 }
 
 static const struct ttrpc_method *find_method(struct ttrpc_server *s, const char *service,
@@ -268,6 +373,7 @@ static void server_frame(struct ttrpc_conn *conn, const struct ttrpc_header *h,
     }
 
     struct ttrpc_call *call = xcalloc(1, sizeof(*call));
+    call->server = s;
     call->sc = sc;
     call->stream_id = h->stream_id;
     call->method = m;
@@ -284,7 +390,19 @@ static void server_frame(struct ttrpc_conn *conn, const struct ttrpc_header *h,
     }
     ttrpc__request__free_unpacked(req, NULL);
     (void)conn;
-    m->handler(call, input, s->data);
+    if (m->exclusive && (s->hold > 0 || s->queue)) {
+        if (s->n_queued >= TTRPC_MAX_QUEUED) {
+            ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "%s: %zu calls are waiting already",
+                            call->name, s->n_queued);
+            return;
+        }
+        call->queued = true;
+        *s->queue_tail = call;
+        s->queue_tail = &call->queue_next;
+        s->n_queued++;
+        return;
+    }
+    call_run(s, call);
 }
 
 static void server_oversized(struct ttrpc_conn *conn, const struct ttrpc_header *h, void *data)

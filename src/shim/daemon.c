@@ -43,7 +43,10 @@ int shim_daemon_run(const struct shim_options *opts, int listen_fd, struct kerr 
         return -1;
     log_info("serving sandbox of `%s` (namespace `%s`)", opts->id, opts->namespace);
     int r = loop_run(shim.loop, &shim.quit, err);
-    /* Whatever is left goes with us: VMM, virtiofsd, mounts, state. */
+    /* Whatever is left goes with us: VMM, virtiofsd, mounts, state.  The
+     * teardown's agent calls run the loop: no Delete or Create may run in
+     * the middle of it (they wait, and go with the server). */
+    ttrpc_server_hold(shim.server);
     shim_all_stopped(&shim, 255);
     sandbox_teardown(&shim);
     while (shim.containers)

@@ -5,6 +5,8 @@
 #include "shim.h"
 #include "util.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,38 +39,72 @@ static void memory_stat_fill(Io__Containerd__Cgroups__V2__MemoryStat *m, const G
     }
 }
 
-static Io__Containerd__Cgroups__V2__IOEntry *io_entry(Io__Containerd__Cgroups__V2__IOStat *io,
-                                                      uint64_t major, uint64_t minor)
+/* The guest's blkio statistics are per device and operation; it has a handful
+ * of block devices, but a hostile one can send a 4 MiB list of distinct ones.
+ * Devices past this many are dropped, and each entry finds its device through
+ * a small hash table: the merge is linear in what the guest sends. */
+#define IO_DEVICES_MAX 256
+#define IO_SLOTS       (2 * IO_DEVICES_MAX) /* a power of two, at most half full */
+
+struct io_index {
+    Io__Containerd__Cgroups__V2__IOStat *io;
+    uint16_t slot[IO_SLOTS]; /* 1 + the index in io->usage; 0: empty */
+};
+
+static size_t io_hash(uint64_t major, uint64_t minor)
 {
-    for (size_t i = 0; i < io->n_usage; i++)
-        if (io->usage[i]->major == major && io->usage[i]->minor == minor)
-            return io->usage[i];
+    uint64_t h = (major * 0x9e3779b97f4a7c15ull) ^ (minor + 0x632be59bd9b4e019ull);
+    h ^= h >> 29;
+    return (size_t)(h & (IO_SLOTS - 1));
+}
+
+/* The device's entry, added if new; NULL when IO_DEVICES_MAX are there. */
+static Io__Containerd__Cgroups__V2__IOEntry *io_entry(struct io_index *x, uint64_t major,
+                                                      uint64_t minor)
+{
+    Io__Containerd__Cgroups__V2__IOStat *io = x->io;
+    size_t i = io_hash(major, minor);
+    for (; x->slot[i] != 0; i = (i + 1) & (IO_SLOTS - 1)) {
+        Io__Containerd__Cgroups__V2__IOEntry *e = io->usage[x->slot[i] - 1];
+        if (e->major == major && e->minor == minor)
+            return e;
+    }
+    if (io->n_usage >= IO_DEVICES_MAX)
+        return NULL;
     Io__Containerd__Cgroups__V2__IOEntry *e = xcalloc(1, sizeof(*e));
     io__containerd__cgroups__v2__ioentry__init(e);
     e->major = major, e->minor = minor;
-    io->usage = xrealloc(io->usage, (io->n_usage + 1) * sizeof(*io->usage));
+    if (io->usage == NULL)
+        io->usage = xcalloc(IO_DEVICES_MAX, sizeof(*io->usage));
     io->usage[io->n_usage++] = e;
+    x->slot[i] = (uint16_t)io->n_usage;
     return e;
+}
+
+static void io_merge(struct io_index *x, Grpc__BlkioStatsEntry *const *list, size_t n, bool ios)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Grpc__BlkioStatsEntry *s = list[i];
+        bool read = strcmp(s->op, "Read") == 0, write = strcmp(s->op, "Write") == 0;
+        if (!read && !write)
+            continue; /* Sync, Async, Total, Discard: not in v2's IOEntry */
+        Io__Containerd__Cgroups__V2__IOEntry *e = io_entry(x, s->major, s->minor);
+        if (e == NULL)
+            continue;
+        if (ios)
+            *(read ? &e->rios : &e->wios) = s->value;
+        else
+            *(read ? &e->rbytes : &e->wbytes) = s->value;
+    }
 }
 
 static void io_fill(Io__Containerd__Cgroups__V2__IOStat *io, const Grpc__BlkioStats *b)
 {
-    for (size_t i = 0; i < b->n_io_service_bytes_recursive; i++) {
-        const Grpc__BlkioStatsEntry *s = b->io_service_bytes_recursive[i];
-        Io__Containerd__Cgroups__V2__IOEntry *e = io_entry(io, s->major, s->minor);
-        if (strcmp(s->op, "Read") == 0)
-            e->rbytes = s->value;
-        else if (strcmp(s->op, "Write") == 0)
-            e->wbytes = s->value;
-    }
-    for (size_t i = 0; i < b->n_io_serviced_recursive; i++) {
-        const Grpc__BlkioStatsEntry *s = b->io_serviced_recursive[i];
-        Io__Containerd__Cgroups__V2__IOEntry *e = io_entry(io, s->major, s->minor);
-        if (strcmp(s->op, "Read") == 0)
-            e->rios = s->value;
-        else if (strcmp(s->op, "Write") == 0)
-            e->wios = s->value;
-    }
+    struct io_index *x = xcalloc(1, sizeof(*x));
+    x->io = io;
+    io_merge(x, b->io_service_bytes_recursive, b->n_io_service_bytes_recursive, false);
+    io_merge(x, b->io_serviced_recursive, b->n_io_serviced_recursive, true);
+    free(x);
 }
 
 #define NEW(type, init)                                                                            \

@@ -497,28 +497,40 @@ static void task_shutdown(struct ttrpc_call *call, const ProtobufCMessage *m, vo
     loop_quit(shim->loop);
 }
 
-#define METHOD(name, type, fn)                                                                     \
+#define METHOD(name, type, fn, excl)                                                               \
     {                                                                                              \
-        TASK_SERVICE, name, &containerd__task__v2__##type##__descriptor, fn                        \
+        TASK_SERVICE, name, &containerd__task__v2__##type##__descriptor, fn, excl                  \
     }
 
+/* Re-entry: a synchronous agent call runs the loop, and the server dispatches
+ * other requests meanwhile.  Every method that calls the agent synchronously,
+ * or creates or frees containers, processes or the sandbox, is exclusive: one
+ * runs at a time, the next waits until it returns (its deadline counting), so
+ * a handler's containers, processes and sandbox stay what it looked up across
+ * its agent calls (only their status moves: exits and the VMM's death are
+ * recorded as they come).  The others (reads and a Wait's registration) never
+ * run the loop and free nothing: they are answered at once, even in the
+ * middle of an exclusive call, and a slow guest never delays them. */
+#define EXCLUSIVE true
+#define AT_ONCE   false
+
 const struct ttrpc_method shim_task_methods[] = {
-    METHOD("State", state_request, task_state),
-    METHOD("Create", create_task_request, task_create),
-    METHOD("Start", start_request, task_start),
-    METHOD("Delete", delete_request, task_delete),
-    METHOD("Pids", pids_request, task_pids),
-    METHOD("Pause", pause_request, task_pause),
-    METHOD("Resume", resume_request, task_resume),
-    METHOD("Checkpoint", checkpoint_task_request, task_checkpoint),
-    METHOD("Kill", kill_request, task_kill),
-    METHOD("Exec", exec_process_request, task_exec),
-    METHOD("ResizePty", resize_pty_request, task_resize_pty),
-    METHOD("CloseIO", close_iorequest, task_close_io),
-    METHOD("Update", update_task_request, task_update),
-    METHOD("Wait", wait_request, task_wait),
-    METHOD("Stats", stats_request, task_stats),
-    METHOD("Connect", connect_request, task_connect),
-    METHOD("Shutdown", shutdown_request, task_shutdown),
+    METHOD("State", state_request, task_state, AT_ONCE),
+    METHOD("Create", create_task_request, task_create, EXCLUSIVE),
+    METHOD("Start", start_request, task_start, EXCLUSIVE),
+    METHOD("Delete", delete_request, task_delete, EXCLUSIVE),
+    METHOD("Pids", pids_request, task_pids, AT_ONCE),
+    METHOD("Pause", pause_request, task_pause, EXCLUSIVE),
+    METHOD("Resume", resume_request, task_resume, EXCLUSIVE),
+    METHOD("Checkpoint", checkpoint_task_request, task_checkpoint, AT_ONCE),
+    METHOD("Kill", kill_request, task_kill, EXCLUSIVE),
+    METHOD("Exec", exec_process_request, task_exec, EXCLUSIVE),
+    METHOD("ResizePty", resize_pty_request, task_resize_pty, EXCLUSIVE),
+    METHOD("CloseIO", close_iorequest, task_close_io, EXCLUSIVE),
+    METHOD("Update", update_task_request, task_update, EXCLUSIVE),
+    METHOD("Wait", wait_request, task_wait, AT_ONCE),
+    METHOD("Stats", stats_request, task_stats, EXCLUSIVE),
+    METHOD("Connect", connect_request, task_connect, AT_ONCE),
+    METHOD("Shutdown", shutdown_request, task_shutdown, EXCLUSIVE),
 };
 const size_t shim_task_methods_count = ARRAY_SIZE(shim_task_methods);

@@ -509,3 +509,299 @@ TEST(many_concurrent_calls_on_one_connection)
     ttrpc_client_free(c);
     fixture_fini(&f);
 }
+
+/* ---- re-entry: a handler that runs the loop (exclusive methods) ----
+ *
+ * As in the sandbox daemon: the front server's Nest handler calls a backend
+ * synchronously (the backend answers Slow after slow_ns), so the loop runs
+ * inside it and the front server sees other requests meanwhile.  Requests
+ * are sent by timers at chosen moments, which fire inside the nested loop. */
+
+struct nest_world {
+    struct loop *loop;
+    struct ttrpc_server *front, *back;
+    struct ttrpc_client *back_client;
+    uint64_t slow_ns;
+    int running, max_running; /* Nest handlers on the stack */
+    char order[32];           /* the keys of the Nest calls, as they ran */
+    size_t n_order;
+};
+static struct nest_world W;
+
+struct slow_call {
+    struct ttrpc_call *call;
+    struct loop_timer *timer;
+};
+
+static void slow_answer(void *data)
+{
+    struct slow_call *s = data;
+    Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT;
+    ttrpc_call_set_cancel(s->call, NULL, NULL);
+    ttrpc_call_reply(s->call, &kv.base);
+    free(s);
+}
+
+static void slow_cancelled(void *data)
+{
+    struct slow_call *s = data;
+    loop_timer_cancel(s->timer);
+    free(s);
+}
+
+static void slow(struct ttrpc_call *call, const ProtobufCMessage *req, void *data)
+{
+    struct slow_call *s = xcalloc(1, sizeof(*s));
+    s->call = call;
+    s->timer = loop_timer_add(W.loop, W.slow_ns, slow_answer, s);
+    ttrpc_call_set_cancel(call, slow_cancelled, s);
+}
+
+static void nest(struct ttrpc_call *call, const ProtobufCMessage *req, void *data)
+{
+    const Ttrpc__KeyValue *kv = (const void *)req;
+    if (++W.running > W.max_running)
+        W.max_running = W.running;
+    if (W.n_order < sizeof(W.order) - 1)
+        W.order[W.n_order++] = kv->key[0];
+    Ttrpc__KeyValue q = TTRPC__KEY_VALUE__INIT;
+    struct kerr *e = NULL;
+    ttrpc_client_call(W.back_client, "test.Back", "Slow", &q.base, NULL, NULL, 0, NULL, &e);
+    kerr_free(e);
+    W.running--;
+    /* The call may have been abandoned meanwhile: it is still ours to answer. */
+    ttrpc_call_reply(call, req);
+}
+
+static const struct ttrpc_method back_methods[] = {
+    {"test.Back", "Slow", &ttrpc__key_value__descriptor, slow},
+};
+
+static const struct ttrpc_method front_methods[] = {
+    {"test.Front", "Nest", &ttrpc__key_value__descriptor, nest, true},
+    {"test.Front", "Echo", &ttrpc__key_value__descriptor, echo, true},
+    {"test.Front", "Read", &ttrpc__key_value__descriptor, echo, false},
+};
+
+static struct ttrpc_client *front_client(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return NULL;
+    if (ttrpc_server_add_stream(W.front, sv[0], false, NULL) < 0)
+        return NULL;
+    return ttrpc_client_new(W.loop, sv[1], NULL);
+}
+
+static int nest_init(uint64_t slow_ns)
+{
+    memset(&W, 0, sizeof(W));
+    W.slow_ns = slow_ns;
+    W.loop = loop_new(NULL);
+    W.back = ttrpc_server_new(W.loop, back_methods, ARRAY_SIZE(back_methods), NULL);
+    W.front = ttrpc_server_new(W.loop, front_methods, ARRAY_SIZE(front_methods), NULL);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+        ttrpc_server_add_stream(W.back, sv[0], false, NULL) < 0)
+        return -1;
+    W.back_client = ttrpc_client_new(W.loop, sv[1], NULL);
+    return W.back_client ? 0 : -1;
+}
+
+static void nest_fini(void)
+{
+    ttrpc_client_free(W.back_client);
+    ttrpc_server_free(W.front);
+    ttrpc_server_free(W.back);
+    loop_free(W.loop);
+}
+
+/* An answer, and how many Nest handlers ran when it came. */
+struct nest_answer {
+    bool done;
+    int code;
+    int running_then;
+};
+
+static void nest_record(int code, const char *message, const uint8_t *payload, size_t len,
+                        void *data)
+{
+    struct nest_answer *a = data;
+    a->done = true;
+    a->code = code;
+    a->running_then = W.running;
+}
+
+/* A call sent by a timer: method, key, deadline, on which client. */
+struct later {
+    struct ttrpc_client *client;
+    const char *method, *key;
+    uint64_t timeout_ns;
+    struct nest_answer answer;
+};
+
+static void send_later(void *data)
+{
+    struct later *l = data;
+    Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT;
+    kv.key = (char *)l->key;
+    ttrpc_client_call_async(l->client, "test.Front", l->method, &kv.base, l->timeout_ns,
+                            nest_record, &l->answer, NULL);
+}
+
+static void free_client_later(void *data)
+{
+    ttrpc_client_free(data);
+}
+
+#define MS 1000000ull
+
+static bool all_done(struct later *l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!l[i].answer.done)
+            return false;
+    return true;
+}
+
+static void pump(struct later *l, size_t n, int max_ms)
+{
+    for (int i = 0; i < max_ms && !all_done(l, n); i++)
+        loop_run_once(W.loop, 1, NULL);
+}
+
+TEST(exclusive_calls_run_one_at_a_time_in_order_others_at_once)
+{
+    CHECK_INT(nest_init(40 * MS), 0);
+    struct ttrpc_client *c1 = front_client(), *c2 = front_client(), *c3 = front_client();
+    CHECK(c1 && c2 && c3);
+    struct later l[] = {
+        {c1, "Nest", "a", 0, {0}}, /* at 0: runs, nests for 40 ms */
+        {c2, "Nest", "b", 0, {0}}, /* at 5 ms: waits for a */
+        {c1, "Read", "r", 0, {0}}, /* at 8 ms, on a's own connection: answered at once */
+        {c3, "Read", "s", 0, {0}}, /* at 9 ms: answered at once */
+        {c1, "Nest", "c", 0, {0}}, /* at 10 ms, on a's connection: waits for a and b */
+        {c3, "Echo", "d", 0, {0}}, /* at 12 ms: exclusive, waits for a, b and c */
+    };
+    const uint64_t at[] = {0, 5, 8, 9, 10, 12};
+    for (size_t i = 0; i < ARRAY_SIZE(l); i++)
+        loop_timer_add(W.loop, at[i] * MS, send_later, &l[i]);
+    pump(l, ARRAY_SIZE(l), 5000);
+    CHECK(all_done(l, ARRAY_SIZE(l)));
+    for (size_t i = 0; i < ARRAY_SIZE(l); i++)
+        CHECK_INT(l[i].answer.code, TTRPC_OK);
+    CHECK_INT(W.max_running, 1);
+    CHECK_STR(W.order, "abc");
+    CHECK_INT(l[2].answer.running_then, 1); /* while a ran */
+    CHECK_INT(l[3].answer.running_then, 1);
+    ttrpc_client_free(c1);
+    ttrpc_client_free(c2);
+    ttrpc_client_free(c3);
+    nest_fini();
+}
+
+TEST(a_call_whose_deadline_passes_while_its_handler_runs_is_answered_once)
+{
+    CHECK_INT(nest_init(40 * MS), 0);
+    struct ttrpc_client *c1 = front_client();
+    struct later l[] = {{c1, "Nest", "a", 5 * MS, {0}}};
+    send_later(&l[0]);
+    pump(l, 1, 5000);
+    CHECK(l[0].answer.done);
+    CHECK_INT(l[0].answer.code, TTRPC_DEADLINE_EXCEEDED);
+    /* The handler returned later and answered into the void; the connection
+     * serves on. */
+    struct later next[] = {{c1, "Echo", "b", 0, {0}}};
+    send_later(&next[0]);
+    pump(next, 1, 5000);
+    CHECK_INT(next[0].answer.code, TTRPC_OK);
+    CHECK_INT(W.running, 0);
+    ttrpc_client_free(c1);
+    nest_fini();
+}
+
+TEST(a_connection_closed_while_its_handler_runs_goes_after_it)
+{
+    CHECK_INT(nest_init(40 * MS), 0);
+    struct ttrpc_client *c1 = front_client(), *c2 = front_client();
+    struct later l[] = {{c1, "Nest", "a", 0, {0}}, {c2, "Nest", "b", 0, {0}}};
+    send_later(&l[0]);
+    loop_timer_add(W.loop, 5 * MS, send_later, &l[1]);
+    /* c1 hangs up while a's handler waits for the backend: its connection
+     * is gone in the nested loop, under the round that dispatched a. */
+    loop_timer_add(W.loop, 10 * MS, free_client_later, c1);
+    pump(l, 2, 5000);
+    CHECK(all_done(l, 2));
+    CHECK_INT(l[0].answer.code, TTRPC_CANCELLED); /* the client's own verdict */
+    CHECK_INT(l[1].answer.code, TTRPC_OK);
+    CHECK_STR(W.order, "ab");
+    ttrpc_client_free(c2);
+    nest_fini();
+}
+
+TEST(a_queued_call_keeps_its_deadline_and_leaves_with_its_connection)
+{
+    CHECK_INT(nest_init(60 * MS), 0);
+    struct ttrpc_client *c1 = front_client(), *c2 = front_client(), *c3 = front_client();
+    struct later l[] = {
+        {c1, "Nest", "a", 0, {0}},
+        {c2, "Nest", "b", 10 * MS, {0}}, /* queued at 5 ms, its deadline at 15 ms */
+        {c3, "Nest", "c", 0, {0}},       /* queued at 5 ms, its client gone at 10 ms */
+    };
+    send_later(&l[0]);
+    loop_timer_add(W.loop, 5 * MS, send_later, &l[1]);
+    loop_timer_add(W.loop, 5 * MS, send_later, &l[2]);
+    loop_timer_add(W.loop, 10 * MS, free_client_later, c3);
+    pump(l, 3, 5000);
+    CHECK(all_done(l, 3));
+    CHECK_INT(l[0].answer.code, TTRPC_OK);
+    CHECK_INT(l[1].answer.code, TTRPC_DEADLINE_EXCEEDED);
+    CHECK_INT(l[1].answer.running_then, 1); /* answered while a ran */
+    CHECK_INT(l[2].answer.code, TTRPC_CANCELLED);
+    CHECK_STR(W.order, "a"); /* neither ran */
+    ttrpc_client_free(c1);
+    ttrpc_client_free(c2);
+    nest_fini();
+}
+
+TEST(a_held_server_queues_exclusive_calls_up_to_a_bound)
+{
+    CHECK_INT(nest_init(MS), 0);
+    struct ttrpc_client *c1 = front_client(), *c2 = front_client();
+    ttrpc_server_hold(W.front);
+    static struct later l[TTRPC_MAX_QUEUED + 1];
+    for (size_t i = 0; i < ARRAY_SIZE(l); i++) {
+        l[i] = (struct later){c1, "Echo", "e", 0, {0}};
+        send_later(&l[i]);
+    }
+    struct later read[] = {{c2, "Read", "r", 0, {0}}};
+    send_later(&read[0]);
+    pump(read, 1, 5000);
+    CHECK_INT(read[0].answer.code, TTRPC_OK);
+    for (int i = 0; i < 50; i++)
+        loop_run_once(W.loop, 1, NULL);
+    size_t done = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(l); i++)
+        done += l[i].answer.done;
+    CHECK_INT(done, 1);
+    CHECK_INT(l[TTRPC_MAX_QUEUED].answer.code, TTRPC_RESOURCE_EXHAUSTED);
+    ttrpc_server_release(W.front);
+    pump(l, ARRAY_SIZE(l), 5000);
+    for (size_t i = 0; i < TTRPC_MAX_QUEUED; i++)
+        CHECK_INT(l[i].answer.code, TTRPC_OK);
+    ttrpc_client_free(c1);
+    ttrpc_client_free(c2);
+    nest_fini();
+}
+
+TEST(a_call_on_a_client_freed_meanwhile_fails_cleanly)
+{
+    /* The sandbox daemon frees its agent client when the VM dies, which can
+     * happen in the loop round of the call before. */
+    Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT;
+    int code = 0;
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK_INT(ttrpc_client_call(NULL, "x.Y", "Z", &kv.base, NULL, NULL, 0, &code, &e), -1);
+    CHECK_INT(code, TTRPC_UNAVAILABLE);
+    CHECK_INT(e->status, ENOTCONN);
+}
