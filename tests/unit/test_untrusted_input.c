@@ -40,7 +40,8 @@ TEST(text_escape_escapes_invalid_utf8_and_c1_controls)
 {
     /* A lone continuation byte, a truncated sequence, an overlong '/', a
      * UTF-16 surrogate, beyond U+10FFFF, and U+009B (an 8-bit CSI). */
-    cleanup_free char *s = escape("\x80|\xe2\x82|\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\xc2\x9b", 200);
+    cleanup_free char *s =
+        escape("\x80|\xe2\x82|\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\xc2\x9b", 200);
     CHECK_STR(s, "\\x80|\\xe2\\x82|\\xc0\\xaf|\\xed\\xa0\\x80|\\xf4\\x90\\x80\\x80|\\xc2\\x9b");
 }
 
@@ -153,8 +154,7 @@ struct reply {
     char *message;
 };
 
-static void on_reply(int code, const char *message, const uint8_t *payload, size_t len,
-                     void *data)
+static void on_reply(int code, const char *message, const uint8_t *payload, size_t len, void *data)
 {
     struct reply *r = data;
     r->done = true;
