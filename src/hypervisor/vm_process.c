@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,18 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* In the forked child: only the child changes namespace, never the caller. */
+static int vm_enter_netns(const char *path, int log_fd)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+        dprintf(log_fd, "enter network namespace `%s`: %s\n", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
 
 int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
              void (*child_setup)(struct vm *vm), struct kerr **err)
@@ -46,6 +59,8 @@ int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
         signal(SIGPIPE, SIG_DFL);
         if (child_setup)
             child_setup(vm);
+        if (vm->cfg.netns_path && vm_enter_netns(vm->cfg.netns_path, log_fd) < 0)
+            _exit(126);
         execv(argv[0], argv);
         dprintf(log_fd, "exec `%s`: %s\n", argv[0], strerror(errno));
         _exit(127);
