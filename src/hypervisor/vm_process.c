@@ -57,10 +57,11 @@ int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
         /* A VMM must not outlive a crashed parent unnoticed: it is reaped by
          * whoever cleans the sandbox; keep default signal dispositions. */
         signal(SIGPIPE, SIG_DFL);
-        if (child_setup)
-            child_setup(vm);
+        /* Before child_setup: it may drop the capabilities setns needs. */
         if (vm->cfg.netns_path && vm_enter_netns(vm->cfg.netns_path, log_fd) < 0)
             _exit(126);
+        if (child_setup)
+            child_setup(vm);
         execv(argv[0], argv);
         dprintf(log_fd, "exec `%s`: %s\n", argv[0], strerror(errno));
         _exit(127);
