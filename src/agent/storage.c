@@ -43,7 +43,28 @@ struct mount_plan {
     struct mount_opts opts;
     bool no_mount; /* "local" */
     mode_t dir_mode;
+    /* O_PATH fds of sources resolved beneath the storage root, mounted
+     * through /proc/self/fd/N: open until the mount is made. */
+    int *fds;
+    size_t n_fds;
 };
+
+static void plan_release(struct mount_plan *plan)
+{
+    for (size_t i = 0; i < plan->n_fds; i++)
+        close(plan->fds[i]);
+    free(plan->fds);
+    free(plan->source);
+    mount_opts_release(&plan->opts);
+}
+
+/* Keep fd open for the mount; returns the path that names it. */
+static char *plan_hold(struct mount_plan *plan, int fd)
+{
+    plan->fds = xrealloc(plan->fds, (plan->n_fds + 1) * sizeof(*plan->fds));
+    plan->fds[plan->n_fds++] = fd;
+    return xasprintf("/proc/self/fd/%d", fd);
+}
 
 typedef int (*storage_handler)(struct agent *a, const Grpc__Storage *s, struct mount_plan *plan,
                                struct kerr **err);
@@ -328,66 +349,125 @@ static int handle_local(struct agent *a, const Grpc__Storage *s, struct mount_pl
     return 0;
 }
 
-/* Sources of bind and overlay mounts must be inside the sandbox too. */
-static int check_source_path(struct agent *a, const char *path, const char *what, struct kerr **err)
+static int open_storage_root(struct agent *a, struct kerr **err)
 {
-    const char *rel;
-    return path_under_root(a->opts.storage_root, path, what, &rel, err);
+    if (mkdir_all(a->opts.storage_root, 0755, err) < 0)
+        return -1;
+    int rootfd = open(a->opts.storage_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return kerr_make(err, errno, "open storage root `%s`", a->opts.storage_root);
+    return rootfd;
 }
 
-/* mkdir -p of a directory under the storage root, never leaving it. */
-static int make_sandbox_dir(struct agent *a, const char *path, struct kerr **err)
+/* Sources of bind and overlay mounts must be inside the sandbox too, and
+ * not only as text: the path is resolved beneath the storage root through
+ * an fd (openat2 RESOLVE_BENEATH: a symlink that leads outside, one CopyFile
+ * made say, fails), and the mount goes through that fd.  Returns the
+ * /proc/self/fd path to mount from. */
+static char *source_beneath(struct agent *a, const char *path, const char *what,
+                            struct mount_plan *plan, struct kerr **err)
+{
+    const char *rel;
+    if (path_under_root(a->opts.storage_root, path, what, &rel, err) < 0)
+        return NULL;
+    cleanup_close int rootfd = open_storage_root(a, err);
+    if (rootfd < 0)
+        return NULL;
+    int fd = open_beneath(rootfd, rel, O_PATH, 0);
+    if (fd < 0) {
+        if (errno == EXDEV || errno == ELOOP)
+            kerr_make(err, errno, "%s `%s`: leads outside `%s`", what, path, a->opts.storage_root);
+        else
+            kerr_make(err, errno, "%s `%s`", what, path);
+        return NULL;
+    }
+    return plan_hold(plan, fd);
+}
+
+/* mkdir -p of a directory under the storage root, never leaving it; the
+ * mount goes through the returned /proc/self/fd path. */
+static char *make_sandbox_dir(struct agent *a, const char *path, struct mount_plan *plan,
+                              struct kerr **err)
 {
     const char *rel;
     if (path_under_root(a->opts.storage_root, path, "directory", &rel, err) < 0)
-        return -1;
-    if (mkdir_all(a->opts.storage_root, 0755, err) < 0)
-        return -1;
-    cleanup_close int rootfd = open(a->opts.storage_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return NULL;
+    cleanup_close int rootfd = open_storage_root(a, err);
     if (rootfd < 0)
-        return kerr_make(err, errno, "open storage root `%s`", a->opts.storage_root);
-    cleanup_close int fd = mkdir_beneath(rootfd, rel, 0755, err);
-    return fd < 0 ? -1 : 0;
+        return NULL;
+    int fd = mkdir_beneath(rootfd, rel, 0755, err);
+    return fd < 0 ? NULL : plan_hold(plan, fd);
 }
 
 static int handle_bind(struct agent *a, const Grpc__Storage *s, struct mount_plan *plan,
                        struct kerr **err)
 {
-    if (check_source_path(a, s->source, "bind source", err) < 0)
+    plan->source = source_beneath(a, s->source, "bind source", plan, err);
+    if (plan->source == NULL)
         return -1;
-    plan->source = xstrdup(s->source);
     plan->fstype = NULL;
     plan->opts.flags |= MS_BIND;
     return 0;
 }
 
-/* lowerdir=A:B,upperdir=U,workdir=W: every directory inside the sandbox. */
+/* One overlay option with every directory of its value ("A:B") resolved
+ * beneath the storage root: "key=/proc/self/fd/N:/proc/self/fd/M". */
+static char *overlay_option_beneath(struct agent *a, const char *key, const char *dirs, bool make,
+                                    struct mount_plan *plan, struct kerr **err)
+{
+    cleanup_free char *copy = xstrdup(dirs);
+    char *out = xstrdup(key);
+    char *save = NULL;
+    for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        /* upperdir and workdir are the overlay's own: made when missing. */
+        cleanup_free char *fd_path = make ? make_sandbox_dir(a, d, plan, err)
+                                          : source_beneath(a, d, "overlay directory", plan, err);
+        if (fd_path == NULL) {
+            free(out);
+            return NULL;
+        }
+        char *next = xasprintf("%s%s%s", out, out[strlen(key)] ? ":" : "", fd_path);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+/* lowerdir=A:B,upperdir=U,workdir=W: every directory inside the sandbox,
+ * mounted through fds. */
 static int handle_overlay(struct agent *a, const Grpc__Storage *s, struct mount_plan *plan,
                           struct kerr **err)
 {
     static const char *const keys[] = {"lowerdir=", "upperdir=", "workdir="};
     bool has_lower = false;
-    for (size_t i = 0; i < s->n_options; i++)
-        for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
-            size_t klen = strlen(keys[k]);
-            if (strncmp(s->options[i], keys[k], klen) != 0)
-                continue;
-            has_lower |= k == 0;
-            cleanup_free char *dirs = xstrdup(s->options[i] + klen);
-            char *save = NULL;
-            for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                if (check_source_path(a, d, "overlay directory", err) < 0)
-                    return -1;
-                /* upperdir and workdir are the overlay's own: made when missing. */
-                if (k > 0 && make_sandbox_dir(a, d, err) < 0)
-                    return -1;
-            }
+    char **options = xcalloc(s->n_options + 1, sizeof(char *));
+    int ret = 0;
+    for (size_t i = 0; i < s->n_options && ret == 0; i++) {
+        size_t k = 0;
+        while (k < ARRAY_SIZE(keys) && strncmp(s->options[i], keys[k], strlen(keys[k])) != 0)
+            k++;
+        if (k == ARRAY_SIZE(keys)) {
+            options[i] = xstrdup(s->options[i]);
+            continue;
         }
-    if (!has_lower)
-        return kerr_make(err, 0, "overlayfs storage needs a lowerdir option");
-    plan->source = xstrdup("overlay");
-    plan->fstype = "overlay";
-    return 0;
+        has_lower |= k == 0;
+        options[i] =
+            overlay_option_beneath(a, keys[k], s->options[i] + strlen(keys[k]), k > 0, plan, err);
+        if (options[i] == NULL)
+            ret = -1;
+    }
+    if (ret == 0 && !has_lower)
+        ret = kerr_make(err, 0, "overlayfs storage needs a lowerdir option");
+    if (ret == 0) {
+        mount_opts_release(&plan->opts);
+        mount_opts_parse(options, s->n_options, &plan->opts);
+        plan->source = xstrdup("overlay");
+        plan->fstype = "overlay";
+    }
+    for (size_t i = 0; i < s->n_options; i++)
+        free(options[i]);
+    free(options);
+    return ret;
 }
 
 static const struct {
@@ -524,11 +604,9 @@ static int apply_fs_group(const Grpc__Storage *s, const struct mount_opts *opts,
 static int apply_plan(struct agent *a, const Grpc__Storage *s, const char *rel,
                       const struct mount_plan *plan, struct kerr **err)
 {
-    if (mkdir_all(a->opts.storage_root, 0755, err) < 0)
-        return -1;
-    cleanup_close int rootfd = open(a->opts.storage_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    cleanup_close int rootfd = open_storage_root(a, err);
     if (rootfd < 0)
-        return kerr_make(err, errno, "open storage root `%s`", a->opts.storage_root);
+        return -1;
     cleanup_close int target =
         mkdir_beneath(rootfd, rel, plan->no_mount ? plan->dir_mode : 0755, err);
     if (target < 0)
@@ -573,8 +651,7 @@ static int add_one(struct agent *a, const Grpc__Storage *s, const char *owner,
     int ret = handler(a, s, &plan, err);
     if (ret == 0)
         ret = apply_plan(a, s, rel, &plan, err);
-    free(plan.source);
-    mount_opts_release(&plan.opts);
+    plan_release(&plan);
     if (ret < 0)
         return -1;
     m = xcalloc(1, sizeof(*m));

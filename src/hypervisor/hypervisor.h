@@ -87,6 +87,10 @@ struct vm_config {
     const struct vm_net_device *net_devices;
     size_t n_net_devices;
     bool disable_vhost_net; /* never vhost-net, even where /dev/vhost-net opens */
+    /* The network namespace the VMM process starts in (opened and entered by
+     * its child before the exec); NULL: the caller's.  The VMM's pid is the
+     * one callers and hooks see, so it must be in the pod's netns. */
+    const char *netns_path;
     /* dragonball: announce the virtio-mmio devices on the kernel command line
      * (with an MP table) instead of in the DSDT (docs/vmm.md). */
     bool virtio_mmio_cmdline;

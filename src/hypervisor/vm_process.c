@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,18 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* In the forked child: only the child changes namespace, never the caller. */
+static int vm_enter_netns(const char *path, int log_fd)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+        dprintf(log_fd, "enter network namespace `%s`: %s\n", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
 
 int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
              void (*child_setup)(struct vm *vm), struct kerr **err)
@@ -44,6 +57,9 @@ int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
         /* A VMM must not outlive a crashed parent unnoticed: it is reaped by
          * whoever cleans the sandbox; keep default signal dispositions. */
         signal(SIGPIPE, SIG_DFL);
+        /* Before child_setup: it may drop the capabilities setns needs. */
+        if (vm->cfg.netns_path && vm_enter_netns(vm->cfg.netns_path, log_fd) < 0)
+            _exit(126);
         if (child_setup)
             child_setup(vm);
         execv(argv[0], argv);

@@ -47,7 +47,8 @@ Grpc__Spec *oci_spec_load(const char *path, struct kerr **err)
 {
     cleanup_free char *text = NULL;
     size_t len = 0;
-    if (file_read_all(path, OCI_SPEC_MAX_SIZE, &text, &len, err) < 0) {
+    /* Regular files only: a FIFO would block the daemon. */
+    if (file_read_regular(path, OCI_SPEC_MAX_SIZE, false, &text, &len, err) < 0) {
         kerr_wrap(err, "load OCI spec `%s`", path);
         return NULL;
     }

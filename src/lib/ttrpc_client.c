@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The most of a peer's status message kept (escaped). */
+#define TTRPC_STATUS_MESSAGE_MAX 4096
+
 struct pending_call {
     struct ttrpc_client *client;
     uint32_t stream_id;
@@ -72,8 +75,11 @@ static void client_frame(struct ttrpc_conn *conn, const struct ttrpc_header *h,
         return;
     }
     int code = resp->status ? resp->status->code : TTRPC_OK;
-    const char *message = resp->status ? resp->status->message : "";
-    pending_finish(p, code, message, resp->payload.data, resp->payload.len);
+    /* The peer's text (the guest's, for the agent) reaches logs and
+     * terminals: escaped and bounded here, once for every caller. */
+    const char *message = resp->status && resp->status->message ? resp->status->message : "";
+    cleanup_free char *safe = text_escape(message, strlen(message), TTRPC_STATUS_MESSAGE_MAX);
+    pending_finish(p, code, safe, resp->payload.data, resp->payload.len);
     ttrpc__response__free_unpacked(resp, NULL);
 }
 

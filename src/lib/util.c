@@ -85,11 +85,9 @@ void cleanup_close_fn(int *fd)
     *fd = -1;
 }
 
-int file_read_all(const char *path, size_t max_size, char **out, size_t *len, struct kerr **err)
+static int read_fd_all(int fd, const char *path, size_t max_size, char **out, size_t *len,
+                       struct kerr **err)
 {
-    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return kerr_make(err, errno, "open `%s`", path);
     size_t cap = 4096, used = 0;
     cleanup_free char *buf = xmalloc(cap);
     for (;;) {
@@ -115,6 +113,112 @@ int file_read_all(const char *path, size_t max_size, char **out, size_t *len, st
         *len = used;
     *out = steal_pointer(&buf);
     return 0;
+}
+
+int file_read_all(const char *path, size_t max_size, char **out, size_t *len, struct kerr **err)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kerr_make(err, errno, "open `%s`", path);
+    return read_fd_all(fd, path, max_size, out, len, err);
+}
+
+static const char *file_type_name(mode_t mode)
+{
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISCHR(mode) || S_ISBLK(mode))
+        return "a device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+int file_read_regular(const char *path, size_t max_size, bool nofollow, char **out, size_t *len,
+                      struct kerr **err)
+{
+    int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0);
+    cleanup_close int fd = open(path, flags);
+    if (fd < 0)
+        return kerr_make(err, errno, "open `%s`", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return kerr_make(err, errno, "stat `%s`", path);
+    if (!S_ISREG(st.st_mode))
+        return kerr_make(err, EINVAL, "`%s` is %s, not a regular file", path,
+                         file_type_name(st.st_mode));
+    return read_fd_all(fd, path, max_size, out, len, err);
+}
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes) of a
+ * printable character, 0 if invalid or a C1 control (U+0080..U+009F). */
+static size_t utf8_printable_len(const unsigned char *s, size_t n)
+{
+    size_t need;
+    uint32_t cp;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        need = 2;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        need = 3;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        need = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    static const uint32_t min_of[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_of[need] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp <= 0x9f)
+        return 0;
+    return need;
+}
+
+char *text_escape(const char *s, size_t len, size_t max)
+{
+    static const char ellipsis[] = "...";
+    const size_t elen = sizeof(ellipsis) - 1;
+    if (max < elen)
+        max = elen;
+    char *out = xmalloc(max + 1);
+    size_t used = 0, fit = 0; /* fit: output length at the last piece that leaves room for "..." */
+    const unsigned char *u = (const unsigned char *)(s ? s : "");
+    for (size_t i = 0; s && i < len;) {
+        char piece[8];
+        size_t plen, take;
+        if (u[i] >= 0x20 && u[i] < 0x7f) {
+            piece[0] = (char)u[i];
+            plen = take = 1;
+        } else if ((take = utf8_printable_len(u + i, len - i)) > 0) {
+            memcpy(piece, u + i, take);
+            plen = take;
+        } else {
+            snprintf(piece, sizeof(piece), "\\x%02x", u[i]);
+            plen = 4;
+            take = 1;
+        }
+        if (used + plen > max) {
+            memcpy(out + fit, ellipsis, elen);
+            used = fit + elen;
+            break;
+        }
+        memcpy(out + used, piece, plen);
+        used += plen;
+        i += take;
+        if (used + elen <= max)
+            fit = used;
+    }
+    out[used] = '\0';
+    return out;
 }
 
 int file_rotate_if_larger(const char *path, off_t max_size, struct kerr **err)

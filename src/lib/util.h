@@ -48,6 +48,21 @@ void cleanup_close_fn(int *fd);
  * NUL-terminated; *len excludes the terminator. */
 int file_read_all(const char *path, size_t max_size, char **out, size_t *len, struct kerr **err);
 
+/* file_read_all of a file that must be a regular one (a bundle's config.json,
+ * a process.json): opened with O_NONBLOCK, so a FIFO (or a device) fails at
+ * once, naming the path, instead of hanging the reader; O_NOFOLLOW too when
+ * nofollow. */
+int file_read_regular(const char *path, size_t max_size, bool nofollow, char **out, size_t *len,
+                      struct kerr **err);
+
+/* Text from the guest (an agent's error message, ...) made safe for a
+ * terminal or a log line: printable ASCII and valid UTF-8 are kept, control
+ * bytes (below 0x20, 0x7f, UTF-8 encoded C1 controls) and invalid UTF-8
+ * become \xNN, and the result is cut to at most max bytes (ending in "...").
+ * A backslash is kept as it is, so escaping twice changes nothing.  Caller
+ * frees. */
+char *text_escape(const char *s, size_t len, size_t max);
+
 /* Write a file atomically: temp file in the same directory, fsync, rename. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       struct kerr **err);

@@ -57,9 +57,20 @@ struct json_object *json_parse_file(const char *path, size_t max, struct kerr **
 {
     cleanup_free char *text = NULL;
     size_t len;
-    if (file_read_all(path, max, &text, &len, err) < 0)
+    /* A FIFO named config.json would block the open (and the create) for
+     * ever: only a regular file is read. */
+    if (file_read_regular(path, max, false, &text, &len, err) < 0)
         return NULL;
     return json_parse_text(text, len, path, err);
+}
+
+struct json_object *json_parse_stdin(size_t max, struct kerr **err)
+{
+    cleanup_free char *text = NULL;
+    size_t len;
+    if (file_read_all("/dev/stdin", max, &text, &len, err) < 0)
+        return NULL;
+    return json_parse_text(text, len, "stdin", err);
 }
 
 static struct json_object *member(struct json_object *o, const char *key, enum json_type type)

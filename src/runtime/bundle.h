@@ -27,8 +27,11 @@ void bundle_release(struct bundle *b);
 /* Parse JSON text strictly; errors say `path:line:column: message`. */
 struct json_object *json_parse_text(const char *text, size_t len, const char *path,
                                     struct kerr **err);
-/* Read and parse a JSON file of at most max bytes. */
+/* Read and parse a JSON file of at most max bytes: a regular file only (a
+ * FIFO fails at once instead of blocking). */
 struct json_object *json_parse_file(const char *path, size_t max, struct kerr **err);
+/* The same of the standard input (a pipe too: `update --resources -`). */
+struct json_object *json_parse_stdin(size_t max, struct kerr **err);
 
 static inline void cleanup_bundle_fn(struct bundle *b)
 {

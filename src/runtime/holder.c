@@ -19,7 +19,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -27,6 +29,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -199,6 +202,35 @@ static void resize_pty(struct holder *h)
 
 /* ---- the Task calls ---- */
 
+/* The holder's pid is the container's for its callers (state, --pid-file):
+ * what they do to its netns (Docker's libnetwork) must reach the
+ * container's, never the host's.  The daemon's task pid (the VMM, started
+ * in the pod's netns) is there: the holder joins that netns.  Through a
+ * pidfd, so a pid reused meanwhile cannot send us elsewhere. */
+static int enter_task_netns(uint32_t task_pid, struct kerr **err)
+{
+    if (task_pid == 0 || (pid_t)task_pid == getpid())
+        return 0;
+    cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)task_pid, 0);
+    if (pidfd < 0 && errno == ESRCH)
+        return 0; /* already gone (a quick exec): nothing to join */
+    if (pidfd < 0)
+        return kerr_make(err, errno, "join the network namespace of task pid %u", task_pid);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%u/ns/net", task_pid);
+    struct stat theirs, ours;
+    int same = stat(path, &theirs) == 0 && stat("/proc/self/ns/net", &ours) == 0 &&
+               theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
+    /* The stat was of that process only if it still runs. */
+    if (same && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0)
+        return 0;
+    if (setns(pidfd, CLONE_NEWNET) < 0)
+        return errno == ESRCH
+                   ? 0
+                   : kerr_make(err, errno, "join the network namespace of task pid %u", task_pid);
+    return 0;
+}
+
 static int create_process(struct holder *h, struct kerr **err)
 {
     const struct holder_config *cfg = h->cfg;
@@ -215,9 +247,14 @@ static int create_process(struct holder *h, struct kerr **err)
         req.stdin = in;
         req.stdout = out;
         req.stderr = errs;
-        return task_call(&h->task, "Create", &req.base,
-                         &containerd__task__v2__create_task_response__descriptor, NULL,
-                         TASK_CREATE_TIMEOUT_NS, NULL, err);
+        Containerd__Task__V2__CreateTaskResponse *resp = NULL;
+        if (task_call(&h->task, "Create", &req.base,
+                      &containerd__task__v2__create_task_response__descriptor,
+                      (ProtobufCMessage **)&resp, TASK_CREATE_TIMEOUT_NS, NULL, err) < 0)
+            return -1;
+        uint32_t pid = resp->pid;
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+        return enter_task_netns(pid, err);
     }
     Google__Protobuf__Any spec = GOOGLE__PROTOBUF__ANY__INIT;
     spec.type_url = PROCESS_SPEC_TYPE_URL;
@@ -241,9 +278,13 @@ static int start_exec(struct holder *h, struct kerr **err)
     Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
     req.id = (char *)h->cfg->id;
     req.exec_id = (char *)h->cfg->exec_id;
-    return task_call(&h->task, "Start", &req.base,
-                     &containerd__task__v2__start_response__descriptor, NULL, TASK_TIMEOUT_NS, NULL,
-                     err);
+    Containerd__Task__V2__StartResponse *resp = NULL;
+    if (task_call(&h->task, "Start", &req.base, &containerd__task__v2__start_response__descriptor,
+                  (ProtobufCMessage **)&resp, TASK_TIMEOUT_NS, NULL, err) < 0)
+        return -1;
+    uint32_t pid = resp->pid;
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return enter_task_netns(pid, err);
 }
 
 static void delete_exec(struct holder *h)

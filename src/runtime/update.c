@@ -126,8 +126,9 @@ int cmd_update(int argc, char **argv)
     cleanup_kerr struct kerr *err = NULL;
     if (resources_file) {
         json_object_put(doc);
-        const char *path = strcmp(resources_file, "-") == 0 ? "/dev/stdin" : resources_file;
-        doc = json_parse_file(path, BUNDLE_CONFIG_MAX, &err);
+        doc = strcmp(resources_file, "-") == 0
+                  ? json_parse_stdin(BUNDLE_CONFIG_MAX, &err)
+                  : json_parse_file(resources_file, BUNDLE_CONFIG_MAX, &err);
         if (!doc)
             return runtime_fail(&err);
         if (!json_object_is_type(doc, json_type_object)) {

@@ -17,7 +17,8 @@
 
 int guest_copy_file(struct shim *shim, const char *host, const char *guest, struct kerr **err)
 {
-    cleanup_close int fd = open(host, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO fails below instead of blocking the daemon here. */
+    cleanup_close int fd = open(host, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return kerr_make(err, errno, "copy `%s` into the VM", host);
     struct stat st;

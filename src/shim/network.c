@@ -4,7 +4,14 @@
  * virtio-net devices, the guest is told the veths' addresses, routes and
  * neighbours before CreateSandbox (Kata's order), and everything is detached
  * again when the sandbox goes, or by `delete` after a crash (state.json
- * names the netns). */
+ * names the netns).
+ *
+ * The VMM itself starts inside the pod's netns (Kata runs StartVM within
+ * the netns too): its pid is the one hooks and callers get, and what they
+ * do to that pid's netns (Docker's libnetwork hook configures it) must
+ * land in the container's, never the host's.  A spec that asks for a new
+ * netns without a path gets one made here, held by an fd of ours and by the
+ * VMM in it: it goes when they do, so a crash leaves nothing to remove. */
 #include "log.h"
 #include "network.h"
 #include "network_agent.h"
@@ -14,7 +21,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -23,6 +32,8 @@
 #define NETWORK_CALL_NS (30ull * 1000000000ull)
 
 struct sandbox_network {
+    int vmm_netns_fd;        /* the netns the VMM starts in, -1: the daemon's */
+    char vmm_netns_path[32]; /* "/proc/self/fd/N" of it, for the VMM's child */
     struct net_scan scan;
     struct net_attachment att;
     bool attached; /* ours are in the netns (a failed attach undid its own) */
@@ -58,8 +69,10 @@ void network_spec_for_guest(Grpc__Spec *spec)
         lx->n_namespaces = kept;
 }
 
-/* Fail early, before anything exists, on a path that is not a netns. */
-static int netns_check(const char *path, struct kerr **err)
+/* Open the spec's netns, failing early (before anything exists) on a path
+ * that is not one.  The fd is what the VMM enters: no second lookup of the
+ * path. */
+static int netns_open(const char *path, struct kerr **err)
 {
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -71,7 +84,57 @@ static int netns_check(const char *path, struct kerr **err)
         return kerr_make(err, EINVAL,
                          "network namespace `%s` (spec linux.namespaces): not a network namespace",
                          path);
-    return 0;
+    return steal_fd(&fd);
+}
+
+struct netns_new_job {
+    int fd;
+    int error;
+};
+
+/* unshare() moves only the calling thread: a short-lived thread makes the
+ * netns and leaves an fd on it; the daemon's threads stay where they are. */
+static void *netns_new_thread(void *data)
+{
+    struct netns_new_job *job = data;
+    if (unshare(CLONE_NEWNET) < 0)
+        job->error = errno;
+    else if ((job->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+        job->error = errno;
+    return NULL;
+}
+
+/* A new, empty network namespace (runc makes one for such a spec), held by
+ * the returned fd. */
+static int netns_new(struct kerr **err)
+{
+    struct netns_new_job job = {.fd = -1};
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, netns_new_thread, &job);
+    if (rc != 0)
+        return kerr_make(err, rc, "new network namespace: start a thread");
+    pthread_join(thread, NULL);
+    if (job.fd < 0)
+        return kerr_make(err, job.error, "new network namespace");
+    return job.fd;
+}
+
+static struct sandbox_network *network_of(struct sandbox *sb)
+{
+    if (sb->net == NULL) {
+        sb->net = xcalloc(1, sizeof(*sb->net));
+        sb->net->vmm_netns_fd = -1;
+    }
+    return sb->net;
+}
+
+/* The VMM (vm_spawn's child) enters the netns behind fd before its exec. */
+static void vmm_netns_take(struct sandbox *sb, int fd)
+{
+    struct sandbox_network *net = network_of(sb);
+    net->vmm_netns_fd = fd;
+    snprintf(net->vmm_netns_path, sizeof(net->vmm_netns_path), "/proc/self/fd/%d", fd);
+    sb->vm_cfg.netns_path = net->vmm_netns_path;
 }
 
 int sandbox_network_select(struct sandbox *sb, const Grpc__Spec *spec, struct kerr **err)
@@ -86,17 +149,28 @@ int sandbox_network_select(struct sandbox *sb, const Grpc__Spec *spec, struct ke
                          "internetworking_model = \"none\"",
                          sb->cfg->path ? sb->cfg->path : "configuration");
     const char *path = spec_netns(spec);
-    if (model == NET_MODEL_NONE || rt->disable_new_netns || path == NULL || *path == '\0') {
-        /* No NIC: the guest has its loopback only, as a new empty netns. */
+    if (path == NULL) {
+        /* The host's network: the VMM stays in it, with no NIC. */
+        log_info("sandbox `%s`: no network namespace in the spec: the VMM runs in the host's, "
+                 "the guest has its loopback only",
+                 sb->id);
+        return 0;
+    }
+    /* The spec's netns, or a new one: the VMM runs inside it whatever the
+     * model (disable_new_netns too: the pid callers get must never be a
+     * process in the host's netns when the container has its own). */
+    int fd = *path ? netns_open(path, err) : netns_new(err);
+    if (fd < 0)
+        return -1;
+    vmm_netns_take(sb, fd);
+    if (model == NET_MODEL_NONE || rt->disable_new_netns || *path == '\0') {
+        /* No NIC: the guest has its loopback only. */
         log_info("sandbox `%s`: no network interface (%s)", sb->id,
                  model == NET_MODEL_NONE ? "internetworking_model none"
                  : rt->disable_new_netns ? "disable_new_netns"
-                 : path == NULL          ? "no network namespace in the spec"
-                                         : "a new network namespace");
+                                         : "a new network namespace, made for the VMM");
         return 0;
     }
-    if (netns_check(path, err) < 0)
-        return -1;
     sb->netns_path = xstrdup(path);
     return 0;
 }
@@ -105,8 +179,7 @@ int sandbox_network_attach(struct sandbox *sb, struct kerr **err)
 {
     if (sb->netns_path == NULL)
         return 0;
-    struct sandbox_network *net = xcalloc(1, sizeof(*net));
-    sb->net = net;
+    struct sandbox_network *net = network_of(sb);
     if (network_scan(sb->netns_path, &net->scan, err) < 0 ||
         network_attach(sb->netns_path, NET_MODEL_TCFILTER, &net->scan, &net->att, err) < 0)
         return -1;
@@ -126,12 +199,17 @@ int sandbox_network_attach(struct sandbox *sb, struct kerr **err)
     return 0;
 }
 
-/* The VMM holds its own copies: a VMM that dies takes the taps with it. */
+/* The VMM holds its own copies: a VMM that dies takes the taps with it (and
+ * a netns made for it). */
 void sandbox_network_vmm_started(struct sandbox *sb)
 {
     struct sandbox_network *net = sb->net;
     if (net == NULL)
         return;
+    if (net->vmm_netns_fd >= 0)
+        close(net->vmm_netns_fd);
+    net->vmm_netns_fd = -1;
+    sb->vm_cfg.netns_path = NULL;
     network_attachment_release(&net->att);
     for (size_t i = 0; i < sb->vm_cfg.n_net_devices; i++)
         net->devices[i].tap_fd = -1;
@@ -191,6 +269,9 @@ void sandbox_network_teardown(struct sandbox *sb)
      * redirects, say) is not ours to remove. */
     bool attached = net && net->attached;
     if (net) {
+        if (net->vmm_netns_fd >= 0)
+            close(net->vmm_netns_fd); /* ours goes with its last process */
+        sb->vm_cfg.netns_path = NULL;
         network_attachment_release(&net->att);
         network_scan_release(&net->scan);
         free(net->devices);

@@ -517,3 +517,61 @@ def test_abandoned_create_sandbox_leaves_nothing(agent):
     # The agent forgot it: a new CreateSandbox is not "being created".
     agent.call("CreateSandbox", {"sandbox_id": "after"})
     assert agent.storage_mounts() == []
+
+
+def test_storage_sources_resolved_beneath_the_root(agent, workdir):
+    """Issue 12 finding 9: a symlink CopyFile made inside the storage root that
+    leads outside it (absolute or by `..`) lets neither a bind nor an overlay
+    directory mount from outside: sources are resolved beneath the root
+    through an fd, not checked as text.  A symlink that stays inside works."""
+    outside = workdir / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("host\n")
+    r = str(agent.root)
+
+    def symlink(path, target):
+        agent.call("CopyFile", {"path": path, "file_mode": 0o120777, "file_size": len(target),
+                                "data": {"@text": target}})
+
+    symlink(f"{r}/shared/abs", str(outside))
+    symlink(f"{r}/shared/rel", "../../outside")
+    assert os.readlink(agent.root / "shared/abs") == str(outside)
+    for src in (f"{r}/shared/abs", f"{r}/shared/abs/secret", f"{r}/shared/rel"):
+        agent.fails("CreateSandbox", {"storages": [
+            {"driver": "bind", "source": src, "mount_point": f"{r}/bound"}]},
+            "Internal", f"bind source `{src}`: leads outside `{r}`")
+    for option in (f"lowerdir={r}/shared/abs", f"lowerdir={r}/ok:{r}/shared/rel"):
+        (agent.root / "ok").mkdir(exist_ok=True)
+        agent.fails("CreateSandbox", {"storages": [
+            {"driver": "overlayfs", "source": "overlay", "fstype": "overlay",
+             "options": [option, f"upperdir={r}/u", f"workdir={r}/w"],
+             "mount_point": f"{r}/merged"}]},
+            "Internal", "overlay directory", "leads outside")
+    # upperdir and workdir through the symlink: refused as well.
+    agent.fails("CreateSandbox", {"storages": [
+        {"driver": "overlayfs", "source": "overlay", "fstype": "overlay",
+         "options": [f"lowerdir={r}/ok", f"upperdir={r}/shared/abs/u", f"workdir={r}/w"],
+         "mount_point": f"{r}/merged"}]}, "Internal")
+    assert agent.storage_mounts() == []
+    assert sorted(p.name for p in outside.iterdir()) == ["secret"]
+    assert "host" not in agent.ns("cat", "/proc/self/mountinfo")
+
+    # Inside the root, a relative symlink (Kubernetes' ..data layout) is fine.
+    agent.call("CopyFile", {"path": f"{r}/shared/data/key", "file_mode": 0o100644,
+                            "file_size": 6, "data": {"@text": "value\n"}})
+    symlink(f"{r}/shared/alias", "data")
+    (agent.root / "upper").mkdir()
+    (agent.root / "work").mkdir()
+    agent.call("CreateSandbox", {"storages": [
+        {"driver": "bind", "source": f"{r}/shared/alias", "options": ["ro"],
+         "mount_point": f"{r}/bound"},
+        {"driver": "overlayfs", "source": "overlay", "fstype": "overlay",
+         "options": [f"lowerdir={r}/shared/alias", f"upperdir={r}/upper", f"workdir={r}/work"],
+         "mount_point": f"{r}/merged"}]})
+    assert agent.ns("cat", f"{r}/bound/key") == "value\n"
+    assert agent.ns("cat", f"{r}/merged/key") == "value\n"
+    agent.ns("sh", "-c", f"echo new > {r}/merged/added")
+    assert (agent.root / "upper/added").read_text() == "new\n"
+    assert sorted(agent.storage_mounts()) == [f"{r}/bound", f"{r}/merged"]
+    agent.destroy()
+    assert agent.storage_mounts() == []
