@@ -79,7 +79,12 @@ static char *state_json(const struct oci_hook_state *st)
         abort();
     fprintf(f, "{\"ociVersion\":\"%s\",\"id\":\"", OCI_SPEC_VERSION);
     json_escape(f, st->id);
-    fprintf(f, "\",\"status\":\"%s\",\"pid\":%d,\"bundle\":\"", st->status, (int)st->pid);
+    fprintf(f, "\",\"status\":\"%s\",", st->status);
+    /* No process (a poststop after the VM died): the spec makes pid optional
+     * then, and any pid of ours would be in the host's namespaces. */
+    if (st->pid > 0)
+        fprintf(f, "\"pid\":%d,", (int)st->pid);
+    fputs("\"bundle\":\"", f);
     json_escape(f, st->bundle);
     fputs("\"}", f);
     fclose(f);

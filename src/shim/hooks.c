@@ -5,12 +5,11 @@
  *   poststart: after the start (a failure is logged);
  *   poststop: when the container is deleted (a failure is logged).
  * startContainer hooks would have to run inside the container: they are
- * dropped with a warning.  The state's pid is the VMM's. */
+ * dropped with a warning.  The state's pid is the VMM's, which runs in the
+ * container's network namespace; none once the VMM is gone. */
 #include "log.h"
 #include "oci_hooks.h"
 #include "shim.h"
-
-#include <unistd.h>
 
 static struct oci_hook_state hook_state(const struct container *c, const char *status)
 {
@@ -18,7 +17,7 @@ static struct oci_hook_state hook_state(const struct container *c, const char *s
     return (struct oci_hook_state){
         .id = c->id,
         .status = status,
-        .pid = sb && sb->vm.pid > 0 ? sb->vm.pid : getpid(),
+        .pid = sb && sb->vm.pid > 0 ? sb->vm.pid : 0,
         .bundle = c->bundle,
     };
 }
