@@ -3,6 +3,11 @@
 #include "util.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -53,6 +58,69 @@ int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
     close(console[1]);
     vm->pid = pid;
     vm->console_fd = console[0];
+    return 0;
+}
+
+int vm_rootless_range_free(struct kerr **err)
+{
+    const uid_t lo = VM_ROOTLESS_ID_BASE, hi = VM_ROOTLESS_ID_BASE + VM_ROOTLESS_ID_RANGE;
+    int found = 0;
+    setpwent();
+    for (struct passwd *pw; found == 0 && (pw = getpwent()) != NULL;)
+        if (pw->pw_uid >= lo && pw->pw_uid < hi)
+            found = kerr_make(err, EEXIST,
+                              "rootless VMM: host user `%s` (uid %u) is in the range "
+                              "%u-%u kept for rootless VMMs",
+                              pw->pw_name, (unsigned)pw->pw_uid, (unsigned)lo, (unsigned)hi - 1);
+    endpwent();
+    if (found < 0)
+        return -1;
+    setgrent();
+    for (struct group *gr; found == 0 && (gr = getgrent()) != NULL;)
+        if (gr->gr_gid >= lo && gr->gr_gid < hi)
+            found = kerr_make(err, EEXIST,
+                              "rootless VMM: host group `%s` (gid %u) is in the "
+                              "range %u-%u kept for rootless VMMs",
+                              gr->gr_name, (unsigned)gr->gr_gid, (unsigned)lo, (unsigned)hi - 1);
+    endgrent();
+    return found;
+}
+
+static int drop_fail(char *why, size_t len, const char *what)
+{
+    snprintf(why, len, "%s: %s", what, strerror(errno));
+    return -1;
+}
+
+int vm_child_drop_privileges(bool rootless, gid_t extra_gid, char *why, size_t len)
+{
+    /* Without CAP_SETPCAP (an unprivileged caller) there is nothing to drop. */
+    bool privileged = prctl(PR_CAPBSET_READ, CAP_SETPCAP, 0, 0, 0) == 1 && geteuid() == 0;
+    for (unsigned long cap = 0; privileged && cap < 64; cap++) {
+        int r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+        if (r < 0)
+            break; /* past the kernel's last capability */
+        if (r == 1 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+            return drop_fail(why, len, "drop the capability bounding set");
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        return drop_fail(why, len, "clear ambient capabilities");
+    if (rootless) {
+        uid_t id = VM_ROOTLESS_ID_BASE + (uid_t)getpid();
+        gid_t groups[1] = {extra_gid};
+        if (setgroups(extra_gid == (gid_t)-1 ? 0 : 1, groups) < 0)
+            return drop_fail(why, len, "setgroups");
+        if (setresgid(id, id, id) < 0)
+            return drop_fail(why, len, "setresgid");
+        if (setresuid(id, id, id) < 0)
+            return drop_fail(why, len, "setresuid");
+    }
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct data[2] = {{0}};
+    if (syscall(SYS_capset, &header, data) < 0)
+        return drop_fail(why, len, "clear capabilities");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return drop_fail(why, len, "set no_new_privs");
     return 0;
 }
 

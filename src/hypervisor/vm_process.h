@@ -15,6 +15,23 @@
 int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
              void (*child_setup)(struct vm *vm), struct kerr **err);
 
+/* Rootless VMMs run as uid and gid VM_ROOTLESS_ID_BASE + their own pid:
+ * unique among live processes, no /etc/passwd entry to create, and a range
+ * that no host user or group may use (checked by vm_rootless_range_free). */
+#define VM_ROOTLESS_ID_BASE  0x5a000000u
+#define VM_ROOTLESS_ID_RANGE 0x00400000u /* PID_MAX_LIMIT */
+
+/* No user or group of the host (passwd and group databases) is in the
+ * rootless range. */
+int vm_rootless_range_free(struct kerr **err);
+
+/* In a VMM child before exec: an empty capability bounding set (so exec
+ * gives even uid 0 none), no ambient, inheritable, permitted or effective
+ * capabilities, no_new_privs; with rootless, uid and gid
+ * VM_ROOTLESS_ID_BASE + getpid() and the one supplementary group extra_gid
+ * ((gid_t)-1: none).  0, or -1 with why filled (no allocation: fork-safe). */
+int vm_child_drop_privileges(bool rootless, gid_t extra_gid, char *why, size_t len);
+
 /* The ops' pids for a VMM child: the VMM, then virtiofsd when running. */
 size_t vm_process_pids(const struct vm *vm, pid_t *out, size_t max);
 

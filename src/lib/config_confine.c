@@ -11,24 +11,35 @@
 
 /* C virtiofsd's `-o` options (QEMU 7.2) that are safe to pass. */
 static const char *const safe_o_options[] = {
-    "cache",           "flock",
-    "no_flock",        "posix_lock",
-    "no_posix_lock",   "readdirplus",
-    "no_readdirplus",  "timeout",
-    "writeback",       "no_writeback",
-    "no_xattr",        "log_level",
-    "max_idle_threads", "allow_direct_io",
-    "no_allow_direct_io", "announce_submounts",
-    "killpriv_v2",     "no_killpriv_v2",
-    "no_posix_acl",    "no_security_label",
+    "cache",
+    "flock",
+    "no_flock",
+    "posix_lock",
+    "no_posix_lock",
+    "readdirplus",
+    "no_readdirplus",
+    "timeout",
+    "writeback",
+    "no_writeback",
+    "no_xattr",
+    "log_level",
+    "max_idle_threads",
+    "allow_direct_io",
+    "no_allow_direct_io",
+    "announce_submounts",
+    "killpriv_v2",
+    "no_killpriv_v2",
+    "no_posix_acl",
+    "no_security_label",
     "debug",
 };
 
 /* Long options (C and Rust virtiofsd) that are safe, without their value. */
 static const char *const safe_long_options[] = {
-    "--thread-pool-size", "--rlimit-nofile",  "--syslog",        "--announce-submounts",
-    "--cache",            "--log-level",      "--allow-direct-io", "--writeback",
-    "--no-readdirplus",   "--killpriv-v2",    "--no-killpriv-v2",  "--readdirplus",
+    "--thread-pool-size",   "--rlimit-nofile",  "--syslog",
+    "--announce-submounts", "--cache",          "--log-level",
+    "--allow-direct-io",    "--writeback",      "--no-readdirplus",
+    "--killpriv-v2",        "--no-killpriv-v2", "--readdirplus",
 };
 
 static const char *const safe_short_options[] = {"-f", "-d"};
@@ -123,7 +134,7 @@ const char *kata_virtiofsd_arg_refusal(const char *arg, const char *next, bool *
         if (why)
             return why;
         return in_list(safe_long_options, ARRAY_SIZE(safe_long_options), arg, name) ? NULL
-                                                                                     : unknown_why;
+                                                                                    : unknown_why;
     }
     return in_list(safe_short_options, ARRAY_SIZE(safe_short_options), arg, strlen(arg))
                ? NULL
