@@ -2,6 +2,7 @@
 #include "virtiofsd.h"
 #include "channel.h"
 #include "config.h"
+#include "vm_process.h"
 #include "util.h"
 
 #include <errno.h>
@@ -105,13 +106,14 @@ int virtiofsd_start(struct virtiofsd *d, const struct virtiofsd_config *cfg, str
         argv_free(argv);
         return -1;
     }
-    cleanup_close int log_fd = open(cfg->log_path ? cfg->log_path : "/dev/null",
-                                    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    cleanup_close int log_fd = cfg->log_path ? vm_log_relay(cfg->log_path, VM_LOG_MAX, err)
+                                             : open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (log_fd < 0) {
         int saved = errno;
         argv_free(argv);
         unlink(cfg->socket_path);
-        return kerr_make(err, saved, "virtiofsd log `%s`", cfg->log_path);
+        return cfg->log_path ? kerr_wrap(err, "virtiofsd log")
+                             : kerr_make(err, saved, "virtiofsd log `/dev/null`");
     }
     pid_t pid = fork();
     if (pid < 0) {

@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
@@ -17,13 +18,94 @@
 #include <time.h>
 #include <unistd.h>
 
+static void log_relay_run(const char *path, off_t max_bytes)
+{
+    static char buf[65536];
+    off_t size = 0;
+    for (;;) {
+        ssize_t n = read(0, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (size > 0 && size + n > max_bytes) {
+            /* Before the write, so that the file always ends with the
+             * latest output; our fd is O_APPEND: after the truncation it
+             * writes from 0. */
+            file_rotate_if_larger(path, 0, NULL);
+            size = 0;
+        }
+        if (fd_write_full(1, buf, (size_t)n) < 0)
+            continue; /* a full disk: drop, keep draining so the daemon never blocks */
+        size += n;
+    }
+    _exit(0);
+}
+
+int vm_log_relay(const char *path, off_t max_bytes, struct kerr **err)
+{
+    cleanup_close int log =
+        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (log < 0)
+        return kerr_make(err, errno, "log `%s`", path);
+    /* The relay's copy holds it: released when the relay exits. */
+    if (flock(log, LOCK_EX) < 0)
+        return kerr_make(err, errno, "lock log `%s`", path);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return kerr_make(err, errno, "log `%s`: pipe", path);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int saved = errno;
+        close(p[0]);
+        close(p[1]);
+        return kerr_make(err, saved, "log `%s`: fork the relay", path);
+    }
+    if (pid == 0) {
+        pid_t relay = fork();
+        if (relay != 0)
+            _exit(relay < 0 ? 1 : 0);
+        prctl(PR_SET_NAME, "kata-log-relay");
+        int null = open("/dev/null", O_WRONLY);
+        if (dup2(p[0], 0) < 0 || dup2(log, 1) < 0 || dup2(null, 2) < 0)
+            _exit(1);
+        close_range(3, ~0u, 0);
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN); /* it ends with the writers, never before */
+        log_relay_run(path, max_bytes);
+    }
+    close(p[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        close(p[1]);
+        return kerr_make(err, EAGAIN, "log `%s`: the relay did not start", path);
+    }
+    return p[1];
+}
+
+/* The relay holds its flock until it has written everything. */
+static void log_wait_relay(const char *path, uint64_t timeout_ns)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    uint64_t deadline = now_ns() + timeout_ns;
+    while (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK && now_ns() < deadline) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
              void (*child_setup)(struct vm *vm), struct kerr **err)
 {
     vm->log_path = xasprintf("%s/%s", vm->cfg.run_dir, log_name);
-    cleanup_close int log_fd = open(vm->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    cleanup_close int log_fd = vm_log_relay(vm->log_path, VM_LOG_MAX, err);
     if (log_fd < 0)
-        return kerr_make(err, errno, "prepare %s log `%s`", what, vm->log_path);
+        return kerr_wrap(err, "prepare %s log", what);
     int console[2] = {-1, -1};
     if (vm->cfg.console_path) {
         console[1] = open(vm->cfg.console_path,
@@ -128,6 +210,8 @@ char *vm_log_tail(const struct vm *vm)
 {
     cleanup_free char *log = NULL;
     size_t len = 0;
+    if (vm->log_path)
+        log_wait_relay(vm->log_path, 1000000000ull);
     if (vm->log_path == NULL || file_read_all(vm->log_path, 1 << 20, &log, &len, NULL) < 0 ||
         len == 0)
         return xstrdup("(no output)");

@@ -32,10 +32,23 @@ int vm_rootless_range_free(struct kerr **err);
  * ((gid_t)-1: none).  0, or -1 with why filled (no allocation: fork-safe). */
 int vm_child_drop_privileges(bool rootless, gid_t extra_gid, char *why, size_t len);
 
+/* How large a daemon's log (qemu.log, virtiofsd.log) may grow before its
+ * content moves to `<log>.1` (as the console log). */
+#define VM_LOG_MAX (1 << 20)
+
+/* A daemon's stderr, bounded: a pipe whose read end a relay process drains
+ * into path (created 0600, truncated), moving the content to `path.1` past
+ * max_bytes, so path stays below max_bytes + 64 KiB.  The relay is a
+ * grandchild (init reaps it); it exits when the last writer has closed the
+ * pipe and holds an flock on path until then (vm_log_tail waits for it).
+ * Returns the write end (O_CLOEXEC) or -1. */
+int vm_log_relay(const char *path, off_t max_bytes, struct kerr **err);
+
 /* The ops' pids for a VMM child: the VMM, then virtiofsd when running. */
 size_t vm_process_pids(const struct vm *vm, pid_t *out, size_t max);
 
-/* The last 400 bytes of the VMM's log ("(no output)" when empty); malloc'd. */
+/* The last 400 bytes of the VMM's log ("(no output)" when empty), once its
+ * relay has written everything (waits at most 1 s for it); malloc'd. */
 char *vm_log_tail(const struct vm *vm);
 
 /* The VMM's exit (reaped) as an error quoting its log, or 0 while it runs. */

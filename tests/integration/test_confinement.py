@@ -14,7 +14,7 @@ import pytest
 
 from runtime_bundle import make_bundle
 from shim_env import (FifoReader, ShimEnv, alive, assets_built, daemon_pid, exec_spec,
-                      procs_mentioning, task, task_ok, wait_gone)
+                      procs_mentioning, task, task_ok, wait_for, wait_gone)
 
 ROOTLESS_BASE = 0x5a000000
 CAP_MKNOD, CAP_SETFCAP = 27, 31
@@ -103,6 +103,20 @@ def finish(sh, address, cid="c1"):
     task_ok(address, "Shutdown", {"id": cid})
     assert wait_gone(pid)
     sh.assert_clean()
+    # The log relays end with the daemons they drain.
+    assert wait_for(lambda: not log_relays(sh), 10), log_relays(sh)
+
+
+def log_relays(sh):
+    found = []
+    for p in procs_mentioning(sh.root):
+        try:
+            with open("/proc/%d/comm" % p) as f:
+                if f.read().strip() == "kata-log-relay" and alive(p):
+                    found.append(p)
+        except OSError:
+            pass
+    return found
 
 
 def assert_no_capabilities(st):
@@ -192,3 +206,38 @@ def test_an_annotation_cannot_rewrite_virtiofsds_arguments(sh, value, option):
     pid = daemon_pid(address)
     task_ok(address, "Shutdown", {"id": "c1"})
     assert wait_gone(pid)
+
+
+def find_file(top, name):
+    for d, _, files in os.walk(top):
+        if name in files:
+            return os.path.join(d, name)
+    return None
+
+
+def test_virtiofsd_and_qemu_logs_stay_bounded(sh):
+    # virtiofsd's debug output logs every request the guest makes: a
+    # container that keeps creating files floods it.
+    configure(sh, virtio_fs_extra_args=["-d"])
+    script = ("i=0; while [ $i -lt 4000 ]; do echo x > /f$i; rm /f$i; i=$((i+1)); done; "
+              "echo done; exec sleep 1000")
+    b = make_bundle(os.path.join(sh.root, "bundles", "c1"), ["sh", "-c", script])
+    out = sh.fifo("c1.out")
+    reader = FifoReader(out)
+    address = sh.start("c1", b)
+    task_ok(address, "Create", {"id": "c1", "bundle": b, "stdout": out, "stderr": ""})
+    task_ok(address, "Start", {"id": "c1"})
+    assert b"done" in reader.read_until(lambda d: b"done" in d, 600)
+    assert len(log_relays(sh)) == 2  # qemu.log and virtiofsd.log
+    log = find_file(sh.root + "/state", "virtiofsd.log")
+    assert log, "no virtiofsd.log under the state dir"
+    qemu_log = os.path.join(os.path.dirname(log), "qemu.log")
+    assert os.path.exists(qemu_log)
+    # Past 1 MiB the content moved to virtiofsd.log.1: both stay bounded.
+    assert os.path.exists(log + ".1"), "the flood did not reach 1 MiB"
+    for path in (log, log + ".1", qemu_log):
+        size = os.stat(path).st_size
+        assert size <= (1 << 20) + 65536, "%s: %d bytes" % (path, size)
+    with open(log, "rb") as f:
+        assert f.read().strip(), "the current log is empty"
+    finish(sh, address)

@@ -1,11 +1,15 @@
 /* The QEMU driver's command line and the guest kernel command line. */
 #include "qemu.h"
+#include "vm_process.h"
 #include "qmp.h"
 #include "test.h"
 #include "util.h"
 
 #include <json-c/json.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct vm_config base_config(void)
@@ -608,4 +612,57 @@ TEST(rootless_qemu_gets_its_sockets_as_fds_and_no_vhost_net)
     CHECK(qemu_build_argv(&vm, &e) == NULL);
     CHECK_CONTAINS(e->msg, "rootless QEMU needs a connection to virtiofsd");
     vm.agent_listen = -1;
+}
+
+TEST(daemon_logs_are_bounded_by_their_relay)
+{
+    char tmpl[] = "/tmp/test-log-relay.XXXXXX";
+    CHECK(mkdtemp(tmpl) != NULL);
+    cleanup_free char *path = xasprintf("%s/qemu.log", tmpl);
+    cleanup_free char *old = xasprintf("%s/qemu.log.1", tmpl);
+    const off_t max = 8192;
+    cleanup_kerr struct kerr *e = NULL;
+    int fd = vm_log_relay(path, max, &e);
+    CHECK(fd >= 0);
+    char line[1000];
+    memset(line, 'x', sizeof(line) - 1);
+    line[sizeof(line) - 1] = '\n';
+    for (int i = 0; i < 4000; i++) /* 4 MB */
+        CHECK(fd_write_full(fd, line, sizeof(line)) == 0);
+    CHECK(fd_write_full(fd, "the last words\n", 15) == 0);
+    close(fd);
+    struct vm vm = {.log_path = path};
+    cleanup_free char *tail = vm_log_tail(&vm); /* waits for the relay */
+    struct stat cur, prev;
+    CHECK(stat(path, &cur) == 0);
+    CHECK(stat(old, &prev) == 0);
+    cleanup_free char *cmd = xasprintf("rm -rf '%s'", tmpl);
+    CHECK(system(cmd) == 0);
+    CHECK_CONTAINS(tail, "the last words");
+    CHECK(cur.st_size <= max + 65536);
+    CHECK(prev.st_size <= max + 65536);
+    CHECK(prev.st_size > 0);
+    CHECK_INT(cur.st_mode & 0777, 0600);
+}
+
+TEST(a_log_relay_outlives_no_writer)
+{
+    char tmpl[] = "/tmp/test-log-relay.XXXXXX";
+    CHECK(mkdtemp(tmpl) != NULL);
+    cleanup_free char *path = xasprintf("%s/virtiofsd.log", tmpl);
+    cleanup_kerr struct kerr *e = NULL;
+    int fd = vm_log_relay(path, VM_LOG_MAX, &e);
+    CHECK(fd >= 0);
+    close(fd);
+    /* Once the writer is gone the relay exits and releases its lock. */
+    cleanup_close int check = open(path, O_RDONLY | O_CLOEXEC);
+    bool unlocked = false;
+    for (int i = 0; i < 200 && !unlocked; i++) {
+        unlocked = flock(check, LOCK_SH | LOCK_NB) == 0;
+        if (!unlocked)
+            usleep(10000);
+    }
+    cleanup_free char *cmd = xasprintf("rm -rf '%s'", tmpl);
+    CHECK(system(cmd) == 0);
+    CHECK(unlocked);
 }
