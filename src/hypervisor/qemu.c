@@ -466,6 +466,11 @@ static int qemu_rootless_check(const struct vm *vm, struct kerr **err)
 {
     if (vm->vsock && vm->vsock_fd < 0)
         return kerr_make(err, ENOTSUP, "rootless QEMU: vhost-vsock needs its fd passed");
+    if (vm_shared_fs_kind(vm->cfg.shared_fs, NULL) == VM_SHARED_FS_VIRTIO_9P)
+        return kerr_make(err, ENOTSUP,
+                         "rootless QEMU cannot serve shared_fs = \"virtio-9p\" (it would open "
+                         "`%s` as its own uid): use virtio-fs or rootless = false",
+                         vm->cfg.shared_dir ? vm->cfg.shared_dir : "");
     return vm_rootless_range_free(err);
 }
 
