@@ -4,6 +4,7 @@
  * channel is there before the guest boots and nothing polls for a file. */
 #include "hypervisor.h"
 #include "channel.h"
+#include "log.h"
 #include "qemu.h"
 #include "qmp.h"
 #include "vm_process.h"
@@ -466,6 +467,10 @@ static int qemu_rootless_check(const struct vm *vm, struct kerr **err)
 {
     if (vm->vsock && vm->vsock_fd < 0)
         return kerr_make(err, ENOTSUP, "rootless QEMU: vhost-vsock needs its fd passed");
+    if (vm->cfg.n_net_devices > 0 && !vm->cfg.disable_vhost_net &&
+        access(VHOST_NET_DEVICE, R_OK | W_OK) == 0)
+        log_warn("rootless QEMU cannot open `%s`: virtio-net runs without vhost-net",
+                 VHOST_NET_DEVICE);
     if (vm_shared_fs_kind(vm->cfg.shared_fs, NULL) == VM_SHARED_FS_VIRTIO_9P)
         return kerr_make(err, ENOTSUP,
                          "rootless QEMU cannot serve shared_fs = \"virtio-9p\" (it would open "
