@@ -94,6 +94,10 @@ struct vm_config {
     /* dragonball: announce the virtio-mmio devices on the kernel command line
      * (with an MP table) instead of in the DSDT (docs/vmm.md). */
     bool virtio_mmio_cmdline;
+    /* QEMU's -sandbox value (NULL or "": none); QEMU run as an unprivileged
+     * uid and gid of its own (docs/hypervisor.md, "Confinement"). */
+    const char *seccomp_sandbox;
+    bool rootless;
 };
 
 enum vm_shared_fs vm_shared_fs_kind(const char *name, struct kerr **err);

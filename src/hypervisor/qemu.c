@@ -4,6 +4,7 @@
  * channel is there before the guest boots and nothing polls for a file. */
 #include "hypervisor.h"
 #include "channel.h"
+#include "log.h"
 #include "qemu.h"
 #include "qmp.h"
 #include "vm_process.h"
@@ -130,12 +131,17 @@ static int qemu_add_shares(struct argv_builder *b, const struct vm *vm, const ch
     if (vm->virtiofsd.socket_path == NULL)
         return kerr_make(err, EINVAL, "virtio-fs: virtiofsd is not started");
     cleanup_free char *sock = qemu_opt_escape(vm->virtiofsd.socket_path);
+    if (cfg->rootless && vm->virtiofsd.vmm_fd < 0)
+        return kerr_make(err, EINVAL, "virtio-fs: rootless QEMU needs a connection to virtiofsd");
     add(b, "-object");
     add(b, "memory-backend-memfd,id=mem,size=%uM,share=on", cfg->memory_mb ? cfg->memory_mb : 256);
     add(b, "-machine");
     add(b, "memory-backend=mem");
     add(b, "-chardev");
-    add(b, "socket,id=virtiofs-char,path=%s", sock);
+    if (cfg->rootless)
+        add(b, "socket,id=virtiofs-char,fd=%d", vm->virtiofsd.vmm_fd); /* we connected */
+    else
+        add(b, "socket,id=virtiofs-char,path=%s", sock);
     add(b, "-device");
     add(b, "vhost-user-fs-%s,chardev=virtiofs-char,tag=%s,queue-size=1024", bus_suffix, tag_esc);
     return 0;
@@ -199,7 +205,8 @@ static int qemu_add_net_devices(struct argv_builder *b, const struct vm *vm, con
                                 struct kerr **err)
 {
     const struct vm_config *cfg = &vm->cfg;
-    bool vhost = cfg->n_net_devices > 0 && !cfg->disable_vhost_net &&
+    /* Rootless QEMU cannot open /dev/vhost-net (docs/hypervisor.md). */
+    bool vhost = cfg->n_net_devices > 0 && !cfg->disable_vhost_net && !cfg->rootless &&
                  access(VHOST_NET_DEVICE, R_OK | W_OK) == 0;
     for (size_t i = 0; i < cfg->n_net_devices; i++) {
         const struct vm_net_device *d = &cfg->net_devices[i];
@@ -259,6 +266,11 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
     add(&b, "-no-user-config");
     add(&b, "-nographic");
     add(&b, "-no-reboot");
+    if (cfg->seccomp_sandbox && *cfg->seccomp_sandbox) {
+        /* QEMU's own seccomp filter, installed before the guest runs. */
+        add(&b, "-sandbox");
+        add(&b, "%s", cfg->seccomp_sandbox);
+    }
     if (microvm) {
         /* Modern virtio-mmio: virtio-fs and others need it. */
         add(&b, "-global");
@@ -297,7 +309,12 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
          * queues for max_ports, 31 by default. */
         add(&b, "virtio-serial-%s,id=serial0,max_ports=2", bus_suffix);
         add(&b, "-chardev");
-        add(&b, "socket,id=agent,path=%s", vm->agent_socket);
+        if (cfg->rootless && vm->agent_listen >= 0)
+            /* Rootless QEMU cannot reach the run dir: it inherits the
+             * listening socket and we connect, as for QMP. */
+            add(&b, "socket,id=agent,fd=%d,server=on,wait=off", vm->agent_listen);
+        else
+            add(&b, "socket,id=agent,path=%s", vm->agent_socket);
         add(&b, "-device");
         add(&b, "virtserialport,chardev=agent,name=%s", AGENT_SERIAL_NAME);
     }
@@ -386,14 +403,92 @@ static void qemu_child_fds(struct vm *vm)
 {
     if (vm->qmp_listen >= 0)
         fd_set_cloexec(vm->qmp_listen, false); /* -chardev socket,fd= */
+    if (vm->cfg.rootless && vm->agent_listen >= 0)
+        fd_set_cloexec(vm->agent_listen, false); /* the agent's -chardev socket,fd= */
+    if (vm->cfg.rootless && vm->virtiofsd.vmm_fd >= 0)
+        fd_set_cloexec(vm->virtiofsd.vmm_fd, false); /* vhost-user-fs's chardev */
     if (vm->vsock_fd >= 0)
         fcntl(vm->vsock_fd, F_SETFD, 0); /* QEMU's vhostfd= */
     for (size_t i = 0; i < vm->cfg.n_net_devices; i++)
         fcntl(vm->cfg.net_devices[i].tap_fd, F_SETFD, 0); /* -netdev tap,fd= */
 }
 
+/* What rootless QEMU opens by path must be open to its uid. */
+static int qemu_child_check_rootless(const struct vm *vm, char *why, size_t len)
+{
+    const struct {
+        const char *what, *path;
+        int mode;
+    } files[] = {
+        {"guest kernel", vm->cfg.kernel, R_OK},
+        {"guest initrd", vm->cfg.initrd, R_OK},
+        {"guest image", vm->cfg.image, R_OK | W_OK},
+        {"/dev/kvm", vm->accel == VM_ACCEL_KVM ? "/dev/kvm" : NULL, R_OK | W_OK},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+        if (files[i].path && access(files[i].path, files[i].mode) < 0) {
+            snprintf(why, len, "%s `%s` is not %s by uid %u: %s", files[i].what, files[i].path,
+                     files[i].mode & W_OK ? "readable and writable" : "readable",
+                     (unsigned)getuid(), strerror(errno));
+            return -1;
+        }
+    for (size_t i = 0; i < vm->cfg.n_block_devices; i++) {
+        const struct vm_block_device *d = &vm->cfg.block_devices[i];
+        if (d->path && access(d->path, d->readonly ? R_OK : R_OK | W_OK) < 0) {
+            snprintf(why, len, "block device `%s` is not open to uid %u: %s", d->path,
+                     (unsigned)getuid(), strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The child's last steps: QEMU keeps its fds and nothing else of ours: no
+ * capabilities, no way to gain privileges, and with rootless its own uid
+ * (plus /dev/kvm's group under KVM).  A failure ends the child with the
+ * reason in QEMU's log. */
+static void qemu_child_setup(struct vm *vm)
+{
+    qemu_child_fds(vm);
+    gid_t kvm_gid = (gid_t)-1;
+    struct stat st;
+    if (vm->cfg.rootless && vm->accel == VM_ACCEL_KVM && stat("/dev/kvm", &st) == 0)
+        kvm_gid = st.st_gid;
+    char why[512];
+    if (vm_child_drop_privileges(vm->cfg.rootless, kvm_gid, why, sizeof(why)) < 0 ||
+        (vm->cfg.rootless && qemu_child_check_rootless(vm, why, sizeof(why)) < 0)) {
+        dprintf(2, "confine QEMU%s: %s\n", vm->cfg.rootless ? " (rootless)" : "", why);
+        _exit(126);
+    }
+}
+
+/* What rootless cannot do, said before anything starts. */
+static int qemu_rootless_check(const struct vm *vm, struct kerr **err)
+{
+    if (vm->vsock && vm->vsock_fd < 0)
+        return kerr_make(err, ENOTSUP, "rootless QEMU: vhost-vsock needs its fd passed");
+    if (vm->cfg.n_net_devices > 0 && !vm->cfg.disable_vhost_net &&
+        access(VHOST_NET_DEVICE, R_OK | W_OK) == 0)
+        log_warn("rootless QEMU cannot open `%s`: virtio-net runs without vhost-net",
+                 VHOST_NET_DEVICE);
+    if (vm_shared_fs_kind(vm->cfg.shared_fs, NULL) == VM_SHARED_FS_VIRTIO_9P)
+        return kerr_make(err, ENOTSUP,
+                         "rootless QEMU cannot serve shared_fs = \"virtio-9p\" (it would open "
+                         "`%s` as its own uid): use virtio-fs or rootless = false",
+                         vm->cfg.shared_dir ? vm->cfg.shared_dir : "");
+    return vm_rootless_range_free(err);
+}
+
+static void qemu_close_vmm_fd(struct vm *vm)
+{
+    if (vm->virtiofsd.vmm_fd >= 0)
+        close(vm->virtiofsd.vmm_fd);
+    vm->virtiofsd.vmm_fd = -1;
+}
+
 static int qemu_start(struct vm *vm, struct kerr **err)
 {
+    vm->virtiofsd.vmm_fd = -1; /* vm_init zeroed it */
     if (qemu_check_files(vm, err) < 0 || qemu_prepare_channel(vm, err) < 0)
         return -1;
     /* QMP: we listen; QEMU inherits the socket; we connect at once (the
@@ -402,15 +497,31 @@ static int qemu_start(struct vm *vm, struct kerr **err)
     vm->qmp_listen = unix_listen(vm->qmp_socket, err);
     if (vm->qmp_listen < 0)
         return -1;
+    if (vm->cfg.rootless && qemu_rootless_check(vm, err) < 0)
+        return -1;
     if (vm_start_virtiofsd(vm, err) < 0)
         return -1;
+    if (vm->cfg.rootless && vm->virtiofsd.socket_path) {
+        vm->virtiofsd.vmm_fd = unix_connect(vm->virtiofsd.socket_path, err);
+        if (vm->virtiofsd.vmm_fd < 0) {
+            virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
+            return -1;
+        }
+    }
     char **argv = qemu_build_argv(vm, err);
     if (argv == NULL) {
+        qemu_close_vmm_fd(vm);
         virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
         return -1;
     }
-    int r = vm_spawn(vm, argv, "qemu.log", "QEMU", qemu_child_fds, err);
+    int r = vm_spawn(vm, argv, "qemu.log", "QEMU", qemu_child_setup, err);
     qemu_argv_free(argv);
+    /* QEMU has its copies of what it inherits. */
+    qemu_close_vmm_fd(vm);
+    if (vm->cfg.rootless && vm->agent_listen >= 0) {
+        close(vm->agent_listen);
+        vm->agent_listen = -1;
+    }
     if (r == 0)
         vm->qmp_fd = unix_connect(vm->qmp_socket, err);
     /* Only QEMU listens from here: if it dies, connecting fails. */
@@ -547,6 +658,11 @@ static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, 
 {
     if (!qemu_id_valid(dev->id))
         return kerr_make(err, EINVAL, "hotplug: block device id `%s`", dev->id ? dev->id : "");
+    if (vm->cfg.rootless)
+        return kerr_make(err, ENOTSUP,
+                         "hotplug `%s`: rootless QEMU cannot open `%s` (hotplug needs QEMU as "
+                         "root; set rootless = false)",
+                         dev->id, dev->path);
     if (dev->scsi && !vm->cfg.scsi_controller)
         return kerr_make(err, ENOTSUP, "hotplug `%s`: this VM has no virtio-scsi controller",
                          dev->id);
@@ -648,10 +764,18 @@ static int qemu_agent_connect_vsock(struct vm *vm, uint64_t timeout_ns, struct k
     return vm_connect_until(vm, "QEMU", channel, timeout_ns, vsock_connect_once, err);
 }
 
+/* Rootless: QEMU listens on the socket it inherited. */
+static int qemu_agent_dial(struct vm *vm, struct kerr **err)
+{
+    return unix_connect(vm->agent_socket, err);
+}
+
 static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
     if (vm->vsock)
         return qemu_agent_connect_vsock(vm, timeout_ns, err);
+    if (vm->cfg.rootless)
+        return vm_connect_until(vm, "QEMU", vm->agent_socket, timeout_ns, qemu_agent_dial, err);
     if (vm->agent_listen < 0)
         return kerr_make(err, ENOTCONN, "agent channel of this VM is not set up");
     uint64_t deadline = now_ns() + timeout_ns;

@@ -1,6 +1,8 @@
 /* Launch, watch and stop virtiofsd. */
 #include "virtiofsd.h"
 #include "channel.h"
+#include "config.h"
+#include "vm_process.h"
 #include "util.h"
 
 #include <errno.h>
@@ -52,6 +54,11 @@ char **virtiofsd_build_argv(const struct virtiofsd_config *cfg, int listen_fd, s
                   cfg->source ? cfg->source : "");
         return NULL;
     }
+    const char *bad = NULL, *why = NULL;
+    if (kata_virtiofsd_args_check((char *const *)cfg->extra_args, &bad, &why) < 0) {
+        kerr_make(err, EPERM, "virtiofsd extra argument `%s` refused: %s", bad, why);
+        return NULL;
+    }
     char **argv = NULL;
     size_t n = 0;
     strv_add(&argv, &n, xstrdup(cfg->path));
@@ -63,6 +70,13 @@ char **virtiofsd_build_argv(const struct virtiofsd_config *cfg, int listen_fd, s
     strv_add(&argv, &n, xasprintf("cache=%s", cache));
     for (const char *const *a = cfg->extra_args; a && *a; a++)
         strv_add(&argv, &n, xstrdup(*a));
+    /* Last, so that they win: its own mount, pid and net namespaces pivoted
+     * into the share, and no capability to create device nodes or to set
+     * file capabilities on host files (docs/hypervisor.md, "Confinement"). */
+    strv_add(&argv, &n, xstrdup("-o"));
+    strv_add(&argv, &n, xstrdup("sandbox=namespace"));
+    strv_add(&argv, &n, xstrdup("-o"));
+    strv_add(&argv, &n, xstrdup(VIRTIOFSD_MODCAPS));
     return argv;
 }
 
@@ -76,6 +90,7 @@ static void argv_free(char **argv)
 int virtiofsd_start(struct virtiofsd *d, const struct virtiofsd_config *cfg, struct kerr **err)
 {
     memset(d, 0, sizeof(*d));
+    d->vmm_fd = -1;
     if (access(cfg->path, X_OK) < 0)
         return kerr_make(err, errno, "virtiofsd `%s`", cfg->path);
     struct stat st;
@@ -91,13 +106,14 @@ int virtiofsd_start(struct virtiofsd *d, const struct virtiofsd_config *cfg, str
         argv_free(argv);
         return -1;
     }
-    cleanup_close int log_fd = open(cfg->log_path ? cfg->log_path : "/dev/null",
-                                    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    cleanup_close int log_fd = cfg->log_path ? vm_log_relay(cfg->log_path, VM_LOG_MAX, err)
+                                             : open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (log_fd < 0) {
         int saved = errno;
         argv_free(argv);
         unlink(cfg->socket_path);
-        return kerr_make(err, saved, "virtiofsd log `%s`", cfg->log_path);
+        return cfg->log_path ? kerr_wrap(err, "virtiofsd log")
+                             : kerr_make(err, saved, "virtiofsd log `/dev/null`");
     }
     pid_t pid = fork();
     if (pid < 0) {

@@ -25,14 +25,22 @@ struct virtiofsd_config {
 struct virtiofsd {
     pid_t pid; /* 0 when not running */
     char *socket_path;
+    /* A connection to the socket a rootless VMM inherits (it cannot reach
+     * the run dir): -1 when none. */
+    int vmm_fd;
 };
+
+/* The capabilities virtiofsd gives up (its default set minus these). */
+#define VIRTIOFSD_MODCAPS "modcaps=-mknod:-setfcap"
 
 /* The C virtiofsd's cache mode for one of Kata's (never->none,
  * metadata->auto); NULL when unknown. */
 const char *virtiofsd_cache_mode(const char *kata_cache);
 
 /* The argv (NULL-terminated; free each string and the array); listen_fd is
- * the number the socket has in the child. */
+ * the number the socket has in the child.  extra_args must pass
+ * kata_virtiofsd_args_check (config.h); `-o sandbox=namespace` and
+ * `-o modcaps=-mknod:-setfcap` come last. */
 char **virtiofsd_build_argv(const struct virtiofsd_config *cfg, int listen_fd, struct kerr **err);
 
 /* Start the daemon; on failure nothing is left running and no socket file. */

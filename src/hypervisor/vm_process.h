@@ -15,10 +15,40 @@
 int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
              void (*child_setup)(struct vm *vm), struct kerr **err);
 
+/* Rootless VMMs run as uid and gid VM_ROOTLESS_ID_BASE + their own pid:
+ * unique among live processes, no /etc/passwd entry to create, and a range
+ * that no host user or group may use (checked by vm_rootless_range_free). */
+#define VM_ROOTLESS_ID_BASE  0x5a000000u
+#define VM_ROOTLESS_ID_RANGE 0x00400000u /* PID_MAX_LIMIT */
+
+/* No user or group of the host (passwd and group databases) is in the
+ * rootless range. */
+int vm_rootless_range_free(struct kerr **err);
+
+/* In a VMM child before exec: an empty capability bounding set (so exec
+ * gives even uid 0 none), no ambient, inheritable, permitted or effective
+ * capabilities, no_new_privs; with rootless, uid and gid
+ * VM_ROOTLESS_ID_BASE + getpid() and the one supplementary group extra_gid
+ * ((gid_t)-1: none).  0, or -1 with why filled (no allocation: fork-safe). */
+int vm_child_drop_privileges(bool rootless, gid_t extra_gid, char *why, size_t len);
+
+/* How large a daemon's log (qemu.log, virtiofsd.log) may grow before its
+ * content moves to `<log>.1` (as the console log). */
+#define VM_LOG_MAX (1 << 20)
+
+/* A daemon's stderr, bounded: a pipe whose read end a relay process drains
+ * into path (created 0600, truncated), moving the content to `path.1` past
+ * max_bytes, so path stays below max_bytes + 64 KiB.  The relay is a
+ * grandchild (init reaps it); it exits when the last writer has closed the
+ * pipe and holds an flock on path until then (vm_log_tail waits for it).
+ * Returns the write end (O_CLOEXEC) or -1. */
+int vm_log_relay(const char *path, off_t max_bytes, struct kerr **err);
+
 /* The ops' pids for a VMM child: the VMM, then virtiofsd when running. */
 size_t vm_process_pids(const struct vm *vm, pid_t *out, size_t max);
 
-/* The last 400 bytes of the VMM's log ("(no output)" when empty); malloc'd. */
+/* The last 400 bytes of the VMM's log ("(no output)" when empty), once its
+ * relay has written everything (waits at most 1 s for it); malloc'd. */
 char *vm_log_tail(const struct vm *vm);
 
 /* The VMM's exit (reaped) as an error quoting its log, or 0 while it runs. */

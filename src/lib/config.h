@@ -61,6 +61,9 @@ struct kata_hypervisor_config {
     char **enable_annotations;     /* NULL-terminated regular expressions */
     char **valid_hypervisor_paths; /* NULL-terminated glob(3) patterns */
     char **valid_virtio_fs_daemon_paths; /* NULL-terminated glob(3) patterns */
+    char **valid_guest_asset_paths;      /* kernel, initrd, image annotations: glob(3) */
+    char *seccompsandbox;                /* qemu: `-sandbox` value; "" disables it */
+    bool rootless;                       /* qemu: run QEMU as an unprivileged user */
 };
 
 struct kata_agent_config {
@@ -132,6 +135,27 @@ int kata_config_apply_annotations(struct kata_config *cfg, const char *const *ke
                                   struct kerr **err);
 
 void kata_config_free(struct kata_config *cfg);
+
+/* QEMU's seccomp sandbox when the configuration does not say (Kata's
+ * recommended value; `seccompsandbox = ""` disables it). */
+#define KATA_QEMU_SECCOMP_SANDBOX_DEFAULT                                                          \
+    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+
+/* Is one virtiofsd argument of virtio_fs_extra_args safe?  NULL when it is,
+ * else why not (static text).  `-o` takes the next argument: pass it as
+ * `next` (NULL if none); *consumed tells whether it was used.  Only options
+ * known not to change virtiofsd's source, sandbox, capabilities, socket or
+ * privileges are allowed, long options in the `--name=value` form. */
+const char *kata_virtiofsd_arg_refusal(const char *arg, const char *next, bool *consumed,
+                                       const char **bad_option);
+
+/* Check a whole virtio_fs_extra_args list: 0, or -1 with *bad set to the
+ * offending option (pointing into args) and *why to the reason. */
+int kata_virtiofsd_args_check(char *const *args, const char **bad, const char **why);
+
+/* Is a seccompsandbox value well formed ("" or "on|off[,name=value...]" with
+ * QEMU 7.2's names and values)? */
+bool kata_qemu_seccomp_sandbox_valid(const char *value);
 
 static inline void cleanup_kata_config_fn(struct kata_config **cfg)
 {

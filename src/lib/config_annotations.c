@@ -4,16 +4,46 @@
 #include "util.h"
 
 #include <fnmatch.h>
+#include <stddef.h>
 #include <regex.h>
 #include <string.h>
 
 #define ANNOTATION_PREFIX "io.katacontainers.config."
 
-/* Keys that guard the others can never come from a pod. */
+/* Keys a pod can never set: those that guard the others, and those that
+ * only weaken the VMM's confinement. */
 static const char *const never_overridable[] = {
-    "enable_annotations",
-    "valid_hypervisor_paths",
-    "valid_virtio_fs_daemon_paths",
+    "enable_annotations",      "valid_hypervisor_paths", "valid_virtio_fs_daemon_paths",
+    "valid_guest_asset_paths", "seccompsandbox",
+};
+
+/* Keys naming host files: an annotation must name a clean absolute path that
+ * matches one of the configuration's globs. */
+static const struct {
+    const char *key;
+    size_t globs; /* offset of the glob list in struct kata_config */
+    const char *globs_key;
+} path_keys[] = {
+    {"path", offsetof(struct kata_config, hypervisor.valid_hypervisor_paths),
+     "valid_hypervisor_paths"},
+    {"virtio_fs_daemon", offsetof(struct kata_config, hypervisor.valid_virtio_fs_daemon_paths),
+     "valid_virtio_fs_daemon_paths"},
+    {"kernel", offsetof(struct kata_config, hypervisor.valid_guest_asset_paths),
+     "valid_guest_asset_paths"},
+    {"initrd", offsetof(struct kata_config, hypervisor.valid_guest_asset_paths),
+     "valid_guest_asset_paths"},
+    {"image", offsetof(struct kata_config, hypervisor.valid_guest_asset_paths),
+     "valid_guest_asset_paths"},
+};
+
+/* Boolean keys an annotation may only set one way (the safe one). */
+static const struct {
+    enum config_section section;
+    const char *key;
+    const char *only; /* the one value allowed */
+} one_way_keys[] = {
+    {SECTION_HYPERVISOR, "rootless", "true"},
+    {SECTION_RUNTIME, "disable_new_netns", "false"},
 };
 
 static bool allowed_by(char *const *patterns, const char *name)
@@ -31,8 +61,28 @@ static bool allowed_by(char *const *patterns, const char *name)
     return false;
 }
 
+/* Absolute, without `.`, `..` or empty components, so that a glob of the
+ * files in one directory cannot let `<that directory>/../../etc/shadow`
+ * through. */
+static bool path_clean(const char *path)
+{
+    if (path[0] != '/')
+        return false;
+    for (const char *p = path + 1;;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        p += n;
+        if (*p == '\0')
+            return true;
+        p++;
+    }
+}
+
 static bool path_allowed(char *const *globs, const char *path)
 {
+    if (!path_clean(path))
+        return false;
     for (size_t i = 0; globs && globs[i]; i++)
         if (fnmatch(globs[i], path, FNM_PATHNAME) == 0)
             return true;
@@ -58,6 +108,30 @@ static struct toml_value *annotation_value(const struct config_key *key, const c
         return NULL;
     }
     return doc;
+}
+
+/* The rules beyond the allow-list for keys that name host files or could
+ * weaken the sandbox. */
+static int check_value(const struct kata_config *cfg, enum config_section section, const char *name,
+                       const char *annotation, const char *value, struct kerr **err)
+{
+    for (size_t i = 0; section == SECTION_HYPERVISOR && i < ARRAY_SIZE(path_keys); i++) {
+        if (strcmp(name, path_keys[i].key) != 0)
+            continue;
+        char *const *globs = *(char **const *)((const char *)cfg + path_keys[i].globs);
+        if (!path_allowed(globs, value))
+            return kerr_make(err, 0,
+                             "annotation %s = \"%s\": path not allowed by %s in %s (a clean "
+                             "absolute path matching one of its globs)",
+                             annotation, value, path_keys[i].globs_key, cfg->path);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(one_way_keys); i++)
+        if (one_way_keys[i].section == section && strcmp(name, one_way_keys[i].key) == 0 &&
+            strcmp(value, one_way_keys[i].only) != 0)
+            return kerr_make(err, 0,
+                             "annotation %s = \"%s\": an annotation may only set `%s` to %s",
+                             annotation, value, name, one_way_keys[i].only);
+    return 0;
 }
 
 static int apply_one(struct kata_config *cfg, const char *annotation, const char *value,
@@ -101,18 +175,8 @@ static int apply_one(struct kata_config *cfg, const char *annotation, const char
     if (section == SECTION_HYPERVISOR && !(key->hv_mask & HV_BIT(cfg->hypervisor.kind)))
         return kerr_make(err, 0, "annotation %s: `%s` is not used by %s", annotation, name,
                          cfg->hypervisor.name);
-    if (section == SECTION_HYPERVISOR && strcmp(name, "path") == 0 &&
-        !path_allowed(cfg->hypervisor.valid_hypervisor_paths, value))
-        return kerr_make(err, 0,
-                         "annotation %s = \"%s\": path not allowed by "
-                         "valid_hypervisor_paths",
-                         annotation, value);
-    if (section == SECTION_HYPERVISOR && strcmp(name, "virtio_fs_daemon") == 0 &&
-        !path_allowed(cfg->hypervisor.valid_virtio_fs_daemon_paths, value))
-        return kerr_make(err, 0,
-                         "annotation %s = \"%s\": path not allowed by "
-                         "valid_virtio_fs_daemon_paths",
-                         annotation, value);
+    if (check_value(cfg, section, name, annotation, value, err) < 0)
+        return -1;
 
     cleanup_toml struct toml_value *parsed = annotation_value(key, annotation, value, err);
     if (parsed == NULL)

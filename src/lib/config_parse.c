@@ -43,6 +43,9 @@ const struct config_key config_keys[] = {
     {SECTION_HYPERVISOR, "valid_hypervisor_paths", KEY_STRV, HV(valid_hypervisor_paths), NOT_DB},
     {SECTION_HYPERVISOR, "valid_virtio_fs_daemon_paths", KEY_STRV, HV(valid_virtio_fs_daemon_paths),
      NOT_DB},
+    {SECTION_HYPERVISOR, "valid_guest_asset_paths", KEY_STRV, HV(valid_guest_asset_paths), HV_ALL},
+    {SECTION_HYPERVISOR, "seccompsandbox", KEY_STRING, HV(seccompsandbox), HV_BIT(KATA_HV_QEMU)},
+    {SECTION_HYPERVISOR, "rootless", KEY_BOOL, HV(rootless), HV_BIT(KATA_HV_QEMU)},
     {SECTION_AGENT, "enable_debug", KEY_BOOL, AG(enable_debug), HV_ALL},
     {SECTION_AGENT, "dial_timeout", KEY_UINT, AG(dial_timeout), HV_ALL},
     {SECTION_AGENT, "kernel_modules", KEY_STRV, AG(kernel_modules), HV_ALL},
@@ -349,6 +352,8 @@ static void set_defaults(struct kata_config *cfg)
                                                                                     : "virtio-blk");
     hv->shared_fs = xstrdup(hv->kind == KATA_HV_FIRECRACKER ? "none" : "virtio-fs");
     hv->virtio_fs_cache = xstrdup("auto");
+    if (hv->kind == KATA_HV_QEMU)
+        hv->seccompsandbox = xstrdup(KATA_QEMU_SECCOMP_SANDBOX_DEFAULT);
     if (hv->kind == KATA_HV_QEMU)
         hv->machine_type = xstrdup("q35");
     else if (hv->kind == KATA_HV_STRATOVIRT)

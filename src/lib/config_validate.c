@@ -208,6 +208,22 @@ static int check_assets(struct kata_config *cfg, unsigned flags, struct kerr **e
     return 0;
 }
 
+/* What the file or an annotation may ask of the confined daemons. */
+static int check_confinement(struct kata_config *cfg, struct kerr **err)
+{
+    struct kata_hypervisor_config *hv = &cfg->hypervisor;
+    const char *bad = NULL, *why = NULL;
+    if (kata_virtiofsd_args_check(hv->virtio_fs_extra_args, &bad, &why) < 0)
+        return key_error(cfg, "virtio_fs_extra_args", SECTION_HYPERVISOR, err,
+                         "virtiofsd option `%s` refused: %s", bad, why);
+    if (hv->kind == KATA_HV_QEMU && !kata_qemu_seccomp_sandbox_valid(hv->seccompsandbox))
+        return key_error(cfg, "seccompsandbox", SECTION_HYPERVISOR, err,
+                         "expected \"\" (no sandbox) or \"on\" followed by "
+                         "obsolete=, elevateprivileges=, spawn=, resourcecontrol= with "
+                         "allow or deny");
+    return 0;
+}
+
 int kata_config_validate(struct kata_config *cfg, unsigned flags, struct kerr **err)
 {
     struct kata_hypervisor_config *hv = &cfg->hypervisor;
@@ -224,7 +240,7 @@ int kata_config_validate(struct kata_config *cfg, unsigned flags, struct kerr **
         check_choice(cfg, SECTION_HYPERVISOR, "machine_type", hv->machine_type,
                      machine_type_choices, err) < 0)
         return -1;
-    if (check_ranges(cfg, err) < 0)
+    if (check_ranges(cfg, err) < 0 || check_confinement(cfg, err) < 0)
         return -1;
     return check_assets(cfg, flags, err);
 }

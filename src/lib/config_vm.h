@@ -22,6 +22,8 @@ static inline void kata_config_fill_vm(const struct kata_config *cfg, struct vm_
     vm->kernel_params = hv->kernel_params && *hv->kernel_params ? hv->kernel_params : NULL;
     vm->agent_params = cfg->agent.enable_debug ? "agent.log=debug" : NULL;
     vm->debug = hv->enable_debug;
+    vm->seccomp_sandbox = hv->seccompsandbox && *hv->seccompsandbox ? hv->seccompsandbox : NULL;
+    vm->rootless = hv->rootless;
 }
 
 #endif

@@ -748,3 +748,183 @@ TEST(config_fills_the_vm_config)
     CHECK_STR(vm.agent_params, "agent.log=debug");
     CHECK_STR(vm.run_dir, "/run/x");
 }
+
+/* One annotation applied to cfg: NULL on success, else the error message. */
+static char *annotate(struct kata_config *cfg, const char *key, const char *value)
+{
+    cleanup_free char *full = xasprintf("io.katacontainers.config.%s", key);
+    const char *keys[] = {full};
+    const char *values[] = {value};
+    cleanup_kerr struct kerr *e = NULL;
+    if (kata_config_apply_annotations(cfg, keys, values, 1, KATA_CONFIG_SKIP_ASSETS, &e) == 0)
+        return NULL;
+    return xstrdup(e->msg);
+}
+
+TEST(shipped_configurations_let_no_annotation_name_host_files_or_weaken_the_sandbox)
+{
+    static const char *const files[] = {"qemu", "clh", "fc", "dragonball", "stratovirt"};
+    static const char *const attempts[][2] = {
+        {"hypervisor.path", "/bin/sh"},
+        {"hypervisor.kernel", "/etc/shadow"},
+        {"hypervisor.initrd", "/etc/shadow"},
+        {"hypervisor.image", "/dev/sda"},
+        {"hypervisor.virtio_fs_daemon", "/bin/sh"},
+        {"hypervisor.virtio_fs_extra_args", "[\"-o\", \"source=/\"]"},
+        {"hypervisor.seccompsandbox", ""},
+        {"hypervisor.rootless", "false"},
+        {"hypervisor.enable_annotations", "[\".*\"]"},
+        {"hypervisor.valid_guest_asset_paths", "[\"/*\"]"},
+        {"runtime.disable_new_netns", "true"},
+    };
+    char *root = make_root();
+    for (size_t f = 0; f < ARRAY_SIZE(files); f++) {
+        cleanup_free char *path = shipped_path(files[f]);
+        for (size_t i = 0; i < ARRAY_SIZE(attempts); i++) {
+            cleanup_kata_config struct kata_config *cfg =
+                kata_config_load(path, KATA_CONFIG_SKIP_ASSETS, NULL);
+            CHECK(cfg != NULL);
+            cleanup_free char *msg = annotate(cfg, attempts[i][0], attempts[i][1]);
+            if (msg == NULL)
+                printf("# %s: %s accepted\n", files[f], attempts[i][0]);
+            CHECK(msg != NULL);
+            CHECK_CONTAINS(msg, attempts[i][0]);
+        }
+    }
+    remove_root(root);
+}
+
+TEST(virtiofsd_options_that_change_its_source_sandbox_caps_or_socket_are_refused)
+{
+    static const char *const refused[][2] = {
+        {"[\"-o\", \"source=/\"]", "`source=/` refused: it changes the directory"},
+        {"[\"-osource=/\"]", "`-osource=/` refused"},
+        {"[\"-o\", \"cache=auto,source=/\"]", "it changes the directory virtiofsd shares"},
+        {"[\"--shared-dir=/\"]", "`--shared-dir=/` refused"},
+        {"[\"-o\", \"sandbox=chroot\"]", "it changes virtiofsd's sandbox"},
+        {"[\"--sandbox=none\"]", "it changes virtiofsd's sandbox"},
+        {"[\"--seccomp=none\"]", "it changes virtiofsd's sandbox"},
+        {"[\"-o\", \"modcaps=+sys_admin\"]", "it changes virtiofsd's capabilities"},
+        {"[\"--modcaps=+mknod\"]", "it changes virtiofsd's capabilities"},
+        {"[\"-o\", \"xattr\"]", "extended attributes"},
+        {"[\"-o\", \"xattrmap=:map::user.:\"]", "extended attributes"},
+        {"[\"--socket-path=/tmp/s\"]", "socket"},
+        {"[\"--fd=7\"]", "socket"},
+        {"[\"--inode-file-handles=mandatory\"]", "CAP_DAC_READ_SEARCH"},
+        {"[\"--daemonize\"]", "child"},
+        {"[\"--thread-pool-size\", \"1\"]", "`1` refused: not a virtiofsd option known"},
+        {"[\"-o\"]", "without its option list"},
+        {"[\"--sock=/x\"]", "not a virtiofsd option known to be safe"},
+    };
+    char *root = make_root();
+    cleanup_kata_config struct kata_config *cfg =
+        annotated_config(root, "enable_annotations = [\"virtio_fs_extra_args\"]\n");
+    CHECK(cfg != NULL);
+    for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+        cleanup_free char *msg = annotate(cfg, "hypervisor.virtio_fs_extra_args", refused[i][0]);
+        if (msg == NULL)
+            printf("# %s accepted\n", refused[i][0]);
+        CHECK(msg != NULL);
+        CHECK_CONTAINS(msg, "annotation io.katacontainers.config.hypervisor.virtio_fs_extra_args");
+        CHECK_CONTAINS(msg, refused[i][1]);
+    }
+    cleanup_free char *ok =
+        annotate(cfg, "hypervisor.virtio_fs_extra_args",
+                 "[\"--thread-pool-size=1\", \"-o\", \"announce_submounts,cache=none\", \"-f\"]");
+    remove_root(root);
+    if (ok)
+        printf("# %s\n", ok);
+    CHECK(ok == NULL);
+    CHECK_INT(kata_strv_len(cfg->hypervisor.virtio_fs_extra_args), 4);
+}
+
+TEST(virtiofsd_options_from_the_file_are_checked_too)
+{
+    char *root = make_root();
+    cleanup_free char *text =
+        qemu_config(root, "virtio_fs_extra_args = [\"-o\", \"sandbox=chroot\"]\n");
+    cleanup_free char *msg = load_error(root, text, 0);
+    remove_root(root);
+    CHECK_CONTAINS(msg, "configuration.toml:7: [hypervisor.qemu] virtio_fs_extra_args = [\"-o\", "
+                        "\"sandbox=chroot\"]: virtiofsd option `sandbox=chroot` refused");
+}
+
+TEST(guest_asset_annotations_need_a_clean_path_in_valid_guest_asset_paths)
+{
+    char *root = make_root();
+    cleanup_free char *extra = xasprintf("enable_annotations = [\"kernel\", \"initrd\"]\n"
+                                         "valid_guest_asset_paths = [\"%s/assets/*\"]\n",
+                                         root);
+    cleanup_kata_config struct kata_config *cfg = annotated_config(root, extra);
+    CHECK(cfg != NULL);
+    cleanup_free char *outside = annotate(cfg, "hypervisor.initrd", "/etc/shadow");
+    cleanup_free char *dotdot_path = xasprintf("%s/assets/../../../etc/shadow", root);
+    cleanup_free char *dotdot = annotate(cfg, "hypervisor.initrd", dotdot_path);
+    cleanup_free char *relative = annotate(cfg, "hypervisor.kernel", "vmlinux");
+    cleanup_free char *good_path = xasprintf("%s/assets/vmlinux", root);
+    cleanup_free char *good = annotate(cfg, "hypervisor.kernel", good_path);
+    remove_root(root);
+    CHECK_CONTAINS(outside, "annotation io.katacontainers.config.hypervisor.initrd = "
+                            "\"/etc/shadow\": path not allowed by valid_guest_asset_paths");
+    CHECK_CONTAINS(dotdot, "path not allowed by valid_guest_asset_paths");
+    CHECK_CONTAINS(relative, "path not allowed by valid_guest_asset_paths");
+    CHECK(good == NULL);
+    CHECK_STR(cfg->hypervisor.kernel, good_path);
+}
+
+TEST(annotations_cannot_turn_confinement_off_even_when_enabled)
+{
+    char *root = make_root();
+    cleanup_kata_config struct kata_config *cfg =
+        annotated_config(root, "enable_annotations = [\".*\"]\n[runtime]\n");
+    CHECK(cfg != NULL);
+    cleanup_free char *seccomp = annotate(cfg, "hypervisor.seccompsandbox", "");
+    cleanup_free char *rootless_off = annotate(cfg, "hypervisor.rootless", "false");
+    cleanup_free char *rootless_on = annotate(cfg, "hypervisor.rootless", "true");
+    cleanup_free char *netns = annotate(cfg, "runtime.disable_new_netns", "true");
+    cleanup_free char *daemon = annotate(cfg, "hypervisor.virtio_fs_daemon", "/bin/sh");
+    remove_root(root);
+    CHECK_CONTAINS(seccomp, "`seccompsandbox` can never be set by annotation");
+    CHECK_CONTAINS(rootless_off, "may only set `rootless` to true");
+    CHECK(rootless_on == NULL);
+    CHECK(cfg->hypervisor.rootless);
+    CHECK_CONTAINS(netns, "may only set `disable_new_netns` to false");
+    CHECK_CONTAINS(daemon, "path not allowed by valid_virtio_fs_daemon_paths");
+    CHECK_STR(cfg->hypervisor.seccompsandbox, KATA_QEMU_SECCOMP_SANDBOX_DEFAULT);
+}
+
+TEST(seccompsandbox_defaults_on_is_validated_and_empty_disables_it)
+{
+    char *root = make_root();
+    cleanup_kata_config struct kata_config *unset = annotated_config(root, NULL);
+    CHECK(unset != NULL);
+    struct vm_config vm = {0};
+    kata_config_fill_vm(unset, &vm);
+    CHECK_STR(vm.seccomp_sandbox, KATA_QEMU_SECCOMP_SANDBOX_DEFAULT);
+    CHECK(!vm.rootless);
+    cleanup_free char *empty_text = qemu_config(root, "seccompsandbox = \"\"\nrootless = true\n");
+    free(put(root, "etc/configuration.toml", empty_text));
+    cleanup_kata_config struct kata_config *empty = kata_config_load(NULL, 0, NULL);
+    CHECK(empty != NULL);
+    struct vm_config vm2 = {0};
+    kata_config_fill_vm(empty, &vm2);
+    cleanup_free char *bad_text = qemu_config(root, "seccompsandbox = \"on,spawn=maybe\"\n");
+    cleanup_free char *bad = load_error(root, bad_text, 0);
+    cleanup_free char *junk_text = qemu_config(root, "seccompsandbox = \"on -no-shutdown\"\n");
+    cleanup_free char *junk = load_error(root, junk_text, 0);
+    cleanup_free char *off_text = qemu_config(root, "seccompsandbox = \"on,obsolete=allow\"\n");
+    cleanup_free char *off = load_error(root, off_text, 0);
+    cleanup_free char *shipped = shipped_path("qemu");
+    cleanup_kata_config struct kata_config *ship =
+        kata_config_load(shipped, KATA_CONFIG_SKIP_ASSETS, NULL);
+    remove_root(root);
+    CHECK(vm2.seccomp_sandbox == NULL);
+    CHECK(vm2.rootless);
+    CHECK_CONTAINS(bad, "[hypervisor.qemu] seccompsandbox = \"on,spawn=maybe\": expected");
+    CHECK(junk != NULL);
+    CHECK(off == NULL);
+    CHECK(ship != NULL);
+    CHECK_STR(ship->hypervisor.seccompsandbox,
+              "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    CHECK(!ship->hypervisor.rootless);
+}

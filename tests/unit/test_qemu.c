@@ -1,11 +1,15 @@
 /* The QEMU driver's command line and the guest kernel command line. */
 #include "qemu.h"
+#include "vm_process.h"
 #include "qmp.h"
 #include "test.h"
 #include "util.h"
 
 #include <json-c/json.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct vm_config base_config(void)
@@ -315,7 +319,7 @@ TEST(virtiofsd_argv_maps_kata_cache_modes)
     cleanup_free char *line = joined(argv);
     qemu_argv_free(argv);
     CHECK_STR(line, "/usr/lib/qemu/virtiofsd --fd=3 -f -o source=/run/s -o cache=none -o "
-                    "announce_submounts");
+                    "announce_submounts -o sandbox=namespace -o modcaps=-mknod:-setfcap");
     CHECK_STR(virtiofsd_cache_mode("metadata"), "auto");
     CHECK_STR(virtiofsd_cache_mode(NULL), "auto");
     CHECK(virtiofsd_cache_mode("sometimes") == NULL);
@@ -540,4 +544,125 @@ TEST(net_device_with_a_bad_mac_is_refused)
     cleanup_kerr struct kerr *e = NULL;
     CHECK(qemu_build_argv(&vm, &e) == NULL);
     CHECK_CONTAINS(e->msg, "network device 0: bad MAC `02:42:0a:58:00`");
+}
+
+TEST(virtiofsd_refuses_extra_args_that_change_its_source_or_sandbox)
+{
+    const char *source[] = {"-o", "source=/", NULL};
+    const char *sandbox[] = {"--sandbox=none", NULL};
+    struct virtiofsd_config cfg = {
+        .path = "/usr/lib/qemu/virtiofsd", .source = "/run/s", .extra_args = source};
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK(virtiofsd_build_argv(&cfg, 3, &e) == NULL);
+    CHECK_CONTAINS(e->msg, "virtiofsd extra argument `source=/` refused: it changes the directory");
+    cfg.extra_args = sandbox;
+    cleanup_kerr struct kerr *e2 = NULL;
+    CHECK(virtiofsd_build_argv(&cfg, 3, &e2) == NULL);
+    CHECK_CONTAINS(e2->msg, "`--sandbox=none` refused: it changes virtiofsd's sandbox");
+}
+
+TEST(seccomp_sandbox_is_passed_to_qemu_and_empty_means_none)
+{
+    struct vm_config cfg = base_config();
+    cfg.seccomp_sandbox = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    vm.agent_socket = "/run/x/agent.sock";
+    char **argv = qemu_build_argv(&vm, NULL);
+    CHECK(argv != NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_CONTAINS(line, " -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+                         "resourcecontrol=deny ");
+    cfg.seccomp_sandbox = "";
+    vm_init(&vm, &qemu_ops, &cfg);
+    vm.agent_socket = "/run/x/agent.sock";
+    argv = qemu_build_argv(&vm, NULL);
+    CHECK(argv != NULL);
+    cleanup_free char *none = joined(argv);
+    qemu_argv_free(argv);
+    CHECK(strstr(none, " -sandbox ") == NULL);
+}
+
+TEST(rootless_qemu_gets_its_sockets_as_fds_and_no_vhost_net)
+{
+    struct vm_config cfg = base_config();
+    cfg.rootless = true;
+    cfg.shared_fs = "virtio-fs";
+    cfg.shared_dir = "/run/s";
+    struct vm_net_device net = {.tap_fd = 9, .mac = "02:00:00:00:00:01"};
+    cfg.net_devices = &net;
+    cfg.n_net_devices = 1;
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    vm.agent_socket = "/run/x/agent.sock";
+    vm.agent_listen = 5;
+    vm.virtiofsd.socket_path = "/run/x/virtiofsd.sock";
+    vm.virtiofsd.vmm_fd = 6;
+    char **argv = qemu_build_argv(&vm, NULL);
+    CHECK(argv != NULL);
+    cleanup_free char *line = joined(argv);
+    qemu_argv_free(argv);
+    CHECK_CONTAINS(line, "socket,id=agent,fd=5,server=on,wait=off");
+    CHECK_CONTAINS(line, "socket,id=virtiofs-char,fd=6 ");
+    CHECK_CONTAINS(line, "tap,id=net0,fd=9,vhost=off");
+    CHECK(strstr(line, "/run/x/") == NULL);
+    vm.virtiofsd.vmm_fd = -1;
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK(qemu_build_argv(&vm, &e) == NULL);
+    CHECK_CONTAINS(e->msg, "rootless QEMU needs a connection to virtiofsd");
+    vm.agent_listen = -1;
+}
+
+TEST(daemon_logs_are_bounded_by_their_relay)
+{
+    char tmpl[] = "/tmp/test-log-relay.XXXXXX";
+    CHECK(mkdtemp(tmpl) != NULL);
+    cleanup_free char *path = xasprintf("%s/qemu.log", tmpl);
+    cleanup_free char *old = xasprintf("%s/qemu.log.1", tmpl);
+    const off_t max = 8192;
+    cleanup_kerr struct kerr *e = NULL;
+    int fd = vm_log_relay(path, max, &e);
+    CHECK(fd >= 0);
+    char line[1000];
+    memset(line, 'x', sizeof(line) - 1);
+    line[sizeof(line) - 1] = '\n';
+    for (int i = 0; i < 4000; i++) /* 4 MB */
+        CHECK(fd_write_full(fd, line, sizeof(line)) == 0);
+    CHECK(fd_write_full(fd, "the last words\n", 15) == 0);
+    close(fd);
+    struct vm vm = {.log_path = path};
+    cleanup_free char *tail = vm_log_tail(&vm); /* waits for the relay */
+    struct stat cur, prev;
+    CHECK(stat(path, &cur) == 0);
+    CHECK(stat(old, &prev) == 0);
+    cleanup_free char *cmd = xasprintf("rm -rf '%s'", tmpl);
+    CHECK(system(cmd) == 0);
+    CHECK_CONTAINS(tail, "the last words");
+    CHECK(cur.st_size <= max + 65536);
+    CHECK(prev.st_size <= max + 65536);
+    CHECK(prev.st_size > 0);
+    CHECK_INT(cur.st_mode & 0777, 0600);
+}
+
+TEST(a_log_relay_outlives_no_writer)
+{
+    char tmpl[] = "/tmp/test-log-relay.XXXXXX";
+    CHECK(mkdtemp(tmpl) != NULL);
+    cleanup_free char *path = xasprintf("%s/virtiofsd.log", tmpl);
+    cleanup_kerr struct kerr *e = NULL;
+    int fd = vm_log_relay(path, VM_LOG_MAX, &e);
+    CHECK(fd >= 0);
+    close(fd);
+    /* Once the writer is gone the relay exits and releases its lock. */
+    cleanup_close int check = open(path, O_RDONLY | O_CLOEXEC);
+    bool unlocked = false;
+    for (int i = 0; i < 200 && !unlocked; i++) {
+        unlocked = flock(check, LOCK_SH | LOCK_NB) == 0;
+        if (!unlocked)
+            usleep(10000);
+    }
+    cleanup_free char *cmd = xasprintf("rm -rf '%s'", tmpl);
+    CHECK(system(cmd) == 0);
+    CHECK(unlocked);
 }
