@@ -13,20 +13,11 @@ import os
 import pytest
 
 from runtime_bundle import make_bundle
-from shim_env import (FifoReader, ShimEnv, alive, assets_built, daemon_pid, exec_spec,
+from shim_env import (FifoReader, alive, daemon_pid, exec_spec,
                       procs_mentioning, task, task_ok, wait_for, wait_gone)
 
 ROOTLESS_BASE = 0x5a000000
 CAP_MKNOD, CAP_SETFCAP = 27, 31
-
-
-@pytest.fixture
-def sh():
-    if not assets_built():
-        pytest.skip("guest assets not built (guest/build-assets.sh)")
-    e = ShimEnv()
-    yield e
-    e.cleanup()
 
 
 def configure(sh, **keys):

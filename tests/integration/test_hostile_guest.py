@@ -10,11 +10,9 @@ host file written, nothing left after delete."""
 import json
 import os
 
-import pytest
 
 from runtime_bundle import make_bundle
-from shim_env import FifoReader, ShimEnv, assets_built, daemon_pid, mounts_under, task_ok, \
-    wait_gone
+from shim_env import FifoReader, daemon_pid, mounts_under, task_ok, wait_gone
 
 ALL_CAPS = ["CAP_" + c for c in (
     "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
@@ -24,15 +22,6 @@ ALL_CAPS = ["CAP_" + c for c in (
     "MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ").split()]
 
 POD = {"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "pod"}
-
-
-@pytest.fixture
-def sh():
-    if not assets_built():
-        pytest.skip("guest assets not built (guest/build-assets.sh)")
-    e = ShimEnv()
-    yield e
-    e.cleanup()
 
 
 def privileged_bundle(sh, cid, script_for, annotations, volumes=()):

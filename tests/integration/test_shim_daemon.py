@@ -8,19 +8,9 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from runtime_bundle import make_bundle
-from shim_env import TASK_CTL, ShimEnv, assets_built, daemon_pid, task, wait_gone
-
-
-@pytest.fixture
-def sh():
-    if not assets_built():
-        pytest.skip("guest assets not built (guest/build-assets.sh)")
-    e = ShimEnv()
-    yield e
-    e.cleanup()
+from shim_env import TASK_CTL, daemon_pid, task, wait_gone
 
 
 def bundle(sh, cid, args, annotations=None):

@@ -10,17 +10,8 @@ import time
 import pytest
 
 from runtime_bundle import make_bundle
-from shim_env import (FifoReader, ShimEnv, alive, assets_built, daemon_pid, exec_spec, task,
+from shim_env import (FifoReader, alive, daemon_pid, exec_spec, task,
                       task_ok, wait_for, wait_gone)
-
-
-@pytest.fixture
-def sh():
-    if not assets_built():
-        pytest.skip("guest assets not built (guest/build-assets.sh)")
-    e = ShimEnv()
-    yield e
-    e.cleanup()
 
 
 def bundle(sh, cid, args, terminal=False, annotations=None):
