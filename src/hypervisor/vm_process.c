@@ -206,7 +206,7 @@ static char *console_tail(const struct vm *vm)
     size_t len = 0;
     cleanup_free char *text = vm->cfg.console_path ? file_tail(vm->cfg.console_path, &len)
                                                    : pipe_tail(vm->console_fd, &len);
-    return vm_text_tail(text, text ? len : 0, 12, 1200);
+    return vm_text_tail(text, text ? len : 0, 24, 2000); /* a panic and its stack */
 }
 
 int vm_exit_error(struct vm *vm, const char *what, int wait_status, struct kerr **err)

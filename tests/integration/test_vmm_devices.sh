@@ -18,7 +18,9 @@
 # hostile guest (virtq-guest) hand the devices malformed virtqueues, which
 # kata-vmm refuses without harm, boots the agent from a bzImage, and boots
 # the marker initrd with console=hvc0 on a virtio-console (kata-vmm's
-# --console virtio and the driver's).
+# --console virtio and the driver's), and has a guest kernel panic end in a
+# triple fault (kata-vmm exits 4) and, through the driver, in a reset whose
+# error says so.
 # No timing is asserted; nothing is left behind (the test bed removes its run
 # directory, the script its work directory).
 # tests/run timeout: 2400
@@ -45,6 +47,6 @@ if [ $status -ne 0 ]; then
   echo "FAIL: vmm-devices.sh / vmm-net.sh / vmm-runtime.sh / vmm-drives.sh / vmm-guest.sh in the test bed exited $status" >&2
   exit 1
 fi
-[ "$(grep '^1\.\.[0-9]*$' "$work/out" | tr '\n' ' ')" = "1..12 1..3 1..3 1..8 1..5 " ] ||
+[ "$(grep '^1\.\.[0-9]*$' "$work/out" | tr '\n' ' ')" = "1..12 1..3 1..3 1..8 1..7 " ] ||
   { echo "FAIL: not every check ran" >&2; exit 1; }
 ! grep -q '^not ok' "$work/out"
