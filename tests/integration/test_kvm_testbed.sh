@@ -33,7 +33,7 @@ if [ $status -ne 0 ]; then
   tail -n 30 "$work/selftest.err" >&2
   fail "selftest in the test bed exited $status"
 fi
-grep -q '^ok 10 - no QEMU or kata-vmm left running' "$work/selftest.out" || fail "selftest did not run every check"
+grep -q '^ok 11 - no QEMU or kata-vmm left running' "$work/selftest.out" || fail "selftest did not run every check"
 ! grep -q '^not ok' "$work/selftest.out" || fail "selftest reported failures"
 ok "selftest in the test bed: nested KVM, kata-runtime check/env, vm-probe on vsock and serial, kata-vmm"
 
