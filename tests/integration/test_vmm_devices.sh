@@ -36,12 +36,15 @@ trap 'rm -rf "$work"' EXIT
 # script prints what it held back as it exits; show it.
 trap 'wait; cat "$work/out"; tail -n 30 "$work/err" >&2; echo "FAIL: stopped by a signal" >&2; exit 143' TERM
 status=0
-(cd "$top" && tests/kvm-testbed/run --attempts 2 --timeout 1100 -- bash -c \
-  'tests/kvm-testbed/vmm-devices.sh; a=$?; tests/kvm-testbed/vmm-net.sh; b=$?
-   tests/kvm-testbed/vmm-runtime.sh; c=$?; tests/kvm-testbed/vmm-drives.sh; d=$?
-   tests/kvm-testbed/vmm-guest.sh; exit $((a | b | c | d | $?))') \
+# One L1 for the five scripts; one that fails runs again on a fresh L1 and
+# fails the test only if it fails there too (run-steps; both L1 consoles and
+# the first run's output then go to the log).
+(cd "$top" && tests/kvm-testbed/run-steps --attempts 2 --timeout 1100 -- \
+  tests/kvm-testbed/vmm-devices.sh tests/kvm-testbed/vmm-net.sh tests/kvm-testbed/vmm-runtime.sh \
+  tests/kvm-testbed/vmm-drives.sh tests/kvm-testbed/vmm-guest.sh) \
   > "$work/out" 2> "$work/err" || status=$?
 cat "$work/out"
+! grep -q '^kvm-testbed: step ' "$work/err" || cat "$work/err" >&2
 if [ $status -ne 0 ]; then
   tail -n 30 "$work/err" >&2
   echo "FAIL: vmm-devices.sh / vmm-net.sh / vmm-runtime.sh / vmm-drives.sh / vmm-guest.sh in the test bed exited $status" >&2
