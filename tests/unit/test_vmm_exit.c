@@ -1,8 +1,10 @@
 /* How the built-in VMM's end reaches the user, without KVM: vmm_run's exit
  * reasons as kata-vmm's exit statuses (src/vmm/vmm_exit.h), and the error a
- * driver makes of a VMM that exited before the agent answered: the reason,
- * the VMM's log and the guest console's last lines, escaped and bounded. */
+ * driver makes of a VMM that exited before the agent answered: the reason
+ * (kata-vmm's status, QEMU's SHUTDOWN event), the VMM's log and the guest
+ * console's last lines, escaped and bounded. */
 #include "hypervisor.h"
+#include "qmp.h"
 #include "test.h"
 #include "util.h"
 #include "vm_process.h"
@@ -10,6 +12,7 @@
 #include "vmm_exit.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -161,4 +164,52 @@ TEST(driver_reads_the_console_pipe_without_taking_it)
     vm_exit_error(&vm, "the built-in VMM", SIGKILL, &err); /* killed: no reason */
     CHECK(strstr(err->msg, "(status 137) before the agent answered; its log") != NULL);
     vm_release(&vm);
+}
+
+/* QEMU exits 0 on a guest reset too (-no-reboot): the driver reads the
+ * SHUTDOWN event left on the QMP session.  Here a socketpair plays QEMU: the
+ * greeting, the answer to qmp_capabilities, then `events`, then EOF. */
+static const char *qemu_reason_after(const char *events, char **msg)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return NULL;
+    const char *hello = "{\"QMP\": {\"version\": {\"qemu\": {\"major\": 7, \"minor\": 2, "
+                        "\"micro\": 0}}, \"capabilities\": []}}\n{\"return\": {}, \"id\": 1}\n";
+    fd_write_full(sv[1], hello, strlen(hello));
+    fd_write_full(sv[1], events, strlen(events));
+    struct vm_config cfg = {.run_dir = "/nonexistent"};
+    struct vm vm;
+    vm_init(&vm, &qemu_ops, &cfg);
+    vm.qmp = qmp_open(sv[0], 1000000000ull, NULL);
+    close(sv[1]); /* QEMU is gone */
+    cleanup_kerr struct kerr *err = NULL;
+    vm_exit_error(&vm, "QEMU", W_EXITCODE(0, 0), &err);
+    *msg = xstrdup(err ? err->msg : "");
+    vm_release(&vm);
+    return *msg;
+}
+
+TEST(qemu_says_a_reset_is_not_a_power_off)
+{
+    static const char shutdown[] = "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true, "
+                                   "\"reason\": \"%s\"}, \"timestamp\": {}}\n";
+    char events[256];
+    cleanup_free char *reset = NULL, *off = NULL, *panic = NULL, *none = NULL, *odd = NULL;
+    snprintf(events, sizeof(events), shutdown, "guest-reset");
+    CHECK(strstr(qemu_reason_after(events, &reset),
+                 "QEMU exited (status 0) before the agent answered: the guest reset the VM") !=
+          NULL);
+    snprintf(events, sizeof(events), shutdown, "guest-shutdown");
+    CHECK(strstr(qemu_reason_after(events, &off), "answered: the guest powered off;") != NULL);
+    CHECK(strstr(qemu_reason_after("{\"event\": \"GUEST_PANICKED\", \"data\": {}}\n", &panic),
+                 "answered: the guest panicked;") != NULL);
+    CHECK(strstr(qemu_reason_after("", &none), "QEMU exited (status 0) before the agent "
+                                               "answered; its log") != NULL);
+    /* A reason that is not a string, an unknown one, junk: no reason. */
+    CHECK(strstr(qemu_reason_after("{\"event\": \"SHUTDOWN\", \"data\": {\"reason\": 7}}\n"
+                                   "{\"event\": \"SHUTDOWN\", \"data\": {\"reason\": \"x\"}}\n"
+                                   "not json\n",
+                                   &odd),
+                 "answered; its log") != NULL);
 }
