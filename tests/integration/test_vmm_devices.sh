@@ -21,6 +21,8 @@
 # --console virtio and the driver's), and has a guest kernel panic end in a
 # triple fault (kata-vmm exits 4) and, through the driver, in a reset whose
 # error says so.
+# The five run in one L1 VM through tests/kvm-testbed/run-steps: one that
+# fails runs again on a fresh L1 and fails the test only if it fails again.
 # No timing is asserted; nothing is left behind (the test bed removes its run
 # directory, the script its work directory).
 # tests/run timeout: 2400
