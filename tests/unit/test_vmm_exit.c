@@ -96,10 +96,25 @@ static void write_file(const char *path, const char *text)
     }
 }
 
+/* The test's directory and its two files go on every path out. */
+static void remove_test_dir(char (*dir)[32])
+{
+    if ((*dir)[0] == '\0')
+        return; /* never made */
+    cleanup_free char *log = xasprintf("%s/kata-vmm.log", *dir);
+    cleanup_free char *console = xasprintf("%s/console.log", *dir);
+    unlink(log);
+    unlink(console);
+    rmdir(*dir);
+}
+
 TEST(driver_says_the_guest_reset_with_the_console_tail)
 {
-    char dir[] = "/tmp/test-vmm-exit.XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
+    __attribute__((cleanup(remove_test_dir))) char dir[32] = "/tmp/test-vmm-exit.XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        dir[0] = '\0';
+        CHECK(!"mkdtemp");
+    }
     cleanup_free char *log = xasprintf("%s/kata-vmm.log", dir);
     cleanup_free char *console = xasprintf("%s/console.log", dir);
     write_file(log, "kata-vmm: the guest reset the VM (...): exit status 3\n");
@@ -118,6 +133,7 @@ TEST(driver_says_the_guest_reset_with_the_console_tail)
     cleanup_kerr struct kerr *err = NULL;
     for (int i = 0; i < 500 && vm_check_exited(&vm, "the built-in VMM", &err) == 0; i++)
         usleep(10000);
+    vm_release(&vm);
     CHECK(err != NULL);
     CHECK_INT(vm.pid, 0);
     printf("# %s\n", err->msg);
@@ -128,10 +144,6 @@ TEST(driver_says_the_guest_reset_with_the_console_tail)
           NULL);
     CHECK(strstr(err->msg, "xxx") == NULL);
     CHECK(strlen(err->msg) < 3000);
-    vm_release(&vm);
-    unlink(log);
-    unlink(console);
-    rmdir(dir);
 }
 
 TEST(driver_reads_the_console_pipe_without_taking_it)
