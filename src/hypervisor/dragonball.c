@@ -15,6 +15,7 @@
 #include "hypervisor.h"
 #include "util.h"
 #include "vm_process.h"
+#include "../vmm/vmm_exit.h" /* kata-vmm's exit statuses */
 
 #include <ctype.h>
 #include <json-c/json.h>
@@ -313,6 +314,18 @@ static char *dragonball_status(struct vm *vm, struct kerr **err)
     return out;
 }
 
+/* kata-vmm's exit statuses (src/vmm/vmm_exit.h): a reset or a crash of the
+ * guest has its own, and must never read as a clean power-off. */
+static const char *dragonball_exit_reason(struct vm *vm, int wait_status)
+{
+    (void)vm;
+    if (!WIFEXITED(wait_status))
+        return NULL;
+    if (WEXITSTATUS(wait_status) == VMM_STATUS_OFF)
+        return "the guest powered off";
+    return vmm_exit_status_text(WEXITSTATUS(wait_status));
+}
+
 const struct hypervisor_ops dragonball_ops = {
     .name = "dragonball",
     .start = dragonball_start,
@@ -324,4 +337,5 @@ const struct hypervisor_ops dragonball_ops = {
     .hotplug_block = dragonball_hotplug_block,
     .unplug_block = dragonball_unplug_block,
     .pids = vm_process_pids,
+    .exit_reason = dragonball_exit_reason,
 };

@@ -154,6 +154,9 @@ struct hypervisor_ops {
     /* Every host process of this VM (VMM, helper daemons), for stats and
      * cleanup; returns how many were written (at most max). */
     size_t (*pids)(const struct vm *vm, pid_t *out, size_t max);
+    /* What the VMM's exit (a waitpid status) says about the guest: "the guest
+     * reset the VM ...", or NULL when it says nothing (vm_check_exited). */
+    const char *(*exit_reason)(struct vm *vm, int wait_status);
 };
 
 /* The optional ops, with a clear error when the driver lacks them. */

@@ -772,6 +772,9 @@ static int qemu_agent_dial(struct vm *vm, struct kerr **err)
 
 static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
+    /* Negotiated now, QMP gets QEMU's events: how the guest ended if QEMU
+     * exits before the agent answers (qemu_exit_reason). */
+    qemu_qmp(vm, NULL);
     if (vm->vsock)
         return qemu_agent_connect_vsock(vm, timeout_ns, err);
     if (vm->cfg.rootless)
@@ -787,16 +790,8 @@ static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **
             if (fd >= 0)
                 return fd;
         }
-        int status;
-        if (vm->pid > 0 && waitpid(vm->pid, &status, WNOHANG) == vm->pid) {
-            vm->pid = 0;
-            cleanup_free char *tail = vm_log_tail(vm);
-            return kerr_make(err, 0,
-                             "QEMU exited (status %d) before connecting the agent "
-                             "channel: %s",
-                             WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-                             tail);
-        }
+        if (vm_check_exited(vm, "QEMU", err) < 0)
+            return -1;
         int fs_status;
         if (vm->virtiofsd.socket_path && virtiofsd_exited(&vm->virtiofsd, &fs_status))
             return kerr_make(err, 0, "virtiofsd exited (status %d) before the agent was up",
@@ -829,6 +824,41 @@ static int qemu_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
     return status;
 }
 
+/* QEMU exits 0 whether the guest powered off or reset (-no-reboot: a reboot,
+ * a triple fault, a kernel panic with panic=-1): the SHUTDOWN event still
+ * unread on the QMP session (negotiated by agent_connect) says which. */
+static void qemu_on_shutdown(const char *name, struct json_object *data, void *cb_data)
+{
+    const char **reason = cb_data;
+    struct json_object *why = NULL;
+    if (strcmp(name, "GUEST_PANICKED") == 0)
+        *reason = "the guest panicked";
+    if (strcmp(name, "SHUTDOWN") != 0 || *reason || data == NULL ||
+        !json_object_object_get_ex(data, "reason", &why) ||
+        !json_object_is_type(why, json_type_string))
+        return;
+    if (strcmp(json_object_get_string(why), "guest-shutdown") == 0)
+        *reason = "the guest powered off";
+    else if (strcmp(json_object_get_string(why), "guest-reset") == 0)
+        *reason = "the guest reset the VM (a reboot, a triple fault, or a guest kernel panic "
+                  "with panic=-1)";
+    else if (strcmp(json_object_get_string(why), "guest-panic") == 0)
+        *reason = "the guest panicked";
+}
+
+static const char *qemu_exit_reason(struct vm *vm, int wait_status)
+{
+    const char *reason = NULL;
+    bool never = false;
+    if (vm->qmp == NULL || !WIFEXITED(wait_status))
+        return NULL;
+    qmp_set_event_cb(vm->qmp, qemu_on_shutdown, &reason);
+    cleanup_kerr struct kerr *eof = NULL; /* QEMU is gone: read up to the end */
+    qmp_wait_for(vm->qmp, &never, 200 * 1000 * 1000, &eof);
+    qmp_set_event_cb(vm->qmp, NULL, NULL);
+    return reason;
+}
+
 const struct hypervisor_ops qemu_ops = {
     .name = "qemu",
     .start = qemu_start,
@@ -840,4 +870,5 @@ const struct hypervisor_ops qemu_ops = {
     .hotplug_block = qemu_hotplug_block,
     .unplug_block = qemu_unplug_block,
     .pids = vm_process_pids,
+    .exit_reason = qemu_exit_reason,
 };

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -280,15 +281,141 @@ size_t vm_process_pids(const struct vm *vm, pid_t *out, size_t max)
     return n;
 }
 
+#define TAIL_LINES_MAX 32
+#define TAIL_LINE_MAX  160
+#define TAIL_READ_MAX  4096
+
+char *vm_text_tail(const char *text, size_t len, unsigned max_lines, size_t max)
+{
+    char *lines[TAIL_LINES_MAX];
+    unsigned n = 0;
+    if (max_lines > TAIL_LINES_MAX)
+        max_lines = TAIL_LINES_MAX;
+    /* From the end: the newest lines first, into lines[n - 1 .. 0] later. */
+    for (size_t end = text ? len : 0; end > 0 && n < max_lines;) {
+        size_t start = end;
+        while (start > 0 && text[start - 1] != '\n')
+            start--;
+        size_t line_end = end;
+        while (line_end > start && (text[line_end - 1] == '\r' || text[line_end - 1] == ' '))
+            line_end--;
+        if (line_end > start)
+            lines[n++] = text_escape(text + start, line_end - start, TAIL_LINE_MAX);
+        end = start > 0 ? start - 1 : 0;
+    }
+    /* Drop the oldest while the rest does not fit in max. */
+    size_t total = 0;
+    unsigned keep = 0;
+    for (; keep < n; keep++) {
+        size_t add = strlen(lines[keep]) + (keep ? 3 : 0);
+        if (total + add > max && keep > 0)
+            break;
+        total += add;
+    }
+    char *out = xmalloc(total + sizeof("(nothing)"));
+    size_t used = 0;
+    for (unsigned i = keep; i-- > 0;) {
+        size_t l = strlen(lines[i]);
+        memcpy(out + used, lines[i], l);
+        used += l;
+        if (i > 0) {
+            memcpy(out + used, " | ", 3);
+            used += 3;
+        }
+    }
+    out[used] = '\0';
+    for (unsigned i = 0; i < n; i++)
+        free(lines[i]);
+    if (keep == 0)
+        strcpy(out, "(nothing)");
+    else if (used > max) { /* one line longer than max */
+        char *cut = text_escape(out, used, max);
+        free(out);
+        out = cut;
+    }
+    return out;
+}
+
+/* The last TAIL_READ_MAX bytes of a file of ours (the VMM's log, the console
+ * file), from a line start; NULL if it cannot be read. */
+static char *file_tail(const char *path, size_t *len)
+{
+    cleanup_close int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) : -1;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return NULL;
+    off_t off = st.st_size > TAIL_READ_MAX ? st.st_size - TAIL_READ_MAX : 0;
+    char *buf = xmalloc(TAIL_READ_MAX + 1);
+    ssize_t n = pread(fd, buf, TAIL_READ_MAX, off);
+    if (n < 0) {
+        free(buf);
+        return NULL;
+    }
+    size_t skip = 0;
+    if (off > 0) { /* the first line is cut: drop it */
+        while (skip < (size_t)n && buf[skip] != '\n')
+            skip++;
+        skip = skip < (size_t)n ? skip + 1 : 0;
+    }
+    memmove(buf, buf + skip, (size_t)n - skip);
+    *len = (size_t)n - skip;
+    buf[*len] = '\0';
+    return buf;
+}
+
+/* What the console pipe still holds, copied with tee(2): the bytes stay in
+ * the pipe for its reader.  NULL when there is none. */
+static char *pipe_tail(int fd, size_t *len)
+{
+    int copy[2];
+    if (fd < 0 || pipe2(copy, O_CLOEXEC | O_NONBLOCK) < 0)
+        return NULL;
+    ssize_t n = tee(fd, copy[1], 1 << 16, SPLICE_F_NONBLOCK);
+    close(copy[1]);
+    char *buf = NULL;
+    size_t used = 0;
+    if (n > 0) {
+        buf = xmalloc((size_t)n + 1);
+        ssize_t r;
+        while (used < (size_t)n && (r = read(copy[0], buf + used, (size_t)n - used)) > 0)
+            used += (size_t)r;
+        buf[used] = '\0';
+    }
+    close(copy[0]);
+    *len = used;
+    return buf;
+}
+
+static char *console_tail(const struct vm *vm)
+{
+    size_t len = 0;
+    cleanup_free char *text = vm->cfg.console_path ? file_tail(vm->cfg.console_path, &len)
+                                                   : pipe_tail(vm->console_fd, &len);
+    return vm_text_tail(text, text ? len : 0, 24, 2000); /* a panic and its stack */
+}
+
+int vm_exit_error(struct vm *vm, const char *what, int wait_status, struct kerr **err)
+{
+    int code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+    const char *reason =
+        vm->ops && vm->ops->exit_reason ? vm->ops->exit_reason(vm, wait_status) : NULL;
+    size_t log_len = 0;
+    cleanup_free char *log = file_tail(vm->log_path, &log_len);
+    cleanup_free char *log_tail = vm_text_tail(log, log ? log_len : 0, 4, 600);
+    cleanup_free char *console = console_tail(vm);
+    return kerr_make(err, 0,
+                     "%s exited (status %d) before the agent answered%s%s; its log: %s; the "
+                     "guest console's last lines: %s",
+                     what, code, reason ? ": " : "", reason ? reason : "", log_tail, console);
+}
+
 int vm_check_exited(struct vm *vm, const char *what, struct kerr **err)
 {
     int status;
     if (vm->pid <= 0 || waitpid(vm->pid, &status, WNOHANG) != vm->pid)
         return 0;
     vm->pid = 0;
-    cleanup_free char *tail = vm_log_tail(vm);
-    return kerr_make(err, 0, "%s exited (status %d) before the agent answered: %s", what,
-                     WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), tail);
+    return vm_exit_error(vm, what, status, err);
 }
 
 int vm_connect_until(struct vm *vm, const char *what, const char *channel, uint64_t timeout_ns,

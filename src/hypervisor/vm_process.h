@@ -51,8 +51,21 @@ size_t vm_process_pids(const struct vm *vm, pid_t *out, size_t max);
  * relay has written everything (waits at most 1 s for it); malloc'd. */
 char *vm_log_tail(const struct vm *vm);
 
-/* The VMM's exit (reaped) as an error quoting its log, or 0 while it runs. */
+/* The VMM's exit (reaped) as an error (vm_exit_error), or 0 while it runs. */
 int vm_check_exited(struct vm *vm, const char *what, struct kerr **err);
+
+/* "WHAT exited (status N) before the agent answered: REASON; its log: ...;
+ * the guest console: ...", with the driver's exit_reason for wait_status and
+ * the last lines of the VMM's log and of the guest console (the console
+ * file, or what is still unread in the console pipe, left there), escaped
+ * and bounded (vm_text_tail).  Returns -1. */
+int vm_exit_error(struct vm *vm, const char *what, int wait_status, struct kerr **err);
+
+/* The last complete lines (at most max_lines, empty ones skipped) of len
+ * bytes of untrusted text, each escaped (text_escape, at most 160 bytes) and
+ * joined by " | ", at most max bytes in all (older lines dropped first);
+ * "(nothing)" when there is no line.  Caller frees. */
+char *vm_text_tail(const char *text, size_t len, unsigned max_lines, size_t max);
 
 /* Retry connect(vm, err) every 10 ms until it gives an fd, the VMM exits
  * (vm_check_exited with `what`) or timeout_ns passes (ETIMEDOUT naming

@@ -6,6 +6,7 @@
 #include "util.h"
 #include "virtio_blk.h"
 #include "vmm.h"
+#include "vmm_exit.h"
 #include "vmm_seccomp.h"
 
 #include <errno.h>
@@ -54,6 +55,7 @@ struct vmm_api {
     int done_fd; /* the run thread's "vmm_run returned" */
     struct loop_watch *done_watch;
     int run_status;
+    enum vmm_exit run_why;
     struct kerr *run_err;
     bool done;
     int exit_status;
@@ -64,8 +66,8 @@ struct vmm_api {
 static void *run_thread(void *arg)
 {
     struct vmm_api *api = arg;
-    enum vmm_exit why = VMM_EXIT_STOPPED;
-    api->run_status = vmm_run(api->vm, &why, &api->run_err);
+    api->run_why = VMM_EXIT_STOPPED;
+    api->run_status = vmm_run(api->vm, &api->run_why, &api->run_err);
     uint64_t one = 1;
     if (write(api->done_fd, &one, sizeof(one)) < 0)
         api->run_status = -1;
@@ -80,11 +82,13 @@ static void vm_finish(struct vmm_api *api, bool stop)
             vmm_stop(api->vm);
         pthread_join(api->run_thread, NULL);
         api->run_thread_started = false;
-        if (api->run_status < 0) {
-            api->exit_status = 1;
-            if (api->run_err)
-                fprintf(stderr, "kata-vmm: %s\n", api->run_err->msg);
-        }
+        if (api->run_status < 0 && api->run_err)
+            fprintf(stderr, "kata-vmm: %s\n", api->run_err->msg);
+        int status = vmm_exit_code(api->run_status, api->run_why);
+        if (vmm_exit_status_text(status))
+            fprintf(stderr, "kata-vmm: %s: exit status %d\n", vmm_exit_status_text(status), status);
+        if (status != VMM_STATUS_OFF)
+            api->exit_status = status;
         kerr_clear(&api->run_err);
     }
     vmm_free(api->vm);

@@ -38,7 +38,9 @@ struct vmm_api *vmm_api_new(struct loop *loop, const char *socket_path, bool sec
 void vmm_api_free(struct vmm_api *api);
 
 /* The VM ended (guest power-off, vm.shutdown, vmm.shutdown, or a failure):
- * the caller's loop may stop.  The exit status: 0 unless the VM failed. */
+ * the caller's loop may stop.  The exit status (vmm_exit.h): 0 after a
+ * power-off or a stop, 1 when the VM could not be built, 3 to 5 when the
+ * guest reset or crashed or a vCPU failed. */
 bool vmm_api_done(const struct vmm_api *api);
 int vmm_api_exit_status(const struct vmm_api *api);
 /* Stop the VM from outside (kata-vmm's SIGTERM). */

@@ -7,9 +7,11 @@
  *            [--vsock SOCKET [--cid N]] [--console com1|virtio] [--mmio-cmdline]
  *            [--no-seccomp]
  *
- * Exits 0 when the guest resets or powers off (with --marker: only if TEXT
- * was seen on the console, and the time to it goes to stderr), 1 on error or
- * timeout; SIGTERM or SIGINT stop the VM (status 0).  --timeout 0: none.
+ * Exits 0 when the guest powers off (with --marker: only if TEXT was seen on
+ * the console, and the time to it goes to stderr), 1 on error or timeout, 2
+ * on a usage error, 3 when the guest resets, 4 when it triple-faults, 5 when
+ * a vCPU fails (vmm_exit.h; 3 to 5 with a line on stderr saying so);
+ * SIGTERM or SIGINT stop the VM (status 0).  --timeout 0: none.
  * COM1 is always there; --console virtio adds a virtio-console (hvc0), whose
  * output comes to stdout too and whose input is stdin when that is a
  * terminal or a pipe; the default command line then says console=hvc0.
@@ -19,6 +21,7 @@
 #include "loop.h"
 #include "util.h"
 #include "vmm.h"
+#include "vmm_exit.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -328,23 +331,25 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     alarm(timeout); /* 0: none */
     enum vmm_exit why = VMM_EXIT_STOPPED;
-    int status = 0;
-    if (vmm_run(vm, &why, &err) < 0) {
+    int run = vmm_run(vm, &why, &err);
+    int status = vmm_exit_code(run, why);
+    if (run < 0) {
         kerr_report(&err, "kata-vmm", stderr);
-        status = 1;
     } else if (why == VMM_EXIT_STOPPED && stop_signal == SIGALRM) {
         fprintf(stderr, "kata-vmm: stopped after %u s\n", timeout);
-        status = 1;
+        status = VMM_STATUS_ERROR;
     } else if (why == VMM_EXIT_STOPPED) {
         fprintf(stderr, "kata-vmm: stopped by signal %d\n", (int)stop_signal);
     }
+    if (vmm_exit_status_text(status))
+        fprintf(stderr, "kata-vmm: %s: exit status %d\n", vmm_exit_status_text(status), status);
     alarm(0);
     running = NULL;
     vmm_free(vm);
     if (con.marker) {
         if (!con.seen) {
             fprintf(stderr, "kata-vmm: marker `%s` not seen\n", con.marker);
-            return 1;
+            return status ? status : VMM_STATUS_ERROR;
         }
         fprintf(stderr, "kata-vmm: marker after %.1f ms\n", (con.t_seen - con.t0) / 1e6);
     }

@@ -11,6 +11,7 @@
 #include "util.h"
 #include "virtio_console.h"
 #include "vmm_devices.h"
+#include "vmm_exit.h"
 #include "vmm_seccomp.h"
 
 #include <errno.h>
@@ -470,7 +471,6 @@ static int handle_io(struct vmm *vm, struct kvm_run *run, struct kerr **err)
     return r;
 }
 
-/* One vCPU's exits until the guest stops or vm->stop. */
 /* Wait while the VM is paused (counted in vm->parked). */
 static void vcpu_park(struct vcpu *cpu)
 {
@@ -488,6 +488,21 @@ static void vcpu_park(struct vcpu *cpu)
     pthread_mutex_unlock(&vm->pause_lock);
 }
 
+static const char *internal_error_text(uint32_t suberror)
+{
+    switch (suberror) {
+    case KVM_INTERNAL_ERROR_EMULATION:
+        return "KVM could not emulate an instruction";
+    case KVM_INTERNAL_ERROR_SIMUL_EX:
+        return "an exception while delivering an exception";
+    case KVM_INTERNAL_ERROR_DELIVERY_EV:
+        return "an exit while delivering an event";
+    default:
+        return "unknown";
+    }
+}
+
+/* One vCPU's exits until the guest stops or vm->stop. */
 static int vcpu_loop(struct vcpu *cpu, enum vmm_exit *why, struct kerr **err)
 {
     struct vmm *vm = cpu->vm;
@@ -523,8 +538,8 @@ static int vcpu_loop(struct vcpu *cpu, enum vmm_exit *why, struct kerr **err)
             break;
         case KVM_EXIT_INTR:
             break;
-        case KVM_EXIT_SHUTDOWN: /* triple fault: how reboot=t resets */
-            *why = VMM_EXIT_RESET;
+        case KVM_EXIT_SHUTDOWN: /* triple fault: a crash, or how reboot=t resets */
+            *why = VMM_EXIT_TRIPLE_FAULT;
             return 0;
         case KVM_EXIT_SYSTEM_EVENT:
             *why = run->system_event.type == KVM_SYSTEM_EVENT_RESET ? VMM_EXIT_RESET
@@ -537,8 +552,8 @@ static int vcpu_loop(struct vcpu *cpu, enum vmm_exit *why, struct kerr **err)
             return kerr_make(err, 0, "KVM_RUN: entry failed, hardware reason 0x%llx",
                              (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
         case KVM_EXIT_INTERNAL_ERROR:
-            return kerr_make(err, 0, "KVM_RUN: internal error, suberror %u",
-                             run->internal.suberror);
+            return kerr_make(err, 0, "KVM_RUN: internal error, suberror %u (%s)",
+                             run->internal.suberror, internal_error_text(run->internal.suberror));
         default:
             return kerr_make(err, 0, "KVM_RUN: unhandled exit reason %u", run->exit_reason);
         }
@@ -699,6 +714,22 @@ int vmm_run(struct vmm *vm, enum vmm_exit *why, struct kerr **err)
         return -1;
     }
     return 0;
+}
+
+int vmm_exit_code(int run_result, enum vmm_exit why)
+{
+    if (run_result < 0)
+        return VMM_STATUS_VCPU_FAILED;
+    switch (why) {
+    case VMM_EXIT_RESET:
+        return VMM_STATUS_RESET;
+    case VMM_EXIT_TRIPLE_FAULT:
+        return VMM_STATUS_TRIPLE_FAULT;
+    case VMM_EXIT_STOPPED:
+    case VMM_EXIT_SHUTDOWN:
+        return VMM_STATUS_OFF;
+    }
+    return VMM_STATUS_VCPU_FAILED;
 }
 
 int vmm_disk_replace(struct vmm *vm, const char *id, const char *path, bool readonly,

@@ -63,10 +63,15 @@ struct vmm_config {
 
 /* Why vmm_run returned. */
 enum vmm_exit {
-    VMM_EXIT_RESET,    /* the guest reset (i8042 0xfe, triple fault): reboot or power-off */
-    VMM_EXIT_STOPPED,  /* vmm_request_stop() */
-    VMM_EXIT_SHUTDOWN, /* KVM_SYSTEM_EVENT shutdown */
+    VMM_EXIT_RESET,        /* the guest reset (i8042 0xfe, KVM_SYSTEM_EVENT_RESET): a reboot */
+    VMM_EXIT_STOPPED,      /* vmm_request_stop() */
+    VMM_EXIT_SHUTDOWN,     /* ACPI S5, KVM_SYSTEM_EVENT shutdown: a power-off */
+    VMM_EXIT_TRIPLE_FAULT, /* KVM_EXIT_SHUTDOWN: the guest crashed (or reboot=t) */
 };
+
+/* kata-vmm's exit status (vmm_exit.h) for vmm_run's result and why: a
+ * failed vmm_run (-1) is VMM_STATUS_VCPU_FAILED. */
+int vmm_exit_code(int run_result, enum vmm_exit why);
 
 struct vmm;
 

@@ -5,7 +5,8 @@
 # built-in VMM booting to a marker); a second
 # shows how a command's stdout, stderr, exit status, working directory and a
 # writable share come back; a third that --timeout stops the VM; a fourth
-# that --attempts boots again after an L1 kernel panic. Nothing may be
+# that --attempts boots again after an L1 kernel panic; a fifth and sixth
+# that run-steps runs a failed step again on a fresh L1. Nothing may be
 # left running or on disk. No timing is asserted.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -33,7 +34,7 @@ if [ $status -ne 0 ]; then
   tail -n 30 "$work/selftest.err" >&2
   fail "selftest in the test bed exited $status"
 fi
-grep -q '^ok 10 - no QEMU or kata-vmm left running' "$work/selftest.out" || fail "selftest did not run every check"
+grep -q '^ok 11 - no QEMU or kata-vmm left running' "$work/selftest.out" || fail "selftest did not run every check"
 ! grep -q '^not ok' "$work/selftest.out" || fail "selftest reported failures"
 ok "selftest in the test bed: nested KVM, kata-runtime check/env, vm-probe on vsock and serial, kata-vmm"
 
@@ -71,11 +72,45 @@ status=0
   { cat "$work/panic.out" "$work/panic.err" >&2; fail "--attempts 2 after a panic: status $status"; }
 ok "--attempts 2: a panicked L1 boots again; only the last attempt's output comes back"
 
+# 5. run-steps: a step that fails runs again on a fresh L1 and counts as failed
+# only if it fails there too; a step that passed runs once; the first L1's
+# output of the failed steps and both L1 consoles stay on stderr (the logs).
+s=$work/steps
+mkdir "$s"
+cat > "$s/good.sh" << EOF
+#!/bin/sh
+echo ran >> "$s/good.count"; echo "ok 1 - good"; echo 1..1
+EOF
+cat > "$s/flaky.sh" << EOF
+#!/bin/sh
+if [ -e "$s/once" ]; then echo "ok 1 - flaky, on a fresh L1"; echo 1..1; exit 0; fi
+touch "$s/once"; echo "not ok 1 - flaky, on the first L1"; echo 1..1; exit 1
+EOF
+printf '#!/bin/sh\necho "not ok 1 - bad"; echo 1..1; exit 3\n' > "$s/bad.sh"
+chmod +x "$s/good.sh" "$s/flaky.sh" "$s/bad.sh"
+status=0
+"$top/tests/kvm-testbed/run-steps" --timeout 300 --share-rw "$s" -- "$s/good.sh" "$s/flaky.sh" \
+  "$s/bad.sh" > "$work/steps.out" 2> "$work/steps.err" || status=$?
+want="ok 1 - good
+1..1
+ok 1 - flaky, on a fresh L1
+1..1
+not ok 1 - bad
+1..1
+# kvm-testbed: step $s/flaky.sh failed on the first L1 (status 1), passed on a fresh one
+# kvm-testbed: step $s/bad.sh failed on the first L1 (status 3) and failed again on a fresh one (status 3)"
+[ $status -eq 1 ] && [ "$(cat "$work/steps.out")" = "$want" ] && [ "$(wc -l < "$s/good.count")" -eq 1 ] &&
+  grep -qx 'not ok 1 - flaky, on the first L1' "$work/steps.err" &&
+  grep -qx 'kvm-testbed: --- the first L1 (run status 0): console ---' "$work/steps.err" &&
+  grep -qx 'kvm-testbed: --- the fresh L1 (run status 0): console ---' "$work/steps.err" ||
+  { cat "$work/steps.out" "$work/steps.err" >&2; fail "run-steps: status $status"; }
+ok "run-steps: a failed step runs again on a fresh L1 (passes there: passed; fails again: failed), both consoles kept"
+
 # Nothing left behind.
 # Only this test's L1 VMs count (their run dirs are under $work): other
 # tests or users may run test beds of their own on the same machine.
 ! pgrep -f "qemu-system-x86_64 -name kvm-testbed .*$work/" > /dev/null || fail "an L1 QEMU was left running"
-ls -d "$work"/kvm-testbed.* 2> /dev/null | sort > "$work/after" || true
+ls -d "$work"/kvm-testbed.* "$work"/kvm-testbed-steps.* 2> /dev/null | sort > "$work/after" || true
 [ -z "$(comm -13 "$work/before" "$work/after")" ] || fail "run dirs left: $(comm -13 "$work/before" "$work/after")"
 ok "no QEMU and no run directory left"
 echo "all $step steps passed"

@@ -18,7 +18,11 @@
 # hostile guest (virtq-guest) hand the devices malformed virtqueues, which
 # kata-vmm refuses without harm, boots the agent from a bzImage, and boots
 # the marker initrd with console=hvc0 on a virtio-console (kata-vmm's
-# --console virtio and the driver's).
+# --console virtio and the driver's), and has a guest kernel panic end in a
+# triple fault (kata-vmm exits 4) and, through the driver, in a reset whose
+# error says so.
+# The five run in one L1 VM through tests/kvm-testbed/run-steps: one that
+# fails runs again on a fresh L1 and fails the test only if it fails again.
 # No timing is asserted; nothing is left behind (the test bed removes its run
 # directory, the script its work directory).
 # tests/run timeout: 2400
@@ -34,17 +38,20 @@ trap 'rm -rf "$work"' EXIT
 # script prints what it held back as it exits; show it.
 trap 'wait; cat "$work/out"; tail -n 30 "$work/err" >&2; echo "FAIL: stopped by a signal" >&2; exit 143' TERM
 status=0
-(cd "$top" && tests/kvm-testbed/run --attempts 2 --timeout 1100 -- bash -c \
-  'tests/kvm-testbed/vmm-devices.sh; a=$?; tests/kvm-testbed/vmm-net.sh; b=$?
-   tests/kvm-testbed/vmm-runtime.sh; c=$?; tests/kvm-testbed/vmm-drives.sh; d=$?
-   tests/kvm-testbed/vmm-guest.sh; exit $((a | b | c | d | $?))') \
+# One L1 for the five scripts; one that fails runs again on a fresh L1 and
+# fails the test only if it fails there too (run-steps; both L1 consoles and
+# the first run's output then go to the log).
+(cd "$top" && tests/kvm-testbed/run-steps --attempts 2 --timeout 1100 -- \
+  tests/kvm-testbed/vmm-devices.sh tests/kvm-testbed/vmm-net.sh tests/kvm-testbed/vmm-runtime.sh \
+  tests/kvm-testbed/vmm-drives.sh tests/kvm-testbed/vmm-guest.sh) \
   > "$work/out" 2> "$work/err" || status=$?
 cat "$work/out"
+! grep -q '^kvm-testbed: step ' "$work/err" || cat "$work/err" >&2
 if [ $status -ne 0 ]; then
   tail -n 30 "$work/err" >&2
   echo "FAIL: vmm-devices.sh / vmm-net.sh / vmm-runtime.sh / vmm-drives.sh / vmm-guest.sh in the test bed exited $status" >&2
   exit 1
 fi
-[ "$(grep '^1\.\.[0-9]*$' "$work/out" | tr '\n' ' ')" = "1..12 1..3 1..3 1..8 1..5 " ] ||
+[ "$(grep '^1\.\.[0-9]*$' "$work/out" | tr '\n' ' ')" = "1..12 1..3 1..3 1..8 1..7 " ] ||
   { echo "FAIL: not every check ran" >&2; exit 1; }
 ! grep -q '^not ok' "$work/out"

@@ -5,6 +5,9 @@
 #   - kata-runtime check reports KVM usable, and env says Accelerator KVM;
 #   - vm-probe boots our guest with -accel kvm on microvm and q35, and the agent
 #     answers on vsock (vhost-vsock, /dev/vhost-vsock present);
+#   - a guest kernel that panics makes QEMU exit 0 (-no-reboot), but the
+#     driver's error says the guest reset (QMP SHUTDOWN reason guest-reset)
+#     and quotes the panic from the console;
 #   - with /dev/vhost-vsock gone, the QEMU driver falls back to virtio-serial;
 #   - the built-in VMM (kata-vmm) boots our kernel to the marker init.
 # Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
@@ -85,13 +88,28 @@ PY
 probe_check "vm-probe microvm: -accel kvm, agent on vhost-vsock" vsock --machine microvm
 probe_check "vm-probe q35 2 vCPUs: -accel kvm, agent on vhost-vsock-pci" vsock --machine q35 --vcpus 2
 
-# 4. Without /dev/vhost-vsock the driver uses virtio-serial. (The node goes
+# 4. A guest kernel that panics (no root: rdinit=/no-such-init) resets with
+# the driver's panic=-1 reboot=k; QEMU (-no-reboot) then exits 0 as at a
+# power-off, but its QMP SHUTDOWN event says guest-reset: the driver's error
+# says so, with the panic from the console.  (Needs vsock: with
+# virtio-serial QEMU connects the agent channel before the guest boots.)
+out=$(timeout 200 "$probe" --timeout 150 --kernel "$assets/vmlinux" \
+  --initrd "$assets/marker-initrd.img" --params rdinit=/no-such-init 2>&1)
+status=$?
+line=$(printf '%s\n' "$out" | grep -m1 'QEMU exited (status ')
+[ $status -ne 0 ] &&
+  [[ $line == *"QEMU exited (status 0) before the agent answered: the guest reset the VM"* ]] &&
+  [[ $line == *"the guest console's last lines: "*"Kernel panic - not syncing"* ]]
+result $? "a guest kernel panic under QEMU: the driver's error says the guest reset (QMP guest-reset), with the panic from the console" \
+  "$out"
+
+# 5. Without /dev/vhost-vsock the driver uses virtio-serial. (The node goes
 # from this VM's devtmpfs only; rmmod would wait for closed vsock sockets.)
 rm -f /dev/vhost-vsock
 probe_check "vm-probe microvm without /dev/vhost-vsock: agent on virtio-serial" virtio-serial \
   --machine microvm
 
-# 5. The built-in VMM (src/vmm): our kernel and the marker initrd to the marker,
+# 6. The built-in VMM (src/vmm): our kernel and the marker initrd to the marker,
 # then the guest powers off through ACPI and kata-vmm exits 0.
 vmm=$build/src/vmm/kata-vmm
 out=$(timeout 120 "$vmm" --kernel "$assets/vmlinux" --initrd "$assets/marker-initrd.img" \

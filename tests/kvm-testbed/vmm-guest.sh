@@ -15,7 +15,12 @@
 #     a pipe): the kernel's later messages and the marker line come through
 #     the virtio-console, and the guest's power-off ends kata-vmm with status 0;
 #   - the same through the dragonball driver (vm-probe --params console=hvc0):
-#     the driver adds the virtio-console and reads the marker from it.
+#     the driver adds the virtio-console and reads the marker from it;
+#   - a guest kernel that panics (no init: rdinit=/no-such-init) with
+#     reboot=t triple-faults: kata-vmm exits 4, not 0, and says so on stderr;
+#   - the same panic through the driver (its reboot=k: an i8042 reset): kata-vmm
+#     exits 3 and the driver's error says the guest reset, with the console's
+#     panic lines.
 # Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -101,5 +106,31 @@ out=$(timeout 300 "$build/tests/tools/vm-probe" --hypervisor dragonball --qemu "
 st=$?
 [ $st -eq 0 ] && ! pgrep -x kata-vmm > /dev/null
 result $? "vm-probe --hypervisor dragonball --params console=hvc0: the marker arrives through the driver's virtio-console (status $st)" \
+  "$out"
+
+# 6. A guest that crashes is not a power-off: the kernel finds no init and
+# panics; panic=-1 reboot=t make it triple-fault (KVM_EXIT_SHUTDOWN).
+status=0
+timeout 300 "$vmm" --kernel "$top/build/guest/vmlinux" --initrd "$top/build/guest/marker-initrd.img" \
+  --cmdline "console=ttyS0 reboot=t panic=-1 quiet rdinit=/no-such-init" --memory 128 \
+  --timeout 240 > "$work/tf-console.log" 2> "$work/tf-vmm.err" || status=$?
+[ $status -eq 4 ] && grep -q 'Kernel panic - not syncing' "$work/tf-console.log" &&
+  grep -qx 'kata-vmm: the guest triple-faulted (KVM_EXIT_SHUTDOWN): it crashed: exit status 4' \
+    "$work/tf-vmm.err"
+result $? "a guest kernel panic with reboot=t triple-faults: kata-vmm exits 4 (not 0) and says so (status $status)" \
+  "$(cat "$work/tf-vmm.err"; tail -n 20 "$work/tf-console.log")"
+
+# 7. The same panic through the driver (reboot=k: the i8042 reset): the
+# driver's error says the guest reset, with the console's panic lines.
+out=$(timeout 300 "$build/tests/tools/vm-probe" --hypervisor dragonball --qemu "$vmm" \
+  --kernel "$top/build/guest/vmlinux" --initrd "$top/build/guest/marker-initrd.img" \
+  --params rdinit=/no-such-init --timeout 240 2>&1)
+st=$?
+line=$(printf '%s\n' "$out" | grep -m1 'the built-in VMM exited (status ')
+[ $st -ne 0 ] && ! pgrep -x kata-vmm > /dev/null &&
+  [[ $line == *"exited (status 3) before the agent answered: the guest reset the VM"* ]] &&
+  [[ $line == *"its log: kata-vmm: the guest reset the VM"* ]] &&
+  [[ $line == *"the guest console's last lines: "*"Kernel panic - not syncing"* ]]
+result $? "a guest kernel panic through the dragonball driver: kata-vmm exits 3 and the driver's error says the guest reset, with the panic from the console (status $st)" \
   "$out"
 finish
