@@ -117,6 +117,8 @@ struct sandbox {
     struct loop_watch *vmm_watch;     /* pidfd of the VMM */
     struct loop_timer *console_timer; /* console.c */
     int vmm_pidfd;
+    bool vmm_gone; /* the VMM exited on its own: vmm_status is its wait status */
+    int vmm_status;
     char *netns_path; /* the pod's netns with our taps (state.json), NULL: no NIC */
     struct sandbox_network *net;
     struct proc_ref daemon_ref, vmm_ref, virtiofsd_ref; /* recorded in state.json */
