@@ -159,6 +159,8 @@ static Grpc__Storage *share_storage(const struct sandbox *sb)
 static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, struct kerr **err)
 {
     struct sandbox *sb = shim->sandbox;
+    if (sb->agent == NULL) /* the VMM exited meanwhile (vmm_exited) */
+        return kerr_make(err, ENOTCONN, "CreateSandbox: the agent's connection is gone");
     Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
     req.sandbox_id = sb->id;
     req.hostname = spec && spec->hostname ? spec->hostname : "";
@@ -190,6 +192,8 @@ static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, st
  * network and talk over it.  Without it only that fails: a warning. */
 static void sandbox_loopback_up(struct sandbox *sb)
 {
+    if (sb->agent == NULL)
+        return;
     Types__IPAddress addr = TYPES__IPADDRESS__INIT;
     addr.family = TYPES__IPFAMILY__v4;
     addr.address = "127.0.0.1";
