@@ -726,3 +726,28 @@ def test_kill_of_a_paused_container_stops_it(rt):
     wait_status(rt, "c1", "stopped", timeout=20)
     wait_gone(holder, timeout=20)
     rt("delete", "c1", check=True)
+
+
+def test_holder_of_a_created_container_killed_exits_137(rt):
+    """The holder (what conmon waits on) of a container killed before its
+    start exits with the process's status, and nothing lingers."""
+    b = rt.bundle("b", ["sh", "-c", "echo never"])
+    code = (
+        "import ctypes, os, subprocess, sys\n"
+        "ctypes.CDLL(None).prctl(36, 1)\n"
+        "rt, root, config = sys.argv[1], sys.argv[3], sys.argv[5]\n"
+        "subprocess.run(sys.argv[1:-1], check=True, stdin=subprocess.DEVNULL)\n"
+        "pid = int(open(sys.argv[-1]).read())\n"
+        "subprocess.run([rt, '--root', root, '--config', config, 'kill', sys.argv[-2], 'KILL'],"
+        " check=True)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status))\n")
+    pidfile = rt.tmp / "pid"
+    r = subprocess.run(["python3", "-c", code] +
+                       rt.argv("create", "--bundle", b, "--pid-file", str(pidfile), "c1") +
+                       [str(pidfile)], capture_output=True, text=True, env=rt.env,
+                       timeout=rt.timeout)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-1] == "137"
+    assert rt.state("c1")["status"] == "stopped"
+    rt("delete", "c1", check=True)
