@@ -7,7 +7,8 @@ daemon (a QEMU VM per sandbox):
     --force`: nothing is left (processes naming the test's dirs, mounts, state
     dirs) and a new container of the same id runs;
   * the clear-error cases: a missing kernel or initrd, a VMM binary that exits
-    at once, a guest that powers off at once, an agent that never answers:
+    at once, a guest that powers off at once, an agent that never answers, a
+    full file system under the CLI's or the daemon's state dir:
     create fails within a bounded time with an error naming what failed, and
     nothing is left.
 
@@ -232,4 +233,34 @@ def test_clear_error_within_a_bound_and_nothing_left(rt, case):
     assert took < bound, "create failed only after %.1f s: %s" % (took, r.stderr)
     assert not (rt.root / "c1").exists()
     assert rt("list", "-q").stdout == ""
+    assert_nothing_left(rt)
+
+
+@pytest.mark.parametrize("where", ["root", "vc"])
+def test_a_full_disk_under_the_state_dir_is_a_clear_error(rt, where):
+    """--root (the CLI's state) or the daemon's state dir on a full file
+    system: create fails naming the file it could not write, within a bound,
+    and nothing is left once space is back."""
+    d = rt.tmp / where
+    d.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(d)], check=True)
+    try:
+        with open(d / "filler", "wb") as f:
+            try:
+                f.write(b"\0" * (1 << 20))
+            except OSError:
+                pass
+        b = rt.bundle("b", ["true"])
+        t0 = time.time()
+        r = subprocess.run(rt.argv("create", "--bundle", b, "c1"), capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL, env=rt.env,
+                           timeout=DELETE_BOUND * 2)
+        assert r.returncode != 0
+        assert "No space left on device" in r.stderr and str(d) in r.stderr, r.stderr
+        assert time.time() - t0 < DELETE_BOUND
+        os.unlink(d / "filler")
+        rt("delete", "--force", "c1")
+        assert os.listdir(d) == []
+    finally:
+        subprocess.run(["umount", "-l", str(d)])
     assert_nothing_left(rt)
