@@ -102,6 +102,7 @@ static int run_shim(const struct container_state *s, const char *verb, struct ca
         return kerr_make(err, e, "fork");
     }
     if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0 || dup2(errp[1], 2) < 0)
             _exit(127);

@@ -123,6 +123,7 @@ char *host_program_version(const char *path)
         return NULL;
     }
     if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
         dup2(fds[1], 1);
         int null = open("/dev/null", O_RDWR);
         if (null >= 0) {

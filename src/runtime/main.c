@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -122,6 +123,11 @@ static void ensure_stdio(void)
 int main(int argc, char **argv)
 {
     ensure_stdio();
+    /* A daemon that closes its connection while we write (it is exiting: a
+     * failed boot, a Shutdown, a SIGKILL) is an error to report, not our
+     * death by SIGPIPE (`delete --force` must go on and clean).  Children
+     * get the default back before they exec. */
+    signal(SIGPIPE, SIG_IGN);
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *arg = argv[i];

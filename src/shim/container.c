@@ -165,6 +165,7 @@ static void process_init(struct process *p, struct container *c, const char *exe
                          const char *in, const char *out, const char *errp, bool terminal)
 {
     p->container = c;
+    p->serial = ++c->shim->next_process_serial;
     p->exec_id = xstrdup(exec_id);
     p->status = PROCESS_CREATED;
     p->stdin_path = xstrdup(in ? in : "");
@@ -283,6 +284,8 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
         protobuf_c_message_free_unpacked(&rootfs_storage->base, NULL);
     if (r == 0)
         r = io_relay_start(shim, &c->init, err);
+    if (r == 0)
+        process_wait_begin(shim, &c->init);
     if (r < 0) {
         kerr_wrap(err, "create container `%s`", req->id);
         container_destroy(shim, c);
@@ -294,10 +297,12 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
     return 0;
 }
 
-/* The agent's answer may come after the process was deleted: look it up. */
+/* The agent's answer may come after the process was deleted, or after a
+ * container of the same id replaced it: look it up, by its serial. */
 struct wait_ctx {
     struct shim *shim;
     char *id, *exec_id;
+    uint64_t serial;
 };
 
 static void wait_replied(int code, const char *message, const uint8_t *payload, size_t len,
@@ -305,10 +310,11 @@ static void wait_replied(int code, const char *message, const uint8_t *payload, 
 {
     struct wait_ctx *ctx = data;
     struct process *p = process_find(ctx->shim, ctx->id, ctx->exec_id);
+    bool same = p && p->serial == ctx->serial;
     free(ctx->id);
     free(ctx->exec_id);
     free(ctx);
-    if (p == NULL)
+    if (!same)
         return;
     p->wait_pending = false;
     if (p->status == PROCESS_STOPPED)
@@ -323,24 +329,22 @@ static void wait_replied(int code, const char *message, const uint8_t *payload, 
     } else {
         log_warn("container `%s`: WaitProcess: %s", p->container->id, message ? message : "");
     }
+    if (p->starting) {
+        /* Published once the Start's own answer and event are out. */
+        p->exit_held = true;
+        p->held_status = status;
+        return;
+    }
     process_exited(p, status);
 }
 
-int process_start(struct shim *shim, struct process *p, struct kerr **err)
+/* Ask the agent for the process's exit: it answers once the process is gone,
+ * started or not (a created container killed, a start that failed). */
+void process_wait_begin(struct shim *shim, struct process *p)
 {
     struct container *c = p->container;
-    if (p->status != PROCESS_CREATED)
-        return kerr_make(err, EBUSY, "start `%s`: already started", c->id);
-    if (*p->exec_id == '\0') {
-        Grpc__StartContainerRequest req = GRPC__START_CONTAINER_REQUEST__INIT;
-        req.container_id = c->id;
-        if (agent_call(shim, "StartContainer", &req.base, NULL, NULL, AGENT_CALL_NS, err) < 0)
-            return kerr_wrap(err, "start container `%s`", c->id);
-    }
-    p->status = PROCESS_RUNNING;
-    if (*p->exec_id == '\0')
-        container_hooks_poststart(c);
-    io_relay_stdin_begin(shim, p);
+    if (p->wait_pending || p->status == PROCESS_STOPPED)
+        return;
     Grpc__WaitProcessRequest wreq = GRPC__WAIT_PROCESS_REQUEST__INIT;
     wreq.container_id = c->id;
     wreq.exec_id = *p->exec_id ? p->exec_id : c->id;
@@ -348,6 +352,7 @@ int process_start(struct shim *shim, struct process *p, struct kerr **err)
     ctx->shim = shim;
     ctx->id = xstrdup(c->id);
     ctx->exec_id = xstrdup(p->exec_id);
+    ctx->serial = p->serial;
     cleanup_kerr struct kerr *werr = NULL;
     if (shim->sandbox && shim->sandbox->agent &&
         ttrpc_client_call_async(shim->sandbox->agent, "grpc.AgentService", "WaitProcess",
@@ -359,7 +364,42 @@ int process_start(struct shim *shim, struct process *p, struct kerr **err)
         free(ctx->exec_id);
         free(ctx);
     }
+}
+
+int process_start(struct shim *shim, struct process *p, struct kerr **err)
+{
+    struct container *c = p->container;
+    if (p->status == PROCESS_STOPPED)
+        return kerr_make(err, EBUSY, "start `%s`%s%s%s: it has exited (status %u)", c->id,
+                         *p->exec_id ? " exec `" : "", p->exec_id, *p->exec_id ? "`" : "",
+                         p->exit_status);
+    if (p->status != PROCESS_CREATED)
+        return kerr_make(err, EBUSY, "start `%s`: already started", c->id);
+    p->starting = true;
+    if (*p->exec_id == '\0') {
+        Grpc__StartContainerRequest req = GRPC__START_CONTAINER_REQUEST__INIT;
+        req.container_id = c->id;
+        if (agent_call(shim, "StartContainer", &req.base, NULL, NULL, AGENT_CALL_NS, err) < 0)
+            return kerr_wrap(err, "start container `%s`", c->id);
+    }
+    /* The VMM may have gone meanwhile: then it stays stopped. */
+    if (p->status != PROCESS_CREATED)
+        return kerr_make(err, EIO, "start `%s`: the sandbox stopped meanwhile", c->id);
+    p->status = PROCESS_RUNNING;
+    if (*p->exec_id == '\0')
+        container_hooks_poststart(c);
+    io_relay_stdin_begin(shim, p);
+    process_wait_begin(shim, p);
     return 0;
+}
+
+void process_start_done(struct process *p)
+{
+    p->starting = false;
+    if (p->exit_held) {
+        p->exit_held = false;
+        process_exited(p, p->held_status);
+    }
 }
 
 static void waiter_cancelled(void *data)

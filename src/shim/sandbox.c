@@ -3,6 +3,7 @@
  * dead daemon's sandbox from its state. */
 #include "agent.pb-c.h"
 #include "config_vm.h"
+#include "health.pb-c.h"
 #include "log.h"
 #include "proc_ref.h"
 #include "safe_fs.h"
@@ -12,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +64,14 @@ int sandbox_state_write(struct shim *shim, struct kerr **err)
     state_put_process(o, "vmm", sb->vm.pid, &sb->vmm_ref);
     state_put_process(o, "virtiofsd", sb->vm.virtiofsd.pid, &sb->virtiofsd_ref);
     json_object_object_add(o, "run_dir", json_object_new_string(sb->run_dir));
+    /* Before the VMM or virtiofsd exist: what a cleanup looks for when the
+     * daemon died before it could record their pids (kill_strays). */
+    if (sb->vm_cfg.hypervisor_path)
+        json_object_object_add(o, "vmm_binary", json_object_new_string(sb->vm_cfg.hypervisor_path));
+    json_object_object_add(o, "virtiofsd_binary",
+                           json_object_new_string(sb->vm_cfg.virtiofsd_path
+                                                      ? sb->vm_cfg.virtiofsd_path
+                                                      : VIRTIOFSD_PATH_DEFAULT));
     json_object_object_add(o, "share_root", json_object_new_string(sb->share_root));
     json_object_object_add(o, "share_mounted", json_object_new_boolean(sb->share_mounted));
     if (sb->netns_path)
@@ -94,7 +105,9 @@ static void vmm_exited(struct loop_watch *w, uint32_t events, void *data)
     struct sandbox *sb = shim->sandbox;
     loop_watch_remove(w);
     sb->vmm_watch = NULL;
-    int status = vm_wait_exit(&sb->vm, 0);
+    int status = sb->vm.pid > 0 ? vm_wait_exit(&sb->vm, 0) : sb->vmm_status;
+    sb->vmm_gone = true;
+    sb->vmm_status = status;
     log_warn("sandbox `%s`: the VMM exited (wait status %d)", sb->id, status);
     if (sb->agent) {
         ttrpc_client_free(sb->agent);
@@ -146,6 +159,8 @@ static Grpc__Storage *share_storage(const struct sandbox *sb)
 static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, struct kerr **err)
 {
     struct sandbox *sb = shim->sandbox;
+    if (sb->agent == NULL) /* the VMM exited meanwhile (vmm_exited) */
+        return kerr_make(err, ENOTCONN, "CreateSandbox: the agent's connection is gone");
     Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
     req.sandbox_id = sb->id;
     req.hostname = spec && spec->hostname ? spec->hostname : "";
@@ -177,6 +192,8 @@ static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, st
  * network and talk over it.  Without it only that fails: a warning. */
 static void sandbox_loopback_up(struct sandbox *sb)
 {
+    if (sb->agent == NULL)
+        return;
     Types__IPAddress addr = TYPES__IPADDRESS__INIT;
     addr.family = TYPES__IPFAMILY__v4;
     addr.address = "127.0.0.1";
@@ -194,6 +211,82 @@ static void sandbox_loopback_up(struct sandbox *sb)
     if (ttrpc_client_call(sb->agent, AGENT_SERVICE, "UpdateInterface", &req.base, NULL, NULL,
                           10000000000ull, NULL, &e) < 0)
         log_warn("sandbox `%s`: loopback: %s", sb->id, e->msg);
+}
+
+/* The last lines of the guest's console, for an error (at most 400 bytes,
+ * printable ASCII: the guest wrote it). */
+static char *console_tail(const struct sandbox *sb)
+{
+    cleanup_free char *text = NULL;
+    size_t len = 0;
+    if (file_read_all(sb->console_path, 1 << 20, &text, &len, NULL) < 0 || len == 0)
+        return xstrdup("(empty)");
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        len--;
+    size_t start = len > 400 ? len - 400 : 0;
+    char *out = xmalloc(len - start + 1);
+    for (size_t i = start; i < len; i++)
+        out[i - start] =
+            text[i] == '\n' ? '|' : (text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?');
+    out[len - start] = '\0';
+    return out;
+}
+
+static int exit_code_of(int wait_status)
+{
+    if (wait_status < 0)
+        return -1;
+    return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+}
+
+/* A boot step failed (cause): when the VMM is gone (or goes within a moment:
+ * a closed channel is often its exit), say so, with its status and the
+ * guest console's tail, rather than the channel's symptom. */
+static int boot_failed(struct sandbox *sb, struct kerr **cause, struct kerr **err)
+{
+    if (!sb->vmm_gone && sb->vm.pid > 0) {
+        int status = vm_wait_exit(&sb->vm, 1000000000ull);
+        if (status != -1 || errno != ETIMEDOUT) {
+            sb->vmm_gone = true;
+            sb->vmm_status = status;
+            if (sb->vmm_watch) /* reaped here: vmm_exited must not wait again */
+                loop_watch_remove(sb->vmm_watch);
+            sb->vmm_watch = NULL;
+        }
+    }
+    if (!sb->vmm_gone) {
+        *err = steal_pointer(cause);
+        return -1;
+    }
+    cleanup_free char *tail = console_tail(sb);
+    kerr_clear(cause);
+    return kerr_make(err, 0,
+                     "the VMM `%s` exited (status %d) before the agent answered; "
+                     "the guest console ends: %s",
+                     sb->vm_cfg.hypervisor_path, exit_code_of(sb->vmm_status), tail);
+}
+
+/* The agent answers (grpc.Health/Check) within the dial timeout: over a
+ * serial port the VMM connects our socket whatever the guest does, so a
+ * guest whose agent never comes up shows only here. */
+static int agent_wait_ready(struct sandbox *sb, uint64_t timeout_ns, uint64_t dial_ns,
+                            struct kerr **err)
+{
+    Grpc__CheckRequest req = GRPC__CHECK_REQUEST__INIT;
+    cleanup_kerr struct kerr *e = NULL;
+    int code = 0;
+    if (ttrpc_client_call(sb->agent, "grpc.Health", "Check", &req.base, NULL, NULL, timeout_ns,
+                          &code, &e) == 0)
+        return 0;
+    if (code == TTRPC_DEADLINE_EXCEEDED && !sb->vmm_gone) {
+        cleanup_free char *tail = console_tail(sb);
+        return kerr_make(err, 0,
+                         "the agent did not answer within %llu s ([agent] dial_timeout, at "
+                         "least %llu s); the guest console ends: %s",
+                         (unsigned long long)(dial_ns / 1000000000ull),
+                         (unsigned long long)(AGENT_DIAL_MIN_NS / 1000000000ull), tail);
+    }
+    return boot_failed(sb, &e, err);
 }
 
 int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *spec,
@@ -247,15 +340,25 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     if (sb->vmm_pidfd >= 0)
         sb->vmm_watch = loop_watch_add(shim->loop, sb->vmm_pidfd, EPOLLIN, vmm_exited, shim, NULL);
     uint64_t dial = (uint64_t)sb->cfg->agent.dial_timeout * 1000000000ull;
-    int fd = ops->agent_connect(&sb->vm, dial > AGENT_DIAL_MIN_NS ? dial : AGENT_DIAL_MIN_NS, err);
+    if (dial < AGENT_DIAL_MIN_NS)
+        dial = AGENT_DIAL_MIN_NS;
+    uint64_t dial_deadline = now_ns() + dial;
+    int fd = ops->agent_connect(&sb->vm, dial, err);
     if (fd < 0)
-        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+        return kerr_wrap(err, "boot sandbox `%s` (VMM `%s`)", sandbox_id,
+                         sb->vm_cfg.hypervisor_path);
     sb->agent = ttrpc_client_new(shim->loop, fd, err);
     if (sb->agent == NULL)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    if (sandbox_network_configure_guest(shim, err) < 0 ||
-        sandbox_create_in_guest(shim, spec, err) < 0)
+    uint64_t now = now_ns();
+    if (agent_wait_ready(sb, dial_deadline > now ? dial_deadline - now : 1, dial, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    cleanup_kerr struct kerr *step = NULL;
+    if (sandbox_network_configure_guest(shim, &step) < 0 ||
+        sandbox_create_in_guest(shim, spec, &step) < 0) {
+        boot_failed(sb, &step, err);
+        return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    }
     sandbox_loopback_up(sb);
     shim_oom_watch(shim);
     console_log_bound(shim);
@@ -383,6 +486,62 @@ static int cleanup_share(struct json_object *o, struct kerr **err)
     return r;
 }
 
+/* Does pid run binary (resolved) with a command line naming marker? */
+static bool stray_matches(pid_t pid, const char *binary, const char *marker)
+{
+    char link[64], exe[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = '\0';
+    if (strcmp(exe, binary) != 0)
+        return false;
+    snprintf(link, sizeof(link), "/proc/%d/cmdline", (int)pid);
+    cleanup_free char *cmdline = NULL;
+    size_t len = 0;
+    if (file_read_all(link, 1 << 20, &cmdline, &len, NULL) < 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (cmdline[i] == '\0')
+            cmdline[i] = ' ';
+    return strstr(cmdline, marker) != NULL;
+}
+
+/* The processes of this sandbox its state cannot name: a VMM or virtiofsd
+ * forked when the daemon died before its next state write, or a child
+ * virtiofsd forked for itself.  Each runs the recorded binary and names a
+ * path of this sandbox (dir, with a trailing slash) on its command line. */
+static void kill_strays(struct json_object *o, const char *binary_key, const char *dir_key)
+{
+    struct json_object *v;
+    const char *binary =
+        json_object_object_get_ex(o, binary_key, &v) ? json_object_get_string(v) : NULL;
+    const char *dir = json_object_object_get_ex(o, dir_key, &v) ? json_object_get_string(v) : NULL;
+    char real[PATH_MAX];
+    if (binary == NULL || dir == NULL || dir[0] != '/' || realpath(binary, real) == NULL)
+        return;
+    cleanup_free char *marker = xasprintf("%s/", dir);
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || pid <= 1 || pid == getpid())
+            continue;
+        struct proc_ref ref;
+        /* The reference first: a pid reused after the check is not killed. */
+        if (proc_ref_of((pid_t)pid, &ref) < 0 || !stray_matches((pid_t)pid, real, marker))
+            continue;
+        log_warn("clean sandbox: `%s` (pid %ld) of `%s` was not recorded: killing it", real, pid,
+                 dir);
+        proc_ref_kill_wait(&ref, 5000);
+    }
+    closedir(d);
+}
+
 int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
 {
     struct json_object *o = state_load(state_dir, err);
@@ -400,6 +559,8 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
     struct proc_ref vmm = state_process(o, "vmm"), virtiofsd = state_process(o, "virtiofsd");
     proc_ref_kill_wait(&vmm, 5000);
     proc_ref_kill_wait(&virtiofsd, 5000);
+    kill_strays(o, "vmm_binary", "run_dir");
+    kill_strays(o, "virtiofsd_binary", "share_root");
     /* The VMM is gone and its taps with it: the veths' qdiscs remain. */
     cleanup_kerr struct kerr *net_err = NULL;
     struct json_object *v;

@@ -69,6 +69,10 @@ struct process {
     struct waiter *waiters;
     struct io_relay *io;
     bool wait_pending; /* an agent WaitProcess is in flight */
+    uint64_t serial;   /* unique in the daemon: a late answer finds its own process */
+    bool starting;     /* a Start is in progress: an exit waits for its answer */
+    bool exit_held;    /* the exit came during the Start: held_status, published after */
+    uint32_t held_status;
     struct process *next;
 };
 
@@ -113,6 +117,8 @@ struct sandbox {
     struct loop_watch *vmm_watch;     /* pidfd of the VMM */
     struct loop_timer *console_timer; /* console.c */
     int vmm_pidfd;
+    bool vmm_gone; /* the VMM exited on its own: vmm_status is its wait status */
+    int vmm_status;
     char *netns_path; /* the pod's netns with our taps (state.json), NULL: no NIC */
     struct sandbox_network *net;
     struct proc_ref daemon_ref, vmm_ref, virtiofsd_ref; /* recorded in state.json */
@@ -130,6 +136,7 @@ struct shim {
     const char *boot_container, *boot_rootfs_path;
     struct blockroot *boot_rootfs;
     unsigned next_disk; /* numbers the VM's disk ids */
+    uint64_t next_process_serial;
 };
 
 /* start.c / delete.c: the shim binary protocol. */
@@ -195,7 +202,14 @@ struct container *container_find(struct shim *shim, const char *id);
 struct process *process_find(struct shim *shim, const char *id, const char *exec_id);
 int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRequest *req,
                      struct container **out, struct kerr **err);
+/* Start (the agent's StartContainer for an init); then process_start_done
+ * once the Start's answer and event are out, failed or not (an exit that
+ * came meanwhile is published then). */
 int process_start(struct shim *shim, struct process *p, struct kerr **err);
+void process_start_done(struct process *p);
+/* The agent's WaitProcess, in flight from CreateContainer (an init), Start
+ * or a Kill (an exec): the exit is recorded whether it ever started or not. */
+void process_wait_begin(struct shim *shim, struct process *p);
 void process_exited(struct process *p, uint32_t status);
 void container_destroy(struct shim *shim, struct container *c);
 void shim_all_stopped(struct shim *shim, uint32_t status);

@@ -111,6 +111,7 @@ static void task_start(struct ttrpc_call *call, const ProtobufCMessage *m, void 
     cleanup_kerr struct kerr *e = NULL;
     if (process_start(shim, p, &e) < 0) {
         fail(call, &e);
+        process_start_done(p);
         return;
     }
     if (*p->exec_id) {
@@ -128,6 +129,7 @@ static void task_start(struct ttrpc_call *call, const ProtobufCMessage *m, void 
     Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
     resp.pid = shim_task_pid(shim);
     ttrpc_call_reply(call, &resp.base);
+    process_start_done(p);
 }
 
 static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void *data)
@@ -223,6 +225,7 @@ static void task_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *
     }
     struct process *p = xcalloc(1, sizeof(*p));
     p->container = c;
+    p->serial = ++shim->next_process_serial;
     p->exec_id = xstrdup(req->exec_id);
     p->stdin_path = xstrdup(req->stdin);
     p->stdout_path = xstrdup(req->stdout);
@@ -369,6 +372,10 @@ static void task_kill(struct ttrpc_call *call, const ProtobufCMessage *m, void *
         fail(call, &e);
         return;
     }
+    /* An exec killed before its Start: its exit is wanted now (an init's
+     * wait is in flight from its Create). */
+    if (p->status == PROCESS_CREATED)
+        process_wait_begin(shim, p);
     reply_empty(call);
 }
 

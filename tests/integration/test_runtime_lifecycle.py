@@ -680,3 +680,74 @@ def test_twenty_cycles_leave_nothing_behind(rt):
             except OSError:
                 pass
     assert holders == []
+
+
+# ---- the state follows the process in every phase ----
+
+@pytest.mark.parametrize("sig,status", [("KILL", 137), ("TERM", 137)])
+def test_kill_of_a_created_container_stops_it(rt, sig, status):
+    """A container killed before it was ever started: its process dies in the
+    guest, the state says stopped within a bounded wait, the holder exits with
+    the status, and a plain delete (as runc's users do after `stopped`) leaves
+    nothing."""
+    b = rt.bundle("b", ["sh", "-c", "echo never"])
+    holder = rt.create("c1", b)
+    assert rt.state("c1")["status"] == "created"
+    rt("kill", "c1", sig, check=True)
+    wait_status(rt, "c1", "stopped", timeout=20)
+    assert rt.state("c1")["pid"] == 0
+    wait_gone(holder, timeout=20)
+    assert "cannot start a container that has stopped" in rt("start", "c1").stderr
+    rt("delete", "c1", check=True)
+    assert not (rt.root / "c1").exists()
+    assert rt.output("c1") == ""
+
+
+def test_a_start_that_fails_half_way_leaves_a_stopped_container(rt):
+    """The process's exec fails (a missing binary): start fails naming it, the
+    state follows the dead process to stopped, and delete leaves nothing."""
+    if rt.daemon != "vm":
+        pytest.skip("the host daemon execs at once: its start cannot fail half way")
+    b = rt.bundle("b", ["/no/such/binary"])
+    holder = rt.create("c1", b)
+    r = rt("start", "c1")
+    assert r.returncode != 0 and "/no/such/binary" in r.stderr, r.stderr
+    wait_status(rt, "c1", "stopped", timeout=20)
+    wait_gone(holder, timeout=20)
+    rt("delete", "c1", check=True)
+    assert not (rt.root / "c1").exists()
+
+
+def test_kill_of_a_paused_container_stops_it(rt):
+    holder = start_sleeper(rt)
+    rt("pause", "c1", check=True)
+    assert rt.state("c1")["status"] == "paused"
+    rt("kill", "c1", "KILL", check=True)
+    wait_status(rt, "c1", "stopped", timeout=20)
+    wait_gone(holder, timeout=20)
+    rt("delete", "c1", check=True)
+
+
+def test_holder_of_a_created_container_killed_exits_137(rt):
+    """The holder (what conmon waits on) of a container killed before its
+    start exits with the process's status, and nothing lingers."""
+    b = rt.bundle("b", ["sh", "-c", "echo never"])
+    code = (
+        "import ctypes, os, subprocess, sys\n"
+        "ctypes.CDLL(None).prctl(36, 1)\n"
+        "rt, root, config = sys.argv[1], sys.argv[3], sys.argv[5]\n"
+        "subprocess.run(sys.argv[1:-1], check=True, stdin=subprocess.DEVNULL)\n"
+        "pid = int(open(sys.argv[-1]).read())\n"
+        "subprocess.run([rt, '--root', root, '--config', config, 'kill', sys.argv[-2], 'KILL'],"
+        " check=True)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status))\n")
+    pidfile = rt.tmp / "pid"
+    r = subprocess.run(["python3", "-c", code] +
+                       rt.argv("create", "--bundle", b, "--pid-file", str(pidfile), "c1") +
+                       [str(pidfile)], capture_output=True, text=True, env=rt.env,
+                       timeout=rt.timeout)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-1] == "137"
+    assert rt.state("c1")["status"] == "stopped"
+    rt("delete", "c1", check=True)

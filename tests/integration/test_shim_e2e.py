@@ -339,3 +339,59 @@ def test_stdin_written_then_closed_at_once_arrives_whole(sh, close_before_start)
     assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] == 0
     assert r.read_until(lambda d: d.endswith(b"done\n")) == b"<one>\n<two>\ndone\n"
     finish(sh, address, "c1")
+
+
+# ---- the state follows the process in every phase ----
+
+def create_only(sh, cid, args):
+    """start + Create, no Start: (bundle, address, stdout reader)."""
+    b = bundle(sh, cid, args)
+    out = sh.fifo(cid + ".out")
+    reader = FifoReader(out)
+    address = sh.start(cid, b)
+    task_ok(address, "Create", {"id": cid, "bundle": b, "stdout": out})
+    assert task_ok(address, "State", {"id": cid})["status"] == "CREATED"
+    return b, address, reader
+
+
+@pytest.mark.parametrize("sig", [9, 15])
+def test_kill_of_a_created_task_stops_it(sh, sig):
+    """Killed before it was ever started: Wait answers 137 (the init of a pid
+    namespace ignores a TERM it has no handler for: TERM becomes KILL, as
+    Kata's agent does), State says STOPPED, TaskExit is published, Start is
+    refused, and Delete + Shutdown leave nothing."""
+    _, address, out = create_only(sh, "c1", ["sh", "-c", "echo never"])
+    task_ok(address, "Kill", {"id": "c1", "signal": sig})
+    assert task_ok(address, "Wait", {"id": "c1"}, 30)["exit_status"] == 137
+    state = task_ok(address, "State", {"id": "c1"})
+    assert state["status"] == "STOPPED" and state["exit_status"] == 137
+    assert wait_for(lambda: "/tasks/exit" in sh.events())
+    code, resp = task(address, "Start", {"id": "c1"})
+    assert code == 1 and "it has exited (status 137)" in resp, resp
+    assert out.read_until(lambda d: False, 1) == b""
+    finish(sh, address, "c1")
+
+
+def test_a_start_that_fails_half_way_stops_the_task(sh):
+    """The exec of the process fails: Start fails naming the binary, and the
+    dead process's exit reaches Wait, State and the events."""
+    _, address, _ = create_only(sh, "c1", ["/no/such/binary"])
+    code, resp = task(address, "Start", {"id": "c1"})
+    assert code == 1 and "/no/such/binary" in resp, resp
+    assert task_ok(address, "Wait", {"id": "c1"}, 30)["exit_status"] != 0
+    assert task_ok(address, "State", {"id": "c1"})["status"] == "STOPPED"
+    assert wait_for(lambda: "/tasks/exit" in sh.events())
+    assert "/tasks/start" not in sh.events()
+    finish(sh, address, "c1")
+
+
+def test_kill_of_a_created_exec_stops_it(sh):
+    address, _, _, _ = run_container(sh, "c1", ["sleep", "1000"])
+    task_ok(address, "Exec", {"id": "c1", "exec_id": "x", "spec": exec_spec(["sleep", "1000"])})
+    task_ok(address, "Kill", {"id": "c1", "exec_id": "x", "signal": 9})
+    assert task_ok(address, "Wait", {"id": "c1", "exec_id": "x"}, 30)["exit_status"] == 137
+    assert task_ok(address, "State", {"id": "c1", "exec_id": "x"})["status"] == "STOPPED"
+    task_ok(address, "Delete", {"id": "c1", "exec_id": "x"})
+    task_ok(address, "Kill", {"id": "c1", "signal": 9})
+    assert task_ok(address, "Wait", {"id": "c1"})["exit_status"] == 137
+    finish(sh, address, "c1")
