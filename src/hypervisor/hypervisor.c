@@ -1,7 +1,6 @@
 /* What every hypervisor driver shares: the table of drivers, accelerator
  * detection, the kernel command line, and waiting for the VMM. */
 #include "hypervisor.h"
-#include "qmp.h"
 #include "util.h"
 
 #include <errno.h>
@@ -94,8 +93,6 @@ void vm_init(struct vm *vm, const struct hypervisor_ops *ops, const struct vm_co
     vm->accel = vm_detect_accel();
     vm->console_fd = -1;
     vm->agent_listen = -1;
-    vm->qmp_fd = -1;
-    vm->qmp_listen = -1;
     vm->vsock_fd = -1;
 }
 
@@ -136,6 +133,8 @@ int vm_resume(struct vm *vm, struct kerr **err)
 
 void vm_release(struct vm *vm)
 {
+    if (vm->ops && vm->ops->release)
+        vm->ops->release(vm);
     if (vm->console_fd >= 0)
         close(vm->console_fd);
     if (vm->agent_listen >= 0)
@@ -148,29 +147,6 @@ void vm_release(struct vm *vm)
     free(vm->agent_socket);
     free(vm->log_path);
     vm->agent_socket = vm->log_path = NULL;
-    qmp_close(vm->qmp);
-    vm->qmp = NULL;
-    if (vm->qmp_fd >= 0)
-        close(vm->qmp_fd);
-    if (vm->qmp_listen >= 0)
-        close(vm->qmp_listen);
-    vm->qmp_fd = vm->qmp_listen = -1;
-    if (vm->qmp_socket)
-        unlink(vm->qmp_socket);
-    free(vm->qmp_socket);
-    vm->qmp_socket = NULL;
-    for (size_t i = 0; i < VM_HOTPLUG_SLOTS_MAX; i++) {
-        free(vm->hotplug_ids[i]);
-        vm->hotplug_ids[i] = NULL;
-    }
-    for (size_t i = 0; i < VM_SCSI_TARGETS_MAX; i++) {
-        free(vm->scsi_ids[i]);
-        vm->scsi_ids[i] = NULL;
-    }
-    for (size_t i = 0; i < VM_DRIVE_POOL_MAX; i++) {
-        free(vm->drive_ids[i]);
-        vm->drive_ids[i] = NULL;
-    }
     virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
 }
 

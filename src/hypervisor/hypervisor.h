@@ -12,8 +12,6 @@
 #include "error.h"
 #include "virtiofsd.h"
 
-struct qmp;
-
 enum vm_accel { VM_ACCEL_TCG, VM_ACCEL_KVM };
 
 /* How the sandbox's shared directory reaches the guest (Kata's `shared_fs`). */
@@ -42,14 +40,6 @@ struct vm_net_device {
     const char *mac; /* "aa:bb:cc:dd:ee:ff": the guest interface's address */
     unsigned mtu;    /* told to the guest (virtio-net host_mtu); 0: not told */
 };
-
-/* Most PCIe root ports a q35 VM gets for hotplug. */
-#define VM_HOTPLUG_SLOTS_MAX 6
-/* Most SCSI disks hotplugged at once (targets 0..N-1, LUN 0). */
-#define VM_SCSI_TARGETS_MAX 16
-/* Placeholder drives a VM without hotplug (the built-in VMM's virtio-mmio)
- * gets at boot to take "hotplugged" disks: Kata's fcDiskPoolSize. */
-#define VM_DRIVE_POOL_MAX 8
 
 struct vm_config {
     const char *hypervisor_path; /* the VMM binary */
@@ -115,17 +105,7 @@ struct vm {
     char *agent_socket;
     char *log_path;             /* the VMM's own stderr */
     struct virtiofsd virtiofsd; /* pid 0 unless shared_fs is virtio-fs */
-    char *qmp_socket;           /* QMP: we listen, QEMU inherits the socket */
-    int qmp_listen;             /* while starting: the socket QEMU inherits */
-    int qmp_fd;                 /* our connection, negotiated on first use; -1 if none */
-    struct qmp *qmp;
-    char *hotplug_ids[VM_HOTPLUG_SLOTS_MAX]; /* device id on root port K, NULL if free */
-    char *scsi_ids[VM_SCSI_TARGETS_MAX];     /* device id on SCSI target K, NULL if free */
-    /* Built-in VMM: disk id in placeholder drive K (NULL: free), how many
-     * drives, and drive 0's position among the VM's disks (/dev/vdX). */
-    char *drive_ids[VM_DRIVE_POOL_MAX];
-    unsigned drive_pool, drive_first;
-    void *priv;
+    void *priv;                 /* the driver's own state, freed by its release op */
 };
 
 struct hypervisor_ops {
@@ -157,6 +137,9 @@ struct hypervisor_ops {
     /* What the VMM's exit (a waitpid status) says about the guest: "the guest
      * reset the VM ...", or NULL when it says nothing (vm_check_exited). */
     const char *(*exit_reason)(struct vm *vm, int wait_status);
+    /* Free the driver's own state (vm->priv) and whatever it holds open
+     * (vm_release calls it first).  NULL: the driver keeps none. */
+    void (*release)(struct vm *vm);
 };
 
 /* The optional ops, with a clear error when the driver lacks them. */

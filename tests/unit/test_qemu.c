@@ -297,12 +297,15 @@ TEST(qmp_socket_is_inherited_listening_fd)
     struct vm_config cfg = base_config();
     struct vm vm;
     vm_init(&vm, &qemu_ops, &cfg);
-    vm.qmp_listen = 7;
+    qemu_state(&vm)->qmp_listen = 7;
     char **argv = qemu_build_argv(&vm, NULL);
     cleanup_free char *line = joined(argv);
     qemu_argv_free(argv);
     CHECK_CONTAINS(line,
                    "-chardev socket,id=qmp,fd=7,server=on,wait=off -mon chardev=qmp,mode=control");
+    qemu_state(&vm)->qmp_listen = -1; /* not ours to close */
+    vm_release(&vm);
+    CHECK(vm.priv == NULL);
 }
 
 TEST(virtiofsd_argv_maps_kata_cache_modes)
@@ -422,7 +425,7 @@ TEST(hotplug_and_unplug_reuse_root_ports)
     cfg.hotplug_slots = 2;
     struct vm vm;
     vm_init(&vm, &qemu_ops, &cfg);
-    vm.qmp_fd = fd;
+    qemu_state(&vm)->qmp_fd = fd;
     cleanup_kerr struct kerr *e = NULL;
     struct vm_block_device a = {.id = "a", .path = "/dev/loop7"}, b = {.id = "b", .path = "/x"},
                            c = {.id = "c", .path = "/y", .readonly = true};
@@ -473,7 +476,7 @@ TEST(scsi_disks_hotplug_on_microvm_through_the_controller)
                           "{\"return\": {}, \"id\": 4}\n"
                           "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"s\"}}\n"
                           "{\"return\": {}, \"id\": 5}\n");
-    vm.qmp_fd = fd;
+    qemu_state(&vm)->qmp_fd = fd;
     struct vm_block_device blk = {.id = "b", .path = "/x"};
     struct vm_block_device scsi = {.id = "s", .path = "/x", .scsi = true};
     cleanup_free char *path = NULL;
