@@ -327,6 +327,17 @@ static const char *dragonball_exit_reason(struct vm *vm, int wait_status)
     return vmm_exit_status_text(WEXITSTATUS(wait_status));
 }
 
+/* Disks "hot-plug" into placeholder drives; kata-vmm is found beside the
+ * runtime when `path` is not set; no 9p, no TCG. */
+static void dragonball_capabilities(const struct vm_config *cfg, struct vm_capabilities *caps)
+{
+    (void)cfg;
+    caps->shared_fs = VM_CAP_FS(VM_SHARED_FS_NONE) | VM_CAP_FS(VM_SHARED_FS_VIRTIO_FS);
+    caps->blk_hotplug = true;
+    caps->needs_binary = false;
+    caps->agent_channel = "hybrid vsock (kata.hvsock through the VMM)";
+}
+
 struct dragonball_state *dragonball_state(struct vm *vm)
 {
     if (vm->priv == NULL)
@@ -352,6 +363,7 @@ static void dragonball_release(struct vm *vm)
 
 const struct hypervisor_ops dragonball_ops = {
     .name = "dragonball",
+    .capabilities = dragonball_capabilities,
     .start = dragonball_start,
     .agent_connect = dragonball_agent_connect,
     .stop = dragonball_stop,

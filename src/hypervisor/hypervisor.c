@@ -26,6 +26,18 @@ const struct hypervisor_ops *hypervisor_find(const char *name)
     return NULL;
 }
 
+void vm_capabilities(const struct hypervisor_ops *ops, const struct vm_config *cfg,
+                     struct vm_capabilities *caps)
+{
+    memset(caps, 0, sizeof(*caps));
+    caps->shared_fs = VM_CAP_FS(VM_SHARED_FS_NONE);
+    caps->needs_binary = true;
+    caps->agent_channel = "unknown";
+    if (ops->capabilities)
+        ops->capabilities(cfg, caps);
+    caps->pause = ops->pause != NULL && ops->resume != NULL;
+}
+
 bool vm_cpu_has_virt(void)
 {
     FILE *f = fopen("/proc/cpuinfo", "re");

@@ -92,6 +92,21 @@ struct vm_config {
 
 enum vm_shared_fs vm_shared_fs_kind(const char *name, struct kerr **err);
 
+/* What a driver can do with a VM of this configuration: callers ask this
+ * instead of testing the driver's name. */
+#define VM_CAP_FS(kind) (1u << (kind)) /* kind: enum vm_shared_fs */
+struct vm_capabilities {
+    unsigned shared_fs;        /* VM_CAP_FS() of each shared_fs that works */
+    bool blk_hotplug;          /* virtio-blk disks hot-plug; else they attach at boot only */
+    bool scsi_hotplug;         /* virtio-scsi disks hot-plug (on the VM's scsi0 controller) */
+    bool cpu_hotplug;          /* vCPUs added to a running VM */
+    bool memory_hotplug;       /* memory added to a running VM */
+    bool pause;                /* pause and resume */
+    bool needs_binary;         /* `path` names a VMM binary that must exist (else built in) */
+    bool runs_without_kvm;     /* software emulation (TCG) works, if slowly */
+    const char *agent_channel; /* how the agent is reached, for people */
+};
+
 struct vm {
     const struct hypervisor_ops *ops;
     struct vm_config cfg;
@@ -110,6 +125,9 @@ struct vm {
 
 struct hypervisor_ops {
     const char *name;
+    /* What the driver can do with a VM of cfg (see struct vm_capabilities);
+     * pause is filled from the ops by vm_capabilities(). */
+    void (*capabilities)(const struct vm_config *cfg, struct vm_capabilities *caps);
     /* Launch the VMM; the guest boots.  On failure nothing is left running. */
     int (*start)(struct vm *vm, struct kerr **err);
     /* A connected stream to the agent (the caller owns the fd).  Waits at most
@@ -150,6 +168,10 @@ extern const struct hypervisor_ops qemu_ops;
 extern const struct hypervisor_ops dragonball_ops; /* the built-in VMM, kata-vmm */
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
+
+/* The driver's capabilities for a VM of cfg. */
+void vm_capabilities(const struct hypervisor_ops *ops, const struct vm_config *cfg,
+                     struct vm_capabilities *caps);
 
 /* KVM when the CPU has hardware virtualisation (vmx or svm) and /dev/kvm opens
  * read-write, TCG otherwise.  A /dev/kvm on a CPU without either (a PVM nested

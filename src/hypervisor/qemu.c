@@ -865,6 +865,19 @@ static const char *qemu_exit_reason(struct vm *vm, int wait_status)
     return reason;
 }
 
+/* microvm has no PCI hotplug: its disks attach at boot, or hot-plug on the
+ * virtio-scsi controller. */
+static void qemu_capabilities(const struct vm_config *cfg, struct vm_capabilities *caps)
+{
+    caps->shared_fs = VM_CAP_FS(VM_SHARED_FS_NONE) | VM_CAP_FS(VM_SHARED_FS_VIRTIO_FS) |
+                      VM_CAP_FS(VM_SHARED_FS_VIRTIO_9P);
+    caps->blk_hotplug = !(cfg->machine_type && strcmp(cfg->machine_type, "microvm") == 0);
+    caps->scsi_hotplug = true;
+    caps->needs_binary = true;
+    caps->runs_without_kvm = true;
+    caps->agent_channel = "vsock (vhost-vsock), else virtio-serial";
+}
+
 struct qemu_state *qemu_state(struct vm *vm)
 {
     if (vm->priv == NULL) {
@@ -899,6 +912,7 @@ static void qemu_release(struct vm *vm)
 
 const struct hypervisor_ops qemu_ops = {
     .name = "qemu",
+    .capabilities = qemu_capabilities,
     .start = qemu_start,
     .agent_connect = qemu_agent_connect,
     .stop = qemu_stop,

@@ -216,6 +216,10 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
         return kerr_wrap(err, "boot sandbox `%s`: configuration", sandbox_id);
     if (pod_config_apply(sb->cfg, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    const struct hypervisor_ops *ops = hypervisor_find(sb->cfg->hypervisor.name);
+    if (ops == NULL)
+        return kerr_make(err, ENOTSUP, "boot sandbox `%s`: no driver for hypervisor `%s`",
+                         sandbox_id, sb->cfg->hypervisor.name);
     sandbox_fill_vm_config(sb);
     if (pod_vm_size(&sb->vm_cfg, sb->cfg, spec, err) < 0 ||
         sandbox_network_select(sb, spec, err) < 0)
@@ -229,10 +233,6 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
         return -1;
     if (sharing(sb) && (share_tree_prepare(sb, err) < 0 || sandbox_state_write(shim, err) < 0))
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    const struct hypervisor_ops *ops = hypervisor_find(sb->cfg->hypervisor.name);
-    if (ops == NULL)
-        return kerr_make(err, ENOTSUP, "boot sandbox `%s`: no driver for hypervisor `%s`",
-                         sandbox_id, sb->cfg->hypervisor.name);
     if (sandbox_network_attach(sb, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     vm_init(&sb->vm, ops, &sb->vm_cfg);

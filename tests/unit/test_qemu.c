@@ -669,3 +669,22 @@ TEST(a_log_relay_outlives_no_writer)
     CHECK(system(cmd) == 0);
     CHECK(unlocked);
 }
+
+/* Callers ask the driver instead of testing its name: microvm hot-plugs only
+ * SCSI disks; the built-in VMM hot-plugs into placeholder drives, needs no
+ * configured binary and has no 9p. */
+TEST(capabilities_answer_for_the_configuration)
+{
+    struct vm_config cfg = base_config();
+    struct vm_capabilities caps;
+    vm_capabilities(&qemu_ops, &cfg, &caps);
+    CHECK(!caps.blk_hotplug && caps.scsi_hotplug && caps.pause && caps.needs_binary);
+    CHECK(caps.shared_fs & VM_CAP_FS(VM_SHARED_FS_VIRTIO_9P));
+    cfg.machine_type = "q35";
+    vm_capabilities(&qemu_ops, &cfg, &caps);
+    CHECK(caps.blk_hotplug && caps.runs_without_kvm);
+    vm_capabilities(&dragonball_ops, &cfg, &caps);
+    CHECK(caps.blk_hotplug && !caps.scsi_hotplug && !caps.needs_binary && !caps.runs_without_kvm);
+    CHECK(!(caps.shared_fs & VM_CAP_FS(VM_SHARED_FS_VIRTIO_9P)));
+    CHECK(caps.shared_fs & VM_CAP_FS(VM_SHARED_FS_VIRTIO_FS));
+}
