@@ -3,7 +3,7 @@
  * sentence and the exit status (0: VMs can run here, under KVM or, for QEMU,
  * under TCG software emulation; 1: they cannot, or --strict and not KVM). */
 #include "config.h"
-#include "config_vm.h"
+#include "vm_config.h"
 #include "runtime.h"
 #include "util.h"
 
@@ -214,7 +214,7 @@ int cmd_check(int argc, char **argv)
         kata_strv_push(&st.fatal_missing, steal_pointer(&what));
     } else {
         struct vm_config vm_cfg = {0};
-        kata_config_fill_vm(cfg, &vm_cfg);
+        vm_config_from_kata(cfg, &vm_cfg);
         vm_capabilities(ops, &vm_cfg, &caps);
     }
     if (caps.needs_binary) {

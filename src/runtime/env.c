@@ -1,7 +1,7 @@
 /* kata-runtime env (kata-env): the settings in use and the host, as TOML (the
  * default) or JSON, with Kata's section and field names. */
 #include "config.h"
-#include "config_vm.h"
+#include "vm_config.h"
 #include "runtime.h"
 #include "util.h"
 
@@ -102,7 +102,7 @@ static void add_hypervisor(struct toml_value *doc, const struct kata_config *cfg
     struct vm_capabilities caps = {.needs_binary = kata_hypervisor_key_applies(hv->kind, "path")};
     if (ops) {
         struct vm_config vm_cfg = {0};
-        kata_config_fill_vm(cfg, &vm_cfg);
+        vm_config_from_kata(cfg, &vm_cfg);
         vm_capabilities(ops, &vm_cfg, &caps);
     }
     cleanup_free char *version = NULL;

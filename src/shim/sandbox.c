@@ -2,7 +2,7 @@
  * state dir written before anything relies on it, teardown, and cleanup of a
  * dead daemon's sandbox from its state. */
 #include "agent.pb-c.h"
-#include "config_vm.h"
+#include "vm_config.h"
 #include "log.h"
 #include "proc_ref.h"
 #include "safe_fs.h"
@@ -106,17 +106,10 @@ static void vmm_exited(struct loop_watch *w, uint32_t events, void *data)
 static void sandbox_fill_vm_config(struct sandbox *sb)
 {
     struct vm_config *v = &sb->vm_cfg;
-    kata_config_fill_vm(sb->cfg, v);
+    vm_config_from_kata(sb->cfg, v);
     v->run_dir = sb->run_dir;
     v->console_path = sb->console_path;
-    const struct kata_hypervisor_config *hv = &sb->cfg->hypervisor;
-    v->shared_fs = hv->shared_fs;
-    v->disable_vhost_net = hv->disable_vhost_net;
-    v->virtio_mmio_cmdline = hv->virtio_mmio_cmdline;
     v->shared_dir = sb->shared_dir;
-    v->virtiofsd_path = hv->virtio_fs_daemon && *hv->virtio_fs_daemon ? hv->virtio_fs_daemon : NULL;
-    v->virtiofs_cache = hv->virtio_fs_cache;
-    v->virtiofsd_extra_args = (const char *const *)hv->virtio_fs_extra_args;
 }
 
 static bool sharing(const struct sandbox *sb)
