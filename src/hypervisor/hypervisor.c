@@ -2,6 +2,7 @@
  * detection, the kernel command line, and waiting for the VMM. */
 #include "hypervisor.h"
 #include "util.h"
+#include "vm_process.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +37,20 @@ void vm_capabilities(const struct hypervisor_ops *ops, const struct vm_config *c
     if (ops->capabilities)
         ops->capabilities(cfg, caps);
     caps->pause = ops->pause != NULL && ops->resume != NULL;
+}
+
+size_t vm_host_pids(const struct vm *vm, pid_t *out, size_t max)
+{
+    if (vm->ops && vm->ops->pids)
+        return vm->ops->pids(vm, out, max);
+    return vm_process_pids(vm, out, max);
+}
+
+void vm_kill_recorded(const struct proc_ref *procs, size_t n, unsigned timeout_ms)
+{
+    for (size_t i = 0; i < n; i++)
+        if (procs[i].pid > 0)
+            proc_ref_kill_wait(&procs[i], timeout_ms);
 }
 
 bool vm_cpu_has_virt(void)

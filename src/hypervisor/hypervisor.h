@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "proc_ref.h"
 #include "virtiofsd.h"
 
 enum vm_accel { VM_ACCEL_TCG, VM_ACCEL_KVM };
@@ -168,6 +169,15 @@ extern const struct hypervisor_ops qemu_ops;
 extern const struct hypervisor_ops dragonball_ops; /* the built-in VMM, kata-vmm */
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
+
+/* Most host processes one VM has (the VMM and its helper daemons). */
+#define VM_HOST_PIDS_MAX 8
+/* The host processes this VM owns, the VMM first (the driver's pids op). */
+size_t vm_host_pids(const struct vm *vm, pid_t *out, size_t max);
+/* After a crash, from the recorded state: SIGKILL each recorded process of a
+ * VM (by pid and start time, never by name; the VMM first) and wait up to
+ * timeout_ms for each to be gone. */
+void vm_kill_recorded(const struct proc_ref *procs, size_t n, unsigned timeout_ms);
 
 /* The driver's capabilities for a VM of cfg. */
 void vm_capabilities(const struct hypervisor_ops *ops, const struct vm_config *cfg,

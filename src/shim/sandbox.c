@@ -39,17 +39,38 @@ int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *re
 
 /* A process in state.json: pid and start time (proc_ref.h).  cache keeps
  * the start time read when the pid was first recorded. */
-static void state_put_process(struct json_object *o, const char *key, pid_t pid,
-                              struct proc_ref *cache)
+static struct json_object *state_process_new(pid_t pid, struct proc_ref *cache)
 {
     if (pid <= 0)
-        return;
+        return NULL;
     if (cache->pid != pid && proc_ref_of(pid, cache) < 0)
-        return;
+        return NULL;
     struct json_object *p = json_object_new_object();
     json_object_object_add(p, "pid", json_object_new_int(pid));
     json_object_object_add(p, "start", json_object_new_uint64(cache->start));
-    json_object_object_add(o, key, p);
+    return p;
+}
+
+static void state_put_process(struct json_object *o, const char *key, pid_t pid,
+                              struct proc_ref *cache)
+{
+    struct json_object *p = state_process_new(pid, cache);
+    if (p)
+        json_object_object_add(o, key, p);
+}
+
+/* "vm_processes": every host process the driver says the VM owns. */
+static void state_put_vm_processes(struct json_object *o, struct sandbox *sb)
+{
+    pid_t pids[VM_HOST_PIDS_MAX];
+    size_t n = vm_host_pids(&sb->vm, pids, VM_HOST_PIDS_MAX);
+    struct json_object *a = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *p = state_process_new(pids[i], &sb->vm_refs[i]);
+        if (p)
+            json_object_array_add(a, p);
+    }
+    json_object_object_add(o, "vm_processes", a);
 }
 
 int sandbox_state_write(struct shim *shim, struct kerr **err)
@@ -59,7 +80,7 @@ int sandbox_state_write(struct shim *shim, struct kerr **err)
     json_object_object_add(o, "sandbox_id", json_object_new_string(sb->id));
     state_put_process(o, "daemon", getpid(), &sb->daemon_ref);
     state_put_process(o, "vmm", sb->vm.pid, &sb->vmm_ref);
-    state_put_process(o, "virtiofsd", sb->vm.virtiofsd.pid, &sb->virtiofsd_ref);
+    state_put_vm_processes(o, sb);
     json_object_object_add(o, "run_dir", json_object_new_string(sb->run_dir));
     json_object_object_add(o, "share_root", json_object_new_string(sb->share_root));
     json_object_object_add(o, "share_mounted", json_object_new_boolean(sb->share_mounted));
@@ -308,17 +329,43 @@ void sandbox_teardown(struct shim *shim)
 }
 
 /* A process state.json records ({"pid": N, "start": T}). */
-static struct proc_ref state_process(struct json_object *o, const char *key)
+static struct proc_ref state_process_of(struct json_object *v)
 {
     struct proc_ref p = {0, 0};
-    struct json_object *v, *f;
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_object))
+    struct json_object *f;
+    if (!json_object_is_type(v, json_type_object))
         return p;
     if (json_object_object_get_ex(v, "pid", &f))
         p.pid = json_object_get_int(f);
     if (json_object_object_get_ex(v, "start", &f))
         p.start = json_object_get_uint64(f);
     return p;
+}
+
+static struct proc_ref state_process(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(o, key, &v))
+        return (struct proc_ref){0, 0};
+    return state_process_of(v);
+}
+
+/* The VM's recorded host processes ("vm_processes"; a state written before
+ * it has "vmm" and "virtiofsd"), at most max. */
+static size_t state_vm_processes(struct json_object *o, struct proc_ref *out, size_t max)
+{
+    struct json_object *a;
+    size_t n = 0;
+    if (json_object_object_get_ex(o, "vm_processes", &a) &&
+        json_object_is_type(a, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(a) && n < max; i++)
+            out[n++] = state_process_of(json_object_array_get_idx(a, i));
+        return n;
+    }
+    out[n++] = state_process(o, "vmm");
+    if (n < max)
+        out[n++] = state_process(o, "virtiofsd");
+    return n;
 }
 
 static struct json_object *state_load(const char *state_dir, struct kerr **err)
@@ -390,9 +437,8 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
     struct proc_ref daemon = state_process(o, "daemon");
     if (daemon.pid > 0 && daemon.pid != getpid())
         proc_ref_kill_wait(&daemon, 5000);
-    struct proc_ref vmm = state_process(o, "vmm"), virtiofsd = state_process(o, "virtiofsd");
-    proc_ref_kill_wait(&vmm, 5000);
-    proc_ref_kill_wait(&virtiofsd, 5000);
+    struct proc_ref procs[VM_HOST_PIDS_MAX];
+    vm_kill_recorded(procs, state_vm_processes(o, procs, VM_HOST_PIDS_MAX), 5000);
     /* The VMM is gone and its taps with it: the veths' qdiscs remain. */
     cleanup_kerr struct kerr *net_err = NULL;
     struct json_object *v;

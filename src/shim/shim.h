@@ -115,7 +115,8 @@ struct sandbox {
     int vmm_pidfd;
     char *netns_path; /* the pod's netns with our taps (state.json), NULL: no NIC */
     struct sandbox_network *net;
-    struct proc_ref daemon_ref, vmm_ref, virtiofsd_ref; /* recorded in state.json */
+    struct proc_ref daemon_ref, vmm_ref;       /* recorded in state.json */
+    struct proc_ref vm_refs[VM_HOST_PIDS_MAX]; /* the VM's host processes, likewise */
 };
 
 struct shim {

@@ -7,9 +7,11 @@
 
 #include <json-c/json.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct vm_config base_config(void)
@@ -687,4 +689,26 @@ TEST(capabilities_answer_for_the_configuration)
     CHECK(caps.blk_hotplug && !caps.scsi_hotplug && !caps.needs_binary && !caps.runs_without_kvm);
     CHECK(!(caps.shared_fs & VM_CAP_FS(VM_SHARED_FS_VIRTIO_9P)));
     CHECK(caps.shared_fs & VM_CAP_FS(VM_SHARED_FS_VIRTIO_FS));
+}
+
+/* Crash cleanup kills a recorded process only while its pid still names it
+ * (same start time): a pid reused by another process is left alone. */
+TEST(kill_recorded_checks_the_start_time)
+{
+    pid_t child = fork();
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    CHECK(child > 0);
+    struct proc_ref refs[2] = {{0, 0}, {0, 0}};
+    CHECK_INT(proc_ref_of(child, &refs[0]), 0);
+    refs[1] = refs[0];
+    refs[1].start += 1; /* another process's start time */
+    vm_kill_recorded(&refs[1], 1, 100);
+    CHECK_INT(kill(child, 0), 0);
+    vm_kill_recorded(refs, 1, 100);
+    int status = 0;
+    CHECK_INT(waitpid(child, &status, 0), child);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
