@@ -180,11 +180,10 @@ int blockroot_detect(const Containerd__Task__V2__CreateTaskRequest *req, const c
  * configuration (else a disk attaches at boot only). */
 static bool blk_hotplugs(const struct sandbox *sb)
 {
-    const struct hypervisor_ops *ops = hypervisor_find(sb->cfg->hypervisor.name);
-    if (ops == NULL)
+    if (sb->driver == NULL)
         return false;
     struct vm_capabilities caps;
-    vm_capabilities(ops, &sb->vm_cfg, &caps);
+    vm_capabilities(sb->driver, &sb->vm_cfg, &caps);
     return caps.blk_hotplug;
 }
 
@@ -233,11 +232,15 @@ int blockroot_decide(struct shim *shim, const char *cid, const char *host_rootfs
         return share_instead(sb, cid, br, why, err);
     }
     if (!blk_hotplugs(sb) && !uses_scsi(sb) && !at_boot && !(*br)->coldplugged) {
+        cleanup_free char *machine =
+            sb->vm_cfg.machine_type
+                ? xasprintf(" with machine_type = \"%s\"", sb->vm_cfg.machine_type)
+                : xstrdup("");
         cleanup_free char *why = xasprintf(
-            "hypervisor `%s` (machine_type = \"%s\") cannot hotplug a virtio-blk disk (only "
-            "the pod's first container's rootfs is attached at boot; block_device_driver = "
-            "\"virtio-scsi\" may hotplug)",
-            hv->name, sb->vm_cfg.machine_type ? sb->vm_cfg.machine_type : "");
+            "hypervisor `%s`%s cannot hotplug a virtio-blk disk (only the pod's first "
+            "container's rootfs is attached at boot; block_device_driver = \"virtio-scsi\" "
+            "may hotplug)",
+            hv->name, machine);
         return share_instead(sb, cid, br, why, err);
     }
     return 0;

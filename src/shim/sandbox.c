@@ -234,6 +234,7 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     if (ops == NULL)
         return kerr_make(err, ENOTSUP, "boot sandbox `%s`: no driver for hypervisor `%s`",
                          sandbox_id, sb->cfg->hypervisor.name);
+    sb->driver = ops;
     sandbox_fill_vm_config(sb);
     if (pod_vm_size(&sb->vm_cfg, sb->cfg, spec, err) < 0 ||
         sandbox_network_select(sb, spec, err) < 0)

@@ -98,6 +98,7 @@ struct container {
 struct sandbox {
     char *id;
     struct kata_config *cfg;
+    const struct hypervisor_ops *driver; /* the configured driver, known before the VM starts */
     struct vm_config vm_cfg;
     struct vm vm;
     bool vm_started;
