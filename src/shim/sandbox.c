@@ -22,20 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_SERVICE     "grpc.AgentService"
 #define AGENT_DIAL_MIN_NS (60ull * 1000000000ull) /* TCG boots are slow */
 #define STATE_FILE_MAX    (1u << 20)
-
-int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *req,
-               const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-               uint64_t timeout_ns, struct kerr **err)
-{
-    struct sandbox *sb = shim->sandbox;
-    if (sb == NULL || sb->agent == NULL)
-        return kerr_make(err, ENOTCONN, "agent %s: the sandbox VM is not running", method);
-    return ttrpc_client_call(sb->agent, AGENT_SERVICE, method, req, resp_desc, resp, timeout_ns,
-                             NULL, err);
-}
 
 /* A process in state.json: pid and start time (proc_ref.h).  cache keeps
  * the start time read when the pid was first recorded. */
@@ -117,10 +105,7 @@ static void vmm_exited(struct loop_watch *w, uint32_t events, void *data)
     sb->vmm_watch = NULL;
     int status = vm_wait_exit(&sb->vm, 0);
     log_warn("sandbox `%s`: the VMM exited (wait status %d)", sb->id, status);
-    if (sb->agent) {
-        ttrpc_client_free(sb->agent);
-        sb->agent = NULL;
-    }
+    agent_client_close(shim);
     shim_all_stopped(shim, 255);
 }
 
@@ -173,8 +158,8 @@ static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, st
     int code = 0;
     /* 60 s: the guest mounts the share here, which took over 30 s once on a
      * loaded 2-core TCG host. */
-    int r = ttrpc_client_call(sb->agent, AGENT_SERVICE, "CreateSandbox", &req.base, NULL, NULL,
-                              60000000000ull, &code, err);
+    int r =
+        agent_call_status(shim, "CreateSandbox", &req.base, NULL, NULL, 60000000000ull, &code, err);
     if (storages[0])
         protobuf_c_message_free_unpacked(&storages[0]->base, NULL);
     if (r < 0 && code == TTRPC_UNIMPLEMENTED) {
@@ -189,8 +174,9 @@ static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, st
 
 /* The guest's loopback up (127.0.0.1/8): a pod's containers share the VM's
  * network and talk over it.  Without it only that fails: a warning. */
-static void sandbox_loopback_up(struct sandbox *sb)
+static void sandbox_loopback_up(struct shim *shim)
 {
+    struct sandbox *sb = shim->sandbox;
     Types__IPAddress addr = TYPES__IPADDRESS__INIT;
     addr.family = TYPES__IPFAMILY__v4;
     addr.address = "127.0.0.1";
@@ -205,8 +191,7 @@ static void sandbox_loopback_up(struct sandbox *sb)
     Grpc__UpdateInterfaceRequest req = GRPC__UPDATE_INTERFACE_REQUEST__INIT;
     req.interface = &lo;
     cleanup_kerr struct kerr *e = NULL;
-    if (ttrpc_client_call(sb->agent, AGENT_SERVICE, "UpdateInterface", &req.base, NULL, NULL,
-                          10000000000ull, NULL, &e) < 0)
+    if (agent_call(shim, "UpdateInterface", &req.base, NULL, NULL, 10000000000ull, &e) < 0)
         log_warn("sandbox `%s`: loopback: %s", sb->id, e->msg);
 }
 
@@ -265,13 +250,12 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     int fd = ops->agent_connect(&sb->vm, dial > AGENT_DIAL_MIN_NS ? dial : AGENT_DIAL_MIN_NS, err);
     if (fd < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    sb->agent = ttrpc_client_new(shim->loop, fd, err);
-    if (sb->agent == NULL)
+    if (agent_client_open(shim, fd, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     if (sandbox_network_configure_guest(shim, err) < 0 ||
         sandbox_create_in_guest(shim, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    sandbox_loopback_up(sb);
+    sandbox_loopback_up(shim);
     shim_oom_watch(shim);
     console_log_bound(shim);
     log_info("sandbox `%s`: VM pid %d up", sandbox_id, (int)sb->vm.pid);
@@ -295,10 +279,8 @@ void sandbox_teardown(struct shim *shim)
     if (sb->agent) {
         Grpc__DestroySandboxRequest req = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
         cleanup_kerr struct kerr *e = NULL;
-        ttrpc_client_call(sb->agent, AGENT_SERVICE, "DestroySandbox", &req.base, NULL, NULL,
-                          3000000000ull, NULL, &e);
-        ttrpc_client_free(sb->agent);
-        sb->agent = NULL;
+        agent_call(shim, "DestroySandbox", &req.base, NULL, NULL, 3000000000ull, &e);
+        agent_client_close(shim);
     }
     console_log_unbound(sb);
     if (sb->vmm_watch)

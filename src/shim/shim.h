@@ -169,10 +169,17 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err);
 /* The daemon the sandbox's state records is no longer running (false when
  * unknown: no state, no pid). */
 bool sandbox_daemon_gone(const char *state_dir);
-/* Call the agent synchronously (timeout seconds). */
+/* agent_client.c: the guest agent's client.  open: over fd (taken, closed
+ * on failure), replacing any earlier connection; call: synchronously, at
+ * most timeout_ns (call_status: with the ttrpc status in *code). */
+int agent_client_open(struct shim *shim, int fd, struct kerr **err);
+void agent_client_close(struct shim *shim);
 int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *req,
                const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                uint64_t timeout_ns, struct kerr **err);
+int agent_call_status(struct shim *shim, const char *method, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                      uint64_t timeout_ns, int *code, struct kerr **err);
 
 /* network.c: the pod's network (Kata's tcfilter model, docs/network.md).
  * select: the netns of the spec's `network` namespace entry, as [runtime]
