@@ -204,8 +204,8 @@ static int api(struct vm *vm, const char *method, const char *path, const char *
                struct kerr **err)
 {
     char *ignored = NULL;
-    int status = dragonball_api_call(vm->qmp_socket, method, path, body, answer ? answer : &ignored,
-                                     API_TIMEOUT_NS, err);
+    int status = dragonball_api_call(dragonball_state(vm)->api_socket, method, path, body,
+                                     answer ? answer : &ignored, API_TIMEOUT_NS, err);
     free(ignored);
     if (status < 0 || status >= 400)
         return -1;
@@ -218,7 +218,7 @@ static int wait_for_api(struct vm *vm, struct kerr **err)
     uint64_t deadline = now_ns() + API_TIMEOUT_NS;
     for (;;) {
         cleanup_kerr struct kerr *last = NULL;
-        int fd = unix_connect(vm->qmp_socket, &last);
+        int fd = unix_connect(dragonball_state(vm)->api_socket, &last);
         if (fd >= 0) {
             close(fd);
             return 0;
@@ -239,10 +239,11 @@ static int dragonball_start(struct vm *vm, struct kerr **err)
     if (check_config(vm, binary, err) < 0 || vm_start_virtiofsd(vm, err) < 0)
         return -1;
     vm->agent_socket = xasprintf("%s/kata.hvsock", vm->cfg.run_dir);
-    vm->qmp_socket = xasprintf("%s/kata-vmm.sock", vm->cfg.run_dir); /* the control socket */
+    struct dragonball_state *ds = dragonball_state(vm);
+    ds->api_socket = xasprintf("%s/kata-vmm.sock", vm->cfg.run_dir); /* the control socket */
     vm->vsock = true; /* the agent listens on vsock; we reach it through the VMM's socket */
     vm->cid = VMM_GUEST_CID;
-    char *argv[] = {binary, "--api-socket", vm->qmp_socket, NULL};
+    char *argv[] = {binary, "--api-socket", ds->api_socket, NULL};
     if (vm_spawn(vm, argv, "kata-vmm.log", "the built-in VMM", child_keep_taps, err) < 0) {
         virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
         return -1;
@@ -326,8 +327,43 @@ static const char *dragonball_exit_reason(struct vm *vm, int wait_status)
     return vmm_exit_status_text(WEXITSTATUS(wait_status));
 }
 
+/* Disks "hot-plug" into placeholder drives; kata-vmm is found beside the
+ * runtime when `path` is not set; no 9p, no TCG. */
+static void dragonball_capabilities(const struct vm_config *cfg, struct vm_capabilities *caps)
+{
+    (void)cfg;
+    caps->shared_fs = VM_CAP_FS(VM_SHARED_FS_NONE) | VM_CAP_FS(VM_SHARED_FS_VIRTIO_FS);
+    caps->blk_hotplug = true;
+    caps->needs_binary = false;
+    caps->agent_channel = "hybrid vsock (kata.hvsock through the VMM)";
+}
+
+struct dragonball_state *dragonball_state(struct vm *vm)
+{
+    if (vm->priv == NULL)
+        vm->priv = xcalloc(1, sizeof(struct dragonball_state));
+    return vm->priv;
+}
+
+/* The control socket and the drive table (the placeholder files went at
+ * stop). */
+static void dragonball_release(struct vm *vm)
+{
+    struct dragonball_state *ds = vm->priv;
+    if (ds == NULL)
+        return;
+    if (ds->api_socket)
+        unlink(ds->api_socket);
+    free(ds->api_socket);
+    for (unsigned k = 0; k < DRAGONBALL_DRIVE_POOL_MAX; k++)
+        free(ds->drive_ids[k]);
+    free(ds);
+    vm->priv = NULL;
+}
+
 const struct hypervisor_ops dragonball_ops = {
     .name = "dragonball",
+    .capabilities = dragonball_capabilities,
     .start = dragonball_start,
     .agent_connect = dragonball_agent_connect,
     .stop = dragonball_stop,
@@ -338,4 +374,5 @@ const struct hypervisor_ops dragonball_ops = {
     .unplug_block = dragonball_unplug_block,
     .pids = vm_process_pids,
     .exit_reason = dragonball_exit_reason,
+    .release = dragonball_release,
 };

@@ -26,27 +26,29 @@ unsigned dragonball_drive_pool_size(const struct vm_config *cfg, unsigned max_di
 {
     unsigned used = (cfg->image != NULL) + (unsigned)cfg->n_block_devices;
     unsigned room = used < max_disks ? max_disks - used : 0;
-    return room < VM_DRIVE_POOL_MAX ? room : VM_DRIVE_POOL_MAX;
+    return room < DRAGONBALL_DRIVE_POOL_MAX ? room : DRAGONBALL_DRIVE_POOL_MAX;
 }
 
 void dragonball_drives_remove(struct vm *vm)
 {
-    for (unsigned k = 0; k < VM_DRIVE_POOL_MAX; k++) {
+    struct dragonball_state *ds = dragonball_state(vm);
+    for (unsigned k = 0; k < DRAGONBALL_DRIVE_POOL_MAX; k++) {
         if (vm->cfg.run_dir) {
             cleanup_free char *path = placeholder_path(vm, k);
             unlink(path);
         }
-        free(vm->drive_ids[k]);
-        vm->drive_ids[k] = NULL;
+        free(ds->drive_ids[k]);
+        ds->drive_ids[k] = NULL;
     }
-    vm->drive_pool = 0;
+    ds->drive_pool = 0;
 }
 
 int dragonball_drives_prepare(struct vm *vm, struct json_object *disks, unsigned max_disks,
                               struct kerr **err)
 {
+    struct dragonball_state *ds = dragonball_state(vm);
     unsigned n = dragonball_drive_pool_size(&vm->cfg, max_disks);
-    vm->drive_first = (unsigned)json_object_array_length(disks);
+    ds->drive_first = (unsigned)json_object_array_length(disks);
     for (unsigned k = 0; k < n; k++) {
         cleanup_free char *path = placeholder_path(vm, k);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -64,7 +66,7 @@ int dragonball_drives_prepare(struct vm *vm, struct json_object *disks, unsigned
         json_object_object_add(o, "id", json_object_new_string(id));
         json_object_array_add(disks, o);
     }
-    vm->drive_pool = n;
+    ds->drive_pool = n;
     return 0;
 }
 
@@ -81,21 +83,22 @@ static int drive_update(struct vm *vm, unsigned k, const char *path, bool readon
     cleanup_free char *body = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     cleanup_free char *answer = NULL;
-    int status = dragonball_api_call(vm->qmp_socket, "PUT", "/api/v1/vm.update-disk", body, &answer,
-                                     DRIVES_API_TIMEOUT_NS, err);
+    int status =
+        dragonball_api_call(dragonball_state(vm)->api_socket, "PUT", "/api/v1/vm.update-disk", body,
+                            &answer, DRIVES_API_TIMEOUT_NS, err);
     return status < 0 || status >= 400 ? -1 : 0;
 }
 
 /* Which drives' current size the guest has read (vm.info's
  * disks[].guest_seen). */
-static int drives_seen(struct vm *vm, bool seen[VM_DRIVE_POOL_MAX], struct kerr **err)
+static int drives_seen(struct vm *vm, bool seen[DRAGONBALL_DRIVE_POOL_MAX], struct kerr **err)
 {
     cleanup_free char *answer = NULL;
-    int status = dragonball_api_call(vm->qmp_socket, "GET", "/api/v1/vm.info", NULL, &answer,
-                                     DRIVES_API_TIMEOUT_NS, err);
+    int status = dragonball_api_call(dragonball_state(vm)->api_socket, "GET", "/api/v1/vm.info",
+                                     NULL, &answer, DRIVES_API_TIMEOUT_NS, err);
     if (status < 0 || status >= 400)
         return -1;
-    memset(seen, 0, sizeof(bool) * VM_DRIVE_POOL_MAX);
+    memset(seen, 0, sizeof(bool) * DRAGONBALL_DRIVE_POOL_MAX);
     struct json_object *info = answer ? json_tokener_parse(answer) : NULL, *disks;
     if (info == NULL || !json_object_object_get_ex(info, "disks", &disks) ||
         !json_object_is_type(disks, json_type_array)) {
@@ -109,17 +112,18 @@ static int drives_seen(struct vm *vm, bool seen[VM_DRIVE_POOL_MAX], struct kerr 
         if (json_object_object_get_ex(d, "id", &id) &&
             json_object_object_get_ex(d, "guest_seen", &flag) &&
             sscanf(json_object_get_string(id), "drive_%u%c", &k, &extra) == 1 &&
-            k < VM_DRIVE_POOL_MAX)
+            k < DRAGONBALL_DRIVE_POOL_MAX)
             seen[k] = json_object_get_boolean(flag);
     }
     json_object_put(info);
     return 0;
 }
 
-static int drive_of(const struct vm *vm, const char *id)
+static int drive_of(struct vm *vm, const char *id)
 {
-    for (unsigned k = 0; k < vm->drive_pool; k++)
-        if (vm->drive_ids[k] && strcmp(vm->drive_ids[k], id) == 0)
+    struct dragonball_state *ds = dragonball_state(vm);
+    for (unsigned k = 0; k < ds->drive_pool; k++)
+        if (ds->drive_ids[k] && strcmp(ds->drive_ids[k], id) == 0)
             return (int)k;
     return -1;
 }
@@ -134,13 +138,14 @@ static void sleep_ns(uint64_t ns)
  * drive is taken or none got read within DRIVES_SEEN_WAIT_NS. */
 static int free_drive(struct vm *vm, const char *id, struct kerr **err)
 {
+    struct dragonball_state *ds = dragonball_state(vm);
     uint64_t deadline = now_ns() + DRIVES_SEEN_WAIT_NS;
     for (;;) {
-        bool seen[VM_DRIVE_POOL_MAX], any_free = false;
+        bool seen[DRAGONBALL_DRIVE_POOL_MAX], any_free = false;
         if (drives_seen(vm, seen, err) < 0)
             return -1;
-        for (unsigned k = 0; k < vm->drive_pool; k++) {
-            if (vm->drive_ids[k] != NULL)
+        for (unsigned k = 0; k < ds->drive_pool; k++) {
+            if (ds->drive_ids[k] != NULL)
                 continue;
             any_free = true;
             if (seen[k])
@@ -150,7 +155,7 @@ static int free_drive(struct vm *vm, const char *id, struct kerr **err)
             return kerr_make(err, ENOSPC,
                              "hotplug `%s`: all %u drives of the built-in VMM are "
                              "in use",
-                             id, vm->drive_pool);
+                             id, ds->drive_pool);
         if (now_ns() >= deadline)
             return kerr_make(err, ETIMEDOUT,
                              "hotplug `%s`: the guest has not read the empty size of any free "
@@ -163,6 +168,7 @@ static int free_drive(struct vm *vm, const char *id, struct kerr **err)
 int dragonball_hotplug_block(struct vm *vm, const struct vm_block_device *dev, char **guest_path,
                              struct kerr **err)
 {
+    struct dragonball_state *ds = dragonball_state(vm);
     if (dev->id == NULL || *dev->id == '\0')
         return kerr_make(err, EINVAL, "hotplug `%s`: the disk needs an id", dev->path);
     if (dev->scsi)
@@ -170,7 +176,7 @@ int dragonball_hotplug_block(struct vm *vm, const struct vm_block_device *dev, c
                          "hotplug `%s`: the built-in VMM has no virtio-scsi (use "
                          "block_device_driver = \"virtio-blk\")",
                          dev->id);
-    if (vm->drive_pool == 0)
+    if (ds->drive_pool == 0)
         return kerr_make(err, ENOTSUP,
                          "hotplug `%s`: the VM has no placeholder drives (the image and the "
                          "boot disks take every disk slot of the built-in VMM)",
@@ -182,25 +188,26 @@ int dragonball_hotplug_block(struct vm *vm, const struct vm_block_device *dev, c
         return -1;
     if (drive_update(vm, (unsigned)k, dev->path, dev->readonly, err) < 0)
         return kerr_wrap(err, "hotplug `%s` into drive_%d", dev->id, k);
-    vm->drive_ids[k] = xstrdup(dev->id);
-    *guest_path = xasprintf("/dev/vd%c", 'a' + (int)(vm->drive_first + (unsigned)k));
+    ds->drive_ids[k] = xstrdup(dev->id);
+    *guest_path = xasprintf("/dev/vd%c", 'a' + (int)(ds->drive_first + (unsigned)k));
     return 0;
 }
 
 int dragonball_unplug_block(struct vm *vm, const char *id, uint64_t timeout_ns, struct kerr **err)
 {
+    struct dragonball_state *ds = dragonball_state(vm);
     int k = drive_of(vm, id);
     if (k < 0)
         return kerr_make(err, ENOENT, "unplug `%s`: not in a drive of the built-in VMM", id);
     cleanup_free char *placeholder = placeholder_path(vm, (unsigned)k);
     if (drive_update(vm, (unsigned)k, placeholder, false, err) < 0)
         return kerr_wrap(err, "unplug `%s` from drive_%d", id, k);
-    free(vm->drive_ids[k]);
-    vm->drive_ids[k] = NULL;
+    free(ds->drive_ids[k]);
+    ds->drive_ids[k] = NULL;
     /* The disk is out; the drive is reused once the guest saw it empty. */
     uint64_t deadline = now_ns() + timeout_ns;
     for (;;) {
-        bool seen[VM_DRIVE_POOL_MAX];
+        bool seen[DRAGONBALL_DRIVE_POOL_MAX];
         if (drives_seen(vm, seen, err) < 0)
             return kerr_wrap(err, "unplug `%s`", id);
         if (seen[k])

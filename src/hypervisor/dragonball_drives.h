@@ -14,7 +14,24 @@
 
 #include "hypervisor.h"
 
-/* How many placeholder drives the VM gets: VM_DRIVE_POOL_MAX, fewer when the
+/* Placeholder drives a VM gets at boot to take "hotplugged" disks: Kata's
+ * fcDiskPoolSize. */
+#define DRAGONBALL_DRIVE_POOL_MAX 8
+
+/* The built-in VMM driver's own part of a VM (vm->priv), freed by its
+ * release op. */
+struct dragonball_state {
+    char *api_socket; /* kata-vmm's control socket */
+    /* Disk id in placeholder drive K (NULL: free), how many drives, and
+     * drive 0's position among the VM's disks (/dev/vdX). */
+    char *drive_ids[DRAGONBALL_DRIVE_POOL_MAX];
+    unsigned drive_pool, drive_first;
+};
+
+/* vm's dragonball state, made on first use. */
+struct dragonball_state *dragonball_state(struct vm *vm);
+
+/* How many placeholder drives the VM gets: DRAGONBALL_DRIVE_POOL_MAX, fewer when the
  * image and the boot disks leave less room under max_disks. */
 unsigned dragonball_drive_pool_size(const struct vm_config *cfg, unsigned max_disks);
 

@@ -1,8 +1,8 @@
 /* What every hypervisor driver shares: the table of drivers, accelerator
  * detection, the kernel command line, and waiting for the VMM. */
 #include "hypervisor.h"
-#include "qmp.h"
 #include "util.h"
+#include "vm_process.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +25,32 @@ const struct hypervisor_ops *hypervisor_find(const char *name)
         if (strcmp(drivers[i]->name, name) == 0)
             return drivers[i];
     return NULL;
+}
+
+void vm_capabilities(const struct hypervisor_ops *ops, const struct vm_config *cfg,
+                     struct vm_capabilities *caps)
+{
+    memset(caps, 0, sizeof(*caps));
+    caps->shared_fs = VM_CAP_FS(VM_SHARED_FS_NONE);
+    caps->needs_binary = true;
+    caps->agent_channel = "unknown";
+    if (ops->capabilities)
+        ops->capabilities(cfg, caps);
+    caps->pause = ops->pause != NULL && ops->resume != NULL;
+}
+
+size_t vm_host_pids(const struct vm *vm, pid_t *out, size_t max)
+{
+    if (vm->ops && vm->ops->pids)
+        return vm->ops->pids(vm, out, max);
+    return vm_process_pids(vm, out, max);
+}
+
+void vm_kill_recorded(const struct proc_ref *procs, size_t n, unsigned timeout_ms)
+{
+    for (size_t i = 0; i < n; i++)
+        if (procs[i].pid > 0)
+            proc_ref_kill_wait(&procs[i], timeout_ms);
 }
 
 bool vm_cpu_has_virt(void)
@@ -94,8 +120,6 @@ void vm_init(struct vm *vm, const struct hypervisor_ops *ops, const struct vm_co
     vm->accel = vm_detect_accel();
     vm->console_fd = -1;
     vm->agent_listen = -1;
-    vm->qmp_fd = -1;
-    vm->qmp_listen = -1;
     vm->vsock_fd = -1;
 }
 
@@ -136,6 +160,8 @@ int vm_resume(struct vm *vm, struct kerr **err)
 
 void vm_release(struct vm *vm)
 {
+    if (vm->ops && vm->ops->release)
+        vm->ops->release(vm);
     if (vm->console_fd >= 0)
         close(vm->console_fd);
     if (vm->agent_listen >= 0)
@@ -148,29 +174,6 @@ void vm_release(struct vm *vm)
     free(vm->agent_socket);
     free(vm->log_path);
     vm->agent_socket = vm->log_path = NULL;
-    qmp_close(vm->qmp);
-    vm->qmp = NULL;
-    if (vm->qmp_fd >= 0)
-        close(vm->qmp_fd);
-    if (vm->qmp_listen >= 0)
-        close(vm->qmp_listen);
-    vm->qmp_fd = vm->qmp_listen = -1;
-    if (vm->qmp_socket)
-        unlink(vm->qmp_socket);
-    free(vm->qmp_socket);
-    vm->qmp_socket = NULL;
-    for (size_t i = 0; i < VM_HOTPLUG_SLOTS_MAX; i++) {
-        free(vm->hotplug_ids[i]);
-        vm->hotplug_ids[i] = NULL;
-    }
-    for (size_t i = 0; i < VM_SCSI_TARGETS_MAX; i++) {
-        free(vm->scsi_ids[i]);
-        vm->scsi_ids[i] = NULL;
-    }
-    for (size_t i = 0; i < VM_DRIVE_POOL_MAX; i++) {
-        free(vm->drive_ids[i]);
-        vm->drive_ids[i] = NULL;
-    }
     virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
 }
 

@@ -10,9 +10,8 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "proc_ref.h"
 #include "virtiofsd.h"
-
-struct qmp;
 
 enum vm_accel { VM_ACCEL_TCG, VM_ACCEL_KVM };
 
@@ -42,14 +41,6 @@ struct vm_net_device {
     const char *mac; /* "aa:bb:cc:dd:ee:ff": the guest interface's address */
     unsigned mtu;    /* told to the guest (virtio-net host_mtu); 0: not told */
 };
-
-/* Most PCIe root ports a q35 VM gets for hotplug. */
-#define VM_HOTPLUG_SLOTS_MAX 6
-/* Most SCSI disks hotplugged at once (targets 0..N-1, LUN 0). */
-#define VM_SCSI_TARGETS_MAX 16
-/* Placeholder drives a VM without hotplug (the built-in VMM's virtio-mmio)
- * gets at boot to take "hotplugged" disks: Kata's fcDiskPoolSize. */
-#define VM_DRIVE_POOL_MAX 8
 
 struct vm_config {
     const char *hypervisor_path; /* the VMM binary */
@@ -102,6 +93,21 @@ struct vm_config {
 
 enum vm_shared_fs vm_shared_fs_kind(const char *name, struct kerr **err);
 
+/* What a driver can do with a VM of this configuration: callers ask this
+ * instead of testing the driver's name. */
+#define VM_CAP_FS(kind) (1u << (kind)) /* kind: enum vm_shared_fs */
+struct vm_capabilities {
+    unsigned shared_fs;        /* VM_CAP_FS() of each shared_fs that works */
+    bool blk_hotplug;          /* virtio-blk disks hot-plug; else they attach at boot only */
+    bool scsi_hotplug;         /* virtio-scsi disks hot-plug (on the VM's scsi0 controller) */
+    bool cpu_hotplug;          /* vCPUs added to a running VM */
+    bool memory_hotplug;       /* memory added to a running VM */
+    bool pause;                /* pause and resume */
+    bool needs_binary;         /* `path` names a VMM binary that must exist (else built in) */
+    bool runs_without_kvm;     /* software emulation (TCG) works, if slowly */
+    const char *agent_channel; /* how the agent is reached, for people */
+};
+
 struct vm {
     const struct hypervisor_ops *ops;
     struct vm_config cfg;
@@ -115,21 +121,14 @@ struct vm {
     char *agent_socket;
     char *log_path;             /* the VMM's own stderr */
     struct virtiofsd virtiofsd; /* pid 0 unless shared_fs is virtio-fs */
-    char *qmp_socket;           /* QMP: we listen, QEMU inherits the socket */
-    int qmp_listen;             /* while starting: the socket QEMU inherits */
-    int qmp_fd;                 /* our connection, negotiated on first use; -1 if none */
-    struct qmp *qmp;
-    char *hotplug_ids[VM_HOTPLUG_SLOTS_MAX]; /* device id on root port K, NULL if free */
-    char *scsi_ids[VM_SCSI_TARGETS_MAX];     /* device id on SCSI target K, NULL if free */
-    /* Built-in VMM: disk id in placeholder drive K (NULL: free), how many
-     * drives, and drive 0's position among the VM's disks (/dev/vdX). */
-    char *drive_ids[VM_DRIVE_POOL_MAX];
-    unsigned drive_pool, drive_first;
-    void *priv;
+    void *priv;                 /* the driver's own state, freed by its release op */
 };
 
 struct hypervisor_ops {
     const char *name;
+    /* What the driver can do with a VM of cfg (see struct vm_capabilities);
+     * pause is filled from the ops by vm_capabilities(). */
+    void (*capabilities)(const struct vm_config *cfg, struct vm_capabilities *caps);
     /* Launch the VMM; the guest boots.  On failure nothing is left running. */
     int (*start)(struct vm *vm, struct kerr **err);
     /* A connected stream to the agent (the caller owns the fd).  Waits at most
@@ -157,6 +156,9 @@ struct hypervisor_ops {
     /* What the VMM's exit (a waitpid status) says about the guest: "the guest
      * reset the VM ...", or NULL when it says nothing (vm_check_exited). */
     const char *(*exit_reason)(struct vm *vm, int wait_status);
+    /* Free the driver's own state (vm->priv) and whatever it holds open
+     * (vm_release calls it first).  NULL: the driver keeps none. */
+    void (*release)(struct vm *vm);
 };
 
 /* The optional ops, with a clear error when the driver lacks them. */
@@ -167,6 +169,19 @@ extern const struct hypervisor_ops qemu_ops;
 extern const struct hypervisor_ops dragonball_ops; /* the built-in VMM, kata-vmm */
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
+
+/* Most host processes one VM has (the VMM and its helper daemons). */
+#define VM_HOST_PIDS_MAX 8
+/* The host processes this VM owns, the VMM first (the driver's pids op). */
+size_t vm_host_pids(const struct vm *vm, pid_t *out, size_t max);
+/* After a crash, from the recorded state: SIGKILL each recorded process of a
+ * VM (by pid and start time, never by name; the VMM first) and wait up to
+ * timeout_ms for each to be gone. */
+void vm_kill_recorded(const struct proc_ref *procs, size_t n, unsigned timeout_ms);
+
+/* The driver's capabilities for a VM of cfg. */
+void vm_capabilities(const struct hypervisor_ops *ops, const struct vm_config *cfg,
+                     struct vm_capabilities *caps);
 
 /* KVM when the CPU has hardware virtualisation (vmx or svm) and /dev/kvm opens
  * read-write, TCG otherwise.  A /dev/kvm on a CPU without either (a PVM nested

@@ -101,7 +101,7 @@ static bool qemu_id_valid(const char *id)
 #define Q35_BLOCK_SLOT_FIRST   0x10
 #define Q35_HOTPLUG_SLOT_FIRST 0x18
 #define Q35_MAX_BLOCK_DEVICES  (Q35_HOTPLUG_SLOT_FIRST - Q35_BLOCK_SLOT_FIRST)
-#define Q35_MAX_HOTPLUG_SLOTS  VM_HOTPLUG_SLOTS_MAX
+#define Q35_MAX_HOTPLUG_SLOTS  QEMU_HOTPLUG_SLOTS_MAX
 
 static int qemu_add_shares(struct argv_builder *b, const struct vm *vm, const char *bus_suffix,
                            struct kerr **err)
@@ -326,10 +326,11 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
         qemu_argv_free(b.argv);
         return NULL;
     }
-    if (vm->qmp_listen >= 0) {
+    const struct qemu_state *qs = vm->priv;
+    if (qs && qs->qmp_listen >= 0) {
         /* QEMU inherits our listening socket. */
         add(&b, "-chardev");
-        add(&b, "socket,id=qmp,fd=%d,server=on,wait=off", vm->qmp_listen);
+        add(&b, "socket,id=qmp,fd=%d,server=on,wait=off", qs->qmp_listen);
         add(&b, "-mon");
         add(&b, "chardev=qmp,mode=control");
     }
@@ -401,8 +402,9 @@ static int qemu_check_files(const struct vm *vm, struct kerr **err)
 /* In the child before exec: the fds QEMU's command line names stay open. */
 static void qemu_child_fds(struct vm *vm)
 {
-    if (vm->qmp_listen >= 0)
-        fd_set_cloexec(vm->qmp_listen, false); /* -chardev socket,fd= */
+    struct qemu_state *qs = qemu_state(vm);
+    if (qs->qmp_listen >= 0)
+        fd_set_cloexec(qs->qmp_listen, false); /* -chardev socket,fd= */
     if (vm->cfg.rootless && vm->agent_listen >= 0)
         fd_set_cloexec(vm->agent_listen, false); /* the agent's -chardev socket,fd= */
     if (vm->cfg.rootless && vm->virtiofsd.vmm_fd >= 0)
@@ -488,14 +490,15 @@ static void qemu_close_vmm_fd(struct vm *vm)
 
 static int qemu_start(struct vm *vm, struct kerr **err)
 {
+    struct qemu_state *qs = qemu_state(vm);
     vm->virtiofsd.vmm_fd = -1; /* vm_init zeroed it */
     if (qemu_check_files(vm, err) < 0 || qemu_prepare_channel(vm, err) < 0)
         return -1;
     /* QMP: we listen; QEMU inherits the socket; we connect at once (the
      * connection waits in the backlog until QEMU's main loop accepts it). */
-    vm->qmp_socket = xasprintf("%s/qmp.sock", vm->cfg.run_dir);
-    vm->qmp_listen = unix_listen(vm->qmp_socket, err);
-    if (vm->qmp_listen < 0)
+    qs->qmp_socket = xasprintf("%s/qmp.sock", vm->cfg.run_dir);
+    qs->qmp_listen = unix_listen(qs->qmp_socket, err);
+    if (qs->qmp_listen < 0)
         return -1;
     if (vm->cfg.rootless && qemu_rootless_check(vm, err) < 0)
         return -1;
@@ -523,11 +526,11 @@ static int qemu_start(struct vm *vm, struct kerr **err)
         vm->agent_listen = -1;
     }
     if (r == 0)
-        vm->qmp_fd = unix_connect(vm->qmp_socket, err);
+        qs->qmp_fd = unix_connect(qs->qmp_socket, err);
     /* Only QEMU listens from here: if it dies, connecting fails. */
-    close(vm->qmp_listen);
-    vm->qmp_listen = -1;
-    if (r < 0 || vm->qmp_fd < 0) {
+    close(qs->qmp_listen);
+    qs->qmp_listen = -1;
+    if (r < 0 || qs->qmp_fd < 0) {
         cleanup_kerr struct kerr *stop_err = NULL;
         vm->ops->stop(vm, 0, &stop_err);
         virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
@@ -539,14 +542,15 @@ static int qemu_start(struct vm *vm, struct kerr **err)
 /* The QMP session, negotiated on first use. */
 static struct qmp *qemu_qmp(struct vm *vm, struct kerr **err)
 {
-    if (vm->qmp)
-        return vm->qmp;
-    if (vm->qmp_fd < 0) {
+    struct qemu_state *qs = qemu_state(vm);
+    if (qs->qmp)
+        return qs->qmp;
+    if (qs->qmp_fd < 0) {
         kerr_make(err, ENOTCONN, "QMP of this VM is not connected");
         return NULL;
     }
-    vm->qmp = qmp_open(steal_fd(&vm->qmp_fd), QEMU_QMP_TIMEOUT_NS, err);
-    return vm->qmp;
+    qs->qmp = qmp_open(steal_fd(&qs->qmp_fd), QEMU_QMP_TIMEOUT_NS, err);
+    return qs->qmp;
 }
 
 static int qemu_qmp_simple(struct vm *vm, const char *command, struct kerr **err)
@@ -586,11 +590,12 @@ struct hotplug_slots {
 
 static struct hotplug_slots qemu_hotplug_slots(struct vm *vm, bool scsi)
 {
+    struct qemu_state *qs = qemu_state(vm);
     if (scsi)
-        return (struct hotplug_slots){vm->scsi_ids,
-                                      vm->cfg.scsi_controller ? VM_SCSI_TARGETS_MAX : 0};
+        return (struct hotplug_slots){qs->scsi_ids,
+                                      vm->cfg.scsi_controller ? QEMU_SCSI_TARGETS_MAX : 0};
     unsigned n = is_microvm(vm) ? 0 : vm->cfg.hotplug_slots;
-    return (struct hotplug_slots){vm->hotplug_ids,
+    return (struct hotplug_slots){qs->hotplug_ids,
                                   n < Q35_MAX_HOTPLUG_SLOTS ? n : Q35_MAX_HOTPLUG_SLOTS};
 }
 
@@ -850,17 +855,64 @@ static const char *qemu_exit_reason(struct vm *vm, int wait_status)
 {
     const char *reason = NULL;
     bool never = false;
-    if (vm->qmp == NULL || !WIFEXITED(wait_status))
+    struct qemu_state *qs = vm->priv;
+    if (qs == NULL || qs->qmp == NULL || !WIFEXITED(wait_status))
         return NULL;
-    qmp_set_event_cb(vm->qmp, qemu_on_shutdown, &reason);
+    qmp_set_event_cb(qs->qmp, qemu_on_shutdown, &reason);
     cleanup_kerr struct kerr *eof = NULL; /* QEMU is gone: read up to the end */
-    qmp_wait_for(vm->qmp, &never, 200 * 1000 * 1000, &eof);
-    qmp_set_event_cb(vm->qmp, NULL, NULL);
+    qmp_wait_for(qs->qmp, &never, 200 * 1000 * 1000, &eof);
+    qmp_set_event_cb(qs->qmp, NULL, NULL);
     return reason;
+}
+
+/* microvm has no PCI hotplug: its disks attach at boot, or hot-plug on the
+ * virtio-scsi controller. */
+static void qemu_capabilities(const struct vm_config *cfg, struct vm_capabilities *caps)
+{
+    caps->shared_fs = VM_CAP_FS(VM_SHARED_FS_NONE) | VM_CAP_FS(VM_SHARED_FS_VIRTIO_FS) |
+                      VM_CAP_FS(VM_SHARED_FS_VIRTIO_9P);
+    caps->blk_hotplug = !(cfg->machine_type && strcmp(cfg->machine_type, "microvm") == 0);
+    caps->scsi_hotplug = true;
+    caps->needs_binary = true;
+    caps->runs_without_kvm = true;
+    caps->agent_channel = "vsock (vhost-vsock), else virtio-serial";
+}
+
+struct qemu_state *qemu_state(struct vm *vm)
+{
+    if (vm->priv == NULL) {
+        struct qemu_state *qs = xcalloc(1, sizeof(*qs));
+        qs->qmp_listen = qs->qmp_fd = -1;
+        vm->priv = qs;
+    }
+    return vm->priv;
+}
+
+/* The QMP session and its socket, the hotplug tables. */
+static void qemu_release(struct vm *vm)
+{
+    struct qemu_state *qs = vm->priv;
+    if (qs == NULL)
+        return;
+    qmp_close(qs->qmp);
+    if (qs->qmp_fd >= 0)
+        close(qs->qmp_fd);
+    if (qs->qmp_listen >= 0)
+        close(qs->qmp_listen);
+    if (qs->qmp_socket)
+        unlink(qs->qmp_socket);
+    free(qs->qmp_socket);
+    for (size_t i = 0; i < QEMU_HOTPLUG_SLOTS_MAX; i++)
+        free(qs->hotplug_ids[i]);
+    for (size_t i = 0; i < QEMU_SCSI_TARGETS_MAX; i++)
+        free(qs->scsi_ids[i]);
+    free(qs);
+    vm->priv = NULL;
 }
 
 const struct hypervisor_ops qemu_ops = {
     .name = "qemu",
+    .capabilities = qemu_capabilities,
     .start = qemu_start,
     .agent_connect = qemu_agent_connect,
     .stop = qemu_stop,
@@ -871,4 +923,5 @@ const struct hypervisor_ops qemu_ops = {
     .unplug_block = qemu_unplug_block,
     .pids = vm_process_pids,
     .exit_reason = qemu_exit_reason,
+    .release = qemu_release,
 };

@@ -165,6 +165,9 @@ static inline void cleanup_kata_config_fn(struct kata_config **cfg)
 
 /* Helpers shared by the config files and kata-manager. */
 const char *kata_hypervisor_kind_name(enum kata_hypervisor_kind kind);
+/* Whether [hypervisor.KIND] reads `key` (the configuration table): "path"
+ * is not read for a built-in VMM, nor "virtio_fs_daemon". */
+bool kata_hypervisor_key_applies(enum kata_hypervisor_kind kind, const char *key);
 void kata_strv_free(char **v);
 size_t kata_strv_len(char *const *v);
 void kata_strv_push(char ***v, char *s); /* takes ownership of s */

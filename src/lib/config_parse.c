@@ -70,6 +70,12 @@ const char *kata_hypervisor_kind_name(enum kata_hypervisor_kind kind)
     return hypervisor_names[kind];
 }
 
+bool kata_hypervisor_key_applies(enum kata_hypervisor_kind kind, const char *key)
+{
+    const struct config_key *k = config_key_find(SECTION_HYPERVISOR, key);
+    return k != NULL && (k->hv_mask & HV_BIT(kind)) != 0;
+}
+
 const struct config_key *config_key_find(enum config_section section, const char *name)
 {
     for (size_t i = 0; i < config_key_count; i++)

@@ -176,8 +176,10 @@ static bool is_set(const char *s)
 static int check_assets(struct kata_config *cfg, unsigned flags, struct kerr **err)
 {
     struct kata_hypervisor_config *hv = &cfg->hypervisor;
-    bool needs_path = hv->kind != KATA_HV_DRAGONBALL;
-    bool needs_daemon = hv->kind != KATA_HV_DRAGONBALL && strcmp(hv->shared_fs, "virtio-fs") == 0;
+    /* A built-in VMM reads neither key (config_parse.c's table). */
+    bool needs_path = kata_hypervisor_key_applies(hv->kind, "path");
+    bool needs_daemon = kata_hypervisor_key_applies(hv->kind, "virtio_fs_daemon") &&
+                        strcmp(hv->shared_fs, "virtio-fs") == 0;
 
     if (needs_path && !is_set(hv->path))
         return key_error(cfg, "path", SECTION_HYPERVISOR, err, "the %s binary must be given",

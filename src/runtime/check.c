@@ -3,6 +3,7 @@
  * sentence and the exit status (0: VMs can run here, under KVM or, for QEMU,
  * under TCG software emulation; 1: they cannot, or --strict and not KVM). */
 #include "config.h"
+#include "vm_config.h"
 #include "runtime.h"
 #include "util.h"
 
@@ -204,13 +205,19 @@ int cmd_check(int argc, char **argv)
 
     /* The configured hypervisor and guest assets. */
     const struct kata_hypervisor_config *hv = &cfg->hypervisor;
-    if (hypervisor_find(hv->name) == NULL) {
+    const struct hypervisor_ops *ops = hypervisor_find(hv->name);
+    struct vm_capabilities caps = {.needs_binary = kata_hypervisor_key_applies(hv->kind, "path")};
+    if (ops == NULL) {
         report(&st, false, "hypervisor driver",
                "this build of the runtime has no driver for it yet (use kata-manager -S qemu)");
         cleanup_free char *what = xasprintf("a %s driver in this runtime", hv->name);
         kata_strv_push(&st.fatal_missing, steal_pointer(&what));
+    } else {
+        struct vm_config vm_cfg = {0};
+        vm_config_from_kata(cfg, &vm_cfg);
+        vm_capabilities(ops, &vm_cfg, &caps);
     }
-    if (hv->kind != KATA_HV_DRAGONBALL) {
+    if (caps.needs_binary) {
         check_file(&st, "hypervisor", hv->path, true);
         cleanup_free char *version = host_program_version(hv->path);
         if (version)
@@ -219,7 +226,8 @@ int cmd_check(int argc, char **argv)
     check_file(&st, "guest kernel", hv->kernel, false);
     check_file(&st, "guest initrd", hv->initrd, false);
     check_file(&st, "guest image", hv->image, false);
-    if (strcmp(hv->shared_fs, "virtio-fs") == 0 && hv->kind != KATA_HV_DRAGONBALL)
+    if (strcmp(hv->shared_fs, "virtio-fs") == 0 &&
+        kata_hypervisor_key_applies(hv->kind, "virtio_fs_daemon"))
         check_file(&st, "virtio-fs daemon", hv->virtio_fs_daemon, true);
 
     int status = 0;
@@ -235,11 +243,11 @@ int cmd_check(int argc, char **argv)
                "(hardware virtualisation).\n",
                hv->name);
         status = strict && st.warnings ? 1 : 0;
-    } else if (hv->kind == KATA_HV_QEMU) {
+    } else if (caps.runs_without_kvm) {
         printf("KVM is not usable here (missing: %s).\n"
-               "System can run Kata Containers with qemu only under software emulation (TCG): "
+               "System can run Kata Containers with %s only under software emulation (TCG): "
                "VMs work, but boot and run much slower than with KVM.\n",
-               kvm_missing);
+               kvm_missing, hv->name);
         status = strict ? 1 : 0;
     } else {
         printf("KVM is not usable here (missing: %s).\n"

@@ -1,6 +1,7 @@
 /* kata-runtime env (kata-env): the settings in use and the host, as TOML (the
  * default) or JSON, with Kata's section and field names. */
 #include "config.h"
+#include "vm_config.h"
 #include "runtime.h"
 #include "util.h"
 
@@ -64,19 +65,53 @@ static void add_runtime(struct toml_value *doc, const struct kata_config *cfg)
     set_strv(config, "Warnings", cfg->warnings);
 }
 
+/* [Hypervisor.Capabilities]: what the driver can do with this
+ * configuration (absent without a driver). */
+static void add_capabilities(struct toml_value *hv, const struct vm_capabilities *caps)
+{
+    if (caps == NULL)
+        return;
+    struct toml_value *t = sub(hv, "Capabilities");
+    static const char *const fs_names[] = {
+        [VM_SHARED_FS_NONE] = "none",
+        [VM_SHARED_FS_VIRTIO_FS] = "virtio-fs",
+        [VM_SHARED_FS_VIRTIO_9P] = "virtio-9p",
+    };
+    struct toml_value *fs = toml_array_new();
+    for (size_t k = 0; k < ARRAY_SIZE(fs_names); k++)
+        if (caps->shared_fs & VM_CAP_FS(k))
+            toml_array_append(fs, toml_string_new(fs_names[k], strlen(fs_names[k])));
+    toml_table_set(t, "SharedFS", fs);
+    set_bool(t, "BlockHotplug", caps->blk_hotplug);
+    set_bool(t, "SCSIHotplug", caps->scsi_hotplug);
+    set_bool(t, "CPUHotplug", caps->cpu_hotplug);
+    set_bool(t, "MemoryHotplug", caps->memory_hotplug);
+    set_bool(t, "Pause", caps->pause);
+    set_bool(t, "NeedsBinary", caps->needs_binary);
+    set_bool(t, "RunsWithoutKVM", caps->runs_without_kvm);
+    set_str(t, "AgentChannel", caps->agent_channel);
+}
+
 static void add_hypervisor(struct toml_value *doc, const struct kata_config *cfg)
 {
     const struct kata_hypervisor_config *hv = &cfg->hypervisor;
     struct toml_value *t = sub(doc, "Hypervisor");
     set_str(t, "Type", hv->name);
     set_str(t, "MachineType", hv->machine_type);
+    const struct hypervisor_ops *ops = hypervisor_find(hv->name);
+    struct vm_capabilities caps = {.needs_binary = kata_hypervisor_key_applies(hv->kind, "path")};
+    if (ops) {
+        struct vm_config vm_cfg = {0};
+        vm_config_from_kata(cfg, &vm_cfg);
+        vm_capabilities(ops, &vm_cfg, &caps);
+    }
     cleanup_free char *version = NULL;
-    if (hv->kind == KATA_HV_DRAGONBALL)
-        version = xasprintf("built-in VMM (kata-runtime %s)", KATA_VERSION);
-    else
+    if (caps.needs_binary)
         version = host_program_version(hv->path);
+    else
+        version = xasprintf("built-in VMM (kata-runtime %s)", KATA_VERSION);
     set_str(t, "Version", version ? version : "unknown (could not run the binary)");
-    set_str(t, "Path", hv->kind == KATA_HV_DRAGONBALL ? "built-in" : hv->path);
+    set_str(t, "Path", caps.needs_binary ? hv->path : "built-in");
     set_str(t, "BlockDeviceDriver", hv->block_device_driver);
     set_str(t, "SharedFS", hv->shared_fs);
     set_str(t, "VirtioFSDaemon", hv->virtio_fs_daemon);
@@ -88,6 +123,7 @@ static void add_hypervisor(struct toml_value *doc, const struct kata_config *cfg
     set_bool(t, "DisableVhostNet", hv->disable_vhost_net);
     set_strv(t, "EnableAnnotations", hv->enable_annotations);
     set_bool(t, "Debug", hv->enable_debug);
+    add_capabilities(t, ops ? &caps : NULL);
 
     set_str(sub(doc, "Image"), "Path", hv->image);
     struct toml_value *kernel = sub(doc, "Kernel");

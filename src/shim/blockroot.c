@@ -176,9 +176,15 @@ int blockroot_detect(const Containerd__Task__V2__CreateTaskRequest *req, const c
     return 0;
 }
 
-static bool is_microvm(const struct sandbox *sb)
+/* Whether the sandbox's driver hot-plugs virtio-blk disks into a VM of its
+ * configuration (else a disk attaches at boot only). */
+static bool blk_hotplugs(const struct sandbox *sb)
 {
-    return sb->vm_cfg.machine_type && strcmp(sb->vm_cfg.machine_type, "microvm") == 0;
+    if (sb->driver == NULL)
+        return false;
+    struct vm_capabilities caps;
+    vm_capabilities(sb->driver, &sb->vm_cfg, &caps);
+    return caps.blk_hotplug;
 }
 
 static bool uses_scsi(const struct sandbox *sb)
@@ -225,12 +231,18 @@ int blockroot_decide(struct shim *shim, const char *cid, const char *host_rootfs
                                            hv->block_device_driver);
         return share_instead(sb, cid, br, why, err);
     }
-    if (is_microvm(sb) && !uses_scsi(sb) && !at_boot && !(*br)->coldplugged)
-        return share_instead(sb, cid, br,
-                             "machine_type = \"microvm\" cannot hotplug a virtio-blk disk (only "
-                             "the pod's first container's rootfs is attached at boot; q35 or "
-                             "block_device_driver = \"virtio-scsi\" hotplug)",
-                             err);
+    if (!blk_hotplugs(sb) && !uses_scsi(sb) && !at_boot && !(*br)->coldplugged) {
+        cleanup_free char *machine =
+            sb->vm_cfg.machine_type
+                ? xasprintf(" with machine_type = \"%s\"", sb->vm_cfg.machine_type)
+                : xstrdup("");
+        cleanup_free char *why = xasprintf(
+            "hypervisor `%s`%s cannot hotplug a virtio-blk disk (only the pod's first "
+            "container's rootfs is attached at boot; block_device_driver = \"virtio-scsi\" "
+            "may hotplug)",
+            hv->name, machine);
+        return share_instead(sb, cid, br, why, err);
+    }
     return 0;
 }
 
@@ -245,12 +257,12 @@ int blockroot_boot_prepare(struct shim *shim, struct kerr **err)
     const struct kata_hypervisor_config *hv = &sb->cfg->hypervisor;
     if (!hv->disable_block_device_use && uses_scsi(sb))
         sb->vm_cfg.scsi_controller = true;
-    else if (!hv->disable_block_device_use && !is_microvm(sb) &&
+    else if (!hv->disable_block_device_use && blk_hotplugs(sb) &&
              sb->vm_cfg.hotplug_slots < BLOCKROOT_HOTPLUG_PORTS)
         sb->vm_cfg.hotplug_slots = BLOCKROOT_HOTPLUG_PORTS;
-    if (*br == NULL || !is_microvm(sb) || uses_scsi(sb))
+    if (*br == NULL || blk_hotplugs(sb) || uses_scsi(sb))
         return 0;
-    /* microvm: the disk at boot, after the image; /dev/vda is the image when
+    /* No hotplug (microvm): the disk at boot, after the image; /dev/vda is the image when
      * there is one (docs/hypervisor.md). */
     struct blockroot *b = *br;
     b->disk_id = xasprintf("rootfs%u", shim->next_disk++);

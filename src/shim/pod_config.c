@@ -2,7 +2,7 @@
  * annotations the configuration's enable_annotations allows, and the VM's size
  * from the CRI sandbox annotations containerd sets (Kata's static sandbox
  * sizing: the pod's CPU and memory are added to the default VM's). */
-#include "config_vm.h"
+#include "vm_config.h"
 #include "shim.h"
 #include "util.h"
 

@@ -2,8 +2,8 @@
  * state dir written before anything relies on it, teardown, and cleanup of a
  * dead daemon's sandbox from its state. */
 #include "agent.pb-c.h"
-#include "config_vm.h"
 #include "health.pb-c.h"
+#include "vm_config.h"
 #include "log.h"
 #include "proc_ref.h"
 #include "safe_fs.h"
@@ -25,34 +25,43 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_SERVICE     "grpc.AgentService"
 #define AGENT_DIAL_MIN_NS (60ull * 1000000000ull) /* TCG boots are slow */
 #define STATE_FILE_MAX    (1u << 20)
 
-int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *req,
-               const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-               uint64_t timeout_ns, struct kerr **err)
-{
-    struct sandbox *sb = shim->sandbox;
-    if (sb == NULL || sb->agent == NULL)
-        return kerr_make(err, ENOTCONN, "agent %s: the sandbox VM is not running", method);
-    return ttrpc_client_call(sb->agent, AGENT_SERVICE, method, req, resp_desc, resp, timeout_ns,
-                             NULL, err);
-}
-
 /* A process in state.json: pid and start time (proc_ref.h).  cache keeps
  * the start time read when the pid was first recorded. */
-static void state_put_process(struct json_object *o, const char *key, pid_t pid,
-                              struct proc_ref *cache)
+static struct json_object *state_process_new(pid_t pid, struct proc_ref *cache)
 {
     if (pid <= 0)
-        return;
+        return NULL;
     if (cache->pid != pid && proc_ref_of(pid, cache) < 0)
-        return;
+        return NULL;
     struct json_object *p = json_object_new_object();
     json_object_object_add(p, "pid", json_object_new_int(pid));
     json_object_object_add(p, "start", json_object_new_uint64(cache->start));
-    json_object_object_add(o, key, p);
+    return p;
+}
+
+static void state_put_process(struct json_object *o, const char *key, pid_t pid,
+                              struct proc_ref *cache)
+{
+    struct json_object *p = state_process_new(pid, cache);
+    if (p)
+        json_object_object_add(o, key, p);
+}
+
+/* "vm_processes": every host process the driver says the VM owns. */
+static void state_put_vm_processes(struct json_object *o, struct sandbox *sb)
+{
+    pid_t pids[VM_HOST_PIDS_MAX];
+    size_t n = vm_host_pids(&sb->vm, pids, VM_HOST_PIDS_MAX);
+    struct json_object *a = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *p = state_process_new(pids[i], &sb->vm_refs[i]);
+        if (p)
+            json_object_array_add(a, p);
+    }
+    json_object_object_add(o, "vm_processes", a);
 }
 
 int sandbox_state_write(struct shim *shim, struct kerr **err)
@@ -62,7 +71,7 @@ int sandbox_state_write(struct shim *shim, struct kerr **err)
     json_object_object_add(o, "sandbox_id", json_object_new_string(sb->id));
     state_put_process(o, "daemon", getpid(), &sb->daemon_ref);
     state_put_process(o, "vmm", sb->vm.pid, &sb->vmm_ref);
-    state_put_process(o, "virtiofsd", sb->vm.virtiofsd.pid, &sb->virtiofsd_ref);
+    state_put_vm_processes(o, sb);
     json_object_object_add(o, "run_dir", json_object_new_string(sb->run_dir));
     /* Before the VMM or virtiofsd exist: what a cleanup looks for when the
      * daemon died before it could record their pids (kill_strays). */
@@ -109,27 +118,17 @@ static void vmm_exited(struct loop_watch *w, uint32_t events, void *data)
     sb->vmm_gone = true;
     sb->vmm_status = status;
     log_warn("sandbox `%s`: the VMM exited (wait status %d)", sb->id, status);
-    if (sb->agent) {
-        ttrpc_client_free(sb->agent);
-        sb->agent = NULL;
-    }
+    agent_client_close(shim);
     shim_all_stopped(shim, 255);
 }
 
 static void sandbox_fill_vm_config(struct sandbox *sb)
 {
     struct vm_config *v = &sb->vm_cfg;
-    kata_config_fill_vm(sb->cfg, v);
+    vm_config_from_kata(sb->cfg, v);
     v->run_dir = sb->run_dir;
     v->console_path = sb->console_path;
-    const struct kata_hypervisor_config *hv = &sb->cfg->hypervisor;
-    v->shared_fs = hv->shared_fs;
-    v->disable_vhost_net = hv->disable_vhost_net;
-    v->virtio_mmio_cmdline = hv->virtio_mmio_cmdline;
     v->shared_dir = sb->shared_dir;
-    v->virtiofsd_path = hv->virtio_fs_daemon && *hv->virtio_fs_daemon ? hv->virtio_fs_daemon : NULL;
-    v->virtiofs_cache = hv->virtio_fs_cache;
-    v->virtiofsd_extra_args = (const char *const *)hv->virtio_fs_extra_args;
 }
 
 static bool sharing(const struct sandbox *sb)
@@ -174,8 +173,8 @@ static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, st
     int code = 0;
     /* 60 s: the guest mounts the share here, which took over 30 s once on a
      * loaded 2-core TCG host. */
-    int r = ttrpc_client_call(sb->agent, AGENT_SERVICE, "CreateSandbox", &req.base, NULL, NULL,
-                              60000000000ull, &code, err);
+    int r =
+        agent_call_status(shim, "CreateSandbox", &req.base, NULL, NULL, 60000000000ull, &code, err);
     if (storages[0])
         protobuf_c_message_free_unpacked(&storages[0]->base, NULL);
     if (r < 0 && code == TTRPC_UNIMPLEMENTED) {
@@ -190,8 +189,9 @@ static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, st
 
 /* The guest's loopback up (127.0.0.1/8): a pod's containers share the VM's
  * network and talk over it.  Without it only that fails: a warning. */
-static void sandbox_loopback_up(struct sandbox *sb)
+static void sandbox_loopback_up(struct shim *shim)
 {
+    struct sandbox *sb = shim->sandbox;
     if (sb->agent == NULL)
         return;
     Types__IPAddress addr = TYPES__IPADDRESS__INIT;
@@ -208,8 +208,7 @@ static void sandbox_loopback_up(struct sandbox *sb)
     Grpc__UpdateInterfaceRequest req = GRPC__UPDATE_INTERFACE_REQUEST__INIT;
     req.interface = &lo;
     cleanup_kerr struct kerr *e = NULL;
-    if (ttrpc_client_call(sb->agent, AGENT_SERVICE, "UpdateInterface", &req.base, NULL, NULL,
-                          10000000000ull, NULL, &e) < 0)
+    if (agent_call(shim, "UpdateInterface", &req.base, NULL, NULL, 10000000000ull, &e) < 0)
         log_warn("sandbox `%s`: loopback: %s", sb->id, e->msg);
 }
 
@@ -309,6 +308,11 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
         return kerr_wrap(err, "boot sandbox `%s`: configuration", sandbox_id);
     if (pod_config_apply(sb->cfg, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
+    const struct hypervisor_ops *ops = hypervisor_find(sb->cfg->hypervisor.name);
+    if (ops == NULL)
+        return kerr_make(err, ENOTSUP, "boot sandbox `%s`: no driver for hypervisor `%s`",
+                         sandbox_id, sb->cfg->hypervisor.name);
+    sb->driver = ops;
     sandbox_fill_vm_config(sb);
     if (pod_vm_size(&sb->vm_cfg, sb->cfg, spec, err) < 0 ||
         sandbox_network_select(sb, spec, err) < 0)
@@ -322,10 +326,6 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
         return -1;
     if (sharing(sb) && (share_tree_prepare(sb, err) < 0 || sandbox_state_write(shim, err) < 0))
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    const struct hypervisor_ops *ops = hypervisor_find(sb->cfg->hypervisor.name);
-    if (ops == NULL)
-        return kerr_make(err, ENOTSUP, "boot sandbox `%s`: no driver for hypervisor `%s`",
-                         sandbox_id, sb->cfg->hypervisor.name);
     if (sandbox_network_attach(sb, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     vm_init(&sb->vm, ops, &sb->vm_cfg);
@@ -347,8 +347,7 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     if (fd < 0)
         return kerr_wrap(err, "boot sandbox `%s` (VMM `%s`)", sandbox_id,
                          sb->vm_cfg.hypervisor_path);
-    sb->agent = ttrpc_client_new(shim->loop, fd, err);
-    if (sb->agent == NULL)
+    if (agent_client_open(shim, fd, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     uint64_t now = now_ns();
     if (agent_wait_ready(sb, dial_deadline > now ? dial_deadline - now : 1, dial, err) < 0)
@@ -359,7 +358,7 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
         boot_failed(sb, &step, err);
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     }
-    sandbox_loopback_up(sb);
+    sandbox_loopback_up(shim);
     shim_oom_watch(shim);
     console_log_bound(shim);
     log_info("sandbox `%s`: VM pid %d up", sandbox_id, (int)sb->vm.pid);
@@ -383,10 +382,8 @@ void sandbox_teardown(struct shim *shim)
     if (sb->agent) {
         Grpc__DestroySandboxRequest req = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
         cleanup_kerr struct kerr *e = NULL;
-        ttrpc_client_call(sb->agent, AGENT_SERVICE, "DestroySandbox", &req.base, NULL, NULL,
-                          3000000000ull, NULL, &e);
-        ttrpc_client_free(sb->agent);
-        sb->agent = NULL;
+        agent_call(shim, "DestroySandbox", &req.base, NULL, NULL, 3000000000ull, &e);
+        agent_client_close(shim);
     }
     console_log_unbound(sb);
     if (sb->vmm_watch)
@@ -418,17 +415,43 @@ void sandbox_teardown(struct shim *shim)
 }
 
 /* A process state.json records ({"pid": N, "start": T}). */
-static struct proc_ref state_process(struct json_object *o, const char *key)
+static struct proc_ref state_process_of(struct json_object *v)
 {
     struct proc_ref p = {0, 0};
-    struct json_object *v, *f;
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_object))
+    struct json_object *f;
+    if (!json_object_is_type(v, json_type_object))
         return p;
     if (json_object_object_get_ex(v, "pid", &f))
         p.pid = json_object_get_int(f);
     if (json_object_object_get_ex(v, "start", &f))
         p.start = json_object_get_uint64(f);
     return p;
+}
+
+static struct proc_ref state_process(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(o, key, &v))
+        return (struct proc_ref){0, 0};
+    return state_process_of(v);
+}
+
+/* The VM's recorded host processes ("vm_processes"; a state written before
+ * it has "vmm" and "virtiofsd"), at most max. */
+static size_t state_vm_processes(struct json_object *o, struct proc_ref *out, size_t max)
+{
+    struct json_object *a;
+    size_t n = 0;
+    if (json_object_object_get_ex(o, "vm_processes", &a) &&
+        json_object_is_type(a, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(a) && n < max; i++)
+            out[n++] = state_process_of(json_object_array_get_idx(a, i));
+        return n;
+    }
+    out[n++] = state_process(o, "vmm");
+    if (n < max)
+        out[n++] = state_process(o, "virtiofsd");
+    return n;
 }
 
 static struct json_object *state_load(const char *state_dir, struct kerr **err)
@@ -556,9 +579,10 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
     struct proc_ref daemon = state_process(o, "daemon");
     if (daemon.pid > 0 && daemon.pid != getpid())
         proc_ref_kill_wait(&daemon, 5000);
-    struct proc_ref vmm = state_process(o, "vmm"), virtiofsd = state_process(o, "virtiofsd");
-    proc_ref_kill_wait(&vmm, 5000);
-    proc_ref_kill_wait(&virtiofsd, 5000);
+    struct proc_ref procs[VM_HOST_PIDS_MAX];
+    vm_kill_recorded(procs, state_vm_processes(o, procs, VM_HOST_PIDS_MAX), 5000);
+    /* A daemon killed before it recorded them: its VMM or virtiofsd named by
+     * the binary and this sandbox's own dirs on their command line. */
     kill_strays(o, "vmm_binary", "run_dir");
     kill_strays(o, "virtiofsd_binary", "share_root");
     /* The VMM is gone and its taps with it: the veths' qdiscs remain. */

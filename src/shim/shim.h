@@ -102,6 +102,7 @@ struct container {
 struct sandbox {
     char *id;
     struct kata_config *cfg;
+    const struct hypervisor_ops *driver; /* the configured driver, known before the VM starts */
     struct vm_config vm_cfg;
     struct vm vm;
     bool vm_started;
@@ -121,7 +122,8 @@ struct sandbox {
     int vmm_status;
     char *netns_path; /* the pod's netns with our taps (state.json), NULL: no NIC */
     struct sandbox_network *net;
-    struct proc_ref daemon_ref, vmm_ref, virtiofsd_ref; /* recorded in state.json */
+    struct proc_ref daemon_ref, vmm_ref;       /* recorded in state.json */
+    struct proc_ref vm_refs[VM_HOST_PIDS_MAX]; /* the VM's host processes, likewise */
 };
 
 struct shim {
@@ -174,10 +176,17 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err);
 /* The daemon the sandbox's state records is no longer running (false when
  * unknown: no state, no pid). */
 bool sandbox_daemon_gone(const char *state_dir);
-/* Call the agent synchronously (timeout seconds). */
+/* agent_client.c: the guest agent's client.  open: over fd (taken, closed
+ * on failure), replacing any earlier connection; call: synchronously, at
+ * most timeout_ns (call_status: with the ttrpc status in *code). */
+int agent_client_open(struct shim *shim, int fd, struct kerr **err);
+void agent_client_close(struct shim *shim);
 int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *req,
                const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                uint64_t timeout_ns, struct kerr **err);
+int agent_call_status(struct shim *shim, const char *method, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                      uint64_t timeout_ns, int *code, struct kerr **err);
 
 /* network.c: the pod's network (Kata's tcfilter model, docs/network.md).
  * select: the netns of the spec's `network` namespace entry, as [runtime]

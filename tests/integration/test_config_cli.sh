@@ -70,8 +70,12 @@ assert d["Host"]["Accelerator"] in ("KVM", "TCG")
 assert isinstance(d["Host"]["SupportVSocks"], bool)
 assert d["Host"]["CPU"]["CPUs"] >= 1
 assert d["Runtime"]["Version"]["Semver"]
+caps = d["Hypervisor"]["Capabilities"]
+assert caps["SharedFS"] == ["none", "virtio-fs", "virtio-9p"], caps
+assert caps["BlockHotplug"] is False and caps["SCSIHotplug"] is True, caps  # microvm
+assert caps["Pause"] is True and caps["NeedsBinary"] is True, caps
 ' || fail "env TOML"
-ok "env prints TOML with Kata's sections"
+ok "env prints TOML with Kata's sections and the driver's capabilities"
 "$runtime" kata-env --json | python3 -c '
 import sys, json
 d = json.load(sys.stdin)
@@ -98,6 +102,12 @@ for hv in qemu clh fc dragonball stratovirt; do
   cmp -s "$etc/configuration-$hv.toml" "$defaults/configuration-$hv.toml" || fail "-S $hv copy"
   [ "$(env_field Hypervisor.Type)" = "${section[$hv]}" ] || fail "-S $hv: env shows another hypervisor"
   [ "$(env_field Runtime.Config.Path)" = "$etc/configuration-$hv.toml" ] || fail "-S $hv: path"
+  case $hv in # a driver's capabilities, none without a driver
+  qemu) [ "$(env_field Hypervisor.Capabilities.Pause)" = True ] || fail "-S qemu: capabilities" ;;
+  dragonball) [ "$(env_field Hypervisor.Capabilities.NeedsBinary)" = False ] ||
+    fail "-S dragonball: capabilities" ;;
+  *) ! env_field Hypervisor.Capabilities >/dev/null 2>&1 || fail "-S $hv: capabilities without a driver" ;;
+  esac
   out=$(manager -L)
   expect_contains "$out" "* $hv "
   out=$(manager -e)

@@ -1,7 +1,7 @@
 /* Configuration lookup, drop-ins, validation, annotations and the shipped
  * files.  Every path is rooted in a temporary directory. */
 #include "config.h"
-#include "config_vm.h"
+#include "vm_config.h"
 #include "log.h"
 #include "test.h"
 #include "toml.h"
@@ -736,7 +736,7 @@ TEST(config_fills_the_vm_config)
     cleanup_kata_config struct kata_config *cfg = kata_config_load(NULL, 0, NULL);
     CHECK(cfg != NULL);
     struct vm_config vm = {.run_dir = "/run/x"};
-    kata_config_fill_vm(cfg, &vm);
+    vm_config_from_kata(cfg, &vm);
     cleanup_free char *initrd = xasprintf("%s/assets/initrd.img", root);
     remove_root(root);
     CHECK_STR(vm.initrd, initrd);
@@ -747,6 +747,8 @@ TEST(config_fills_the_vm_config)
     CHECK_STR(vm.kernel_params, "a=b");
     CHECK_STR(vm.agent_params, "agent.log=debug");
     CHECK_STR(vm.run_dir, "/run/x");
+    CHECK_STR(vm.shared_fs, "virtio-fs");
+    CHECK_STR(vm.virtiofs_cache, "auto");
 }
 
 /* One annotation applied to cfg: NULL on success, else the error message. */
@@ -899,7 +901,7 @@ TEST(seccompsandbox_defaults_on_is_validated_and_empty_disables_it)
     cleanup_kata_config struct kata_config *unset = annotated_config(root, NULL);
     CHECK(unset != NULL);
     struct vm_config vm = {0};
-    kata_config_fill_vm(unset, &vm);
+    vm_config_from_kata(unset, &vm);
     CHECK_STR(vm.seccomp_sandbox, KATA_QEMU_SECCOMP_SANDBOX_DEFAULT);
     CHECK(!vm.rootless);
     cleanup_free char *empty_text = qemu_config(root, "seccompsandbox = \"\"\nrootless = true\n");
@@ -907,7 +909,7 @@ TEST(seccompsandbox_defaults_on_is_validated_and_empty_disables_it)
     cleanup_kata_config struct kata_config *empty = kata_config_load(NULL, 0, NULL);
     CHECK(empty != NULL);
     struct vm_config vm2 = {0};
-    kata_config_fill_vm(empty, &vm2);
+    vm_config_from_kata(empty, &vm2);
     cleanup_free char *bad_text = qemu_config(root, "seccompsandbox = \"on,spawn=maybe\"\n");
     cleanup_free char *bad = load_error(root, bad_text, 0);
     cleanup_free char *junk_text = qemu_config(root, "seccompsandbox = \"on -no-shutdown\"\n");

@@ -7,9 +7,11 @@
 
 #include <json-c/json.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct vm_config base_config(void)
@@ -297,12 +299,15 @@ TEST(qmp_socket_is_inherited_listening_fd)
     struct vm_config cfg = base_config();
     struct vm vm;
     vm_init(&vm, &qemu_ops, &cfg);
-    vm.qmp_listen = 7;
+    qemu_state(&vm)->qmp_listen = 7;
     char **argv = qemu_build_argv(&vm, NULL);
     cleanup_free char *line = joined(argv);
     qemu_argv_free(argv);
     CHECK_CONTAINS(line,
                    "-chardev socket,id=qmp,fd=7,server=on,wait=off -mon chardev=qmp,mode=control");
+    qemu_state(&vm)->qmp_listen = -1; /* not ours to close */
+    vm_release(&vm);
+    CHECK(vm.priv == NULL);
 }
 
 TEST(virtiofsd_argv_maps_kata_cache_modes)
@@ -422,7 +427,7 @@ TEST(hotplug_and_unplug_reuse_root_ports)
     cfg.hotplug_slots = 2;
     struct vm vm;
     vm_init(&vm, &qemu_ops, &cfg);
-    vm.qmp_fd = fd;
+    qemu_state(&vm)->qmp_fd = fd;
     cleanup_kerr struct kerr *e = NULL;
     struct vm_block_device a = {.id = "a", .path = "/dev/loop7"}, b = {.id = "b", .path = "/x"},
                            c = {.id = "c", .path = "/y", .readonly = true};
@@ -473,7 +478,7 @@ TEST(scsi_disks_hotplug_on_microvm_through_the_controller)
                           "{\"return\": {}, \"id\": 4}\n"
                           "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"s\"}}\n"
                           "{\"return\": {}, \"id\": 5}\n");
-    vm.qmp_fd = fd;
+    qemu_state(&vm)->qmp_fd = fd;
     struct vm_block_device blk = {.id = "b", .path = "/x"};
     struct vm_block_device scsi = {.id = "s", .path = "/x", .scsi = true};
     cleanup_free char *path = NULL;
@@ -665,4 +670,45 @@ TEST(a_log_relay_outlives_no_writer)
     cleanup_free char *cmd = xasprintf("rm -rf '%s'", tmpl);
     CHECK(system(cmd) == 0);
     CHECK(unlocked);
+}
+
+/* Callers ask the driver instead of testing its name: microvm hot-plugs only
+ * SCSI disks; the built-in VMM hot-plugs into placeholder drives, needs no
+ * configured binary and has no 9p. */
+TEST(capabilities_answer_for_the_configuration)
+{
+    struct vm_config cfg = base_config();
+    struct vm_capabilities caps;
+    vm_capabilities(&qemu_ops, &cfg, &caps);
+    CHECK(!caps.blk_hotplug && caps.scsi_hotplug && caps.pause && caps.needs_binary);
+    CHECK(caps.shared_fs & VM_CAP_FS(VM_SHARED_FS_VIRTIO_9P));
+    cfg.machine_type = "q35";
+    vm_capabilities(&qemu_ops, &cfg, &caps);
+    CHECK(caps.blk_hotplug && caps.runs_without_kvm);
+    vm_capabilities(&dragonball_ops, &cfg, &caps);
+    CHECK(caps.blk_hotplug && !caps.scsi_hotplug && !caps.needs_binary && !caps.runs_without_kvm);
+    CHECK(!(caps.shared_fs & VM_CAP_FS(VM_SHARED_FS_VIRTIO_9P)));
+    CHECK(caps.shared_fs & VM_CAP_FS(VM_SHARED_FS_VIRTIO_FS));
+}
+
+/* Crash cleanup kills a recorded process only while its pid still names it
+ * (same start time): a pid reused by another process is left alone. */
+TEST(kill_recorded_checks_the_start_time)
+{
+    pid_t child = fork();
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    CHECK(child > 0);
+    struct proc_ref refs[2] = {{0, 0}, {0, 0}};
+    CHECK_INT(proc_ref_of(child, &refs[0]), 0);
+    refs[1] = refs[0];
+    refs[1].start += 1; /* another process's start time */
+    vm_kill_recorded(&refs[1], 1, 100);
+    CHECK_INT(kill(child, 0), 0);
+    vm_kill_recorded(refs, 1, 100);
+    int status = 0;
+    CHECK_INT(waitpid(child, &status, 0), child);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }

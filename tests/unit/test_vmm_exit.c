@@ -4,6 +4,7 @@
  * (kata-vmm's status, QEMU's SHUTDOWN event), the VMM's log and the guest
  * console's last lines, escaped and bounded. */
 #include "hypervisor.h"
+#include "qemu.h"
 #include "qmp.h"
 #include "test.h"
 #include "util.h"
@@ -193,7 +194,7 @@ static const char *qemu_reason_after(const char *events, char **msg)
     struct vm_config cfg = {.run_dir = "/nonexistent"};
     struct vm vm;
     vm_init(&vm, &qemu_ops, &cfg);
-    vm.qmp = qmp_open(sv[0], 1000000000ull, NULL);
+    qemu_state(&vm)->qmp = qmp_open(sv[0], 1000000000ull, NULL);
     close(sv[1]); /* QEMU is gone */
     cleanup_kerr struct kerr *err = NULL;
     vm_exit_error(&vm, "QEMU", W_EXITCODE(0, 0), &err);
