@@ -478,6 +478,7 @@ static bool outputs_flushed(struct process *p)
 }
 
 static void flush_retry(void *data);
+static void close_fd(int *fd);
 
 /* Answer the waits once the output is in, retrying a bounded number of times
  * while descendants still hold the streams or a buffer is full. */
@@ -492,6 +493,11 @@ static void check_flushed(struct process *p)
     }
     p->flushed = true;
     reply_waits(p);
+    /* Nobody reads its stdin any more: close it once the queued writes are
+     * done (the process is kept for late output readers, not its fds). */
+    if (p->in)
+        stdio_in_close(p->in);
+    close_fd(&p->pty_master);
 }
 
 static void flush_retry(void *data)

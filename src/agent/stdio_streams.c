@@ -106,6 +106,11 @@ static void out_set_eof(struct stdio_out *out)
         loop_watch_remove(out->watch);
         out->watch = NULL;
     }
+    /* Every byte is in the buffer: the pipe is no longer needed, and an
+     * exited exec kept for its late readers must not hold fds (the agent's
+     * limit ran out after a few hundred execs into one container). */
+    close(out->fd);
+    out->fd = -1;
     if (out->on_eof)
         out->on_eof(out->data);
 }
@@ -200,7 +205,8 @@ void stdio_out_free(struct stdio_out *out)
     /* Whatever is buffered goes to the waiting readers, then EOF. */
     out->eof = true;
     out_serve_reads(out);
-    close(out->fd);
+    if (out->fd >= 0)
+        close(out->fd);
     free(out->buf);
     free(out);
 }
