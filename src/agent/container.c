@@ -719,7 +719,8 @@ static void tty_win_resize(struct ttrpc_call *call, const ProtobufCMessage *msg,
         return;
     if (p->pty_master < 0) {
         ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
-                        "resize terminal of process `%s`: it has no terminal (or has exited)", p->exec_id);
+                        "resize terminal of process `%s`: it has no terminal (or has exited)",
+                        p->exec_id);
         return;
     }
     if (req->row > UINT16_MAX || req->column > UINT16_MAX) {
