@@ -717,15 +717,18 @@ static void tty_win_resize(struct ttrpc_call *call, const ProtobufCMessage *msg,
     struct process *p = container_lookup_process(data, call, req->container_id, req->exec_id);
     if (p == NULL)
         return;
-    if (p->pty_master < 0) {
-        ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
-                        "resize terminal of process `%s`: it has no terminal (or has exited)",
-                        p->exec_id);
-        return;
-    }
     if (req->row > UINT16_MAX || req->column > UINT16_MAX) {
         ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "resize terminal: %ux%u out of range",
                         req->column, req->row);
+        return;
+    }
+    if (p->pty_master < 0 && p->terminal && p->exited) {
+        reply_empty(call); /* its terminal is gone with it: nothing to resize */
+        return;
+    }
+    if (p->pty_master < 0) {
+        ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+                        "resize terminal of process `%s`: it has no terminal", p->exec_id);
         return;
     }
     cleanup_kerr struct kerr *err = NULL;
