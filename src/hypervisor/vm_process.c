@@ -1,5 +1,6 @@
 /* The VMM as a child process (see vm_process.h). */
 #include "vm_process.h"
+#include "proc_ref.h"
 #include "util.h"
 
 #include <errno.h>
@@ -38,25 +39,11 @@ static int vm_enter_netns(const char *path, int log_fd)
  * does: the argument area (arg_start..arg_end in /proc/self/stat) is our own memory. */
 static void log_relay_set_cmdline(void)
 {
-    char stat[2048];
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    unsigned long long area[2] = {0, 0}; /* arg_start, arg_end: fields 48, 49 */
+    if (proc_stat_fields(0, 48, 49, area, NULL) < 0)
         return;
-    ssize_t n = read(fd, stat, sizeof(stat) - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    stat[n] = '\0';
-    char *p = strrchr(stat, ')');
-    /* After "pid (comm)": field 3 (state) onwards; arg_start is field 48. */
-    unsigned long field[50] = {0};
-    for (int i = 3; p && i <= 49; i++) {
-        p = strchr(p + 1, ' ');
-        if (p)
-            field[i] = strtoul(p + 1, NULL, 10);
-    }
-    char *start = (char *)field[48], *end = (char *)field[49];
-    if (p == NULL || start == NULL || end <= start)
+    char *start = (char *)(uintptr_t)area[0], *end = (char *)(uintptr_t)area[1];
+    if (start == NULL || end <= start)
         return;
     size_t room = (size_t)(end - start);
     memset(start, 0, room);

@@ -12,12 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
-/* state and start time from /proc/<pid>/stat; the command name may hold
- * spaces and parentheses, so fields are counted after the last ')'. */
-static int stat_read(pid_t pid, char *state, uint64_t *start)
+int proc_stat_fields(pid_t pid, int first, int last, unsigned long long *out, char *state)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char path[64], buf[2048];
+    if (pid > 0)
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    else
+        snprintf(path, sizeof(path), "/proc/self/stat");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -26,22 +27,30 @@ static int stat_read(pid_t pid, char *state, uint64_t *start)
     if (n <= 0)
         return -1;
     buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: fields are counted
+     * after the last ')'; field 3 (the state) is the first after it. */
     char *p = strrchr(buf, ')');
     if (p == NULL)
         return -1;
-    p++;
-    /* field 3 (state) is the first after ')'; field 22 (starttime) the 20th */
     char *save = NULL;
     int field = 3;
-    for (char *tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
-        if (field == 3)
+    for (char *tok = strtok_r(p + 1, " ", &save); tok && field <= last;
+         tok = strtok_r(NULL, " ", &save), field++) {
+        if (field == 3 && state)
             *state = tok[0];
-        if (field == 22) {
-            *start = strtoull(tok, NULL, 10);
-            return 0;
-        }
+        if (field >= first)
+            out[field - first] = strtoull(tok, NULL, 10);
     }
-    return -1;
+    return field > last ? 0 : -1;
+}
+
+static int stat_read(pid_t pid, char *state, uint64_t *start)
+{
+    unsigned long long starttime = 0;
+    if (proc_stat_fields(pid, 22, 22, &starttime, state) < 0)
+        return -1;
+    *start = starttime;
+    return 0;
 }
 
 int proc_ref_of(pid_t pid, struct proc_ref *out)

@@ -12,6 +12,11 @@ struct proc_ref {
     uint64_t start; /* clock ticks after boot (/proc/<pid>/stat field 22) */
 };
 
+/* Fields first..last of /proc/<pid>/stat (pid 0: /proc/self/stat), numbered
+ * as proc(5) does (3 is the state: into *state, which may be NULL), into
+ * out[0 .. last - first].  Returns 0, or -1 when unreadable or too short. */
+int proc_stat_fields(pid_t pid, int first, int last, unsigned long long *out, char *state);
+
 /* The live (not zombie) process pid now names; -1 when there is none. */
 int proc_ref_of(pid_t pid, struct proc_ref *out);
 

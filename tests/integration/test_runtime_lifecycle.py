@@ -303,25 +303,33 @@ def test_lifecycle_as_runc_users_drive_it(rt):
     assert "does not exist" in rt("state", "c1").stderr
 
 
+def holder_status_as_conmon(rt, bundle, *verb):
+    """create c1 with --pid-file under a subreaper parent (as conmon is: the
+    holder becomes its child), run `kata-runtime VERB...`, then wait on the
+    holder; the completed wrapper prints the holder's exit code last."""
+    code = (
+        "import ctypes, json, os, subprocess, sys\n"
+        "ctypes.CDLL(None).prctl(36, 1)\n"
+        "rt, root, config = sys.argv[1], sys.argv[3], sys.argv[5]\n"
+        "subprocess.run(sys.argv[1:-1], check=True, stdin=subprocess.DEVNULL)\n"
+        "pid = int(open(sys.argv[-1]).read())\n"
+        "subprocess.run([rt, '--root', root, '--config', config] + json.loads(%r), check=True)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status))\n") % json.dumps(list(verb))
+    pidfile = rt.tmp / "pid"
+    r = subprocess.run(["python3", "-c", code] +
+                       rt.argv("create", "--bundle", bundle, "--pid-file", str(pidfile), "c1") +
+                       [str(pidfile)], capture_output=True, text=True, env=rt.env,
+                       timeout=rt.timeout)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
 def test_holder_exit_status_is_the_containers(rt):
     """conmon waits on the --pid-file pid and takes its status: the holder is
     not our child, so its status is read through a wrapper that waits on it."""
     b = rt.bundle("b", ["sh", "-c", "exit 42"])
-    # A subreaper parent (as conmon is): create's holder becomes our child.
-    code = (
-        "import ctypes, os, subprocess, sys\n"
-        "ctypes.CDLL(None).prctl(36, 1)\n"
-        "subprocess.run(sys.argv[1:-1], check=True, stdin=subprocess.DEVNULL)\n"
-        "pid = int(open(sys.argv[-1]).read())\n"
-        "subprocess.run([sys.argv[1], '--root', sys.argv[3], '--config', sys.argv[5], 'start', sys.argv[-2]], check=True)\n"
-        "_, status = os.waitpid(pid, 0)\n"
-        "print(os.waitstatus_to_exitcode(status))\n")
-    pidfile = rt.tmp / "pid"
-    r = subprocess.run(["python3", "-c", code] +
-                       rt.argv("create", "--bundle", b, "--pid-file", str(pidfile), "c1") +
-                       [str(pidfile)], capture_output=True, text=True, env=rt.env,
-                       timeout=rt.timeout)
-    assert r.returncode == 0, r.stderr
+    r = holder_status_as_conmon(rt, b, "start", "c1")
     assert r.stdout.split()[-1] == "42"
     assert rt.state("c1")["status"] == "stopped"
     rt("delete", "c1", check=True)
@@ -732,22 +740,7 @@ def test_holder_of_a_created_container_killed_exits_137(rt):
     """The holder (what conmon waits on) of a container killed before its
     start exits with the process's status, and nothing lingers."""
     b = rt.bundle("b", ["sh", "-c", "echo never"])
-    code = (
-        "import ctypes, os, subprocess, sys\n"
-        "ctypes.CDLL(None).prctl(36, 1)\n"
-        "rt, root, config = sys.argv[1], sys.argv[3], sys.argv[5]\n"
-        "subprocess.run(sys.argv[1:-1], check=True, stdin=subprocess.DEVNULL)\n"
-        "pid = int(open(sys.argv[-1]).read())\n"
-        "subprocess.run([rt, '--root', root, '--config', config, 'kill', sys.argv[-2], 'KILL'],"
-        " check=True)\n"
-        "_, status = os.waitpid(pid, 0)\n"
-        "print(os.waitstatus_to_exitcode(status))\n")
-    pidfile = rt.tmp / "pid"
-    r = subprocess.run(["python3", "-c", code] +
-                       rt.argv("create", "--bundle", b, "--pid-file", str(pidfile), "c1") +
-                       [str(pidfile)], capture_output=True, text=True, env=rt.env,
-                       timeout=rt.timeout)
-    assert r.returncode == 0, r.stderr
+    r = holder_status_as_conmon(rt, b, "kill", "c1", "KILL")
     assert r.stdout.split()[-1] == "137"
     assert rt.state("c1")["status"] == "stopped"
     rt("delete", "c1", check=True)
