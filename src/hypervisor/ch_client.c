@@ -411,8 +411,8 @@ int ch_request_fds(const struct ch_client *c, const char *method, const char *en
     if (r < 0) {
         free(a.buf);
         if (r == -EFBIG)
-            return kerr_make(err, EFBIG, "`%s %s`: answer larger than %zu bytes", method,
-                             endpoint, c->answer_max);
+            return kerr_make(err, EFBIG, "`%s %s`: answer larger than %zu bytes", method, endpoint,
+                             c->answer_max);
         if (r == -ETIMEDOUT)
             return kerr_make(err, ETIMEDOUT, "`%s %s` on `%s`: no answer within %llu ms", method,
                              endpoint, c->socket_path,

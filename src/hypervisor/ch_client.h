@@ -32,9 +32,9 @@ struct ch_client {
 };
 
 struct ch_answer {
-    int status;  /* the HTTP status */
-    char *body;  /* NUL-terminated, NULL when the answer had none */
-    size_t len;  /* bytes of body */
+    int status; /* the HTTP status */
+    char *body; /* NUL-terminated, NULL when the answer had none */
+    size_t len; /* bytes of body */
 };
 
 /* A client of socket_path with a deadline of timeout_ns per request. */

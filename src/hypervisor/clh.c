@@ -305,8 +305,8 @@ static int add_nets(struct vm *vm, struct kerr **err)
         const struct vm_net_device *n = &vm->cfg.net_devices[i];
         cleanup_free char *body = clh_add_net_body(n, i);
         struct ch_answer a;
-        int rc = api_call(vm, "PUT", "vm.add-net", body, &n->tap_fd, 1, &a, CLH_API_TIMEOUT_NS,
-                          err);
+        int rc =
+            api_call(vm, "PUT", "vm.add-net", body, &n->tap_fd, 1, &a, CLH_API_TIMEOUT_NS, err);
         ch_answer_release(&a);
         if (rc < 0)
             return kerr_wrap(err, "network device %zu", i);
@@ -595,6 +595,13 @@ static void clh_capabilities(const struct vm_config *cfg, struct vm_capabilities
     caps->needs_binary = true;
     caps->runs_without_kvm = false;
     caps->agent_channel = "hybrid vsock (clh.sock through the VMM)";
+}
+
+void clh_attach(struct vm *vm, const char *api_socket)
+{
+    struct clh_state *cs = clh_state(vm);
+    free(cs->api_socket);
+    cs->api_socket = xstrdup(api_socket);
 }
 
 static void clh_release(struct vm *vm)

@@ -29,4 +29,8 @@ char *clh_remove_device_body(const char *id);
  * with err when it is not of that form. */
 char *clh_pci_path(const char *bdf, struct kerr **err);
 
+/* Drive the VMM whose API socket is api_socket as vm's (the ops after
+ * start: tests run them against a stand-in server). */
+void clh_attach(struct vm *vm, const char *api_socket);
+
 #endif
