@@ -30,15 +30,24 @@ int main(void)
     /* An initrd guest with a virtio-fs share and debug. */
     struct vm_config a = {.kernel = "/opt/kata/share/kata-containers/vmlinux.container",
                           .initrd = "/opt/kata/share/kata-containers/kata-containers-initrd.img",
-                          .vcpus = 1, .max_vcpus = 8, .memory_mb = 2048, .debug = true,
-                          .agent_params = "agent.log=debug", .shared_fs = "virtio-fs"};
+                          .vcpus = 1,
+                          .max_vcpus = 8,
+                          .memory_mb = 2048,
+                          .debug = true,
+                          .agent_params = "agent.log=debug",
+                          .shared_fs = "virtio-fs"};
     vm_create(&a, "/run/kata/sb/virtiofsd.sock");
     /* An image guest, no share, a boot disk, the console on hvc0, a tag. */
     struct vm_block_device disks[] = {{.id = "rootfs0", .path = "/dev/loop7", .readonly = true},
                                       {.id = "vol1", .path = "/dev/loop8"}};
-    struct vm_config b = {.kernel = "/k/vmlinux", .image = "/k/kata-containers.img", .vcpus = 4,
-                          .memory_mb = 512, .kernel_params = "console=hvc0",
-                          .block_devices = disks, .n_block_devices = 2, .share_tag = "myTag"};
+    struct vm_config b = {.kernel = "/k/vmlinux",
+                          .image = "/k/kata-containers.img",
+                          .vcpus = 4,
+                          .memory_mb = 512,
+                          .kernel_params = "console=hvc0",
+                          .block_devices = disks,
+                          .n_block_devices = 2,
+                          .share_tag = "myTag"};
     vm_create(&b, NULL);
     /* The least: defaults everywhere. */
     struct vm_config c = {.kernel = "/k/vmlinux", .initrd = "/k/initrd"};

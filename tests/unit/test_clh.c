@@ -72,9 +72,10 @@ static void read_request(int fd, struct fake_exchange *ex)
             char buf[CMSG_SPACE(sizeof(int) * 4)];
             struct cmsghdr align;
         } control;
-        struct msghdr msg = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-            .msg_controllen = sizeof(control.buf)};
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = control.buf,
+                             .msg_controllen = sizeof(control.buf)};
         ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
         if (n <= 0)
             return;
@@ -175,8 +176,10 @@ static const char *http(const char *status, const char *body)
     static char ring[8][8192];
     static unsigned next;
     char *out = ring[next++ % 8];
-    snprintf(out, sizeof(ring[0]), "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
-             "Content-Length: %zu\r\n\r\n%s", status, strlen(body), body);
+    snprintf(out, sizeof(ring[0]),
+             "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             status, strlen(body), body);
     return out;
 }
 
@@ -246,8 +249,8 @@ TEST(http_error_names_the_request_status_and_escaped_body)
     static char answer[4096];
     char body[2000];
     snprintf(body, sizeof(body), "Error creating VM: \x1b[31mbad disk\x1b[0m %01500d", 7);
-    snprintf(answer, sizeof(answer),
-             "HTTP/1.1 400 Bad Request\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
+    snprintf(answer, sizeof(answer), "HTTP/1.1 400 Bad Request\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
     struct fake *f = fake_one(FAKE_ANSWER, answer);
     CHECK(f);
     struct ch_client c;
@@ -270,8 +273,8 @@ TEST(http_error_names_the_request_status_and_escaped_body)
 
 TEST(http_error_json_message_and_status_errno)
 {
-    struct fake *f = fake_one(FAKE_ANSWER,
-                              http("404 Not Found", "{\"error\": \"unknown device `rootfs9`\"}\n"));
+    struct fake *f =
+        fake_one(FAKE_ANSWER, http("404 Not Found", "{\"error\": \"unknown device `rootfs9`\"}\n"));
     CHECK(f);
     struct ch_client c;
     ch_client_init(&c, f->path, 5 * SECOND);
@@ -372,7 +375,8 @@ TEST(fds_travel_with_the_request_and_the_answer_is_read_by_length)
 {
     /* The server keeps the connection open after answering (as Cloud
      * Hypervisor does): the client must stop at Content-Length. */
-    struct fake *f = fake_one(FAKE_ANSWER, http("200 OK", "{\"id\":\"net0\",\"bdf\":\"0000:00:05.0\"}"));
+    struct fake *f =
+        fake_one(FAKE_ANSWER, http("200 OK", "{\"id\":\"net0\",\"bdf\":\"0000:00:05.0\"}"));
     CHECK(f);
     int p[2];
     CHECK(pipe2(p, O_CLOEXEC) == 0);
@@ -405,7 +409,8 @@ TEST(fds_request_errors_timeouts_oversize_and_hang_up)
 {
     int fd = 0;
     struct ch_client c;
-    struct fake *f = fake_one(FAKE_ANSWER, http("500 Internal Server Error", "Error: tap \x07 refused"));
+    struct fake *f =
+        fake_one(FAKE_ANSWER, http("500 Internal Server Error", "Error: tap \x07 refused"));
     CHECK(f);
     ch_client_init(&c, f->path, 5 * SECOND);
     cleanup_kerr struct kerr *e1 = NULL;
@@ -478,8 +483,11 @@ static const char *get_str(struct json_object *o, const char *path)
 
 TEST(vm_config_body_initrd_virtiofs)
 {
-    struct vm_config cfg = {.kernel = "/k/vmlinux", .initrd = "/k/initrd.img", .vcpus = 2,
-                            .max_vcpus = 4, .memory_mb = 2048};
+    struct vm_config cfg = {.kernel = "/k/vmlinux",
+                            .initrd = "/k/initrd.img",
+                            .vcpus = 2,
+                            .max_vcpus = 4,
+                            .memory_mb = 2048};
     struct json_object *o = parse_body(
         clh_vm_config_body(&cfg, "console=ttyS0 quiet", "/run/x/clh.sock", "/run/x/vfsd.sock"));
     CHECK(o);
@@ -511,8 +519,12 @@ TEST(vm_config_body_initrd_virtiofs)
 TEST(vm_config_body_image_disks_hvc_no_share)
 {
     struct vm_block_device devs[] = {{.id = "rootfs0", .path = "/dev/loop3", .readonly = false}};
-    struct vm_config cfg = {.kernel = "/k/vmlinux", .image = "/k/root.img", .vcpus = 1,
-                            .memory_mb = 512, .block_devices = devs, .n_block_devices = 1};
+    struct vm_config cfg = {.kernel = "/k/vmlinux",
+                            .image = "/k/root.img",
+                            .vcpus = 1,
+                            .memory_mb = 512,
+                            .block_devices = devs,
+                            .n_block_devices = 1};
     struct json_object *o =
         parse_body(clh_vm_config_body(&cfg, "console=ttyS0 console=hvc0", "/r/clh.sock", NULL));
     CHECK(o);
@@ -549,8 +561,9 @@ TEST(pci_path_from_bdf)
     cleanup_kerr struct kerr *err = NULL;
     cleanup_free char *p = clh_pci_path("0000:00:0A.0", &err);
     CHECK_STR(p, "0a");
-    const char *bad[] = {"0000:01:05.0", "0001:00:05.0", "0000:00:05.1", "0000:00:5.0",
-                         "0000:00:05.0x", "", "0000:00:0g.0"};
+    const char *bad[] = {"0000:01:05.0", "0001:00:05.0",  "0000:00:05.1",
+                         "0000:00:5.0",  "0000:00:05.0x", "",
+                         "0000:00:0g.0"};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         cleanup_kerr struct kerr *e = NULL;
         CHECK(clh_pci_path(bad[i], &e) == NULL);
@@ -602,7 +615,8 @@ TEST(hotplug_and_unplug_a_disk)
         {.mode = FAKE_ANSWER, .answer = NO_CONTENT},
         /* vm.info: the guest has ejected it (no node rootfs0). */
         {.mode = FAKE_ANSWER,
-         .answer = http("200 OK", "{\"config\":{\"payload\":{}},\"state\":\"Running\",\"device_tree\":{\"_disk0\":{}}}")},
+         .answer = http("200 OK", "{\"config\":{\"payload\":{}},\"state\":\"Running\",\"device_"
+                                  "tree\":{\"_disk0\":{}}}")},
     };
     struct fake *f = fake_script(script, ARRAY_SIZE(script));
     CHECK(f);
@@ -674,8 +688,7 @@ TEST(pause_resume_status)
         {.mode = FAKE_ANSWER, .answer = NO_CONTENT},
         {.mode = FAKE_ANSWER,
          .answer = http("200 OK", "{\"config\":{\"payload\":{}},\"state\":\"Paused\"}")},
-        {.mode = FAKE_ANSWER,
-         .answer = http("405 Method Not Allowed", "VM is not paused\n")},
+        {.mode = FAKE_ANSWER, .answer = http("405 Method Not Allowed", "VM is not paused\n")},
     };
     struct fake *f = fake_script(script, ARRAY_SIZE(script));
     CHECK(f);
@@ -700,7 +713,8 @@ TEST(pause_resume_status)
 
 TEST(start_refuses_what_it_cannot_run)
 {
-    struct vm_config cfg = {.kernel = "/nonexistent/vmlinux", .run_dir = "/tmp",
+    struct vm_config cfg = {.kernel = "/nonexistent/vmlinux",
+                            .run_dir = "/tmp",
                             .hypervisor_path = "/nonexistent/cloud-hypervisor"};
     struct vm vm;
     vm_init(&vm, &clh_ops, &cfg);
