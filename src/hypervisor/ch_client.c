@@ -84,8 +84,10 @@ static int finish(const char *method, const char *endpoint, int status, char *bo
     int rc = 0;
     if (status < 200 || status > 299) {
         cleanup_free char *text = ch_error_text(body ? body : "", body ? len : 0);
-        rc = kerr_make(err, ch_status_errno(status), "`%s %s`: HTTP %d: %s", method, endpoint,
-                       status, text);
+        /* The errno for callers, not in the text: the VMM's message says it. */
+        rc = kerr_make(err, 0, "`%s %s`: HTTP %d: %s", method, endpoint, status, text);
+        if (err && *err)
+            (*err)->status = ch_status_errno(status);
     }
     if (answer) {
         answer->status = status;

@@ -291,9 +291,13 @@ static int wait_ping(struct vm *vm, struct kerr **err)
             return 0;
         if (vm_check_exited(vm, WHAT, err) < 0)
             return -1;
-        if (now_ns() >= deadline)
-            return kerr_make(err, ETIMEDOUT, "%s did not answer within %llu s: %s", WHAT,
-                             (unsigned long long)(CLH_PING_WAIT_NS / 1000000000ull), last->msg);
+        if (now_ns() >= deadline) {
+            kerr_make(err, 0, "%s did not answer `GET vmm.ping` within %llu s (%s)", WHAT,
+                      (unsigned long long)(CLH_PING_WAIT_NS / 1000000000ull), last->msg);
+            if (err && *err)
+                (*err)->status = ETIMEDOUT;
+            return -1;
+        }
         struct timespec ts = {0, CLH_POLL_NS};
         nanosleep(&ts, NULL);
     }
