@@ -19,6 +19,13 @@
 
 #define HEADERS_MAX (16u << 10) /* an answer's status line and headers */
 
+/* Cloud Hypervisor's route names ("vm.create") live under /api/v1/; a path
+ * ("/machine-config", Firecracker's API) is taken as it is. */
+static const char *api_prefix(const char *endpoint)
+{
+    return endpoint[0] == '/' ? "" : "/api/v1/";
+}
+
 void ch_client_init(struct ch_client *c, const char *socket_path, uint64_t timeout_ns)
 {
     c->socket_path = socket_path;
@@ -67,7 +74,8 @@ char *ch_error_text(const char *body, size_t len)
         cleanup_free char *copy = xstrndup(body, len);
         struct json_object *o = json_tokener_parse(copy), *msg;
         if (o && json_object_is_type(o, json_type_object) &&
-            json_object_object_get_ex(o, "error", &msg) &&
+            (json_object_object_get_ex(o, "error", &msg) ||
+             json_object_object_get_ex(o, "fault_message", &msg)) &&
             json_object_is_type(msg, json_type_string))
             out = text_escape(json_object_get_string(msg), (size_t)json_object_get_string_len(msg),
                               CH_ERROR_BODY_MAX);
@@ -188,7 +196,7 @@ int ch_request(const struct ch_client *c, const char *method, const char *endpoi
     CURL *h = curl_easy_init();
     if (h == NULL)
         return kerr_make(err, ENOMEM, "`%s %s`: libcurl handle", method, endpoint);
-    cleanup_free char *url = xasprintf("http://localhost/api/v1/%s", endpoint);
+    cleanup_free char *url = xasprintf("http://localhost%s%s", api_prefix(endpoint), endpoint);
     char detail[CURL_ERROR_SIZE] = "";
     struct sink s = {.max = c->answer_max};
     struct curl_slist *headers = NULL;
@@ -401,9 +409,9 @@ int ch_request_fds(const struct ch_client *c, const char *method, const char *en
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     size_t body_len = body ? strlen(body) : 0;
     cleanup_free char *request = xasprintf(
-        "%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
+        "%s %s%s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
         "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-        method, endpoint, body_len, body ? body : "");
+        method, api_prefix(endpoint), endpoint, body_len, body ? body : "");
     int r = send_with_fds(fd, request, strlen(request), fds, n_fds, deadline);
     if (r < 0)
         return kerr_make(err, -r, "`%s %s` on `%s`: send", method, endpoint, c->socket_path);
