@@ -40,10 +40,14 @@ struct vm_net_device {
     int tap_fd;      /* IFF_TAP|IFF_NO_PI|IFF_VNET_HDR; the VMM inherits a copy */
     const char *mac; /* "aa:bb:cc:dd:ee:ff": the guest interface's address */
     unsigned mtu;    /* told to the guest (virtio-net host_mtu); 0: not told */
+    /* The tap's name, for a VMM that opens the tap by name (Firecracker's
+     * host_dev_name); NULL: asked of tap_fd (TUNGETIFF). */
+    const char *name;
 };
 
 struct vm_config {
     const char *hypervisor_path; /* the VMM binary */
+    const char *jailer_path;     /* firecracker: its jailer (not implemented: refused) */
     const char *kernel;          /* vmlinux (PVH entry) or bzImage */
     const char *initrd;          /* NULL when booting an image */
     const char *image;           /* ext4 rootfs as virtio-blk root, or NULL */
@@ -167,8 +171,9 @@ int vm_pause(struct vm *vm, struct kerr **err);
 int vm_resume(struct vm *vm, struct kerr **err);
 
 extern const struct hypervisor_ops qemu_ops;
-extern const struct hypervisor_ops dragonball_ops; /* the built-in VMM, kata-vmm */
-extern const struct hypervisor_ops clh_ops;        /* Cloud Hypervisor */
+extern const struct hypervisor_ops dragonball_ops;  /* the built-in VMM, kata-vmm */
+extern const struct hypervisor_ops clh_ops;         /* Cloud Hypervisor */
+extern const struct hypervisor_ops firecracker_ops; /* Firecracker */
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
 
