@@ -385,6 +385,19 @@ static int configure_and_boot(struct vm *vm, struct kerr **err)
 
 /* ---- the ops ---- */
 
+/* Firecracker's resource ids (drive_id, iface_id): at most 64 ASCII letters,
+ * digits and underscores. */
+static bool fc_valid_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64)
+        return false;
+    for (const char *c = id; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_')
+            return false;
+    return true;
+}
+
 static int check_config(const struct vm *vm, struct kerr **err)
 {
     const struct vm_config *cfg = &vm->cfg;
@@ -419,6 +432,16 @@ static int check_config(const struct vm *vm, struct kerr **err)
         const struct vm_block_device *d = &cfg->block_devices[i];
         if (d->path == NULL || d->id == NULL || *d->id == '\0')
             return kerr_make(err, EINVAL, "block device %zu needs a path and an id", i);
+        if (!fc_valid_id(d->id))
+            return kerr_make(err, EINVAL,
+                             "block device `%s`: its id `%s` is not a Firecracker drive_id (at "
+                             "most 64 letters, digits and '_')",
+                             d->path, d->id);
+        if (strcmp(d->id, "rootfs") == 0 || strncmp(d->id, "drive_", 6) == 0)
+            return kerr_make(err, EINVAL,
+                             "block device `%s`: its id `%s` is the driver's (the image is "
+                             "`rootfs`, placeholders `drive_K`)",
+                             d->path, d->id);
         if (d->scsi)
             return kerr_make(err, ENOTSUP, "block device `%s`: Firecracker has no virtio-scsi",
                              d->path);

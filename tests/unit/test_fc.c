@@ -121,12 +121,20 @@ TEST(start_refuses_what_it_cannot_run_naming_the_key)
     cfg.block_devices = &scsi;
     cfg.n_block_devices = 1;
     cleanup_free char *scsi_msg = start_error(&cfg, VM_ACCEL_KVM);
+    scsi.scsi = false;
+    scsi.id = "root-fs.1";
+    cleanup_free char *id_msg = start_error(&cfg, VM_ACCEL_KVM);
+    scsi.id = "drive_3";
+    cleanup_free char *reserved = start_error(&cfg, VM_ACCEL_KVM);
     CHECK_CONTAINS(fs, "[hypervisor.firecracker] shared_fs `virtio-fs`: Firecracker has no shared");
     CHECK_CONTAINS(jailer, "[hypervisor.firecracker] jailer_path `/usr/bin/jailer`: starting "
                            "Firecracker through its jailer is not implemented");
     CHECK_CONTAINS(tcg, "hypervisor `firecracker` needs KVM");
     CHECK_CONTAINS(binary, "Firecracker `/nonexistent/firecracker`");
     CHECK_CONTAINS(scsi_msg, "block device `/dev/null`: Firecracker has no virtio-scsi");
+    CHECK_CONTAINS(id_msg, "block device `/dev/null`: its id `root-fs.1` is not a Firecracker "
+                           "drive_id");
+    CHECK_CONTAINS(reserved, "its id `drive_3` is the driver's");
 }
 
 TEST(exit_reasons)
