@@ -4,6 +4,7 @@
  * that dies at start, refuses a request or never answers; nothing left).
  * The bodies' conformance to Firecracker's API document is checked by
  * tests/integration/test_fc_api_schema.py (through tests/tools/fc-bodies). */
+#include "dragonball_drives.h"
 #include "firecracker.h"
 #include "hypervisor.h"
 #include "test.h"
@@ -411,4 +412,77 @@ TEST(a_vmm_that_never_answers_times_out_and_is_killed)
     CHECK(clean);
     CHECK_INT(err->status, ETIMEDOUT);
     CHECK_CONTAINS(err->msg, "Firecracker did not answer `GET /` within 10 s (");
+}
+
+/* ---- the placeholder-drive pool (shared with dragonball) with scripted ops ---- */
+
+static unsigned swaps;
+static char swapped[4][64];
+static bool pool_seen_flags[DRIVE_POOL_MAX];
+
+static int script_update(struct vm *vm, unsigned k, const char *path, bool readonly,
+                         struct kerr **err)
+{
+    (void)vm, (void)readonly, (void)err;
+    snprintf(swapped[swaps++ % 4], sizeof(swapped[0]), "%u %s", k, path);
+    pool_seen_flags[k] = false; /* the guest has not read the new size yet */
+    return 0;
+}
+
+static int script_seen(struct vm *vm, bool seen[DRIVE_POOL_MAX], struct kerr **err)
+{
+    (void)vm, (void)err;
+    memcpy(seen, pool_seen_flags, sizeof(pool_seen_flags));
+    return 0;
+}
+
+TEST(drive_pool_plugs_the_first_free_read_drive_and_waits_on_unplug)
+{
+    char dir[] = "/tmp/test-fc-pool.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    struct vm_config cfg = {.run_dir = dir, .image = "/i"};
+    struct vm vm;
+    vm_init(&vm, &firecracker_ops, &cfg);
+    struct drive_pool pool = {0};
+    const struct drive_pool_ops ops = {
+        .what = "the script", .update = script_update, .seen = script_seen};
+    swaps = 0;
+    for (unsigned k = 0; k < DRIVE_POOL_MAX; k++)
+        pool_seen_flags[k] = k != 0;       /* drive_0 not read yet: drive_1 is taken first */
+    unsigned n = drive_pool_size(&cfg, 3); /* the image takes 1 of 3 slots */
+    cleanup_kerr struct kerr *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL;
+    int created = drive_pool_create(&vm, &pool, n, 1, &e1);
+    cleanup_free char *file1 = xasprintf("%s/drive_1", dir);
+    bool exists = access(file1, F_OK) == 0;
+    struct vm_block_device a = {.id = "a", .path = "/dev/a"}, b = {.id = "b", .path = "/dev/b"};
+    cleanup_free char *ga = NULL, *gb = NULL;
+    int pa = drive_pool_plug(&vm, &pool, &ops, &a, &ga, &e2);
+    pool_seen_flags[0] = true;
+    int pb = drive_pool_plug(&vm, &pool, &ops, &b, &gb, &e2);
+    struct vm_block_device c = {.id = "c", .path = "/dev/c"};
+    cleanup_free char *gc = NULL;
+    int pc = drive_pool_plug(&vm, &pool, &ops, &c, &gc, &e3);
+    int ua = drive_pool_unplug(&vm, &pool, &ops, "a", 50000000ull, &e4); /* never read */
+    drive_pool_remove(&vm, &pool);
+    bool gone = access(file1, F_OK) < 0;
+    vm_release(&vm);
+    rmdir(dir);
+    CHECK_INT(n, 2);
+    CHECK_INT(created, 0);
+    CHECK(exists);
+    CHECK_INT(pa, 0);
+    CHECK_STR(ga, "/dev/vdc"); /* drive_1, the third disk */
+    CHECK_INT(pb, 0);
+    CHECK_STR(gb, "/dev/vdb");
+    CHECK_INT(pc, -1);
+    CHECK_INT(e3->status, ENOSPC);
+    CHECK_CONTAINS(e3->msg, "all 2 drives of the script are in use");
+    CHECK_INT(ua, -1);
+    CHECK_INT(e4->status, ETIMEDOUT);
+    CHECK_CONTAINS(e4->msg, "the disk is out; the drive waits");
+    CHECK_STR(swapped[0], "1 /dev/a");
+    CHECK_STR(swapped[1], "0 /dev/b");
+    cleanup_free char *back = xasprintf("1 %s/drive_1", dir);
+    CHECK_STR(swapped[2], back);
+    CHECK(gone);
 }
