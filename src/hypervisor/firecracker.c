@@ -5,7 +5,7 @@
  * tests/fc_api/schema.json).
  *
  * Boot: `path --api-sock <run_dir>/firecracker.socket --id <id>`, GET / until
- * it answers, PUT /logger and /metrics (files in the run dir),
+ * it answers, PUT /logger and /metrics (bounded files in the run dir),
  * /machine-config, /boot-source, /drives/{id} (the image, the boot disks,
  * then a pool of empty placeholder drives), /network-interfaces/{id} (the
  * tap by name), /vsock (the agent's hybrid vsock on `<run_dir>/kata.hvsock`),
@@ -52,13 +52,29 @@
 struct fc_state {
     char *api_socket;
     struct drive_pool drives;
+    /* Write ends of the bounded relays of Firecracker's logger and metrics
+     * (vm_log_relay), inherited by the VMM, which opens them as
+     * /proc/self/fd/N; ours are closed once it started.  -1: none. */
+    int logger_fd, metrics_fd;
 };
 
 static struct fc_state *fc_state(struct vm *vm)
 {
-    if (vm->priv == NULL)
-        vm->priv = xcalloc(1, sizeof(struct fc_state));
+    if (vm->priv == NULL) {
+        struct fc_state *st = xcalloc(1, sizeof(struct fc_state));
+        st->logger_fd = st->metrics_fd = -1;
+        vm->priv = st;
+    }
     return vm->priv;
+}
+
+static void close_relays(struct fc_state *st)
+{
+    if (st->logger_fd >= 0)
+        close(st->logger_fd);
+    if (st->metrics_fd >= 0)
+        close(st->metrics_fd);
+    st->logger_fd = st->metrics_fd = -1;
 }
 
 /* ---- request bodies ---- */
@@ -273,22 +289,38 @@ static int wait_api(struct vm *vm, struct kerr **err)
     }
 }
 
-/* An empty file the VMM appends to (its logger and metrics want one). */
-static int make_file(const char *path, struct kerr **err)
+/* Firecracker's logger and metrics write to files it opens by path; each
+ * path is its own inherited write end of a bounded relay (/proc/self/fd/N,
+ * N the same number in the VMM as here), so neither file in the run dir
+ * grows past VM_LOG_MAX (+ 64 KiB) however much is logged. */
+static int open_relays(struct vm *vm, struct kerr **err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return kerr_make(err, errno, "create `%s`", path);
-    close(fd);
+    struct fc_state *st = fc_state(vm);
+    cleanup_free char *log = xasprintf("%s/fc-logger.log", vm->cfg.run_dir);
+    cleanup_free char *metrics = xasprintf("%s/fc-metrics.json", vm->cfg.run_dir);
+    st->logger_fd = vm_log_relay(log, VM_LOG_MAX, err);
+    if (st->logger_fd < 0)
+        return -1;
+    st->metrics_fd = vm_log_relay(metrics, VM_LOG_MAX, err);
+    if (st->metrics_fd < 0) {
+        close_relays(st);
+        return -1;
+    }
     return 0;
 }
 
-static int put_logging(struct vm *vm, struct kerr **err)
+/* In the child before exec: the relays' write ends stay open. */
+static void child_keep_relays(struct vm *vm)
 {
-    cleanup_free char *log = xasprintf("%s/fc-logger.log", vm->cfg.run_dir);
-    cleanup_free char *metrics = xasprintf("%s/fc-metrics.json", vm->cfg.run_dir);
-    if (make_file(log, err) < 0 || make_file(metrics, err) < 0)
-        return -1;
+    struct fc_state *st = fc_state(vm);
+    fcntl(st->logger_fd, F_SETFD, 0);
+    fcntl(st->metrics_fd, F_SETFD, 0);
+}
+
+static int put_logging(struct vm *vm, int logger_fd, int metrics_fd, struct kerr **err)
+{
+    cleanup_free char *log = xasprintf("/proc/self/fd/%d", logger_fd);
+    cleanup_free char *metrics = xasprintf("/proc/self/fd/%d", metrics_fd);
     cleanup_free char *lb = fc_logger_body(log, vm->cfg.debug);
     cleanup_free char *mb = fc_metrics_body(metrics);
     if (api(vm, "PUT", "/logger", lb, err) < 0 || api(vm, "PUT", "/metrics", mb, err) < 0)
@@ -362,14 +394,14 @@ static int put_nets(struct vm *vm, struct kerr **err)
     return 0;
 }
 
-static int configure_and_boot(struct vm *vm, struct kerr **err)
+static int configure_and_boot(struct vm *vm, int logger_fd, int metrics_fd, struct kerr **err)
 {
     cleanup_free char *cmdline = vm_kernel_cmdline(vm);
     cleanup_free char *machine = fc_machine_config_body(&vm->cfg);
     cleanup_free char *boot = fc_boot_source_body(&vm->cfg, cmdline);
     cleanup_free char *vsock = fc_vsock_body(vm->agent_socket);
     cleanup_free char *start = fc_action_body("InstanceStart");
-    if (wait_api(vm, err) < 0 || put_logging(vm, err) < 0 ||
+    if (wait_api(vm, err) < 0 || put_logging(vm, logger_fd, metrics_fd, err) < 0 ||
         api(vm, "PUT", "/machine-config", machine, err) < 0 ||
         api(vm, "PUT", "/boot-source", boot, err) < 0 || put_drives(vm, err) < 0 ||
         put_nets(vm, err) < 0 || api(vm, "PUT", "/vsock", vsock, err) < 0 ||
@@ -465,9 +497,14 @@ static int fc_start(struct vm *vm, struct kerr **err)
     cleanup_free char *id = fc_instance_id(vm->cfg.run_dir);
     char *argv[] = {
         (char *)vm->cfg.hypervisor_path, "--api-sock", st->api_socket, "--id", id, NULL};
-    if (vm_spawn(vm, argv, "firecracker.log", WHAT, NULL, err) < 0)
+    if (open_relays(vm, err) < 0)
+        return kerr_wrap(err, "start %s `%s`: its logger", WHAT, vm->cfg.hypervisor_path);
+    int logger_fd = st->logger_fd, metrics_fd = st->metrics_fd;
+    int spawned = vm_spawn(vm, argv, "firecracker.log", WHAT, child_keep_relays, err);
+    close_relays(st); /* the VMM holds them now */
+    if (spawned < 0)
         return kerr_wrap(err, "start %s `%s`", WHAT, vm->cfg.hypervisor_path);
-    if (configure_and_boot(vm, err) < 0) {
+    if (configure_and_boot(vm, logger_fd, metrics_fd, err) < 0) {
         cleanup_kerr struct kerr *stop_err = NULL;
         vm->ops->stop(vm, 0, &stop_err);
         return kerr_wrap(err, "start %s `%s`", WHAT, vm->cfg.hypervisor_path);
@@ -621,6 +658,7 @@ static void fc_release(struct vm *vm)
         unlink(st->api_socket);
     free(st->api_socket);
     drive_pool_free(&st->drives);
+    close_relays(st);
     free(st);
     vm->priv = NULL;
 }

@@ -13,6 +13,7 @@
  *   boot-400    refuses PUT /boot-source
  *   deaf        takes SendCtrlAltDel but never exits (killed after the grace) */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -141,6 +142,16 @@ static bool serve(int fd, const char *mode)
         snprintf(vsock_path, sizeof(vsock_path), "%s",
                  field(o, "uds_path") ? field(o, "uds_path") : "");
         answer(fd, 204, NULL);
+    } else if (put && (strcmp(path, "/logger") == 0 || strcmp(path, "/metrics") == 0)) {
+        /* As Firecracker: open the path (read-write, non-blocking) and write to it. */
+        const char *p = field(o, strcmp(path, "/logger") == 0 ? "log_path" : "metrics_path");
+        int out = p ? open(p, O_RDWR | O_NONBLOCK | O_CLOEXEC) : -1;
+        if (out < 0) {
+            fault(fd, "Cannot open the log or metrics file");
+        } else {
+            dprintf(out, "fake-fc %s up\n", path);
+            answer(fd, 204, NULL); /* out stays open until we exit */
+        }
     } else if (put && (strcmp(path, "/logger") == 0 || strcmp(path, "/metrics") == 0 ||
                        strcmp(path, "/machine-config") == 0 || strcmp(path, "/boot-source") == 0 ||
                        strncmp(path, "/drives/", 8) == 0 ||

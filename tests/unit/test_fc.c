@@ -17,7 +17,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SECOND 1000000000ull
@@ -237,6 +239,20 @@ static bool fake_vmm_done(struct fake_vmm *t, pid_t pid)
     return clean;
 }
 
+/* A log relay holds an flock on its file until it wrote everything and
+ * exited (the VMM, its last writer, is gone): wait for that, at most 5 s. */
+static void relay_done(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    uint64_t deadline = now_ns() + 5 * SECOND;
+    while (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && now_ns() < deadline) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
 static const char boot_routes[] = "GET /\n"
                                   "PUT /logger\n"
                                   "PUT /metrics\n"
@@ -301,7 +317,18 @@ TEST(start_boots_through_the_api_swaps_drives_and_stops)
                                          "kata.hvsock\"}\n",
                                          t.dir);
     cleanup_free char *id = xasprintf("%s", strrchr(t.dir, '/') + 1);
+    cleanup_free char *logger_path = xasprintf("%s/fc-logger.log", t.dir);
+    cleanup_free char *metrics_path = xasprintf("%s/fc-metrics.json", t.dir);
+    cleanup_free char *logger = NULL, *metrics = NULL;
+    size_t len;
+    relay_done(logger_path);
+    relay_done(metrics_path);
+    file_read_all(logger_path, 4096, &logger, &len, NULL);
+    file_read_all(metrics_path, 4096, &metrics, &len, NULL);
     bool clean = fake_vmm_done(&t, pid);
+    CHECK_STR(logger, "fake-fc /logger up\n");
+    CHECK_STR(metrics, "fake-fc /metrics up\n");
+    CHECK_CONTAINS(requests, "PUT /logger {\"log_path\":\"/proc/self/fd/");
     CHECK_INT(started, 0);
     CHECK(pid > 0);
     CHECK(agent >= 0);
