@@ -56,7 +56,9 @@ static size_t read_request(int fd, char *buf, size_t cap, int *n_fds)
             char b[CMSG_SPACE(sizeof(int) * 8)];
             struct cmsghdr align;
         } control;
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.b,
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = control.b,
                              .msg_controllen = sizeof(control.b)};
         ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
         if (n <= 0)
@@ -87,7 +89,8 @@ static void answer(int fd, int status, const char *body)
 static void remember_vsock(const char *body)
 {
     struct json_object *o = json_tokener_parse(body), *v, *s;
-    if (o && json_object_object_get_ex(o, "vsock", &v) && json_object_object_get_ex(v, "socket", &s))
+    if (o && json_object_object_get_ex(o, "vsock", &v) &&
+        json_object_object_get_ex(v, "socket", &s))
         snprintf(vsock_path, sizeof(vsock_path), "%s", json_object_get_string(s));
     json_object_put(o);
 }

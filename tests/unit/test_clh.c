@@ -460,6 +460,44 @@ TEST(fds_request_errors_timeouts_oversize_and_hang_up)
     CHECK_INT(e5->status, EFBIG);
 }
 
+TEST(a_full_listen_backlog_fails_in_time_instead_of_blocking)
+{
+    char dir[] = "/tmp/test-clh-backlog.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    cleanup_free char *path = xasprintf("%s/api.sock", dir);
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+    CHECK(bind(l, (struct sockaddr *)&addr, sizeof(addr)) == 0 && listen(l, 0) == 0);
+    /* Fill the backlog: nobody accepts. */
+    int pending[64];
+    size_t n = 0;
+    for (; n < ARRAY_SIZE(pending); n++) {
+        pending[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (connect(pending[n], (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+            close(pending[n]);
+            break;
+        }
+    }
+    struct ch_client c;
+    ch_client_init(&c, path, SECOND / 5);
+    int fd = 0;
+    cleanup_kerr struct kerr *e1 = NULL, *e2 = NULL;
+    int rc1 = ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &e1);
+    int rc2 = ch_request(&c, "GET", "vmm.ping", NULL, NULL, &e2);
+    for (size_t i = 0; i < n; i++)
+        close(pending[i]);
+    close(l);
+    unlink(path);
+    rmdir(dir);
+    CHECK(n < ARRAY_SIZE(pending));
+    CHECK_INT(rc1, -1);
+    CHECK_INT(e1->status, ETIMEDOUT);
+    CHECK_CONTAINS(e1->msg, "`PUT vm.add-net`: connect to");
+    CHECK_INT(rc2, -1);
+    CHECK_CONTAINS(e2->msg, "`GET vmm.ping`");
+}
+
 /* ---- the driver's bodies ---- */
 
 static struct json_object *parse_body(char *text)
