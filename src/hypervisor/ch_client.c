@@ -199,6 +199,7 @@ int ch_request(const struct ch_client *c, const char *method, const char *endpoi
     curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never a proxy from the environment */
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, deadline_ms(c->timeout_ns));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, deadline_ms(c->timeout_ns));
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->answer_max);
