@@ -399,6 +399,10 @@ static int read_answer(int fd, struct raw_answer *a, size_t max, uint64_t deadli
                 continue;
             }
             a->header_len = (size_t)(blank - a->buf) + 4;
+            if (a->header_len > HEADERS_MAX) {
+                *what = "headers larger than 16 KiB";
+                return -EPROTO;
+            }
             int r = parse_head(a, max, what);
             if (r < 0)
                 return r;

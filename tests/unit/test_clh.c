@@ -30,6 +30,7 @@ enum fake_mode {
     FAKE_ANSWER,  /* read the request, answer, wait for the client to close */
     FAKE_SILENT,  /* read the request, never answer */
     FAKE_HANG_UP, /* read the request, close */
+    FAKE_CLOSE,   /* read the request, answer, close at once */
     FAKE_STREAM,  /* answer 200 without a length and write until the client leaves */
 };
 
@@ -113,6 +114,9 @@ static void *fake_run(void *arg)
             wait_close(fd);
             break;
         case FAKE_HANG_UP:
+            break;
+        case FAKE_CLOSE:
+            send(fd, ex->answer, strlen(ex->answer), MSG_NOSIGNAL);
             break;
         case FAKE_STREAM: {
             const char *head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n";
@@ -458,6 +462,57 @@ TEST(fds_request_errors_timeouts_oversize_and_hang_up)
     fake_stop(f);
     free(f);
     CHECK_INT(e5->status, EFBIG);
+}
+
+TEST(fds_request_refuses_malformed_answers)
+{
+    static char long_headers[20000];
+    size_t off = (size_t)snprintf(long_headers, sizeof(long_headers), "HTTP/1.1 200 OK\r\n");
+    while (off < 18000)
+        off += (size_t)snprintf(long_headers + off, sizeof(long_headers) - off, "X-Pad: %0100d\r\n",
+                                0);
+    snprintf(long_headers + off, sizeof(long_headers) - off, "\r\n");
+    const struct {
+        const char *answer, *what;
+    } cases[] = {
+        {"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP answer"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n", "a bad Content-Length"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "a bad Content-Length"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+         "Transfer-Encoding"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "before a complete answer"},
+        {long_headers, "headers larger than 16 KiB"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        /* The server closes after its answer: a short body ends at EOF. */
+        struct fake *f = fake_one(FAKE_CLOSE, cases[i].answer);
+        CHECK(f);
+        struct ch_client c;
+        ch_client_init(&c, f->path, 5 * SECOND);
+        int fd = 0;
+        cleanup_kerr struct kerr *err = NULL;
+        int rc = ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &err);
+        fake_stop(f);
+        free(f);
+        CHECK_INT(rc, -1);
+        CHECK_INT(err->status, EPROTO);
+        CHECK_CONTAINS(err->msg, "`PUT vm.add-net`");
+        CHECK_CONTAINS(err->msg, cases[i].what);
+    }
+    /* A body without a length ends at EOF. */
+    struct fake *f = fake_one(FAKE_CLOSE, "HTTP/1.1 200 OK\r\n\r\n{\"id\":\"n\"}");
+    CHECK(f);
+    struct ch_client c;
+    ch_client_init(&c, f->path, 5 * SECOND);
+    struct ch_answer a;
+    int fd = 0;
+    cleanup_kerr struct kerr *err = NULL;
+    int rc = ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, &a, &err);
+    fake_stop(f);
+    free(f);
+    CHECK_INT(rc, 0);
+    CHECK_STR(a.body, "{\"id\":\"n\"}");
+    ch_answer_release(&a);
 }
 
 TEST(a_full_listen_backlog_fails_in_time_instead_of_blocking)
