@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/vhost.h>
 #include <pwd.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
@@ -444,4 +446,48 @@ int vm_start_virtiofsd(struct vm *vm, struct kerr **err)
     if (virtiofsd_start(&vm->virtiofsd, &cfg, err) < 0)
         return kerr_wrap(err, "start virtio-fs share `%s`", vm->cfg.shared_dir);
     return 0;
+}
+
+int vm_check_files(const struct vm *vm, struct kerr **err)
+{
+    if (access(vm->cfg.hypervisor_path, X_OK) < 0)
+        return kerr_make(err, errno, "hypervisor `%s`", vm->cfg.hypervisor_path);
+    if (access(vm->cfg.kernel, R_OK) < 0)
+        return kerr_make(err, errno, "guest kernel `%s`", vm->cfg.kernel);
+    if (vm->cfg.initrd && access(vm->cfg.initrd, R_OK) < 0)
+        return kerr_make(err, errno, "guest initrd `%s`", vm->cfg.initrd);
+    if (vm->cfg.image && access(vm->cfg.image, R_OK) < 0)
+        return kerr_make(err, errno, "guest image `%s`", vm->cfg.image);
+    for (size_t i = 0; i < vm->cfg.n_block_devices; i++) {
+        const struct vm_block_device *d = &vm->cfg.block_devices[i];
+        if (d->path && access(d->path, d->readonly ? R_OK : R_OK | W_OK) < 0)
+            return kerr_make(err, errno, "block device `%s`", d->path);
+    }
+    return 0;
+}
+
+int vm_reserve_vsock_cid(struct vm *vm, struct kerr **err)
+{
+    int fd = open(VHOST_VSOCK_DEVICE, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return kerr_make(err, errno, "open `%s`", VHOST_VSOCK_DEVICE);
+    /* CIDs 0-2 are reserved (hypervisor, local, host); the top one is "any". */
+    uint32_t span = 0xfffffffeu - 3;
+    uint32_t start = (uint32_t)((now_ns() ^ ((uint64_t)getpid() << 16)) % span);
+    for (uint32_t i = 0; i < 4096; i++) {
+        uint64_t cid = 3 + (start + i) % span;
+        if (ioctl(fd, VHOST_VSOCK_SET_GUEST_CID, &cid) == 0) {
+            vm->cid = (uint32_t)cid;
+            vm->vsock_fd = fd;
+            vm->vsock = true;
+            return 0;
+        }
+        if (errno != EADDRINUSE) {
+            int saved = errno;
+            close(fd);
+            return kerr_make(err, saved, "set a guest CID on `%s`", VHOST_VSOCK_DEVICE);
+        }
+    }
+    close(fd);
+    return kerr_make(err, EADDRINUSE, "no free guest CID on `%s`", VHOST_VSOCK_DEVICE);
 }

@@ -74,6 +74,18 @@ char *vm_text_tail(const char *text, size_t len, unsigned max_lines, size_t max)
 int vm_connect_until(struct vm *vm, const char *what, const char *channel, uint64_t timeout_ns,
                      int (*connect)(struct vm *vm, struct kerr **err), struct kerr **err);
 
+/* The VMM binary, kernel, initrd or image and boot disks are there and
+ * open to us (disks writable unless read-only). */
+int vm_check_files(const struct vm *vm, struct kerr **err);
+
+#define VHOST_VSOCK_DEVICE "/dev/vhost-vsock"
+
+/* Reserve a guest CID the way Kata does: open VHOST_VSOCK_DEVICE and set a
+ * CID on it, from a pseudo-random start until one is free.  The VMM gets
+ * the fd (vhostfd=), so the CID stays ours until it exits: sets vm->vsock,
+ * vm->cid and vm->vsock_fd. */
+int vm_reserve_vsock_cid(struct vm *vm, struct kerr **err);
+
 /* shared_fs = virtio-fs: start virtiofsd on `<run_dir>/virtiofsd.sock`
  * (vm->virtiofsd); otherwise nothing. */
 int vm_start_virtiofsd(struct vm *vm, struct kerr **err);
