@@ -167,6 +167,7 @@ int vm_resume(struct vm *vm, struct kerr **err);
 
 extern const struct hypervisor_ops qemu_ops;
 extern const struct hypervisor_ops dragonball_ops; /* the built-in VMM, kata-vmm */
+extern const struct hypervisor_ops stratovirt_ops;
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
 
