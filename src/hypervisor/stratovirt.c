@@ -89,8 +89,8 @@ static int path_valid(const char *what, const char *path, struct kerr **err)
                          path ? path : "");
     if (strchr(path, ','))
         return kerr_make(err, EINVAL,
-                         "%s `%s`: StratoVirt cannot take a path with a comma in its options",
-                         what, path);
+                         "%s `%s`: StratoVirt cannot take a path with a comma in its options", what,
+                         path);
     return 0;
 }
 
@@ -129,8 +129,8 @@ static int check_config(const struct vm *vm, struct kerr **err)
                          STRATOVIRT_VCPUS_MAX);
     size_t disks = cfg->n_block_devices + (cfg->image != NULL);
     if (disks > STRATOVIRT_BLK_SLOTS)
-        return kerr_make(err, E2BIG, "%zu disks at boot: microvm takes at most %d virtio-blk", disks,
-                         STRATOVIRT_BLK_SLOTS);
+        return kerr_make(err, E2BIG, "%zu disks at boot: microvm takes at most %d virtio-blk",
+                         disks, STRATOVIRT_BLK_SLOTS);
     bool vhost = vhost_net(cfg);
     if (!vhost && cfg->n_net_devices > STRATOVIRT_NET_SLOTS)
         return kerr_make(err, E2BIG, "%zu network devices: microvm takes at most %d without vhost",
@@ -323,8 +323,7 @@ static int qmp_wait(struct vm *vm, struct kerr **err)
             /* Its exit says more than the closed connection. */
             if (vm_check_exited(vm, STRATOVIRT, err) < 0)
                 return -1;
-            return kerr_make(err, 0, "StratoVirt's QMP `%s`: %s", ss->qmp_socket,
-                             open_err->msg);
+            return kerr_make(err, 0, "StratoVirt's QMP `%s`: %s", ss->qmp_socket, open_err->msg);
         }
         if (vm_check_exited(vm, STRATOVIRT, err) < 0)
             return -1;
@@ -418,7 +417,8 @@ static int stratovirt_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
     struct stratovirt_state *ss = vm->priv;
     int status = 0;
     if (vm->pid > 0) {
-        uint64_t quit_ns = grace_ns < STRATOVIRT_QMP_TIMEOUT_NS ? grace_ns : STRATOVIRT_QMP_TIMEOUT_NS;
+        uint64_t quit_ns =
+            grace_ns < STRATOVIRT_QMP_TIMEOUT_NS ? grace_ns : STRATOVIRT_QMP_TIMEOUT_NS;
         if (grace_ns == 0 || ss == NULL || ss->qmp == NULL ||
             qmp_execute(ss->qmp, "quit", NULL, NULL, quit_ns, NULL) < 0)
             kill(vm->pid, SIGTERM);
@@ -564,7 +564,8 @@ static void on_device_deleted(const char *name, struct json_object *data, void *
     struct json_object *dev;
     if (strcmp(name, "DEVICE_DELETED") == 0 && data &&
         json_object_object_get_ex(data, "device", &dev) &&
-        json_object_is_type(dev, json_type_string) && strcmp(json_object_get_string(dev), d->id) == 0)
+        json_object_is_type(dev, json_type_string) &&
+        strcmp(json_object_get_string(dev), d->id) == 0)
         d->seen = true;
 }
 

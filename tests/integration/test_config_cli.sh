@@ -106,6 +106,9 @@ for hv in qemu clh fc dragonball stratovirt; do
   qemu) [ "$(env_field Hypervisor.Capabilities.Pause)" = True ] || fail "-S qemu: capabilities" ;;
   dragonball) [ "$(env_field Hypervisor.Capabilities.NeedsBinary)" = False ] ||
     fail "-S dragonball: capabilities" ;;
+  stratovirt) [ "$(env_field Hypervisor.Capabilities.RunsWithoutKVM)" = False ] &&
+    [ "$(env_field Hypervisor.Capabilities.AgentChannel)" = "vsock (vhost-vsock)" ] ||
+    fail "-S stratovirt: capabilities" ;;
   *) ! env_field Hypervisor.Capabilities >/dev/null 2>&1 || fail "-S $hv: capabilities without a driver" ;;
   esac
   out=$(manager -L)

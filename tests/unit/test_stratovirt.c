@@ -7,6 +7,7 @@
 #include "qmp.h"
 #include "test.h"
 #include "util.h"
+#include "vm_config.h"
 #include "vm_process.h"
 
 #include <fcntl.h>
@@ -190,13 +191,75 @@ TEST(microvm_limits_are_refused_with_the_reason)
     cfg = base_config();
     cfg.block_devices = (struct vm_block_device[]){{.id = "a", .path = "/x,readonly=on"}};
     cfg.n_block_devices = 1;
-    check_refused(&cfg, true, "block device `/x,readonly=on`: StratoVirt cannot take a path with a comma",
+    check_refused(&cfg, true,
+                  "block device `/x,readonly=on`: StratoVirt cannot take a path with a comma",
                   failed);
     cfg = base_config();
     check_refused(&cfg, false, "needs `/dev/vhost-vsock` for the agent", failed);
     cfg = base_config();
     cfg.rootless = true;
     check_refused(&cfg, true, "rootless: not supported", failed);
+}
+
+static char *write_toml(const char *dir, const char *extra)
+{
+    char *path = xasprintf("%s/configuration.toml", dir);
+    cleanup_free char *text = xasprintf("[hypervisor.stratovirt]\n"
+                                        "path = \"/usr/bin/stratovirt\"\n"
+                                        "kernel = \"/k/vmlinux\"\n"
+                                        "image = \"/k/rootfs.img\"\n"
+                                        "kernel_params = \"quiet=0\"\n"
+                                        "default_vcpus = 1\n"
+                                        "default_memory = 300\n"
+                                        "shared_fs = \"none\"\n"
+                                        "disable_vhost_net = true\n"
+                                        "%s",
+                                        extra);
+    cleanup_kerr struct kerr *e = NULL;
+    if (file_write_atomic(path, text, strlen(text), 0600, &e) < 0)
+        printf("# %s\n", e->msg);
+    return path;
+}
+
+/* The configuration reaches the driver through vm_config_from_kata(); keys
+ * StratoVirt has no use for are warned about, values it cannot take are
+ * refused at load with the file, line and key. */
+TEST(configuration_keys_reach_the_command_line_or_are_refused)
+{
+    char dir[] = "/tmp/kata-stratovirt-config.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    cleanup_free char *path =
+        write_toml(dir, "memory_slots = 4\nseccompsandbox = \"on\"\nrootless = true\n");
+    cleanup_kerr struct kerr *e = NULL;
+    cleanup_kata_config struct kata_config *cfg =
+        kata_config_load(path, KATA_CONFIG_SKIP_ASSETS, &e);
+    if (cfg == NULL)
+        printf("# %s\n", e->msg);
+    CHECK(cfg != NULL);
+    CHECK_INT(kata_strv_len(cfg->warnings), 2);
+    CHECK_CONTAINS(cfg->warnings[0], "`seccompsandbox` is not used by stratovirt; ignored");
+    CHECK_CONTAINS(cfg->warnings[1], "`rootless` is not used by stratovirt; ignored");
+    struct vm_config vc = {0};
+    vm_config_from_kata(cfg, &vc);
+    vc.run_dir = "/run/x";
+    CHECK(!vc.rootless);
+    struct vm vm;
+    vm_for(&vm, &vc);
+    cleanup_free char *line = argv_line(&vm, &e);
+    vm_release(&vm);
+    CHECK(line != NULL);
+    CHECK_CONTAINS(line, "/usr/bin/stratovirt -machine type=microvm,dump-guest-core=off -smp 1 "
+                         "-m 300 -kernel /k/vmlinux -append ");
+    CHECK_CONTAINS(line, "acpi=off quiet=0 -qmp ");
+    CHECK_CONTAINS(line, "-drive id=image,file=/k/rootfs.img,");
+    cleanup_free char *q35 = write_toml(dir, "machine_type = \"q35\"\n");
+    cleanup_kata_config struct kata_config *bad =
+        kata_config_load(q35, KATA_CONFIG_SKIP_ASSETS, &e);
+    cleanup_free char *rm = xasprintf("rm -rf '%s'", dir);
+    if (system(rm) != 0)
+        printf("# could not remove %s\n", dir);
+    CHECK(bad == NULL);
+    CHECK_CONTAINS(e->msg, "configuration.toml:10: [hypervisor.stratovirt] machine_type = \"q35\"");
 }
 
 TEST(capabilities_say_what_microvm_can_do)
@@ -237,7 +300,7 @@ static char *sent_by_client(void)
 }
 
 #define GREETING                                                                                   \
-    "{\"QMP\":{\"version\":{\"qemu\":{\"micro\":1,\"minor\":0,\"major\":5},\"package\":"         \
+    "{\"QMP\":{\"version\":{\"qemu\":{\"micro\":1,\"minor\":0,\"major\":5},\"package\":"           \
     "\"StratoVirt-2.4.0\"},\"capabilities\":[]}}\n"
 
 /* The QMP document's lifecycle exchanges: events before the replies, ids
@@ -245,17 +308,18 @@ static char *sent_by_client(void)
 TEST(lifecycle_over_qmp_uses_string_ids)
 {
     cleanup_kerr struct kerr *e = NULL;
-    struct qmp *q = scripted(GREETING "{\"return\":{},\"id\":\"1\"}\n"
-                                      "{\"event\":\"STOP\",\"data\":{},\"timestamp\":{\"seconds\":"
-                                      "1583908726,\"microseconds\":162739}}\n"
-                                      "{\"return\":{},\"id\":\"2\"}\n"
-                                      "{\"return\":{\"status\":\"running\"},\"id\":3}\n"
-                                      "{\"return\":{\"running\":true,\"singlestep\":false,"
-                                      "\"status\":\"paused\"},\"id\":\"3\"}\n"
-                                      "{\"event\":\"RESUME\",\"data\":{},\"timestamp\":{\"seconds\":"
-                                      "1583908853,\"microseconds\":411394}}\n"
-                                      "{\"return\":{},\"id\":\"4\"}\n",
-                             &e);
+    struct qmp *q =
+        scripted(GREETING "{\"return\":{},\"id\":\"1\"}\n"
+                          "{\"event\":\"STOP\",\"data\":{},\"timestamp\":{\"seconds\":"
+                          "1583908726,\"microseconds\":162739}}\n"
+                          "{\"return\":{},\"id\":\"2\"}\n"
+                          "{\"return\":{\"status\":\"running\"},\"id\":3}\n"
+                          "{\"return\":{\"running\":true,\"singlestep\":false,"
+                          "\"status\":\"paused\"},\"id\":\"3\"}\n"
+                          "{\"event\":\"RESUME\",\"data\":{},\"timestamp\":{\"seconds\":"
+                          "1583908853,\"microseconds\":411394}}\n"
+                          "{\"return\":{},\"id\":\"4\"}\n",
+                 &e);
     if (q == NULL)
         printf("# %s\n", e->msg);
     CHECK(q != NULL);
@@ -338,16 +402,18 @@ TEST(disks_hotplug_into_microvm_replaceable_slots)
     CHECK(ss->blk_ids[1] == NULL);
     /* json-c writes `/` as `\/`: a JSON escape StratoVirt's serde reads as `/`. */
     char *sent = sent_by_client();
-    CHECK_CONTAINS(sent, "{\"execute\":\"blockdev-add\",\"arguments\":{\"node-name\":\"a\","
-                         "\"file\":{\"driver\":\"file\",\"filename\":\"\\/dev\\/loop7\"},\"cache\":{"
-                         "\"direct\":true},\"read-only\":false},\"id\":\"2\"}\n"
-                         "{\"execute\":\"device_add\",\"arguments\":{\"id\":\"a\",\"driver\":"
-                         "\"virtio-blk-mmio\",\"addr\":\"0x1\"},\"id\":\"3\"}\n");
-    CHECK_CONTAINS(sent, "{\"execute\":\"device_add\",\"arguments\":{\"id\":\"b\",\"driver\":"
-                         "\"virtio-blk-mmio\",\"addr\":\"0x2\"},\"id\":\"5\"}\n"
-                         "{\"execute\":\"blockdev-del\",\"arguments\":{\"node-name\":\"b\"},"
-                         "\"id\":\"6\"}\n"
-                         "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"a\"},\"id\":\"7\"}\n");
+    CHECK_CONTAINS(sent,
+                   "{\"execute\":\"blockdev-add\",\"arguments\":{\"node-name\":\"a\","
+                   "\"file\":{\"driver\":\"file\",\"filename\":\"\\/dev\\/loop7\"},\"cache\":{"
+                   "\"direct\":true},\"read-only\":false},\"id\":\"2\"}\n"
+                   "{\"execute\":\"device_add\",\"arguments\":{\"id\":\"a\",\"driver\":"
+                   "\"virtio-blk-mmio\",\"addr\":\"0x1\"},\"id\":\"3\"}\n");
+    CHECK_CONTAINS(sent,
+                   "{\"execute\":\"device_add\",\"arguments\":{\"id\":\"b\",\"driver\":"
+                   "\"virtio-blk-mmio\",\"addr\":\"0x2\"},\"id\":\"5\"}\n"
+                   "{\"execute\":\"blockdev-del\",\"arguments\":{\"node-name\":\"b\"},"
+                   "\"id\":\"6\"}\n"
+                   "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"a\"},\"id\":\"7\"}\n");
     vm_release(&vm);
     close(peer);
 }
@@ -477,8 +543,8 @@ TEST(start_qmp_and_quit_against_the_fake)
     struct vm_block_device d = {.id = "rootfs1", .path = "/dev/null"};
     cleanup_free char *guest = NULL;
     int plugged = resumed == 0 ? stratovirt_ops.hotplug_block(&f.vm, &d, &guest, &e) : -1;
-    int unplugged = plugged == 0 ? stratovirt_ops.unplug_block(&f.vm, "rootfs1", 1000000000ull, &e)
-                                 : -1;
+    int unplugged =
+        plugged == 0 ? stratovirt_ops.unplug_block(&f.vm, "rootfs1", 1000000000ull, &e) : -1;
     bool console = file_gets(f.console, "fake StratoVirt console: booting", 5000);
     pid_t pids[VM_HOST_PIDS_MAX];
     size_t n = vm_host_pids(&f.vm, pids, VM_HOST_PIDS_MAX);
