@@ -317,7 +317,9 @@ static int qmp_wait(struct vm *vm, struct kerr **err)
         int fd = unix_connect(ss->qmp_socket, &last);
         if (fd >= 0) {
             cleanup_kerr struct kerr *open_err = NULL;
-            ss->qmp = qmp_open_ids(fd, QMP_ID_STRING, STRATOVIRT_QMP_TIMEOUT_NS, &open_err);
+            uint64_t now = now_ns();
+            ss->qmp =
+                qmp_open_ids(fd, QMP_ID_STRING, deadline > now ? deadline - now : 1, &open_err);
             if (ss->qmp)
                 return 0;
             /* Its exit says more than the closed connection. */

@@ -388,6 +388,11 @@ int vm_exit_error(struct vm *vm, const char *what, int wait_status, struct kerr 
     int code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
     const char *reason =
         vm->ops && vm->ops->exit_reason ? vm->ops->exit_reason(vm, wait_status) : NULL;
+    /* The VMM is gone: its relays finish writing what it said. */
+    if (vm->log_path)
+        log_wait_relay(vm->log_path, 1000000000ull);
+    if (vm->cfg.console_path)
+        log_wait_relay(vm->cfg.console_path, 1000000000ull);
     size_t log_len = 0;
     cleanup_free char *log = file_tail(vm->log_path, &log_len);
     cleanup_free char *log_tail = vm_text_tail(log, log ? log_len : 0, 4, 600);
