@@ -12,10 +12,10 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 static struct vm_config base_config(void)
@@ -485,18 +485,15 @@ static bool exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-/* The relay appends what the guest's serial port writes: wait for it. */
-static bool file_gets(const char *path, const char *text, unsigned timeout_ms)
+/* The relay appends what the guest's serial port wrote and holds an flock
+ * on the file until StratoVirt, its only writer, is gone and all is written. */
+static bool console_has(const char *path, const char *text)
 {
-    for (unsigned waited = 0;; waited += 10) {
-        cleanup_free char *content = NULL;
-        if (file_read_all(path, 1 << 20, &content, NULL, NULL) == 0 && strstr(content, text))
-            return true;
-        if (waited >= timeout_ms)
-            return false;
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || flock(fd, LOCK_SH) < 0)
+        return false;
+    cleanup_free char *content = NULL;
+    return file_read_all(path, 1 << 20, &content, NULL, NULL) == 0 && strstr(content, text);
 }
 
 /* A binary that exits at once: the error names it and quotes its log;
@@ -545,10 +542,10 @@ TEST(start_qmp_and_quit_against_the_fake)
     int plugged = resumed == 0 ? stratovirt_ops.hotplug_block(&f.vm, &d, &guest, &e) : -1;
     int unplugged =
         plugged == 0 ? stratovirt_ops.unplug_block(&f.vm, "rootfs1", 1000000000ull, &e) : -1;
-    bool console = file_gets(f.console, "fake StratoVirt console: booting", 5000);
     pid_t pids[VM_HOST_PIDS_MAX];
     size_t n = vm_host_pids(&f.vm, pids, VM_HOST_PIDS_MAX);
     int stopped = stratovirt_ops.stop(&f.vm, 5000000000ull, &e);
+    bool console = console_has(f.console, "fake StratoVirt console: booting");
     pid_t after = f.vm.pid, fs_after = f.vm.virtiofsd.pid;
     cleanup_free char *qmp_sock = xasprintf("%s/qmp.sock", f.run_dir);
     bool qmp_left = exists(qmp_sock);
