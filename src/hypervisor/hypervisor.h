@@ -106,6 +106,7 @@ struct vm_capabilities {
     bool needs_binary;         /* `path` names a VMM binary that must exist (else built in) */
     bool runs_without_kvm;     /* software emulation (TCG) works, if slowly */
     const char *agent_channel; /* how the agent is reached, for people */
+    bool needs_vhost_vsock;    /* the agent is reached only over /dev/vhost-vsock */
 };
 
 struct vm {

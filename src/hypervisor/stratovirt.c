@@ -640,6 +640,7 @@ static void stratovirt_capabilities(const struct vm_config *cfg, struct vm_capab
     caps->needs_binary = true;
     caps->runs_without_kvm = false;
     caps->agent_channel = "vsock (vhost-vsock)";
+    caps->needs_vhost_vsock = true;
 }
 
 struct stratovirt_state *stratovirt_state(struct vm *vm)

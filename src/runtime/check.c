@@ -201,7 +201,9 @@ int cmd_check(int argc, char **argv)
     check_module(&st, "vhost_net", "/dev/vhost-net",
                  "virtio-net's data path stays in the VMM (slower networking)", false);
     check_module(&st, "vhost_vsock", "/dev/vhost-vsock",
-                 "no vsock: the agent is reached over virtio-serial instead", false);
+                 "no vsock: the agent is reached over virtio-serial where the hypervisor "
+                 "has it",
+                 false);
 
     /* The configured hypervisor and guest assets. */
     const struct kata_hypervisor_config *hv = &cfg->hypervisor;
@@ -216,6 +218,13 @@ int cmd_check(int argc, char **argv)
         struct vm_config vm_cfg = {0};
         vm_config_from_kata(cfg, &vm_cfg);
         vm_capabilities(ops, &vm_cfg, &caps);
+    }
+    if (caps.needs_vhost_vsock && access("/dev/vhost-vsock", F_OK) < 0) {
+        cleanup_free char *why = xasprintf("%s reaches the agent only over vhost-vsock "
+                                           "(modprobe vhost_vsock)",
+                                           hv->name);
+        report(&st, false, "/dev/vhost-vsock", why);
+        kata_strv_push(&st.fatal_missing, xstrdup("/dev/vhost-vsock"));
     }
     if (caps.needs_binary) {
         check_file(&st, "hypervisor", hv->path, true);

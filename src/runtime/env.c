@@ -90,6 +90,7 @@ static void add_capabilities(struct toml_value *hv, const struct vm_capabilities
     set_bool(t, "NeedsBinary", caps->needs_binary);
     set_bool(t, "RunsWithoutKVM", caps->runs_without_kvm);
     set_str(t, "AgentChannel", caps->agent_channel);
+    set_bool(t, "NeedsVhostVsock", caps->needs_vhost_vsock);
 }
 
 static void add_hypervisor(struct toml_value *doc, const struct kata_config *cfg)

@@ -107,7 +107,7 @@ for hv in qemu clh fc dragonball stratovirt; do
   dragonball) [ "$(env_field Hypervisor.Capabilities.NeedsBinary)" = False ] ||
     fail "-S dragonball: capabilities" ;;
   stratovirt) [ "$(env_field Hypervisor.Capabilities.RunsWithoutKVM)" = False ] &&
-    [ "$(env_field Hypervisor.Capabilities.AgentChannel)" = "vsock (vhost-vsock)" ] ||
+    [ "$(env_field Hypervisor.Capabilities.NeedsVhostVsock)" = True ] ||
     fail "-S stratovirt: capabilities" ;;
   *) ! env_field Hypervisor.Capabilities >/dev/null 2>&1 || fail "-S $hv: capabilities without a driver" ;;
   esac

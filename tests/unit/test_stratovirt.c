@@ -274,6 +274,7 @@ TEST(capabilities_say_what_microvm_can_do)
     CHECK(caps.needs_binary);
     CHECK(!caps.runs_without_kvm);
     CHECK_STR(caps.agent_channel, "vsock (vhost-vsock)");
+    CHECK(caps.needs_vhost_vsock);
 }
 
 /* A scripted StratoVirt on a socketpair: its replies are queued before the
