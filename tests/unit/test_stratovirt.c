@@ -342,6 +342,23 @@ TEST(lifecycle_over_qmp_uses_string_ids)
     close(peer);
 }
 
+/* Older StratoVirt (the QMP document, openEuler's guide) names itself in the
+ * greeting's version instead of a QEMU-like one: negotiated all the same. */
+TEST(an_older_greeting_is_accepted)
+{
+    cleanup_kerr struct kerr *e = NULL;
+    struct qmp *q = scripted("{\"QMP\":{\"version\":{\"StratoVirt\":{\"micro\":1,\"minor\":0,"
+                             "\"major\":0},\"package\":\"\"},\"capabilities\":[]}}\n"
+                             "{\"return\":{},\"id\":\"1\"}\n",
+                             &e);
+    if (q == NULL)
+        printf("# %s\n", e->msg);
+    CHECK(q != NULL);
+    CHECK_STR(qmp_version(q), "");
+    qmp_close(q);
+    close(peer);
+}
+
 /* StratoVirt answers a request it cannot parse with an error and no id: the
  * command fails with its text instead of waiting out the timeout. */
 TEST(an_error_without_id_fails_the_command)
