@@ -246,13 +246,11 @@ int blockroot_decide(struct shim *shim, const char *cid, const char *host_rootfs
     return 0;
 }
 
-int blockroot_boot_prepare(struct shim *shim, struct kerr **err)
+int blockroot_boot_prepare(struct shim *shim, const char *cid, const char *host_rootfs,
+                           struct blockroot **br, struct kerr **err)
 {
     struct sandbox *sb = shim->sandbox;
-    struct blockroot **br = &shim->boot_rootfs;
-    if (shim->boot_rootfs_path == NULL) /* no container is booting the VM */
-        return 0;
-    if (blockroot_decide(shim, shim->boot_container, shim->boot_rootfs_path, br, true, err) < 0)
+    if (blockroot_decide(shim, cid, host_rootfs, br, true, err) < 0)
         return -1;
     const struct kata_hypervisor_config *hv = &sb->cfg->hypervisor;
     if (!hv->disable_block_device_use && uses_scsi(sb))

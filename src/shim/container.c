@@ -223,14 +223,13 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
     bool booted = false;
     int r = 0;
     if (shim->sandbox == NULL) {
-        /* blockroot_boot_prepare decides for this rootfs before the VM starts. */
-        shim->boot_container = req->id;
-        shim->boot_rootfs_path = host_rootfs;
-        shim->boot_rootfs = br;
-        r = sandbox_boot(shim, sid, spec, err);
-        br = shim->boot_rootfs;
-        shim->boot_container = shim->boot_rootfs_path = NULL;
-        shim->boot_rootfs = NULL;
+        /* The VM's boot decides for this rootfs before the VM starts. */
+        struct sandbox_boot_args boot = {.sandbox_id = sid,
+                                         .spec = spec,
+                                         .container_id = req->id,
+                                         .rootfs_path = host_rootfs,
+                                         .rootfs = &br};
+        r = sandbox_boot(shim, &boot, err);
         booted = true;
     } else {
         r = blockroot_decide(shim, req->id, host_rootfs, &br, false, err);

@@ -288,9 +288,10 @@ static int agent_wait_ready(struct sandbox *sb, uint64_t timeout_ns, uint64_t di
     return boot_failed(sb, &e, err);
 }
 
-int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *spec,
-                 struct kerr **err)
+int sandbox_boot(struct shim *shim, const struct sandbox_boot_args *args, struct kerr **err)
 {
+    const char *sandbox_id = args->sandbox_id;
+    const Grpc__Spec *spec = args->spec;
     struct sandbox *sb = xcalloc(1, sizeof(*sb));
     shim->sandbox = sb;
     sb->vmm_pidfd = -1;
@@ -317,7 +318,8 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     if (pod_vm_size(&sb->vm_cfg, sb->cfg, spec, err) < 0 ||
         sandbox_network_select(sb, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    if (blockroot_boot_prepare(shim, err) < 0)
+    if (args->rootfs_path &&
+        blockroot_boot_prepare(shim, args->container_id, args->rootfs_path, args->rootfs, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     if (mkdir_all(sb->run_dir, 0700, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);

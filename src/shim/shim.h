@@ -133,10 +133,6 @@ struct shim {
     struct sandbox *sandbox;
     struct container *containers;
     bool quit;
-    /* While a container's Create boots the VM: its id and rootfs, for
-     * blockroot_boot_prepare (a disk attached at boot). */
-    const char *boot_container, *boot_rootfs_path;
-    struct blockroot *boot_rootfs;
     unsigned next_disk; /* numbers the VM's disk ids */
     uint64_t next_process_serial;
 };
@@ -168,8 +164,17 @@ char *shim_shared_root(void);
 char *shim_sandbox_id_of(const Grpc__Spec *spec, const char *id, bool *is_sandbox);
 
 /* sandbox.c */
-int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *spec,
-                 struct kerr **err);
+/* What boots the VM: the pod's first container's Create. */
+struct sandbox_boot_args {
+    const char *sandbox_id;
+    const Grpc__Spec *spec;
+    const char *container_id; /* the container whose Create boots it */
+    const char *rootfs_path;  /* its host rootfs */
+    /* Its rootfs as a disk (may be NULL): blockroot_boot_prepare may attach
+     * it at boot, or free it (and set NULL) to share the files instead. */
+    struct blockroot **rootfs;
+};
+int sandbox_boot(struct shim *shim, const struct sandbox_boot_args *args, struct kerr **err);
 void sandbox_teardown(struct shim *shim);
 int sandbox_state_write(struct shim *shim, struct kerr **err);
 int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err);
@@ -248,9 +253,10 @@ int blockroot_detect(const Containerd__Task__V2__CreateTaskRequest *req, const c
 int blockroot_decide(struct shim *shim, const char *cid, const char *host_rootfs,
                      struct blockroot **br, bool at_boot, struct kerr **err);
 /* Called by sandbox_boot before the VM starts: decides for the booting
- * container, attaches its disk at boot on microvm, and leaves q35 root
- * ports for hotplug. */
-int blockroot_boot_prepare(struct shim *shim, struct kerr **err);
+ * container (cid, its host rootfs and *br), attaches its disk at boot when
+ * the driver cannot hot-plug one, and leaves hotplug ports when it can. */
+int blockroot_boot_prepare(struct shim *shim, const char *cid, const char *host_rootfs,
+                           struct blockroot **br, struct kerr **err);
 /* Hotplug the disk if not attached at boot; the agent's storage for it and
  * the spec's root path in the guest. */
 int blockroot_plug(struct shim *shim, struct container *c, Grpc__Spec *spec,
