@@ -353,9 +353,7 @@ void process_wait_begin(struct shim *shim, struct process *p)
     ctx->exec_id = xstrdup(p->exec_id);
     ctx->serial = p->serial;
     cleanup_kerr struct kerr *werr = NULL;
-    if (shim->sandbox && shim->sandbox->agent &&
-        ttrpc_client_call_async(shim->sandbox->agent, "grpc.AgentService", "WaitProcess",
-                                &wreq.base, 0, wait_replied, ctx, &werr) == 0) {
+    if (agent_call_async(shim, "WaitProcess", &wreq.base, 0, wait_replied, ctx, &werr) == 0) {
         p->wait_pending = true;
     } else {
         log_warn("container `%s`: cannot wait for it: %s", c->id, werr ? werr->msg : "no agent");

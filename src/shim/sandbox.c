@@ -2,7 +2,6 @@
  * state dir written before anything relies on it, teardown, and cleanup of a
  * dead daemon's sandbox from its state. */
 #include "agent.pb-c.h"
-#include "health.pb-c.h"
 #include "vm_config.h"
 #include "log.h"
 #include "proc_ref.h"
@@ -106,6 +105,11 @@ int sandbox_state_write(struct shim *shim, struct kerr **err)
     return r < 0 ? kerr_wrap(err, "write sandbox state") : 0;
 }
 
+uint32_t shim_task_pid(const struct shim *shim)
+{
+    return shim->sandbox && shim->sandbox->vm.pid > 0 ? (uint32_t)shim->sandbox->vm.pid : 0;
+}
+
 /* The VMM exited on its own: every container is stopped. */
 static void vmm_exited(struct loop_watch *w, uint32_t events, void *data)
 {
@@ -157,7 +161,7 @@ static Grpc__Storage *share_storage(const struct sandbox *sb)
 static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, struct kerr **err)
 {
     struct sandbox *sb = shim->sandbox;
-    if (sb->agent == NULL) /* the VMM exited meanwhile (vmm_exited) */
+    if (!agent_client_connected(shim)) /* the VMM exited meanwhile (vmm_exited) */
         return kerr_make(err, ENOTCONN, "CreateSandbox: the agent's connection is gone");
     Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
     req.sandbox_id = sb->id;
@@ -191,7 +195,7 @@ static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, st
 static void sandbox_loopback_up(struct shim *shim)
 {
     struct sandbox *sb = shim->sandbox;
-    if (sb->agent == NULL)
+    if (!agent_client_connected(shim))
         return;
     Types__IPAddress addr = TYPES__IPADDRESS__INIT;
     addr.family = TYPES__IPFAMILY__v4;
@@ -267,14 +271,13 @@ static int boot_failed(struct sandbox *sb, struct kerr **cause, struct kerr **er
 /* The agent answers (grpc.Health/Check) within the dial timeout: over a
  * serial port the VMM connects our socket whatever the guest does, so a
  * guest whose agent never comes up shows only here. */
-static int agent_wait_ready(struct sandbox *sb, uint64_t timeout_ns, uint64_t dial_ns,
+static int agent_wait_ready(struct shim *shim, uint64_t timeout_ns, uint64_t dial_ns,
                             struct kerr **err)
 {
-    Grpc__CheckRequest req = GRPC__CHECK_REQUEST__INIT;
+    struct sandbox *sb = shim->sandbox;
     cleanup_kerr struct kerr *e = NULL;
     int code = 0;
-    if (ttrpc_client_call(sb->agent, "grpc.Health", "Check", &req.base, NULL, NULL, timeout_ns,
-                          &code, &e) == 0)
+    if (agent_health_check(shim, timeout_ns, &code, &e) == 0)
         return 0;
     if (code == TTRPC_DEADLINE_EXCEEDED && !sb->vmm_gone) {
         cleanup_free char *tail = console_tail(sb);
@@ -348,7 +351,7 @@ int sandbox_boot(struct shim *shim, const struct sandbox_boot_args *args, struct
     if (agent_client_open(shim, fd, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     uint64_t now = now_ns();
-    if (agent_wait_ready(sb, dial_deadline > now ? dial_deadline - now : 1, dial, err) < 0)
+    if (agent_wait_ready(shim, dial_deadline > now ? dial_deadline - now : 1, dial, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     cleanup_kerr struct kerr *step = NULL;
     if (sandbox_network_configure_guest(shim, &step) < 0 ||
@@ -377,7 +380,7 @@ void sandbox_teardown(struct shim *shim)
     struct sandbox *sb = shim->sandbox;
     if (sb == NULL)
         return;
-    if (sb->agent) {
+    if (agent_client_connected(shim)) {
         Grpc__DestroySandboxRequest req = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
         cleanup_kerr struct kerr *e = NULL;
         agent_call(shim, "DestroySandbox", &req.base, NULL, NULL, 3000000000ull, &e);

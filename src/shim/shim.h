@@ -178,6 +178,9 @@ int sandbox_boot(struct shim *shim, const struct sandbox_boot_args *args, struct
 void sandbox_teardown(struct shim *shim);
 int sandbox_state_write(struct shim *shim, struct kerr **err);
 int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err);
+/* The pid Task calls report for a container: the VMM's (as Kata's shim
+ * does): a host process that lives exactly as long as the sandbox. */
+uint32_t shim_task_pid(const struct shim *shim);
 /* The daemon the sandbox's state records is no longer running (false when
  * unknown: no state, no pid). */
 bool sandbox_daemon_gone(const char *state_dir);
@@ -192,6 +195,13 @@ int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *re
 int agent_call_status(struct shim *shim, const char *method, const ProtobufCMessage *req,
                       const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                       uint64_t timeout_ns, int *code, struct kerr **err);
+/* connected: a connection is open (the VM runs); call_async: cb gets the
+ * answer later (connection loss answers TTRPC_UNAVAILABLE); health_check:
+ * grpc.Health/Check, synchronously. */
+bool agent_client_connected(const struct shim *shim);
+int agent_call_async(struct shim *shim, const char *method, const ProtobufCMessage *req,
+                     uint64_t timeout_ns, ttrpc_reply_cb cb, void *data, struct kerr **err);
+int agent_health_check(struct shim *shim, uint64_t timeout_ns, int *code, struct kerr **err);
 
 /* network.c: the pod's network (Kata's tcfilter model, docs/network.md).
  * select: the netns of the spec's `network` namespace entry, as [runtime]
@@ -300,8 +310,5 @@ extern const struct ttrpc_method shim_task_methods[];
 extern const size_t shim_task_methods_count;
 
 uint64_t realtime_ns(void);
-/* The pid Task calls report for a container: the VMM's (as Kata's shim
- * does): a host process that lives exactly as long as the sandbox. */
-uint32_t shim_task_pid(const struct shim *shim);
 
 #endif
