@@ -9,10 +9,8 @@
 #include "shim.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,14 +69,6 @@ int sandbox_state_write(struct shim *shim, struct kerr **err)
     state_put_process(o, "vmm", sb->vm.pid, &sb->vmm_ref);
     state_put_vm_processes(o, sb);
     json_object_object_add(o, "run_dir", json_object_new_string(sb->run_dir));
-    /* Before the VMM or virtiofsd exist: what a cleanup looks for when the
-     * daemon died before it could record their pids (kill_strays). */
-    if (sb->vm_cfg.hypervisor_path)
-        json_object_object_add(o, "vmm_binary", json_object_new_string(sb->vm_cfg.hypervisor_path));
-    json_object_object_add(o, "virtiofsd_binary",
-                           json_object_new_string(sb->vm_cfg.virtiofsd_path
-                                                      ? sb->vm_cfg.virtiofsd_path
-                                                      : VIRTIOFSD_PATH_DEFAULT));
     json_object_object_add(o, "share_root", json_object_new_string(sb->share_root));
     json_object_object_add(o, "share_mounted", json_object_new_boolean(sb->share_mounted));
     if (sb->netns_path)
@@ -108,6 +98,14 @@ int sandbox_state_write(struct shim *shim, struct kerr **err)
 uint32_t shim_task_pid(const struct shim *shim)
 {
     return shim->sandbox && shim->sandbox->vm.pid > 0 ? (uint32_t)shim->sandbox->vm.pid : 0;
+}
+
+/* A host process of the VM is forked and waits to exec: state.json names
+ * it first (the driver's exec gate, vm_process.h). */
+static int vm_spawned(struct vm *vm, void *data, struct kerr **err)
+{
+    (void)vm;
+    return sandbox_state_write(data, err);
 }
 
 /* The VMM exited on its own: every container is stopped. */
@@ -332,6 +330,8 @@ int sandbox_boot(struct shim *shim, const struct sandbox_boot_args *args, struct
     if (sandbox_network_attach(sb, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     vm_init(&sb->vm, ops, &sb->vm_cfg);
+    sb->vm.spawned = vm_spawned;
+    sb->vm.spawned_data = shim;
     int started = ops->start(&sb->vm, err);
     sandbox_network_vmm_started(sb);
     if (started < 0)
@@ -510,62 +510,6 @@ static int cleanup_share(struct json_object *o, struct kerr **err)
     return r;
 }
 
-/* Does pid run binary (resolved) with a command line naming marker? */
-static bool stray_matches(pid_t pid, const char *binary, const char *marker)
-{
-    char link[64], exe[PATH_MAX];
-    snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
-    ssize_t n = readlink(link, exe, sizeof(exe) - 1);
-    if (n <= 0)
-        return false;
-    exe[n] = '\0';
-    if (strcmp(exe, binary) != 0)
-        return false;
-    snprintf(link, sizeof(link), "/proc/%d/cmdline", (int)pid);
-    cleanup_free char *cmdline = NULL;
-    size_t len = 0;
-    if (file_read_all(link, 1 << 20, &cmdline, &len, NULL) < 0)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (cmdline[i] == '\0')
-            cmdline[i] = ' ';
-    return strstr(cmdline, marker) != NULL;
-}
-
-/* The processes of this sandbox its state cannot name: a VMM or virtiofsd
- * forked when the daemon died before its next state write, or a child
- * virtiofsd forked for itself.  Each runs the recorded binary and names a
- * path of this sandbox (dir, with a trailing slash) on its command line. */
-static void kill_strays(struct json_object *o, const char *binary_key, const char *dir_key)
-{
-    struct json_object *v;
-    const char *binary =
-        json_object_object_get_ex(o, binary_key, &v) ? json_object_get_string(v) : NULL;
-    const char *dir = json_object_object_get_ex(o, dir_key, &v) ? json_object_get_string(v) : NULL;
-    char real[PATH_MAX];
-    if (binary == NULL || dir == NULL || dir[0] != '/' || realpath(binary, real) == NULL)
-        return;
-    cleanup_free char *marker = xasprintf("%s/", dir);
-    DIR *d = opendir("/proc");
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char *end;
-        long pid = strtol(e->d_name, &end, 10);
-        if (*end != '\0' || pid <= 1 || pid == getpid())
-            continue;
-        struct proc_ref ref;
-        /* The reference first: a pid reused after the check is not killed. */
-        if (proc_ref_of((pid_t)pid, &ref) < 0 || !stray_matches((pid_t)pid, real, marker))
-            continue;
-        log_warn("clean sandbox: `%s` (pid %ld) of `%s` was not recorded: killing it", real, pid,
-                 dir);
-        proc_ref_kill_wait(&ref, 5000);
-    }
-    closedir(d);
-}
-
 int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
 {
     struct json_object *o = state_load(state_dir, err);
@@ -580,12 +524,11 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
     struct proc_ref daemon = state_process(o, "daemon");
     if (daemon.pid > 0 && daemon.pid != getpid())
         proc_ref_kill_wait(&daemon, 5000);
+    /* Every process of the VM was recorded before it could exec (the
+     * driver's exec gate, vm_spawned): one the daemon died before recording
+     * never ran, and exited. */
     struct proc_ref procs[VM_HOST_PIDS_MAX];
     vm_kill_recorded(procs, state_vm_processes(o, procs, VM_HOST_PIDS_MAX), 5000);
-    /* A daemon killed before it recorded them: its VMM or virtiofsd named by
-     * the binary and this sandbox's own dirs on their command line. */
-    kill_strays(o, "vmm_binary", "run_dir");
-    kill_strays(o, "virtiofsd_binary", "share_root");
     /* The VMM is gone and its taps with it: the veths' qdiscs remain. */
     cleanup_kerr struct kerr *net_err = NULL;
     struct json_object *v;
