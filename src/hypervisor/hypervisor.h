@@ -177,6 +177,8 @@ extern const struct hypervisor_ops qemu_ops;
 extern const struct hypervisor_ops dragonball_ops; /* the built-in VMM, kata-vmm */
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
+/* The drivers of this build, one by one (NULL past the last). */
+const struct hypervisor_ops *hypervisor_at(size_t i);
 
 /* Most host processes one VM has (the VMM and its helper daemons). */
 #define VM_HOST_PIDS_MAX 8
