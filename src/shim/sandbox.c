@@ -308,7 +308,8 @@ int sandbox_boot(struct shim *shim, const struct sandbox_boot_args *args, struct
         return kerr_wrap(err, "boot sandbox `%s`: configuration", sandbox_id);
     if (pod_config_apply(sb->cfg, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    const struct hypervisor_ops *ops = hypervisor_find(sb->cfg->hypervisor.name);
+    const struct hypervisor_ops *ops =
+        args->driver ? args->driver : hypervisor_find(sb->cfg->hypervisor.name);
     if (ops == NULL)
         return kerr_make(err, ENOTSUP, "boot sandbox `%s`: no driver for hypervisor `%s`",
                          sandbox_id, sb->cfg->hypervisor.name);

@@ -173,6 +173,9 @@ struct sandbox_boot_args {
     /* Its rootfs as a disk (may be NULL): blockroot_boot_prepare may attach
      * it at boot, or free it (and set NULL) to share the files instead. */
     struct blockroot **rootfs;
+    /* The hypervisor driver; NULL: the configuration's (unit tests give a
+     * mock). */
+    const struct hypervisor_ops *driver;
 };
 int sandbox_boot(struct shim *shim, const struct sandbox_boot_args *args, struct kerr **err);
 void sandbox_teardown(struct shim *shim);
