@@ -228,7 +228,8 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
                                          .spec = spec,
                                          .container_id = req->id,
                                          .rootfs_path = host_rootfs,
-                                         .rootfs = &br};
+                                         .rootfs = &br,
+                                         .vmm_exited = shim_all_stopped};
         r = sandbox_boot(shim, &boot, err);
         booted = true;
     } else {
@@ -236,7 +237,7 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
     }
     if (r < 0) {
         if (booted)
-            sandbox_teardown(shim);
+            shim_teardown(shim);
         blockroot_free(br);
         free(host_rootfs);
         return kerr_wrap(err, "create container `%s`", req->id);
@@ -289,7 +290,7 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
         kerr_wrap(err, "create container `%s`", req->id);
         container_destroy(shim, c);
         if (booted || shim->containers == NULL)
-            sandbox_teardown(shim);
+            shim_teardown(shim);
         return -1;
     }
     *out = c;
@@ -472,6 +473,16 @@ void shim_all_stopped(struct shim *shim, uint32_t status)
                 process_exited(p, status);
         process_exited(&c->init, status);
     }
+}
+
+void shim_teardown(struct shim *shim)
+{
+    if (shim->sandbox == NULL)
+        return;
+    sandbox_stop(shim);
+    while (shim->containers)
+        container_destroy(shim, shim->containers);
+    sandbox_free(shim);
 }
 
 void container_destroy(struct shim *shim, struct container *c)

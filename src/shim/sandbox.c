@@ -120,7 +120,8 @@ static void vmm_exited(struct loop_watch *w, uint32_t events, void *data)
     sb->vmm_status = status;
     log_warn("sandbox `%s`: the VMM exited (wait status %d)", sb->id, status);
     agent_client_close(shim);
-    shim_all_stopped(shim, 255);
+    if (sb->vmm_exited)
+        sb->vmm_exited(shim, 255);
 }
 
 static void sandbox_fill_vm_config(struct sandbox *sb)
@@ -296,6 +297,7 @@ int sandbox_boot(struct shim *shim, const struct sandbox_boot_args *args, struct
     sb->vmm_pidfd = -1;
     sb->share_fd = sb->mounts_fd = -1;
     sb->id = xstrdup(sandbox_id);
+    sb->vmm_exited = args->vmm_exited;
     cleanup_free char *state_root = shim_state_root();
     cleanup_free char *shared_root = shim_shared_root();
     sb->state_dir = xasprintf("%s/%s", state_root, sandbox_id);
@@ -376,7 +378,7 @@ static void state_dir_remove(const char *state_dir)
         log_warn("%s", e->msg);
 }
 
-void sandbox_teardown(struct shim *shim)
+void sandbox_stop(struct shim *shim)
 {
     struct sandbox *sb = shim->sandbox;
     if (sb == NULL)
@@ -393,16 +395,24 @@ void sandbox_teardown(struct shim *shim)
     sb->vmm_watch = NULL;
     if (sb->vmm_pidfd >= 0)
         close(sb->vmm_pidfd);
+    sb->vmm_pidfd = -1;
     if (sb->vm_started) {
         cleanup_kerr struct kerr *e = NULL;
         if (sb->vm.ops->stop(&sb->vm, 2000000000ull, &e) < 0)
             log_warn("sandbox `%s`: %s", sb->id, e->msg);
     }
+    sb->vm_started = false;
     if (sb->vm.ops)
         vm_release(&sb->vm);
+    sb->vm.ops = NULL;
     sandbox_network_teardown(sb); /* the VMM is gone: its taps with it */
-    while (shim->containers)
-        container_destroy(shim, shim->containers);
+}
+
+void sandbox_free(struct shim *shim)
+{
+    struct sandbox *sb = shim->sandbox;
+    if (sb == NULL)
+        return;
     share_tree_remove(sb);
     state_dir_remove(sb->state_dir);
     kata_config_free(sb->cfg);

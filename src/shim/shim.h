@@ -122,8 +122,9 @@ struct sandbox {
     int vmm_status;
     char *netns_path; /* the pod's netns with our taps (state.json), NULL: no NIC */
     struct sandbox_network *net;
-    struct proc_ref daemon_ref, vmm_ref;       /* recorded in state.json */
-    struct proc_ref vm_refs[VM_HOST_PIDS_MAX]; /* the VM's host processes, likewise */
+    struct proc_ref daemon_ref, vmm_ref;                    /* recorded in state.json */
+    struct proc_ref vm_refs[VM_HOST_PIDS_MAX];              /* the VM's host processes, likewise */
+    void (*vmm_exited)(struct shim *shim, uint32_t status); /* sandbox_boot_args */
 };
 
 struct shim {
@@ -176,9 +177,16 @@ struct sandbox_boot_args {
     /* The hypervisor driver; NULL: the configuration's (unit tests give a
      * mock). */
     const struct hypervisor_ops *driver;
+    /* Called when the VMM exits on its own (every process is stopped with
+     * status); may be NULL. */
+    void (*vmm_exited)(struct shim *shim, uint32_t status);
 };
 int sandbox_boot(struct shim *shim, const struct sandbox_boot_args *args, struct kerr **err);
-void sandbox_teardown(struct shim *shim);
+/* The teardown, in two steps around the containers' own (shim_teardown):
+ * stop: DestroySandbox, the VMM stopped, the taps gone; free: the share
+ * tree and the state dir removed, shim->sandbox NULL. */
+void sandbox_stop(struct shim *shim);
+void sandbox_free(struct shim *shim);
 int sandbox_state_write(struct shim *shim, struct kerr **err);
 int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err);
 /* The pid Task calls report for a container: the VMM's (as Kata's shim
@@ -239,6 +247,9 @@ void process_start_done(struct process *p);
 void process_wait_begin(struct shim *shim, struct process *p);
 void process_exited(struct process *p, uint32_t status);
 void container_destroy(struct shim *shim, struct container *c);
+/* The sandbox goes: its VM stopped, then every container destroyed (their
+ * binds and disks released once the VMM holds them no more), then its dirs. */
+void shim_teardown(struct shim *shim);
 void shim_all_stopped(struct shim *shim, uint32_t status);
 /* Deferred Wait */
 void process_add_waiter(struct process *p, struct ttrpc_call *call);

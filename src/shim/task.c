@@ -173,7 +173,7 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
     shim_publish(shim, "/tasks/delete", &ev.base);
     container_destroy(shim, c);
     if (shim->containers == NULL)
-        sandbox_teardown(shim); /* the last container: the VM goes */
+        shim_teardown(shim); /* the last container: the VM goes */
     ttrpc_call_reply(call, &resp.base);
 }
 

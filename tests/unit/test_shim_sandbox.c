@@ -73,7 +73,7 @@ static void fixture_init(struct fixture *f, unsigned dial_timeout)
 
 static void fixture_fini(struct fixture *f)
 {
-    sandbox_teardown(&f->shim);
+    shim_teardown(&f->shim);
     loop_free(f->shim.loop);
     cleanup_free char *cmd = xasprintf("rm -rf '%s'", f->dir);
     if (system(cmd) != 0)
@@ -141,7 +141,7 @@ TEST(a_sandbox_boots_against_the_fake_agent_and_tears_down)
     struct proc_ref rec = recorded_vmm(f.state_dir);
     CHECK_INT(rec.pid, vmm);
     CHECK(proc_ref_alive(&rec));
-    sandbox_teardown(&f.shim);
+    shim_teardown(&f.shim);
     CHECK(f.shim.sandbox == NULL);
     CHECK_INT(mock.calls->destroy_sandbox, 1);
     CHECK_INT(mock.stops, 1);
@@ -158,7 +158,7 @@ TEST(a_vm_that_does_not_boot_is_an_error_and_leaves_nothing)
     cleanup_kerr struct kerr *e = NULL;
     CHECK_INT(boot(&f, &e), -1);
     CHECK_CONTAINS(e->msg, "boot sandbox `" SANDBOX_ID "`: mock: the VM does not boot");
-    sandbox_teardown(&f.shim);
+    shim_teardown(&f.shim);
     CHECK_INT(mock.stops, 0); /* never started */
     CHECK(!exists(f.state_dir));
     fixture_fini(&f);
@@ -178,7 +178,7 @@ TEST(an_agent_that_never_answers_fails_within_dial_timeout)
     CHECK_CONTAINS(e->msg, f.conf);
     pid_t vmm = f.shim.sandbox->vm.pid;
     CHECK(vmm > 0);
-    sandbox_teardown(&f.shim);
+    shim_teardown(&f.shim);
     CHECK_INT(mock.stops, 1);
     CHECK(kill(vmm, 0) < 0 && errno == ESRCH);
     CHECK(!exists(f.state_dir));
@@ -262,10 +262,9 @@ TEST(the_cleanup_spares_a_pid_whose_start_time_differs)
     }
     struct proc_ref real;
     CHECK_INT(proc_ref_of(other, &real), 0);
-    cleanup_free char *state =
-        xasprintf("{\"sandbox_id\": \"" SANDBOX_ID "\", \"vm_processes\": "
-                  "[{\"pid\": %d, \"start\": %llu}]}",
-                  (int)other, (unsigned long long)real.start + 1);
+    cleanup_free char *state = xasprintf("{\"sandbox_id\": \"" SANDBOX_ID "\", \"vm_processes\": "
+                                         "[{\"pid\": %d, \"start\": %llu}]}",
+                                         (int)other, (unsigned long long)real.start + 1);
     CHECK_INT(mkdir_all(f.state_dir, 0700, NULL), 0);
     write_file(f.state_dir, "state.json", state, 0600);
     cleanup_kerr struct kerr *e = NULL;
