@@ -9,6 +9,7 @@
 #include "vm_process.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,9 @@
 #include <unistd.h>
 
 struct mock_driver mock;
+/* Held open by the test process only: a stand-in VMM that outlives its
+ * daemon still ends with the test (read end at EOF), failed or not. */
+static int lifeline[2] = {-1, -1};
 
 void mock_reset(void)
 {
@@ -35,6 +39,8 @@ void mock_reset(void)
     };
     mock.guest_path = "18/00";
     mock.agent_fd = -1;
+    if (lifeline[0] < 0 && pipe2(lifeline, O_CLOEXEC) < 0)
+        abort();
     if (calls == NULL) {
         calls =
             mmap(NULL, sizeof(*calls), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -120,6 +126,12 @@ static bool channel_closed(int fd)
     return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
+/* Ends with its agent channel, or with the test when it outlives that. */
+static bool stand_in_done(int channel)
+{
+    return mock.vm_outlives_agent ? channel_closed(lifeline[0]) : channel_closed(channel);
+}
+
 static void stand_in_vmm(int fd)
 {
     if (mock.vm == MOCK_VM_AGENT) {
@@ -130,14 +142,12 @@ static void stand_in_vmm(int fd)
         int watch = dup(fd);
         if (server == NULL || watch < 0 || ttrpc_server_add_stream(server, fd, false, NULL) < 0)
             _exit(1);
-        while (mock.vm_outlives_agent || !channel_closed(watch))
+        while (!stand_in_done(watch))
             loop_run_once(loop, 100, NULL);
         _exit(0);
     }
-    while (mock.vm_outlives_agent)
-        pause();
     char buf[4096];
-    while (read(fd, buf, sizeof(buf)) > 0)
+    while (read(mock.vm_outlives_agent ? lifeline[0] : fd, buf, sizeof(buf)) > 0)
         ; /* never answered */
     _exit(0);
 }
@@ -160,6 +170,7 @@ static int mock_start(struct vm *vm, struct kerr **err)
         abort();
     if (pid == 0) {
         close(sv[0]);
+        close(lifeline[1]);
         vm_exec_gate_wait(&gate);
         stand_in_vmm(sv[1]);
     }
