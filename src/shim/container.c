@@ -229,6 +229,7 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
                                          .container_id = req->id,
                                          .rootfs_path = host_rootfs,
                                          .rootfs = &br,
+                                         .driver = shim->driver,
                                          .vmm_exited = shim_all_stopped};
         r = sandbox_boot(shim, &boot, err);
         booted = true;

@@ -134,6 +134,9 @@ struct shim {
     struct sandbox *sandbox;
     struct container *containers;
     bool quit;
+    /* The hypervisor driver the first Create boots the VM with; NULL: the
+     * configuration's (unit tests set a mock). */
+    const struct hypervisor_ops *driver;
     unsigned next_disk; /* numbers the VM's disk ids */
     uint64_t next_process_serial;
 };

@@ -275,3 +275,35 @@ TEST(the_cleanup_spares_a_pid_whose_start_time_differs)
     waitpid(other, NULL, 0);
     fixture_fini(&f);
 }
+
+/* A container's Create boots the sandbox: with shared_fs = "none" a rootfs
+ * that is no block device cannot reach the guest.  The error names the
+ * container, the key and the rootfs; the VM never starts; nothing is left. */
+TEST(a_create_whose_rootfs_cannot_reach_the_guest_fails_and_leaves_nothing)
+{
+    struct fixture f;
+    fixture_init(&f, 10);
+    mock.vm = MOCK_VM_AGENT;
+    f.shim.driver = &mock_ops;
+    cleanup_free char *bundle = xasprintf("%s/bundle", f.dir);
+    cleanup_free char *rootfs = xasprintf("%s/rootfs", bundle);
+    CHECK_INT(mkdir_all(rootfs, 0755, NULL), 0);
+    write_file(bundle, "config.json",
+               "{\"ociVersion\": \"1.1.0\", \"root\": {\"path\": \"rootfs\"}, "
+               "\"process\": {\"args\": [\"true\"], \"cwd\": \"/\"}}",
+               0644);
+    Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+    req.id = SANDBOX_ID;
+    req.bundle = bundle;
+    struct container *c = NULL;
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK_INT(container_create(&f.shim, &req, &c, &e), -1);
+    CHECK(c == NULL);
+    CHECK_CONTAINS(e->msg, "create container `" SANDBOX_ID "`: boot sandbox `" SANDBOX_ID "`");
+    CHECK_CONTAINS(e->msg, "shared_fs = \"none\" in `");
+    CHECK_CONTAINS(e->msg, rootfs);
+    CHECK_INT(mock.starts, 0);
+    CHECK(f.shim.sandbox == NULL && f.shim.containers == NULL);
+    CHECK(!exists(f.state_dir));
+    fixture_fini(&f);
+}
