@@ -28,6 +28,11 @@ const struct hypervisor_ops *hypervisor_find(const char *name)
     return NULL;
 }
 
+const struct hypervisor_ops *hypervisor_at(size_t i)
+{
+    return i < ARRAY_SIZE(drivers) ? drivers[i] : NULL;
+}
+
 void vm_capabilities(const struct hypervisor_ops *ops, const struct vm_config *cfg,
                      struct vm_capabilities *caps)
 {

@@ -135,6 +135,52 @@ static void log_wait_relay(const char *path, uint64_t timeout_ns)
     }
 }
 
+int vm_exec_gate_open(struct vm_exec_gate *g, struct kerr **err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return kerr_make(err, errno, "exec gate: pipe");
+    g->rd = p[0];
+    g->wr = p[1];
+    return 0;
+}
+
+void vm_exec_gate_wait(struct vm_exec_gate *g)
+{
+    char go;
+    ssize_t n;
+    close(g->wr); /* the parent's copy alone keeps the gate open */
+    while ((n = read(g->rd, &go, 1)) < 0 && errno == EINTR)
+        ;
+    if (n != 1)
+        _exit(125); /* the parent is gone or did not record us: never exec */
+    close(g->rd);
+}
+
+int vm_exec_gate_pass(struct vm_exec_gate *g, pid_t pid,
+                      int (*record)(void *data, struct kerr **err), void *data, struct kerr **err)
+{
+    close(g->rd);
+    g->rd = -1;
+    int r = record ? record(data, err) : 0;
+    if (r == 0 && write(g->wr, "x", 1) != 1)
+        r = kerr_make(err, errno, "exec gate: let process %d go", (int)pid);
+    close(g->wr);
+    g->wr = -1;
+    if (r < 0) { /* the child sees the gate closed and exits */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return kerr_wrap(err, "record process %d", (int)pid);
+    }
+    return 0;
+}
+
+int vm_spawned_record(void *data, struct kerr **err)
+{
+    struct vm *vm = data;
+    return vm->spawned ? vm->spawned(vm, vm->spawned_data, err) : 0;
+}
+
 int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
              void (*child_setup)(struct vm *vm), struct kerr **err)
 {
@@ -151,15 +197,21 @@ int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
     } else if (pipe2(console, O_CLOEXEC) < 0) {
         return kerr_make(err, errno, "%s console pipe", what);
     }
-    pid_t pid = fork();
+    struct vm_exec_gate gate = {-1, -1};
+    pid_t pid = vm_exec_gate_open(&gate, err) < 0 ? -2 : fork();
     if (pid < 0) {
         int saved = errno;
         if (console[0] >= 0)
             close(console[0]);
         close(console[1]);
+        if (pid == -2)
+            return kerr_wrap(err, "start %s", what);
+        close(gate.rd);
+        close(gate.wr);
         return kerr_make(err, saved, "fork %s", what);
     }
     if (pid == 0) {
+        vm_exec_gate_wait(&gate);
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
         dup2(console[1], 1);
@@ -178,6 +230,12 @@ int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
     }
     close(console[1]);
     vm->pid = pid;
+    if (vm_exec_gate_pass(&gate, pid, vm_spawned_record, vm, err) < 0) {
+        vm->pid = 0;
+        if (console[0] >= 0)
+            close(console[0]);
+        return kerr_wrap(err, "start %s", what);
+    }
     vm->console_fd = console[0];
     return 0;
 }
@@ -447,6 +505,8 @@ int vm_start_virtiofsd(struct vm *vm, struct kerr **err)
         .extra_args = vm->cfg.virtiofsd_extra_args,
         .socket_path = sock,
         .log_path = log,
+        .spawned = vm_spawned_record,
+        .spawned_data = vm,
     };
     if (virtiofsd_start(&vm->virtiofsd, &cfg, err) < 0)
         return kerr_wrap(err, "start virtio-fs share `%s`", vm->cfg.shared_dir);
