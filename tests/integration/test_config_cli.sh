@@ -108,6 +108,9 @@ for hv in qemu clh fc dragonball stratovirt; do
     fail "-S dragonball: capabilities" ;;
   clh) [ "$(env_field Hypervisor.Capabilities.NeedsBinary)/$(env_field Hypervisor.Capabilities.BlockHotplug)/$(env_field Hypervisor.Capabilities.Pause)/$(env_field Hypervisor.Capabilities.RunsWithoutKVM)" = True/True/True/False ] ||
     fail "-S clh: capabilities" ;;
+  stratovirt) [ "$(env_field Hypervisor.Capabilities.RunsWithoutKVM)" = False ] &&
+    [ "$(env_field Hypervisor.Capabilities.NeedsVhostVsock)" = True ] ||
+    fail "-S stratovirt: capabilities" ;;
   *) ! env_field Hypervisor.Capabilities >/dev/null 2>&1 || fail "-S $hv: capabilities without a driver" ;;
   esac
   out=$(manager -L)
