@@ -815,7 +815,7 @@ TEST(start_refuses_what_it_cannot_run)
     cleanup_kerr struct kerr *err = NULL;
     CHECK_INT(vm.ops->start(&vm, &err), -1);
     if (vm.accel == VM_ACCEL_KVM)
-        CHECK_CONTAINS(err->msg, "Cloud Hypervisor `/nonexistent/cloud-hypervisor`");
+        CHECK_CONTAINS(err->msg, "hypervisor `/nonexistent/cloud-hypervisor`");
     else
         CHECK_CONTAINS(err->msg, "hypervisor `clh` needs KVM");
     CHECK_INT(vm.pid, 0);
