@@ -1,6 +1,5 @@
 /* Cloud Hypervisor's REST API over a unix socket (see ch_client.h). */
 #include "ch_client.h"
-#include "channel.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -15,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HEADERS_MAX (16u << 10) /* an answer's status line and headers */
@@ -206,6 +207,7 @@ int ch_request(const struct ch_client *c, const char *method, const char *endpoi
     curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never a proxy from the environment */
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, deadline_ms(c->timeout_ns));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, deadline_ms(c->timeout_ns));
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->answer_max);
@@ -252,6 +254,29 @@ static int wait_fd(int fd, short events, uint64_t deadline)
         if (r < 0 && errno != EINTR)
             return -errno;
     }
+}
+
+/* A non-blocking connection to path: a VMM whose listen backlog is full
+ * (its API thread stuck) makes connect() fail with EAGAIN, retried until the
+ * deadline, instead of blocking for good. */
+static int connect_by(const char *path, uint64_t deadline, struct kerr **err)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return kerr_make(err, ENAMETOOLONG, "connect to `%s`", path);
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return kerr_make(err, errno, "socket for `%s`", path);
+    while (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            return kerr_make(err, errno, "connect to `%s`", path);
+        if (now_ns() >= deadline)
+            return kerr_make(err, ETIMEDOUT, "connect to `%s`", path);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return steal_fd(&fd);
 }
 
 /* The request's bytes, the fds with the first of them. */
@@ -382,6 +407,10 @@ static int read_answer(int fd, struct raw_answer *a, size_t max, uint64_t deadli
                 continue;
             }
             a->header_len = (size_t)(blank - a->buf) + 4;
+            if (a->header_len > HEADERS_MAX) {
+                *what = "headers larger than 16 KiB";
+                return -EPROTO;
+            }
             int r = parse_head(a, max, what);
             if (r < 0)
                 return r;
@@ -403,10 +432,9 @@ int ch_request_fds(const struct ch_client *c, const char *method, const char *en
         return kerr_make(err, E2BIG, "`%s %s`: %zu descriptors, at most %d", method, endpoint,
                          n_fds, CH_FDS_MAX);
     uint64_t deadline = now_ns() + c->timeout_ns;
-    cleanup_close int fd = unix_connect(c->socket_path, err);
+    cleanup_close int fd = connect_by(c->socket_path, deadline, err);
     if (fd < 0)
         return kerr_wrap(err, "`%s %s`", method, endpoint);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     size_t body_len = body ? strlen(body) : 0;
     cleanup_free char *request = xasprintf(
         "%s %s%s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"

@@ -341,14 +341,8 @@ static int check_config(const struct vm *vm, struct kerr **err)
                          "svm");
     if (cfg->hypervisor_path == NULL || *cfg->hypervisor_path == '\0')
         return kerr_make(err, EINVAL, "[hypervisor.clh] path: no Cloud Hypervisor binary set");
-    if (access(cfg->hypervisor_path, X_OK) < 0)
-        return kerr_make(err, errno, "Cloud Hypervisor `%s`", cfg->hypervisor_path);
-    if (access(cfg->kernel, R_OK) < 0)
-        return kerr_make(err, errno, "guest kernel `%s`", cfg->kernel);
-    if (cfg->initrd && access(cfg->initrd, R_OK) < 0)
-        return kerr_make(err, errno, "guest initrd `%s`", cfg->initrd);
-    if (cfg->image && access(cfg->image, R_OK) < 0)
-        return kerr_make(err, errno, "guest image `%s`", cfg->image);
+    if (vm_check_files(vm, err) < 0)
+        return -1;
     enum vm_shared_fs fs = vm_shared_fs_kind(cfg->shared_fs, err);
     if ((int)fs < 0)
         return -1;
@@ -366,8 +360,6 @@ static int check_config(const struct vm *vm, struct kerr **err)
         if (d->scsi)
             return kerr_make(err, ENOTSUP, "block device `%s`: Cloud Hypervisor has no virtio-scsi",
                              d->path);
-        if (access(d->path, d->readonly ? R_OK : R_OK | W_OK) < 0)
-            return kerr_make(err, errno, "block device `%s`", d->path);
     }
     return 0;
 }

@@ -449,14 +449,8 @@ static int check_config(const struct vm *vm, struct kerr **err)
                          "vmx or svm");
     if (cfg->hypervisor_path == NULL || *cfg->hypervisor_path == '\0')
         return kerr_make(err, EINVAL, "[hypervisor.firecracker] path: no Firecracker binary set");
-    if (access(cfg->hypervisor_path, X_OK) < 0)
-        return kerr_make(err, errno, "Firecracker `%s`", cfg->hypervisor_path);
-    if (access(cfg->kernel, R_OK) < 0)
-        return kerr_make(err, errno, "guest kernel `%s`", cfg->kernel);
-    if (cfg->initrd && access(cfg->initrd, R_OK) < 0)
-        return kerr_make(err, errno, "guest initrd `%s`", cfg->initrd);
-    if (cfg->image && access(cfg->image, R_OK) < 0)
-        return kerr_make(err, errno, "guest image `%s`", cfg->image);
+    if (vm_check_files(vm, err) < 0)
+        return -1;
     if (cfg->vcpus > FC_VCPUS_MAX)
         return kerr_make(err, EINVAL, "%u vCPUs: Firecracker runs at most %u", cfg->vcpus,
                          FC_VCPUS_MAX);
@@ -477,8 +471,6 @@ static int check_config(const struct vm *vm, struct kerr **err)
         if (d->scsi)
             return kerr_make(err, ENOTSUP, "block device `%s`: Firecracker has no virtio-scsi",
                              d->path);
-        if (access(d->path, d->readonly ? R_OK : R_OK | W_OK) < 0)
-            return kerr_make(err, errno, "block device `%s`", d->path);
     }
     return 0;
 }

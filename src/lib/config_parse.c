@@ -373,7 +373,7 @@ static void set_defaults(struct kata_config *cfg)
         hv->machine_type = xstrdup("q35");
     else if (hv->kind == KATA_HV_STRATOVIRT)
         hv->machine_type = xstrdup("microvm");
-    cfg->agent.dial_timeout = 45;
+    cfg->agent.dial_timeout = 60; /* TCG boots are slow */
     cfg->runtime.internetworking_model = xstrdup("tcfilter");
 }
 

@@ -30,6 +30,7 @@ enum fake_mode {
     FAKE_ANSWER,  /* read the request, answer, wait for the client to close */
     FAKE_SILENT,  /* read the request, never answer */
     FAKE_HANG_UP, /* read the request, close */
+    FAKE_CLOSE,   /* read the request, answer, close at once */
     FAKE_STREAM,  /* answer 200 without a length and write until the client leaves */
 };
 
@@ -113,6 +114,9 @@ static void *fake_run(void *arg)
             wait_close(fd);
             break;
         case FAKE_HANG_UP:
+            break;
+        case FAKE_CLOSE:
+            send(fd, ex->answer, strlen(ex->answer), MSG_NOSIGNAL);
             break;
         case FAKE_STREAM: {
             const char *head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n";
@@ -460,6 +464,95 @@ TEST(fds_request_errors_timeouts_oversize_and_hang_up)
     CHECK_INT(e5->status, EFBIG);
 }
 
+TEST(fds_request_refuses_malformed_answers)
+{
+    static char long_headers[20000];
+    size_t off = (size_t)snprintf(long_headers, sizeof(long_headers), "HTTP/1.1 200 OK\r\n");
+    while (off < 18000)
+        off += (size_t)snprintf(long_headers + off, sizeof(long_headers) - off, "X-Pad: %0100d\r\n",
+                                0);
+    snprintf(long_headers + off, sizeof(long_headers) - off, "\r\n");
+    const struct {
+        const char *answer, *what;
+    } cases[] = {
+        {"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP answer"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n", "a bad Content-Length"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "a bad Content-Length"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+         "Transfer-Encoding"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "before a complete answer"},
+        {long_headers, "headers larger than 16 KiB"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        /* The server closes after its answer: a short body ends at EOF. */
+        struct fake *f = fake_one(FAKE_CLOSE, cases[i].answer);
+        CHECK(f);
+        struct ch_client c;
+        ch_client_init(&c, f->path, 5 * SECOND);
+        int fd = 0;
+        cleanup_kerr struct kerr *err = NULL;
+        int rc = ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &err);
+        fake_stop(f);
+        free(f);
+        CHECK_INT(rc, -1);
+        CHECK_INT(err->status, EPROTO);
+        CHECK_CONTAINS(err->msg, "`PUT vm.add-net`");
+        CHECK_CONTAINS(err->msg, cases[i].what);
+    }
+    /* A body without a length ends at EOF. */
+    struct fake *f = fake_one(FAKE_CLOSE, "HTTP/1.1 200 OK\r\n\r\n{\"id\":\"n\"}");
+    CHECK(f);
+    struct ch_client c;
+    ch_client_init(&c, f->path, 5 * SECOND);
+    struct ch_answer a;
+    int fd = 0;
+    cleanup_kerr struct kerr *err = NULL;
+    int rc = ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, &a, &err);
+    fake_stop(f);
+    free(f);
+    CHECK_INT(rc, 0);
+    CHECK_STR(a.body, "{\"id\":\"n\"}");
+    ch_answer_release(&a);
+}
+
+TEST(a_full_listen_backlog_fails_in_time_instead_of_blocking)
+{
+    char dir[] = "/tmp/test-clh-backlog.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    cleanup_free char *path = xasprintf("%s/api.sock", dir);
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+    CHECK(bind(l, (struct sockaddr *)&addr, sizeof(addr)) == 0 && listen(l, 0) == 0);
+    /* Fill the backlog: nobody accepts. */
+    int pending[64];
+    size_t n = 0;
+    for (; n < ARRAY_SIZE(pending); n++) {
+        pending[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (connect(pending[n], (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+            close(pending[n]);
+            break;
+        }
+    }
+    struct ch_client c;
+    ch_client_init(&c, path, SECOND / 5);
+    int fd = 0;
+    cleanup_kerr struct kerr *e1 = NULL, *e2 = NULL;
+    int rc1 = ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &e1);
+    int rc2 = ch_request(&c, "GET", "vmm.ping", NULL, NULL, &e2);
+    for (size_t i = 0; i < n; i++)
+        close(pending[i]);
+    close(l);
+    unlink(path);
+    rmdir(dir);
+    CHECK(n < ARRAY_SIZE(pending));
+    CHECK_INT(rc1, -1);
+    CHECK_INT(e1->status, ETIMEDOUT);
+    CHECK_CONTAINS(e1->msg, "`PUT vm.add-net`: connect to");
+    CHECK_INT(rc2, -1);
+    CHECK_CONTAINS(e2->msg, "`GET vmm.ping`");
+}
+
 /* ---- the driver's bodies ---- */
 
 static struct json_object *parse_body(char *text)
@@ -722,7 +815,7 @@ TEST(start_refuses_what_it_cannot_run)
     cleanup_kerr struct kerr *err = NULL;
     CHECK_INT(vm.ops->start(&vm, &err), -1);
     if (vm.accel == VM_ACCEL_KVM)
-        CHECK_CONTAINS(err->msg, "Cloud Hypervisor `/nonexistent/cloud-hypervisor`");
+        CHECK_CONTAINS(err->msg, "hypervisor `/nonexistent/cloud-hypervisor`");
     else
         CHECK_CONTAINS(err->msg, "hypervisor `clh` needs KVM");
     CHECK_INT(vm.pid, 0);

@@ -566,7 +566,7 @@ TEST(defaults_fill_unset_keys)
     CHECK_INT(cfg->hypervisor.default_memory, 2048);
     CHECK_INT(cfg->hypervisor.default_vcpus, 1);
     CHECK_STR(cfg->hypervisor.shared_fs, "virtio-fs");
-    CHECK_INT(cfg->agent.dial_timeout, 45);
+    CHECK_INT(cfg->agent.dial_timeout, 60);
     CHECK_STR(cfg->runtime.internetworking_model, "tcfilter");
     CHECK_INT(kata_strv_len(cfg->warnings), 0);
 }

@@ -133,7 +133,7 @@ TEST(start_refuses_what_it_cannot_run_naming_the_key)
     CHECK_CONTAINS(jailer, "[hypervisor.firecracker] jailer_path `/usr/bin/jailer`: starting "
                            "Firecracker through its jailer is not implemented");
     CHECK_CONTAINS(tcg, "hypervisor `firecracker` needs KVM");
-    CHECK_CONTAINS(binary, "Firecracker `/nonexistent/firecracker`");
+    CHECK_CONTAINS(binary, "hypervisor `/nonexistent/firecracker`");
     CHECK_CONTAINS(scsi_msg, "block device `/dev/null`: Firecracker has no virtio-scsi");
     CHECK_CONTAINS(id_msg, "block device `/dev/null`: its id `root-fs.1` is not a Firecracker "
                            "drive_id");
