@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -482,6 +483,11 @@ static int fc_start(struct vm *vm, struct kerr **err)
     struct fc_state *st = fc_state(vm);
     vm->agent_socket = xasprintf("%s/kata.hvsock", vm->cfg.run_dir);
     st->api_socket = xasprintf("%s/firecracker.socket", vm->cfg.run_dir);
+    /* Firecracker binds both; a unix socket's path has at most 107 bytes. */
+    if (strlen(st->api_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return kerr_make(err, ENAMETOOLONG,
+                         "API socket `%s`: a unix socket path is at most %zu bytes", st->api_socket,
+                         sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
     unlink(vm->agent_socket); /* the run directory is ours: nothing else can be there */
     unlink(st->api_socket);
     vm->vsock = true; /* the agent listens on vsock; we reach it through the VMM's socket */

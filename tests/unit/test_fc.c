@@ -129,6 +129,15 @@ TEST(start_refuses_what_it_cannot_run_naming_the_key)
     cleanup_free char *id_msg = start_error(&cfg, VM_ACCEL_KVM);
     scsi.id = "drive_3";
     cleanup_free char *reserved = start_error(&cfg, VM_ACCEL_KVM);
+    char longdir[160];
+    memset(longdir, 'd', sizeof(longdir) - 1);
+    longdir[0] = '/';
+    longdir[sizeof(longdir) - 1] = '\0';
+    cfg.run_dir = longdir;
+    cfg.block_devices = NULL;
+    cfg.n_block_devices = 0;
+    cleanup_free char *too_long = start_error(&cfg, VM_ACCEL_KVM);
+    CHECK_CONTAINS(too_long, "a unix socket path is at most 107 bytes");
     CHECK_CONTAINS(fs, "[hypervisor.firecracker] shared_fs `virtio-fs`: Firecracker has no shared");
     CHECK_CONTAINS(jailer, "[hypervisor.firecracker] jailer_path `/usr/bin/jailer`: starting "
                            "Firecracker through its jailer is not implemented");
