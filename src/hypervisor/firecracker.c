@@ -636,6 +636,7 @@ static void fc_capabilities(const struct vm_config *cfg, struct vm_capabilities 
     caps->blk_hotplug = true; /* placeholder drives */
     caps->needs_binary = true;
     caps->runs_without_kvm = false;
+    caps->tap_by_name = true; /* NetworkInterface has host_dev_name only */
     caps->agent_channel = "hybrid vsock (kata.hvsock through the VMM)";
 }
 

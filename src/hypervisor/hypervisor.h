@@ -112,6 +112,10 @@ struct vm_capabilities {
     bool runs_without_kvm;     /* software emulation (TCG) works, if slowly */
     const char *agent_channel; /* how the agent is reached, for people */
     bool needs_vhost_vsock;    /* the agent is reached only over /dev/vhost-vsock */
+    /* The VMM opens each tap itself, by name (vm_net_device.name), and takes
+     * no fd: the caller makes its taps persistent and closes its fds before
+     * the start (a single-queue tap opens once), and removes them on delete. */
+    bool tap_by_name;
 };
 
 struct vm {

@@ -91,6 +91,7 @@ static void add_capabilities(struct toml_value *hv, const struct vm_capabilities
     set_bool(t, "RunsWithoutKVM", caps->runs_without_kvm);
     set_str(t, "AgentChannel", caps->agent_channel);
     set_bool(t, "NeedsVhostVsock", caps->needs_vhost_vsock);
+    set_bool(t, "TapByName", caps->tap_by_name);
 }
 
 /* The configured driver's capabilities; false when this build has no such
