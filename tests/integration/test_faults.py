@@ -500,3 +500,46 @@ def test_sigkill_during_delete_then_delete_force_leaves_nothing(rt, host, victim
     delete_force_bounded(rt, cid)
     assert_nothing_left(rt)
     same_id_runs_again_in(rt, host)
+
+
+# ---- virtiofsd slow to start (issue 13, item 2: the start-up window) ----
+#
+# The daemon listens on virtiofsd's socket before it starts virtiofsd or the
+# VMM, and QEMU realizes vhost-user-fs (and lets the guest run) only once
+# virtiofsd answers GET_FEATURES: a virtiofsd that starts late delays the
+# boot, never races the guest's mount.  QEMU greets on QMP only after that
+# too; the daemon's QMP session (which tells how a guest ended) must wait
+# for it as long as it waits for the boot (it once gave up after 10 s and
+# lost the session for the VM's life).
+SLOW_VIRTIOFSD_S = 12  # more than the QMP command timeout (10 s)
+
+
+def slow_virtiofsd(rt, seconds):
+    w = script(rt, "slow-virtiofsd", f'sleep {seconds}\nexec /usr/lib/qemu/virtiofsd "$@"\n')
+    edit_config(rt, virtio_fs_daemon=f'"{w}"', valid_virtio_fs_daemon_paths=f'["{w}"]')
+
+
+def test_a_slow_virtiofsd_delays_the_boot_and_the_container_runs(rt):
+    slow_virtiofsd(rt, SLOW_VIRTIOFSD_S)
+    b = rt.bundle("b", ["sh", "-c", "echo through-the-share > /tmp/x; cat /tmp/x"])
+    t0 = time.time()
+    holder = rt.create("c1", b)
+    assert time.time() - t0 >= SLOW_VIRTIOFSD_S  # the boot waited for virtiofsd
+    rt("start", "c1", check=True)
+    wait_gone(holder, timeout=rt.timeout)
+    assert rt.output("c1") == "through-the-share\n"
+    rt("delete", "c1", check=True)
+    assert_nothing_left(rt)
+
+
+@pytest.mark.parametrize("delay", [0, SLOW_VIRTIOFSD_S])
+def test_how_the_guest_ended_is_told_even_after_a_slow_virtiofsd(rt, delay):
+    if delay:
+        slow_virtiofsd(rt, delay)
+    edit_config(rt, initrd=f'"{ASSETS}/marker-initrd.img"')
+    b = rt.bundle("b", ["true"])
+    r = subprocess.run(rt.argv("create", "--bundle", b, "c1"), capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, env=rt.env, timeout=DELETE_BOUND * 2)
+    assert r.returncode != 0
+    assert "before the agent answered: the guest powered off" in r.stderr, r.stderr
+    assert_nothing_left(rt)
