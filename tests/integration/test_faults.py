@@ -405,8 +405,12 @@ def same_id_runs_again_in(rt, host):
 # are during `start` (the container's own process does it), while running
 # (an exec does it) and while a foreground exec runs (a second exec does it).
 
-CRASH_AGENT = ("pc=$(cut -d' ' -f9 /proc/1/syscall); "
-               "printf '\\017\\013' | dd of=/proc/1/mem bs=1 seek=$((pc)) conv=notrunc")
+# The site patched is the agent's epoll_pwait (281) or epoll_wait (232), where
+# its loop comes back (a site of another call might not be met again); dd's
+# report on stderr is output the agent relays: it wakes it up.
+CRASH_AGENT = ("while :; do set -- $(cat /proc/1/syscall); "
+               "case $1 in 232|281) break;; esac; done; "
+               "printf '\\017\\013' | dd of=/proc/1/mem bs=1 seek=$(($9)) conv=notrunc")
 
 
 def crash_agent_by_exec(rt, cid):
