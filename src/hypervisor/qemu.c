@@ -488,8 +488,13 @@ static int qemu_start(struct vm *vm, struct kerr **err)
     return 0;
 }
 
-/* The QMP session, negotiated on first use. */
-static struct qmp *qemu_qmp(struct vm *vm, struct kerr **err)
+/* The QMP session, negotiated on first use, waiting up to timeout_ns for
+ * QEMU's greeting.  QEMU greets only once its devices are realized, and a
+ * vhost-user device (virtio-fs) is realized only when its back-end answers:
+ * virtiofsd slow to start on a loaded host delays the greeting.  A wait that
+ * fails while QEMU lives leaves a new connection for the next try (the
+ * socket is QEMU's, server=on: it accepts again). */
+static struct qmp *qemu_qmp_within(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
     struct qemu_state *qs = qemu_state(vm);
     if (qs->qmp)
@@ -498,8 +503,15 @@ static struct qmp *qemu_qmp(struct vm *vm, struct kerr **err)
         kerr_make(err, ENOTCONN, "QMP of this VM is not connected");
         return NULL;
     }
-    qs->qmp = qmp_open(steal_fd(&qs->qmp_fd), QEMU_QMP_TIMEOUT_NS, err);
+    qs->qmp = qmp_open(steal_fd(&qs->qmp_fd), timeout_ns, err);
+    if (qs->qmp == NULL && vm->pid > 0)
+        qs->qmp_fd = unix_connect(qs->qmp_socket, NULL);
     return qs->qmp;
+}
+
+static struct qmp *qemu_qmp(struct vm *vm, struct kerr **err)
+{
+    return qemu_qmp_within(vm, QEMU_QMP_TIMEOUT_NS, err);
 }
 
 static int qemu_qmp_simple(struct vm *vm, const char *command, struct kerr **err)
@@ -727,8 +739,13 @@ static int qemu_agent_dial(struct vm *vm, struct kerr **err)
 static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
     /* Negotiated now, QMP gets QEMU's events: how the guest ended if QEMU
-     * exits before the agent answers (qemu_exit_reason). */
-    qemu_qmp(vm, NULL);
+     * exits before the agent answers (qemu_exit_reason).  Its greeting may
+     * wait for virtiofsd (qemu_qmp_within): bounded by the dial, as the
+     * boot is, not by the shorter QMP command timeout. */
+    uint64_t start = now_ns();
+    qemu_qmp_within(vm, timeout_ns, NULL);
+    uint64_t spent = now_ns() - start;
+    timeout_ns = spent < timeout_ns ? timeout_ns - spent : 1;
     if (vm->vsock)
         return qemu_agent_connect_vsock(vm, timeout_ns, err);
     if (vm->cfg.rootless)

@@ -261,10 +261,16 @@ static int boot_failed(struct sandbox *sb, struct kerr **cause, struct kerr **er
     }
     cleanup_free char *tail = console_tail(sb);
     kerr_clear(cause);
+    /* How the guest ended (a power-off, a reset or a panic), when the
+     * driver can tell. */
+    const char *reason = sb->vm.ops && sb->vm.ops->exit_reason
+                             ? sb->vm.ops->exit_reason(&sb->vm, sb->vmm_status)
+                             : NULL;
     return kerr_make(err, 0,
-                     "the VMM `%s` exited (status %d) before the agent answered; "
+                     "the VMM `%s` exited (status %d) before the agent answered%s%s; "
                      "the guest console ends: %s",
-                     sb->vm_cfg.hypervisor_path, exit_code_of(sb->vmm_status), tail);
+                     sb->vm_cfg.hypervisor_path, exit_code_of(sb->vmm_status), reason ? ": " : "",
+                     reason ? reason : "", tail);
 }
 
 /* The agent answers (grpc.Health/Check) within the dial timeout: over a

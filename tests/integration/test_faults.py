@@ -10,18 +10,30 @@ daemon (a QEMU VM per sandbox):
     at once, a guest that powers off at once, an agent that never answers, a
     full file system under the CLI's or the daemon's state dir:
     create fails within a bounded time with an error naming what failed, and
-    nothing is left.
+    nothing is left;
+  * the guest's agent crashing (it is the guest's init: the guest kernel
+    panics and the VMM exits) during start, while running and during an
+    exec; and SIGKILL of the CLI, the daemon, the VMM or virtiofsd while
+    `delete --force` runs: then `delete --force`, nothing left and the
+    host unchanged (taps and qdiscs in the container's netns, netns files
+    and nsfs mounts, cgroups, mounts and processes naming the container's
+    own id, compared before and after), and a new container of the same id
+    runs in the same netns.
 
 The daemon or the VMM SIGKILLed while the container runs are the cases of
 test_runtime_lifecycle.py (test_daemon_killed_then_delete_force_cleans_up,
 test_vmm_killed_container_reported_stopped): not repeated here."""
+import json
 import os
+import random
 import signal
 import subprocess
 import time
 
 import pytest
 
+from netns_env import Netns, subnet
+from netns_env import assert_clean as netns_assert_clean
 from runtime_bundle import mounts_under, processes_mentioning
 from test_runtime_lifecycle import (Runtime, children_of, daemon_pid, pid_alive,
                                     real_daemon_available, wait_gone)
@@ -263,4 +275,275 @@ def test_a_full_disk_under_the_state_dir_is_a_clear_error(rt, where):
         assert os.listdir(d) == []
     finally:
         subprocess.run(["umount", "-l", str(d)])
+    assert_nothing_left(rt)
+
+
+# ---- the host before and after: taps, netns, cgroups, mounts, processes ----
+#
+# The tests below give their container an id of their own (CID_PREFIX + a
+# random tag) and a CNI-like named netns with a veth, so that what the
+# runtime could leave on the host is attributable to them even while other
+# test runs share the machine: taps are made beside the veth in that netns,
+# a netns it made would be a /run/netns file or an nsfs mount, a cgroup
+# would carry the id.
+
+CID_PREFIX = "kflt"
+
+
+def unique_cid():
+    return f"{CID_PREFIX}{os.getpid() % 10000}{random.randrange(1000, 10000)}"
+
+
+def cgroup_dirs():
+    found = set()
+    for top, dirs, _ in os.walk("/sys/fs/cgroup"):
+        for d in dirs:
+            found.add(os.path.join(top, d))
+    return found
+
+
+def nsfs_mounts():
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f if " - nsfs " in line}
+
+
+class HostSnapshot:
+    """What the runtime could leave on the host, in names that can be ours."""
+
+    def __init__(self, cid, netns):
+        self.cid, self.netns = cid, netns
+        self.links = netns.links_names()
+        self.qdiscs = netns.qdiscs()
+        self.host_links = set(os.listdir("/sys/class/net"))
+        self.netns_files = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+        self.cgroups = cgroup_dirs()
+        self.nsfs = nsfs_mounts()
+
+    def assert_unchanged(self):
+        ns = self.netns
+        assert ns.links_names() == self.links, (self.links, ns.links())
+        assert ns.qdiscs() == self.qdiscs
+        netns_assert_clean(ns)
+        new_links = set(os.listdir("/sys/class/net")) - self.host_links
+        assert not [n for n in new_links if "kata" in n or self.cid in n], new_links
+        files = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+        assert not [n for n in files - self.netns_files if self.cid in n or "kata" in n], files
+        assert ns.name in files
+        cg = [d for d in cgroup_dirs() - self.cgroups if self.cid in d]
+        assert cg == [], cg
+        assert not [m for m in nsfs_mounts() - self.nsfs if self.cid in m or "kata" in m]
+        with open("/proc/self/mountinfo") as f:
+            assert not [line for line in f if self.cid in line]
+        left = processes_mentioning(self.cid)
+        assert left == [], [describe(p) for p in left]
+
+
+class LinkNetns(Netns):
+    def links_names(self):
+        return {line.split(":")[1].strip().split("@")[0]
+                for line in self.links().splitlines()}
+
+
+@pytest.fixture
+def host(tmp_path, rt):
+    """A CNI-like netns (a veth, an address, a route), a unique container id
+    and the host's snapshot; the snapshot is compared at the end."""
+    ns = LinkNetns()
+    try:
+        ns.add_veth("eth0", subnet())
+        cid = unique_cid()
+        snap = HostSnapshot(cid, ns)
+        yield snap
+        rt.delete_all_and_check()
+        snap.assert_unchanged()
+    finally:
+        ns.delete()
+
+
+def net_bundle(rt, name, args, netns, guest_root=False):
+    """A bundle in netns; guest_root: the container shares the guest's pid
+    namespace (the agent is its pid 1) with CAP_SYS_PTRACE and no seccomp,
+    a privileged workload able to crash the agent."""
+    b = rt.bundle(name, args)
+    path = os.path.join(b, "config.json")
+    with open(path) as f:
+        spec = json.load(f)
+    spaces = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
+    spaces.append({"type": "network", "path": netns.path})
+    if guest_root:
+        spaces = [n for n in spaces if n["type"] != "pid"]
+        for caps in spec["process"]["capabilities"].values():
+            caps.append("CAP_SYS_PTRACE")
+        spec["linux"].pop("seccomp", None)
+    spec["linux"]["namespaces"] = spaces
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    return b
+
+
+def same_id_runs_again_in(rt, host):
+    """A new container of the same id in the same netns runs and is deleted."""
+    cid = host.cid
+    b = net_bundle(rt, "again", ["sh", "-c", "echo again"], host.netns)
+    holder = rt.create(cid, b)
+    rt("start", cid, check=True)
+    wait_gone(holder, timeout=rt.timeout)
+    rt("delete", cid, check=True)
+    assert rt.output(cid) == "again\n"
+
+
+# ---- the guest's agent dies ----
+#
+# The agent is the guest's init: nothing in the guest can SIGKILL it (the
+# kernel drops signals to init that it has no handler for), and when it dies
+# the guest kernel panics ("Attempted to kill init!") and the VMM exits
+# (-no-reboot).  What really kills it is a crash: a privileged workload in
+# the guest's pid namespace writes `ud2` where the agent's thread will
+# resume (/proc/1/syscall's pc, through /proc/1/mem); the agent dies of
+# SIGILL as soon as it wakes up.  Nothing of the user runs in the guest
+# before `start` (and exec into a created container is refused): the phases
+# are during `start` (the container's own process does it), while running
+# (an exec does it) and while a foreground exec runs (a second exec does it).
+
+# The site patched is the agent's epoll_pwait (281) or epoll_wait (232), where
+# its loop comes back (a site of another call might not be met again); dd's
+# report on stderr is output the agent relays: it wakes it up.
+CRASH_AGENT = ("while :; do set -- $(cat /proc/1/syscall); "
+               "case $1 in 232|281) break;; esac; done; "
+               "printf '\\017\\013' | dd of=/proc/1/mem bs=1 seek=$(($9)) conv=notrunc")
+
+
+def crash_agent_by_exec(rt, cid):
+    # The exec's own connection dies with the agent: its status is the
+    # runtime's "lost" one, not the shell's.
+    r = rt("exec", cid, "sh", "-c", CRASH_AGENT + "; sleep 1000")
+    assert r.returncode != 0
+
+
+@pytest.mark.parametrize("phase", ["start", "running", "exec"])
+def test_agent_crash_then_delete_force_leaves_nothing(rt, host, phase):
+    cid = host.cid
+    if phase == "start":
+        args = ["sh", "-c", CRASH_AGENT + "; exec sleep 1000"]
+    else:
+        args = ["sh", "-c", "echo up; exec sleep 1000"]
+    b = net_bundle(rt, "b", args, host.netns, guest_root=True)
+    rt.create(cid, b)
+    daemon = recorded_daemon(rt, cid)
+    vmm = poll(lambda: child_named(daemon, "qemu"), rt.timeout, "the VMM")
+    rt("start", cid)  # with phase "start" the agent may die before it answers
+    xcli = None
+    if phase == "exec":
+        xout = open(rt.tmp / "x.out", "w")
+        xcli = subprocess.Popen(
+            rt.argv("exec", cid, "sh", "-c", "echo exec-up; exec sleep 1000"),
+            stdin=subprocess.DEVNULL, stdout=xout, stderr=subprocess.STDOUT, env=rt.env)
+        poll(lambda: "exec-up" in (rt.tmp / "x.out").read_text(), rt.timeout, "the exec")
+    if phase != "start":
+        poll(lambda: "up" in rt.output(cid), rt.timeout, "the container's output")
+        assert "_kata" in host.netns.links()  # the tap the check below looks for
+        crash_agent_by_exec(rt, cid)
+    # The guest panics; its VMM exits; the container is stopped.
+    wait_gone(vmm, timeout=rt.timeout)
+    console = (rt.tmp / "vc" / cid / "vm" / "console.log").read_text(errors="replace")
+    assert "Attempted to kill init" in console, console[-2000:]
+    poll(lambda: rt.state(cid)["status"] == "stopped", rt.timeout, "stopped")
+    if xcli:
+        assert xcli.wait(DELETE_BOUND) != 0
+    delete_force_bounded(rt, cid)
+    assert_nothing_left(rt)
+    same_id_runs_again_in(rt, host)
+
+
+# ---- faults while delete runs ----
+#
+# The daemon is frozen (SIGSTOP) under a running container, `delete --force`
+# started and waited for until its connection to the daemon is pending in
+# the daemon's listen backlog: the delete is in progress, blocked on the
+# daemon.  Then the victim is SIGKILLed and the daemon (if alive) thawed;
+# whatever the first delete did or left, a second `delete --force` leaves
+# nothing.
+
+def listen_backlog(path):
+    r = subprocess.run(["ss", "-xlH", "src", path], capture_output=True, text=True)
+    fields = r.stdout.split()
+    return int(fields[2]) if len(fields) > 2 and fields[1] == "LISTEN" else 0
+
+
+def daemon_socket(rt, cid):
+    state = json.loads((rt.root / cid / "state.json").read_text())
+    address = state["address"]
+    return address[len("unix://"):] if address.startswith("unix://") else address
+
+
+@pytest.mark.parametrize("victim", ["cli", "daemon", "vmm", "virtiofsd"])
+def test_sigkill_during_delete_then_delete_force_leaves_nothing(rt, host, victim):
+    cid = host.cid
+    b = net_bundle(rt, "b", ["sh", "-c", "echo up; exec sleep 1000"], host.netns)
+    rt.create(cid, b)
+    rt("start", cid, check=True)
+    poll(lambda: "up" in rt.output(cid), rt.timeout, "the container's output")
+    assert "_kata" in host.netns.links()  # the tap the check at the end looks for
+    daemon = recorded_daemon(rt, cid)
+    pid = daemon
+    if victim in ("vmm", "virtiofsd"):
+        prefix = {"vmm": "qemu", "virtiofsd": "virtiofsd"}[victim]
+        pid = poll(lambda: child_named(daemon, prefix), rt.timeout, victim)
+    sock = daemon_socket(rt, cid)
+    before = listen_backlog(sock)
+    os.kill(daemon, signal.SIGSTOP)
+    try:
+        cli = subprocess.Popen(rt.argv("delete", "--force", cid), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=rt.env)
+        poll(lambda: listen_backlog(sock) > before, rt.timeout, "delete's connection")
+        os.kill(cli.pid if victim == "cli" else pid, signal.SIGKILL)
+    finally:
+        if pid_alive(daemon):
+            os.kill(daemon, signal.SIGCONT)
+    cli.wait(DELETE_BOUND)
+    delete_force_bounded(rt, cid)
+    assert_nothing_left(rt)
+    same_id_runs_again_in(rt, host)
+
+
+# ---- virtiofsd slow to start (issue 13, item 2: the start-up window) ----
+#
+# The daemon listens on virtiofsd's socket before it starts virtiofsd or the
+# VMM, and QEMU realizes vhost-user-fs (and lets the guest run) only once
+# virtiofsd answers GET_FEATURES: a virtiofsd that starts late delays the
+# boot, never races the guest's mount.  QEMU greets on QMP only after that
+# too; the daemon's QMP session (which tells how a guest ended) must wait
+# for it as long as it waits for the boot (it once gave up after 10 s and
+# lost the session for the VM's life).
+SLOW_VIRTIOFSD_S = 12  # more than the QMP command timeout (10 s)
+
+
+def slow_virtiofsd(rt, seconds):
+    w = script(rt, "slow-virtiofsd", f'sleep {seconds}\nexec /usr/lib/qemu/virtiofsd "$@"\n')
+    edit_config(rt, virtio_fs_daemon=f'"{w}"', valid_virtio_fs_daemon_paths=f'["{w}"]')
+
+
+def test_a_slow_virtiofsd_delays_the_boot_and_the_container_runs(rt):
+    slow_virtiofsd(rt, SLOW_VIRTIOFSD_S)
+    b = rt.bundle("b", ["sh", "-c", "echo through-the-share > /tmp/x; cat /tmp/x"])
+    t0 = time.time()
+    holder = rt.create("c1", b)
+    assert time.time() - t0 >= SLOW_VIRTIOFSD_S  # the boot waited for virtiofsd
+    rt("start", "c1", check=True)
+    wait_gone(holder, timeout=rt.timeout)
+    assert rt.output("c1") == "through-the-share\n"
+    rt("delete", "c1", check=True)
+    assert_nothing_left(rt)
+
+
+@pytest.mark.parametrize("delay", [0, SLOW_VIRTIOFSD_S])
+def test_how_the_guest_ended_is_told_even_after_a_slow_virtiofsd(rt, delay):
+    if delay:
+        slow_virtiofsd(rt, delay)
+    edit_config(rt, initrd=f'"{ASSETS}/marker-initrd.img"')
+    b = rt.bundle("b", ["true"])
+    r = subprocess.run(rt.argv("create", "--bundle", b, "c1"), capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, env=rt.env, timeout=DELETE_BOUND * 2)
+    assert r.returncode != 0
+    assert "before the agent answered: the guest powered off" in r.stderr, r.stderr
     assert_nothing_left(rt)
