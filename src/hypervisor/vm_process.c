@@ -1,5 +1,6 @@
 /* The VMM as a child process (see vm_process.h). */
 #include "vm_process.h"
+#include "channel.h"
 #include "proc_ref.h"
 #include "util.h"
 
@@ -487,6 +488,49 @@ int vm_connect_until(struct vm *vm, const char *what, const char *channel, uint6
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+}
+
+static int hybrid_connect_once(struct vm *vm, struct kerr **err)
+{
+    return hybrid_vsock_connect(vm->agent_socket, AGENT_VSOCK_PORT, err);
+}
+
+int vm_hybrid_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns, struct kerr **err)
+{
+    cleanup_free char *channel = xasprintf("through `%s`", vm->agent_socket);
+    return vm_connect_until(vm, what, channel, timeout_ns, hybrid_connect_once, err);
+}
+
+int vm_start_process(struct vm *vm, const struct vm_start_spec *spec, struct kerr **err)
+{
+    if (vm_spawn(vm, spec->argv, spec->log_name, spec->what, spec->child_setup, err) < 0) {
+        virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
+        return kerr_wrap(err, "start %s `%s`", spec->what, spec->argv[0]);
+    }
+    if (spec->configure(vm, spec->data, err) < 0) {
+        cleanup_kerr struct kerr *stop_err = NULL;
+        vm->ops->stop(vm, 0, &stop_err);
+        return kerr_wrap(err, "start %s `%s`", spec->what, spec->argv[0]);
+    }
+    return 0;
+}
+
+int vm_stop_process(struct vm *vm, uint64_t grace_ns, const char *what,
+                    bool (*ask)(struct vm *vm, uint64_t deadline), struct kerr **err)
+{
+    if (vm->pid <= 0)
+        return 0;
+    uint64_t deadline = now_ns() + grace_ns;
+    if (grace_ns == 0 || ask == NULL || !ask(vm, deadline))
+        kill(vm->pid, SIGTERM);
+    uint64_t now = now_ns();
+    if (vm_wait_exit(vm, deadline > now ? deadline - now : 0) < 0 && errno == ETIMEDOUT) {
+        kill(vm->pid, SIGKILL);
+        if (vm_wait_exit(vm, 5000000000ull) < 0 && errno == ETIMEDOUT)
+            return kerr_make(err, ETIMEDOUT, "%s pid %d did not exit after SIGKILL", what,
+                             (int)vm->pid);
+    }
+    return 0;
 }
 
 int vm_start_virtiofsd(struct vm *vm, struct kerr **err)
