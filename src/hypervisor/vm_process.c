@@ -501,6 +501,17 @@ int vm_hybrid_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns
     return vm_connect_until(vm, what, channel, timeout_ns, hybrid_connect_once, err);
 }
 
+static int vsock_connect_once(struct vm *vm, struct kerr **err)
+{
+    return vsock_connect(vm->cid, AGENT_VSOCK_PORT, err);
+}
+
+int vm_vsock_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns, struct kerr **err)
+{
+    cleanup_free char *channel = xasprintf("on vsock CID %u port %d", vm->cid, AGENT_VSOCK_PORT);
+    return vm_connect_until(vm, what, channel, timeout_ns, vsock_connect_once, err);
+}
+
 int vm_start_process(struct vm *vm, const struct vm_start_spec *spec, struct kerr **err)
 {
     if (vm_spawn(vm, spec->argv, spec->log_name, spec->what, spec->child_setup, err) < 0) {

@@ -97,6 +97,10 @@ int vm_connect_until(struct vm *vm, const char *what, const char *channel, uint6
 int vm_hybrid_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns,
                             struct kerr **err);
 
+/* The agent on vsock CID vm->cid port AGENT_VSOCK_PORT, retried as
+ * vm_connect_until (a guest not listening yet resets the connection). */
+int vm_vsock_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns, struct kerr **err);
+
 /* Spawn the VMM (vm_spawn: argv, log_name, what, child_setup), then
  * configure(vm, data, err) it over its API.  When the spawn fails virtiofsd
  * (if started) is stopped; when the configuration fails the VMM is stopped at
