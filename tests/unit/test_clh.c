@@ -6,6 +6,7 @@
  * tests/integration/test_ch_api_schema.py (through tests/tools/ch-bodies). */
 #include "ch_client.h"
 #include "clh.h"
+#include "fake_vmm.h"
 #include "hypervisor.h"
 #include "test.h"
 #include "util.h"
@@ -172,8 +173,6 @@ static struct fake *fake_one(enum fake_mode mode, const char *answer)
     }
     return f;
 }
-
-#define SECOND 1000000000ull
 
 /* A canned answer with its Content-Length (from a small static ring). */
 static const char *http(const char *status, const char *body)
@@ -701,6 +700,14 @@ static struct fake *fake_script(const struct fake_exchange *ex, size_t n)
 
 #define NO_CONTENT "HTTP/1.1 204 No Content\r\n\r\n"
 
+/* A clh VM whose API is the scripted fake's socket. */
+static void vm_on_fake(struct vm *vm, struct vm_config *cfg, const struct fake *f)
+{
+    *cfg = (struct vm_config){.run_dir = f->dir};
+    vm_init(vm, &clh_ops, cfg);
+    clh_attach(vm, f->path);
+}
+
 TEST(hotplug_and_unplug_a_disk)
 {
     const struct fake_exchange script[] = {
@@ -714,10 +721,9 @@ TEST(hotplug_and_unplug_a_disk)
     };
     struct fake *f = fake_script(script, ARRAY_SIZE(script));
     CHECK(f);
-    struct vm_config cfg = {.run_dir = f->dir};
+    struct vm_config cfg;
     struct vm vm;
-    vm_init(&vm, &clh_ops, &cfg);
-    clh_attach(&vm, f->path);
+    vm_on_fake(&vm, &cfg, f);
     struct vm_block_device d = {.id = "rootfs0", .path = "/dev/loop9", .readonly = false};
     cleanup_free char *guest = NULL;
     cleanup_kerr struct kerr *err = NULL;
@@ -755,10 +761,9 @@ TEST(hotplug_refused_names_the_endpoint_and_body)
     };
     struct fake *f = fake_script(script, 1);
     CHECK(f);
-    struct vm_config cfg = {.run_dir = f->dir};
+    struct vm_config cfg;
     struct vm vm;
-    vm_init(&vm, &clh_ops, &cfg);
-    clh_attach(&vm, f->path);
+    vm_on_fake(&vm, &cfg, f);
     struct vm_block_device d = {.id = "rootfs0", .path = "/dev/loop9"};
     char *guest = NULL;
     cleanup_kerr struct kerr *err = NULL;
@@ -786,10 +791,9 @@ TEST(pause_resume_status)
     };
     struct fake *f = fake_script(script, ARRAY_SIZE(script));
     CHECK(f);
-    struct vm_config cfg = {.run_dir = f->dir};
+    struct vm_config cfg;
     struct vm vm;
-    vm_init(&vm, &clh_ops, &cfg);
-    clh_attach(&vm, f->path);
+    vm_on_fake(&vm, &cfg, f);
     cleanup_kerr struct kerr *e1 = NULL, *e2 = NULL, *e3 = NULL;
     int paused = vm_pause(&vm, &e1);
     cleanup_free char *state = vm.ops->status(&vm, &e2);
@@ -824,74 +828,25 @@ TEST(start_refuses_what_it_cannot_run)
 
 /* ---- start and stop against fake-ch (a stand-in VMM process) ---- */
 
-struct fake_vmm {
-    char dir[64];
-    char kernel[128], console[128], log[128];
-    int pipe[2]; /* the "tap": its write end goes by vm.add-net */
-    struct vm_net_device net;
-    struct vm_config cfg;
-    struct vm vm;
-};
-
-static int fake_vmm_init(struct fake_vmm *t, const char *mode)
+static void clh_fake_configure(struct fake_vmm *t)
 {
-    snprintf(t->dir, sizeof(t->dir), "/tmp/test-clh-vmm.XXXXXX");
-    if (mkdtemp(t->dir) == NULL || pipe2(t->pipe, O_CLOEXEC) < 0)
-        return -1;
-    snprintf(t->kernel, sizeof(t->kernel), "%s/vmlinux", t->dir);
-    snprintf(t->console, sizeof(t->console), "%s/console.log", t->dir);
-    snprintf(t->log, sizeof(t->log), "%s/requests.log", t->dir);
-    int fd = open(t->kernel, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    close(fd);
-    setenv("FAKE_CH_MODE", mode, 1);
-    setenv("FAKE_CH_LOG", t->log, 1);
-    t->net = (struct vm_net_device){.tap_fd = t->pipe[1], .mac = "02:00:00:00:00:01"};
-    t->cfg = (struct vm_config){.hypervisor_path = FAKE_CH_BIN,
-                                .kernel = t->kernel,
-                                .initrd = t->kernel,
-                                .vcpus = 1,
-                                .memory_mb = 128,
-                                .run_dir = t->dir,
-                                .console_path = t->console,
-                                .net_devices = &t->net,
-                                .n_net_devices = 1};
-    vm_init(&t->vm, &clh_ops, &t->cfg);
-    t->vm.accel = VM_ACCEL_KVM; /* fake-ch needs none; the driver checks */
-    return 0;
+    t->net.tap_fd = t->pipe[1]; /* the "tap": its write end goes by vm.add-net */
+    t->cfg.initrd = t->kernel;
 }
 
-static char *fake_vmm_requests(struct fake_vmm *t)
-{
-    char *text = NULL;
-    size_t len;
-    if (file_read_all(t->log, 1 << 16, &text, &len, NULL) < 0)
-        return xstrdup("");
-    return text;
-}
+static const char *const clh_leftovers[] = {"clh-api.sock", "clh.sock", NULL};
 
-/* Everything gone: no process, no socket; the directory removed. */
-static bool fake_vmm_done(struct fake_vmm *t, pid_t pid)
-{
-    vm_release(&t->vm);
-    close(t->pipe[0]);
-    close(t->pipe[1]);
-    cleanup_free char *api = xasprintf("%s/clh-api.sock", t->dir);
-    cleanup_free char *vsock = xasprintf("%s/clh.sock", t->dir);
-    bool clean = (pid <= 0 || kill(pid, 0) < 0) && access(api, F_OK) < 0 && access(vsock, F_OK) < 0;
-    cleanup_free char *cmd = xasprintf("rm -rf '%s'", t->dir);
-    if (system(cmd) != 0)
-        clean = false;
-    unsetenv("FAKE_CH_MODE");
-    unsetenv("FAKE_CH_LOG");
-    return clean;
-}
+static const struct fake_vmm_kind fake_ch = {.name = "clh",
+                                             .mode_env = "FAKE_CH_MODE",
+                                             .log_env = "FAKE_CH_LOG",
+                                             .ops = &clh_ops,
+                                             .leftovers = clh_leftovers,
+                                             .configure = clh_fake_configure};
 
 TEST(start_boots_through_the_api_and_stop_shuts_down)
 {
     struct fake_vmm t;
-    CHECK(fake_vmm_init(&t, "ok") == 0);
+    CHECK(fake_vmm_init(&t, &fake_ch, FAKE_CH_BIN, "ok") == 0);
     cleanup_kerr struct kerr *err = NULL;
     int started = t.vm.ops->start(&t.vm, &err);
     if (started < 0)
@@ -930,53 +885,23 @@ TEST(start_boots_through_the_api_and_stop_shuts_down)
                         "PUT /api/v1/vmm.shutdown fds=0\n");
 }
 
-TEST(a_vmm_that_dies_at_start_is_reported_with_its_log)
-{
-    struct fake_vmm t;
-    CHECK(fake_vmm_init(&t, "die") == 0);
-    cleanup_kerr struct kerr *err = NULL;
-    int started = t.vm.ops->start(&t.vm, &err);
-    pid_t pid = t.vm.pid;
-    bool clean = fake_vmm_done(&t, pid);
-    printf("#   %s\n", err ? err->msg : "(no error)");
-    CHECK_INT(started, -1);
-    CHECK_INT(pid, 0);
-    CHECK(clean);
-    CHECK_CONTAINS(err->msg, "Cloud Hypervisor exited (status 1)");
-    CHECK_CONTAINS(err->msg, "the VMM failed");
-    CHECK_CONTAINS(err->msg, "cannot open /dev/kvm \\x1b[1m");
-}
+static const struct fake_vmm_failure start_failures[] = {
+    {.mode = "die",
+     .says = {"Cloud Hypervisor exited (status 1)", "the VMM failed",
+              "cannot open /dev/kvm \\x1b[1m"}},
+    {.mode = "create-400",
+     .says = {"start Cloud Hypervisor `" FAKE_CH_BIN "`: `PUT vm.create`: HTTP 400: "
+              "Error creating VM: InvalidPayload(\"no \\x1b kernel\")"},
+     .requests = "GET /api/v1/vmm.ping fds=0\nPUT /api/v1/vm.create fds=0\n"},
+    {.mode = "silent",
+     .status = ETIMEDOUT,
+     .says = {"Cloud Hypervisor did not answer `GET vmm.ping` within 10 s ("}},
+};
 
-TEST(a_refused_vm_create_names_the_endpoint_and_the_vmm_is_stopped)
+/* A VMM that dies at start (reported with its log), refuses vm.create (the
+ * endpoint named, the VMM stopped) or never answers (timed out, killed). */
+TEST(start_failures_are_reported_and_the_vmm_stopped)
 {
-    struct fake_vmm t;
-    CHECK(fake_vmm_init(&t, "create-400") == 0);
-    cleanup_kerr struct kerr *err = NULL;
-    int started = t.vm.ops->start(&t.vm, &err);
-    pid_t pid = t.vm.pid;
-    cleanup_free char *requests = fake_vmm_requests(&t);
-    bool clean = fake_vmm_done(&t, pid);
-    printf("#   %s\n", err ? err->msg : "(no error)");
-    CHECK_INT(started, -1);
-    CHECK_INT(pid, 0);
-    CHECK(clean);
-    CHECK_CONTAINS(err->msg, "start Cloud Hypervisor `" FAKE_CH_BIN "`: `PUT vm.create`: HTTP 400: "
-                             "Error creating VM: InvalidPayload(\"no \\x1b kernel\")");
-    CHECK_STR(requests, "GET /api/v1/vmm.ping fds=0\nPUT /api/v1/vm.create fds=0\n");
-}
-
-TEST(a_vmm_that_never_answers_times_out_and_is_killed)
-{
-    struct fake_vmm t;
-    CHECK(fake_vmm_init(&t, "silent") == 0);
-    cleanup_kerr struct kerr *err = NULL;
-    int started = t.vm.ops->start(&t.vm, &err);
-    pid_t pid = t.vm.pid;
-    bool clean = fake_vmm_done(&t, pid);
-    printf("#   %s\n", err ? err->msg : "(no error)");
-    CHECK_INT(started, -1);
-    CHECK_INT(pid, 0);
-    CHECK(clean);
-    CHECK_INT(err->status, ETIMEDOUT);
-    CHECK_CONTAINS(err->msg, "Cloud Hypervisor did not answer `GET vmm.ping` within 10 s (");
+    fake_vmm_check_failures(failed, &fake_ch, FAKE_CH_BIN, start_failures,
+                            ARRAY_SIZE(start_failures));
 }
