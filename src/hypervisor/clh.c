@@ -209,10 +209,9 @@ static int api_call(struct vm *vm, const char *method, const char *endpoint, con
                    : ch_request(&c, method, endpoint, body, answer, &failure);
     if (rc == 0)
         return 0;
-    cleanup_kerr struct kerr *gone = NULL;
-    if (vm_check_exited(vm, WHAT, &gone) < 0) {
+    if (vm_api_vmm_gone(vm, WHAT, method, endpoint, err)) {
         kerr_free(failure);
-        return kerr_make(err, 0, "`%s %s`: %s", method, endpoint, gone->msg);
+        return -1;
     }
     if (err)
         *err = failure;
@@ -279,28 +278,8 @@ static int expect_state(struct vm *vm, const char *want, const char *after, stru
 /* GET vmm.ping until it answers, the VMM exits, or CLH_PING_WAIT_NS. */
 static int wait_ping(struct vm *vm, struct kerr **err)
 {
-    uint64_t deadline = now_ns() + CLH_PING_WAIT_NS;
-    struct ch_client c;
-    ch_client_init(&c, clh_state(vm)->api_socket, CLH_PING_NS);
-    for (;;) {
-        cleanup_kerr struct kerr *last = NULL;
-        struct ch_answer a;
-        int rc = ch_request(&c, "GET", "vmm.ping", NULL, &a, &last);
-        ch_answer_release(&a);
-        if (rc == 0)
-            return 0;
-        if (vm_check_exited(vm, WHAT, err) < 0)
-            return -1;
-        if (now_ns() >= deadline) {
-            kerr_make(err, 0, "%s did not answer `GET vmm.ping` within %llu s (%s)", WHAT,
-                      (unsigned long long)(CLH_PING_WAIT_NS / 1000000000ull), last->msg);
-            if (err && *err)
-                (*err)->status = ETIMEDOUT;
-            return -1;
-        }
-        struct timespec ts = {0, CLH_POLL_NS};
-        nanosleep(&ts, NULL);
-    }
+    return vm_api_wait_ready(vm, WHAT, clh_state(vm)->api_socket, "GET", "vmm.ping",
+                             CLH_PING_WAIT_NS, CLH_PING_NS, err);
 }
 
 static int add_nets(struct vm *vm, struct kerr **err)

@@ -44,7 +44,6 @@
 #define FC_API_TIMEOUT_NS 10000000000ull
 #define FC_WAIT_NS        10000000000ull
 #define FC_PING_NS        1000000000ull
-#define FC_POLL_NS        10000000ull
 /* Drives besides the pool: Firecracker sets no limit of its own; the pool is
  * Kata's fcDiskPoolSize. */
 #define FC_MAX_DISKS 32u
@@ -222,9 +221,8 @@ static int api_call(struct vm *vm, const char *method, const char *path, const c
         ch_answer_release(&a);
     if (rc == 0)
         return 0;
-    cleanup_kerr struct kerr *gone = NULL;
-    if (vm_check_exited(vm, WHAT, &gone) < 0)
-        return kerr_make(err, 0, "`%s %s`: %s", method, path, gone->msg);
+    if (vm_api_vmm_gone(vm, WHAT, method, path, err))
+        return -1;
     if (status >= 400 && body) {
         cleanup_free char *sent = text_escape(body, strlen(body), CH_ERROR_BODY_MAX);
         return kerr_make(err, failure->status, "%s; the request's body: %s", failure->msg, sent);
@@ -268,26 +266,8 @@ static char *instance_state(struct vm *vm, struct kerr **err)
 /* GET / until it answers, the VMM exits, or FC_WAIT_NS. */
 static int wait_api(struct vm *vm, struct kerr **err)
 {
-    uint64_t deadline = now_ns() + FC_WAIT_NS;
-    struct ch_client c;
-    ch_client_init(&c, fc_state(vm)->api_socket, FC_PING_NS);
-    for (;;) {
-        cleanup_kerr struct kerr *last = NULL;
-        struct ch_answer a;
-        int rc = ch_request(&c, "GET", "/", NULL, &a, &last);
-        ch_answer_release(&a);
-        if (rc == 0)
-            return 0;
-        if (vm_check_exited(vm, WHAT, err) < 0)
-            return -1;
-        if (now_ns() >= deadline) {
-            kerr_make(err, ETIMEDOUT, "%s did not answer `GET /` within %llu s (%s)", WHAT,
-                      (unsigned long long)(FC_WAIT_NS / 1000000000ull), last->msg);
-            return -1;
-        }
-        struct timespec ts = {0, FC_POLL_NS};
-        nanosleep(&ts, NULL);
-    }
+    return vm_api_wait_ready(vm, WHAT, fc_state(vm)->api_socket, "GET", "/", FC_WAIT_NS, FC_PING_NS,
+                             err);
 }
 
 /* Firecracker's logger and metrics write to files it opens by path; each

@@ -1,5 +1,6 @@
 /* The VMM as a child process (see vm_process.h). */
 #include "vm_process.h"
+#include "ch_client.h"
 #include "channel.h"
 #include "proc_ref.h"
 #include "util.h"
@@ -510,6 +511,43 @@ int vm_vsock_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns,
 {
     cleanup_free char *channel = xasprintf("on vsock CID %u port %d", vm->cid, AGENT_VSOCK_PORT);
     return vm_connect_until(vm, what, channel, timeout_ns, vsock_connect_once, err);
+}
+
+int vm_api_wait_ready(struct vm *vm, const char *what, const char *api_socket, const char *method,
+                      const char *path, uint64_t wait_ns, uint64_t try_ns, struct kerr **err)
+{
+    uint64_t deadline = now_ns() + wait_ns;
+    struct ch_client c;
+    ch_client_init(&c, api_socket, try_ns);
+    for (;;) {
+        cleanup_kerr struct kerr *last = NULL;
+        struct ch_answer a;
+        int rc = ch_request(&c, method, path, NULL, &a, &last);
+        ch_answer_release(&a);
+        if (rc == 0)
+            return 0;
+        if (vm_check_exited(vm, what, err) < 0)
+            return -1;
+        if (now_ns() >= deadline) {
+            kerr_make(err, 0, "%s did not answer `%s %s` within %llu s (%s)", what, method, path,
+                      (unsigned long long)(wait_ns / 1000000000ull), last->msg);
+            if (err && *err)
+                (*err)->status = ETIMEDOUT;
+            return -1;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+bool vm_api_vmm_gone(struct vm *vm, const char *what, const char *method, const char *path,
+                     struct kerr **err)
+{
+    cleanup_kerr struct kerr *gone = NULL;
+    if (vm_check_exited(vm, what, &gone) == 0)
+        return false;
+    kerr_make(err, 0, "`%s %s`: %s", method, path, gone->msg);
+    return true;
 }
 
 int vm_start_process(struct vm *vm, const struct vm_start_spec *spec, struct kerr **err)

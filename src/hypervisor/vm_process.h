@@ -101,6 +101,19 @@ int vm_hybrid_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns
  * vm_connect_until (a guest not listening yet resets the connection). */
 int vm_vsock_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns, struct kerr **err);
 
+/* For a VMM with a REST API on api_socket (ch_client.h): `method path`
+ * (each try within try_ns) until it answers, the VMM exits (vm_check_exited)
+ * or wait_ns passes (ETIMEDOUT: "WHAT did not answer `METHOD PATH` within
+ * N s (the last error)"). */
+int vm_api_wait_ready(struct vm *vm, const char *what, const char *api_socket, const char *method,
+                      const char *path, uint64_t wait_ns, uint64_t try_ns, struct kerr **err);
+
+/* After a failed request `method path` to the VMM: when the VMM has exited,
+ * that as the error (its log and the guest console, vm_exit_error) naming
+ * the request, and true; false while it runs. */
+bool vm_api_vmm_gone(struct vm *vm, const char *what, const char *method, const char *path,
+                     struct kerr **err);
+
 /* Spawn the VMM (vm_spawn: argv, log_name, what, child_setup), then
  * configure(vm, data, err) it over its API.  When the spawn fails virtiofsd
  * (if started) is stopped; when the configuration fails the VMM is stopped at

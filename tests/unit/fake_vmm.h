@@ -16,7 +16,7 @@
 struct fake_vmm;
 
 struct fake_vmm_kind {
-    const char *name;            /* the run dir: /tmp/test-NAME-vmm.XXXXXX */
+    const char *name;               /* the run dir: /tmp/test-NAME-vmm.XXXXXX */
     const char *mode_env, *log_env; /* "FAKE_CH_MODE", "FAKE_CH_LOG" */
     const struct hypervisor_ops *ops;
     /* Files of the run dir that must be gone after release (NULL-ended). */
