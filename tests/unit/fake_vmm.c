@@ -72,6 +72,38 @@ bool fake_vmm_done(struct fake_vmm *t, pid_t pid)
     return clean;
 }
 
+bool fake_vmm_boot(struct fake_vmm *t)
+{
+    cleanup_kerr struct kerr *err = NULL;
+    if (t->vm.ops->start(&t->vm, &err) < 0) {
+        printf("#   start: %s\n", err->msg);
+        return false;
+    }
+    int agent = t->vm.ops->agent_connect(&t->vm, 5 * SECOND, &err);
+    if (agent < 0) {
+        printf("#   agent_connect: %s\n", err->msg);
+        return false;
+    }
+    close(agent);
+    return t->vm.pid > 0;
+}
+
+bool fake_vmm_stop(struct fake_vmm *t, uint64_t grace_ns)
+{
+    pid_t pid = t->vm.pid, pids[VM_HOST_PIDS_MAX];
+    size_t n_pids = vm_host_pids(&t->vm, pids, VM_HOST_PIDS_MAX);
+    if (n_pids != 1 || pids[0] != pid) {
+        printf("#   host pids: %zu, not the VMM %d alone\n", n_pids, (int)pid);
+        return false;
+    }
+    cleanup_kerr struct kerr *err = NULL;
+    if (t->vm.ops->stop(&t->vm, grace_ns, &err) < 0) {
+        printf("#   stop: %s\n", err->msg);
+        return false;
+    }
+    return t->vm.pid == 0;
+}
+
 static void check_failure(int *failed, const struct fake_vmm_kind *kind, const char *binary,
                           const struct fake_vmm_failure *f)
 {

@@ -50,6 +50,14 @@ char *fake_vmm_requests(struct fake_vmm *t);
  * kind's files; the directory removed. */
 bool fake_vmm_done(struct fake_vmm *t, pid_t pid);
 
+/* Start the VM and connect to its agent (the fake answers CONNECT):
+ * whether both worked (why printed otherwise); t->vm.pid is the VMM's. */
+bool fake_vmm_boot(struct fake_vmm *t);
+
+/* The VMM is the VM's one host process and stop (within grace_ns) ends and
+ * reaps it: whether so (why printed otherwise). */
+bool fake_vmm_stop(struct fake_vmm *t, uint64_t grace_ns);
+
 /* A start in a mode of the fake that makes it fail, and what it must say. */
 struct fake_vmm_failure {
     const char *mode;

@@ -800,32 +800,16 @@ TEST(start_boots_through_the_api_and_stop_shuts_down)
 {
     struct fake_vmm t;
     CHECK(fake_vmm_init(&t, &fake_ch, FAKE_CH_BIN, "ok") == 0);
-    cleanup_kerr struct kerr *err = NULL;
-    int started = t.vm.ops->start(&t.vm, &err);
-    if (started < 0)
-        printf("#   start: %s\n", err->msg);
+    bool booted = fake_vmm_boot(&t);
     pid_t pid = t.vm.pid;
-    cleanup_kerr struct kerr *e2 = NULL;
-    int agent = started == 0 ? t.vm.ops->agent_connect(&t.vm, 5 * SECOND, &e2) : -1;
-    if (agent >= 0)
-        close(agent);
     cleanup_kerr struct kerr *e3 = NULL;
-    cleanup_free char *state = started == 0 ? t.vm.ops->status(&t.vm, &e3) : NULL;
-    pid_t pids[VM_HOST_PIDS_MAX];
-    size_t n_pids = vm_host_pids(&t.vm, pids, VM_HOST_PIDS_MAX);
-    cleanup_kerr struct kerr *e4 = NULL;
-    int stopped = t.vm.ops->stop(&t.vm, 5 * SECOND, &e4);
-    pid_t after = t.vm.pid;
+    cleanup_free char *state = booted ? t.vm.ops->status(&t.vm, &e3) : NULL;
+    bool stopped = fake_vmm_stop(&t, 5 * SECOND);
     cleanup_free char *requests = fake_vmm_requests(&t);
     bool clean = fake_vmm_done(&t, pid);
-    CHECK_INT(started, 0);
-    CHECK(pid > 0);
-    CHECK(agent >= 0);
+    CHECK(booted);
     CHECK_STR(state, "running");
-    CHECK_INT(n_pids, 1);
-    CHECK_INT(pids[0], pid);
-    CHECK_INT(stopped, 0);
-    CHECK_INT(after, 0);
+    CHECK(stopped);
     CHECK(clean);
     CHECK_STR(requests, "GET /api/v1/vmm.ping fds=0\n"
                         "PUT /api/v1/vm.create fds=0\n"

@@ -240,15 +240,8 @@ TEST(start_boots_through_the_api_swaps_drives_and_stops)
 {
     struct fake_vmm t;
     CHECK(fake_vmm_init(&t, &fake_fc, FAKE_FC_BIN, "ok") == 0);
-    cleanup_kerr struct kerr *err = NULL;
-    int started = t.vm.ops->start(&t.vm, &err);
-    if (started < 0)
-        printf("#   start: %s\n", err->msg);
+    bool booted = fake_vmm_boot(&t);
     pid_t pid = t.vm.pid;
-    cleanup_kerr struct kerr *e2 = NULL;
-    int agent = started == 0 ? t.vm.ops->agent_connect(&t.vm, 5 * SECOND, &e2) : -1;
-    if (agent >= 0)
-        close(agent);
     cleanup_free char *placeholder0 = xasprintf("%s/drive_0", t.dir);
     struct stat st0;
     bool placeholder_empty = stat(placeholder0, &st0) == 0 && st0.st_size == 0;
@@ -256,7 +249,7 @@ TEST(start_boots_through_the_api_swaps_drives_and_stops)
     struct vm_block_device d = {.id = "ctr1", .path = "/dev/loop9"};
     cleanup_free char *guest = NULL, *dup = NULL;
     cleanup_kerr struct kerr *e3 = NULL, *e4 = NULL, *e5 = NULL, *e6 = NULL;
-    int plugged = started == 0 ? t.vm.ops->hotplug_block(&t.vm, &d, &guest, &e3) : -1;
+    int plugged = booted ? t.vm.ops->hotplug_block(&t.vm, &d, &guest, &e3) : -1;
     int twice = plugged == 0 ? t.vm.ops->hotplug_block(&t.vm, &d, &dup, &e4) : 0;
     int unplugged = plugged == 0 ? t.vm.ops->unplug_block(&t.vm, "ctr1", SECOND, &e5) : -1;
     int again = t.vm.ops->unplug_block(&t.vm, "ctr1", SECOND, &e6);
@@ -267,11 +260,7 @@ TEST(start_boots_through_the_api_swaps_drives_and_stops)
     int resumed = vm_resume(&t.vm, &p3);
     int resumed2 = vm_resume(&t.vm, &p4);
     cleanup_free char *state = t.vm.ops->status(&t.vm, &p5);
-    pid_t pids[VM_HOST_PIDS_MAX];
-    size_t n_pids = vm_host_pids(&t.vm, pids, VM_HOST_PIDS_MAX);
-    cleanup_kerr struct kerr *e7 = NULL;
-    int stopped = t.vm.ops->stop(&t.vm, 5 * SECOND, &e7);
-    pid_t after = t.vm.pid;
+    bool stopped = fake_vmm_stop(&t, 5 * SECOND);
     cleanup_free char *routes = fake_vmm_routes(&t);
     cleanup_free char *requests = fake_vmm_requests(&t);
     cleanup_free char *patch0 = xasprintf("PATCH /drives/drive_0 {\"drive_id\":\"drive_0\","
@@ -293,9 +282,7 @@ TEST(start_boots_through_the_api_swaps_drives_and_stops)
     CHECK_STR(logger, "fake-fc /logger up\n");
     CHECK_STR(metrics, "fake-fc /metrics up\n");
     CHECK_CONTAINS(requests, "PUT /logger {\"log_path\":\"/proc/self/fd/");
-    CHECK_INT(started, 0);
-    CHECK(pid > 0);
-    CHECK(agent >= 0);
+    CHECK(booted);
     CHECK(placeholder_empty);
     CHECK_INT(plugged, 0);
     CHECK_STR(guest, "/dev/vdb");
@@ -311,10 +298,7 @@ TEST(start_boots_through_the_api_swaps_drives_and_stops)
     CHECK_CONTAINS(p4->msg, "`PATCH /vm`: HTTP 400: Resume: the microVM is not paused; the "
                             "request's body: {\"state\":\"Resumed\"}");
     CHECK_STR(state, "running");
-    CHECK_INT(n_pids, 1);
-    CHECK_INT(pids[0], pid);
-    CHECK_INT(stopped, 0);
-    CHECK_INT(after, 0);
+    CHECK(stopped);
     CHECK(clean);
     CHECK_CONTAINS(routes, boot_routes);
     CHECK_CONTAINS(routes, "PATCH /drives/drive_0\nPATCH /drives/drive_0\nPATCH /vm\nGET /\n"
