@@ -755,14 +755,10 @@ static void qemu_on_shutdown(const char *name, struct json_object *data, void *c
 static const char *qemu_exit_reason(struct vm *vm, int wait_status)
 {
     const char *reason = NULL;
-    bool never = false;
     struct qemu_state *qs = vm->priv;
     if (qs == NULL || qs->qmp == NULL || !WIFEXITED(wait_status))
         return NULL;
-    qmp_set_event_cb(qs->qmp, qemu_on_shutdown, &reason);
-    cleanup_kerr struct kerr *eof = NULL; /* QEMU is gone: read up to the end */
-    qmp_wait_for(qs->qmp, &never, 200 * 1000 * 1000, &eof);
-    qmp_set_event_cb(qs->qmp, NULL, NULL);
+    qmp_read_remaining(qs->qmp, qemu_on_shutdown, &reason, 200 * 1000 * 1000);
     return reason;
 }
 

@@ -361,3 +361,12 @@ int qmp_device_del(struct qmp *q, const char *id, uint64_t command_ns, uint64_t 
     qmp_set_event_cb(q, NULL, NULL);
     return r;
 }
+
+void qmp_read_remaining(struct qmp *q, qmp_event_cb cb, void *data, uint64_t timeout_ns)
+{
+    bool never = false;
+    qmp_set_event_cb(q, cb, data);
+    cleanup_kerr struct kerr *eof = NULL; /* the peer is gone: read up to the end */
+    qmp_wait_for(q, &never, timeout_ns, &eof);
+    qmp_set_event_cb(q, NULL, NULL);
+}

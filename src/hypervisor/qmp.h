@@ -74,6 +74,10 @@ char *qmp_status(struct qmp *q, uint64_t timeout_ns, struct kerr **err);
 int qmp_device_del(struct qmp *q, const char *id, uint64_t command_ns, uint64_t timeout_ns,
                    struct kerr **err);
 
+/* After the peer exited: the events still unread on q (up to its end, at
+ * most timeout_ns) go to cb, which is cleared after. */
+void qmp_read_remaining(struct qmp *q, qmp_event_cb cb, void *data, uint64_t timeout_ns);
+
 struct json_object *qmp_parse_line(const char *line, size_t len, struct kerr **err);
 
 #endif

@@ -579,11 +579,7 @@ static const char *stratovirt_exit_reason(struct vm *vm, int wait_status)
     if (ss == NULL || ss->qmp == NULL || !WIFEXITED(wait_status))
         return NULL;
     const char *reason = NULL;
-    bool never = false;
-    qmp_set_event_cb(ss->qmp, on_shutdown, &reason);
-    cleanup_kerr struct kerr *eof = NULL; /* StratoVirt is gone: read up to the end */
-    qmp_wait_for(ss->qmp, &never, 200 * 1000 * 1000, &eof);
-    qmp_set_event_cb(ss->qmp, NULL, NULL);
+    qmp_read_remaining(ss->qmp, on_shutdown, &reason, 200 * 1000 * 1000);
     if (reason == NULL && WEXITSTATUS(wait_status) == 0)
         reason = "the guest reset or halted the VM (a reboot, a triple fault or a guest kernel "
                  "panic: a StratoVirt microvm stops on a reset)";
