@@ -209,10 +209,9 @@ static int api_call(struct vm *vm, const char *method, const char *endpoint, con
                    : ch_request(&c, method, endpoint, body, answer, &failure);
     if (rc == 0)
         return 0;
-    cleanup_kerr struct kerr *gone = NULL;
-    if (vm_check_exited(vm, WHAT, &gone) < 0) {
+    if (vm_api_vmm_gone(vm, WHAT, method, endpoint, err)) {
         kerr_free(failure);
-        return kerr_make(err, 0, "`%s %s`: %s", method, endpoint, gone->msg);
+        return -1;
     }
     if (err)
         *err = failure;
@@ -279,28 +278,8 @@ static int expect_state(struct vm *vm, const char *want, const char *after, stru
 /* GET vmm.ping until it answers, the VMM exits, or CLH_PING_WAIT_NS. */
 static int wait_ping(struct vm *vm, struct kerr **err)
 {
-    uint64_t deadline = now_ns() + CLH_PING_WAIT_NS;
-    struct ch_client c;
-    ch_client_init(&c, clh_state(vm)->api_socket, CLH_PING_NS);
-    for (;;) {
-        cleanup_kerr struct kerr *last = NULL;
-        struct ch_answer a;
-        int rc = ch_request(&c, "GET", "vmm.ping", NULL, &a, &last);
-        ch_answer_release(&a);
-        if (rc == 0)
-            return 0;
-        if (vm_check_exited(vm, WHAT, err) < 0)
-            return -1;
-        if (now_ns() >= deadline) {
-            kerr_make(err, 0, "%s did not answer `GET vmm.ping` within %llu s (%s)", WHAT,
-                      (unsigned long long)(CLH_PING_WAIT_NS / 1000000000ull), last->msg);
-            if (err && *err)
-                (*err)->status = ETIMEDOUT;
-            return -1;
-        }
-        struct timespec ts = {0, CLH_POLL_NS};
-        nanosleep(&ts, NULL);
-    }
+    return vm_api_wait_ready(vm, WHAT, clh_state(vm)->api_socket, "GET", "vmm.ping",
+                             CLH_PING_WAIT_NS, CLH_PING_NS, err);
 }
 
 static int add_nets(struct vm *vm, struct kerr **err)
@@ -318,8 +297,9 @@ static int add_nets(struct vm *vm, struct kerr **err)
     return 0;
 }
 
-static int create_and_boot(struct vm *vm, struct kerr **err)
+static int create_and_boot(struct vm *vm, void *data, struct kerr **err)
 {
+    (void)data;
     cleanup_free char *cmdline = vm_kernel_cmdline(vm);
     cleanup_free char *config =
         clh_vm_config_body(&vm->cfg, cmdline, vm->agent_socket, vm->virtiofsd.socket_path);
@@ -377,65 +357,42 @@ static int clh_start(struct vm *vm, struct kerr **err)
     vm->cid = CLH_GUEST_CID;
     char *argv[] = {(char *)vm->cfg.hypervisor_path, "--api-socket", cs->api_socket,
                     vm->cfg.debug ? "-v" : NULL, NULL};
-    if (vm_spawn(vm, argv, "clh.log", WHAT, NULL, err) < 0) {
-        virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
-        return kerr_wrap(err, "start %s `%s`", WHAT, vm->cfg.hypervisor_path);
-    }
-    if (create_and_boot(vm, err) < 0) {
-        cleanup_kerr struct kerr *stop_err = NULL;
-        vm->ops->stop(vm, 0, &stop_err);
-        return kerr_wrap(err, "start %s `%s`", WHAT, vm->cfg.hypervisor_path);
-    }
-    return 0;
-}
-
-static int hybrid_connect_once(struct vm *vm, struct kerr **err)
-{
-    return hybrid_vsock_connect(vm->agent_socket, AGENT_VSOCK_PORT, err);
+    struct vm_start_spec spec = {
+        .argv = argv, .log_name = "clh.log", .what = WHAT, .configure = create_and_boot};
+    return vm_start_process(vm, &spec, err);
 }
 
 static int clh_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
-    cleanup_free char *channel = xasprintf("through `%s`", vm->agent_socket);
-    return vm_connect_until(vm, WHAT, channel, timeout_ns, hybrid_connect_once, err);
+    return vm_hybrid_agent_connect(vm, WHAT, timeout_ns, err);
 }
 
-/* vm.shutdown (the guest stops), vmm.shutdown (the VMM exits), within
- * grace_ns in all; else SIGTERM, then SIGKILL when grace_ns has passed. */
-static int stop_vmm(struct vm *vm, uint64_t grace_ns, struct kerr **err)
+/* vm.shutdown (the guest stops), then vmm.shutdown (the VMM exits), both
+ * before the deadline: whether the VMM was asked to exit. */
+static bool ask_shutdown(struct vm *vm, uint64_t deadline)
 {
-    if (vm->pid <= 0)
-        return 0;
-    uint64_t deadline = now_ns() + grace_ns;
-    bool asked = false;
-    if (grace_ns && clh_state(vm)->api_socket) {
-        struct ch_client c;
-        ch_client_init(&c, clh_state(vm)->api_socket, grace_ns / 2 ? grace_ns / 2 : 1);
-        cleanup_kerr struct kerr *ignored = NULL; /* a VM never booted answers 404/405 */
-        ch_request(&c, "PUT", "vm.shutdown", NULL, NULL, &ignored);
-        uint64_t now = now_ns();
-        if (now < deadline) {
-            ch_client_init(&c, clh_state(vm)->api_socket, deadline - now);
-            cleanup_kerr struct kerr *vmm_err = NULL;
-            asked = ch_request(&c, "PUT", "vmm.shutdown", NULL, NULL, &vmm_err) == 0;
-        }
-    }
-    if (!asked)
-        kill(vm->pid, SIGTERM);
+    const char *api_socket = clh_state(vm)->api_socket;
     uint64_t now = now_ns();
-    if (vm_wait_exit(vm, deadline > now ? deadline - now : 0) < 0 && errno == ETIMEDOUT) {
-        kill(vm->pid, SIGKILL);
-        if (vm_wait_exit(vm, 5000000000ull) < 0 && errno == ETIMEDOUT)
-            return kerr_make(err, ETIMEDOUT, "%s pid %d did not exit after SIGKILL", WHAT,
-                             (int)vm->pid);
-    }
-    return 0;
+    if (api_socket == NULL || now >= deadline)
+        return false;
+    struct ch_client c;
+    uint64_t half = (deadline - now) / 2;
+    ch_client_init(&c, api_socket, half ? half : 1);
+    cleanup_kerr struct kerr *ignored = NULL; /* a VM never booted answers 404/405 */
+    ch_request(&c, "PUT", "vm.shutdown", NULL, NULL, &ignored);
+    now = now_ns();
+    if (now >= deadline)
+        return false;
+    ch_client_init(&c, api_socket, deadline - now);
+    cleanup_kerr struct kerr *vmm_err = NULL;
+    return ch_request(&c, "PUT", "vmm.shutdown", NULL, NULL, &vmm_err) == 0;
 }
 
-/* virtiofsd goes after the VMM, whose vhost-user back-end it is. */
+/* The VMM within grace_ns (else SIGTERM, then SIGKILL), then virtiofsd,
+ * whose vhost-user front-end the VMM is. */
 static int clh_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
 {
-    int rc = stop_vmm(vm, grace_ns, err);
+    int rc = vm_stop_process(vm, grace_ns, WHAT, ask_shutdown, err);
     virtiofsd_stop(&vm->virtiofsd, grace_ns ? grace_ns : 1000000000ull);
     return rc;
 }

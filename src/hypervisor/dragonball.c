@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define WHAT           "the built-in VMM"
 #define VMM_GUEST_CID  3u
 #define VMM_MAX_DISKS  8u             /* kata-vmm's VMM_API_MAX_DISKS */
 #define API_TIMEOUT_NS 10000000000ull /* pause waits for every vCPU: up to 5 s */
@@ -187,17 +188,9 @@ static void child_keep_taps(struct vm *vm)
         fcntl(vm->cfg.net_devices[i].tap_fd, F_SETFD, 0);
 }
 
-/* Hybrid vsock: the VMM asks the guest for port 1024 on each CONNECT; a guest
- * not listening yet refuses (the connection closes): retry. */
-static int hybrid_connect_once(struct vm *vm, struct kerr **err)
-{
-    return hybrid_vsock_connect(vm->agent_socket, AGENT_VSOCK_PORT, err);
-}
-
 static int dragonball_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
-    cleanup_free char *channel = xasprintf("through `%s`", vm->agent_socket);
-    return vm_connect_until(vm, "the built-in VMM", channel, timeout_ns, hybrid_connect_once, err);
+    return vm_hybrid_agent_connect(vm, WHAT, timeout_ns, err);
 }
 
 static int api(struct vm *vm, const char *method, const char *endpoint, const char *body,
@@ -227,7 +220,7 @@ static int wait_for_api(struct vm *vm, struct kerr **err)
             close(fd);
             return 0;
         }
-        if (vm_check_exited(vm, "the built-in VMM", err) < 0)
+        if (vm_check_exited(vm, WHAT, err) < 0)
             return -1;
         if (now_ns() >= deadline)
             return kerr_make(err, ETIMEDOUT, "wait for the built-in VMM's control socket (%s)",
@@ -235,6 +228,17 @@ static int wait_for_api(struct vm *vm, struct kerr **err)
         struct timespec ts = {0, 2 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+}
+
+static int create_and_boot(struct vm *vm, void *data, struct kerr **err)
+{
+    (void)data;
+    cleanup_free char *config = vm_create_json(vm, err);
+    if (config == NULL || wait_for_api(vm, err) < 0 ||
+        api(vm, "PUT", "vm.create", config, NULL, err) < 0 ||
+        api(vm, "PUT", "vm.boot", NULL, NULL, err) < 0)
+        return -1;
+    return 0;
 }
 
 static int dragonball_start(struct vm *vm, struct kerr **err)
@@ -248,42 +252,27 @@ static int dragonball_start(struct vm *vm, struct kerr **err)
     vm->vsock = true; /* the agent listens on vsock; we reach it through the VMM's socket */
     vm->cid = VMM_GUEST_CID;
     char *argv[] = {binary, "--api-socket", ds->api_socket, NULL};
-    if (vm_spawn(vm, argv, "kata-vmm.log", "the built-in VMM", child_keep_taps, err) < 0) {
-        virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
-        return -1;
-    }
-    cleanup_free char *config = vm_create_json(vm, err);
-    if (config == NULL || wait_for_api(vm, err) < 0 ||
-        api(vm, "PUT", "vm.create", config, NULL, err) < 0 ||
-        api(vm, "PUT", "vm.boot", NULL, NULL, err) < 0) {
-        cleanup_kerr struct kerr *stop_err = NULL;
-        vm->ops->stop(vm, 0, &stop_err);
-        return kerr_wrap(err, "start the built-in VMM");
-    }
-    return 0;
+    struct vm_start_spec spec = {.argv = argv,
+                                 .log_name = "kata-vmm.log",
+                                 .what = WHAT,
+                                 .child_setup = child_keep_taps,
+                                 .configure = create_and_boot};
+    return vm_start_process(vm, &spec, err);
 }
 
-/* vm.shutdown (kata-vmm exits), else SIGTERM; SIGKILL after grace_ns. */
-static int stop_vmm(struct vm *vm, uint64_t grace_ns, struct kerr **err)
+/* vm.shutdown (kata-vmm exits): whether it was asked. */
+static bool ask_shutdown(struct vm *vm, uint64_t deadline)
 {
-    if (vm->pid <= 0)
-        return 0;
+    (void)deadline; /* kata-vmm answers at once */
     cleanup_kerr struct kerr *api_err = NULL;
-    if (grace_ns == 0 || api(vm, "PUT", "vm.shutdown", NULL, NULL, &api_err) < 0)
-        kill(vm->pid, SIGTERM);
-    if (vm_wait_exit(vm, grace_ns) < 0 && errno == ETIMEDOUT) {
-        kill(vm->pid, SIGKILL);
-        if (vm_wait_exit(vm, 5000000000ull) < 0 && errno == ETIMEDOUT)
-            return kerr_make(err, ETIMEDOUT, "built-in VMM pid %d did not exit after SIGKILL",
-                             (int)vm->pid);
-    }
-    return 0;
+    return api(vm, "PUT", "vm.shutdown", NULL, NULL, &api_err) == 0;
 }
 
-/* virtiofsd goes after kata-vmm, whose vhost-user back-end it is. */
+/* kata-vmm within grace_ns (else SIGTERM, then SIGKILL), then virtiofsd,
+ * whose vhost-user front-end kata-vmm is. */
 static int dragonball_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
 {
-    int status = stop_vmm(vm, grace_ns, err);
+    int status = vm_stop_process(vm, grace_ns, WHAT, ask_shutdown, err);
     virtiofsd_stop(&vm->virtiofsd, grace_ns ? grace_ns : 1000000000ull);
     dragonball_drives_remove(vm);
     return status;

@@ -44,7 +44,6 @@
 #define FC_API_TIMEOUT_NS 10000000000ull
 #define FC_WAIT_NS        10000000000ull
 #define FC_PING_NS        1000000000ull
-#define FC_POLL_NS        10000000ull
 /* Drives besides the pool: Firecracker sets no limit of its own; the pool is
  * Kata's fcDiskPoolSize. */
 #define FC_MAX_DISKS 32u
@@ -222,9 +221,8 @@ static int api_call(struct vm *vm, const char *method, const char *path, const c
         ch_answer_release(&a);
     if (rc == 0)
         return 0;
-    cleanup_kerr struct kerr *gone = NULL;
-    if (vm_check_exited(vm, WHAT, &gone) < 0)
-        return kerr_make(err, 0, "`%s %s`: %s", method, path, gone->msg);
+    if (vm_api_vmm_gone(vm, WHAT, method, path, err))
+        return -1;
     if (status >= 400 && body) {
         cleanup_free char *sent = text_escape(body, strlen(body), CH_ERROR_BODY_MAX);
         return kerr_make(err, failure->status, "%s; the request's body: %s", failure->msg, sent);
@@ -268,26 +266,8 @@ static char *instance_state(struct vm *vm, struct kerr **err)
 /* GET / until it answers, the VMM exits, or FC_WAIT_NS. */
 static int wait_api(struct vm *vm, struct kerr **err)
 {
-    uint64_t deadline = now_ns() + FC_WAIT_NS;
-    struct ch_client c;
-    ch_client_init(&c, fc_state(vm)->api_socket, FC_PING_NS);
-    for (;;) {
-        cleanup_kerr struct kerr *last = NULL;
-        struct ch_answer a;
-        int rc = ch_request(&c, "GET", "/", NULL, &a, &last);
-        ch_answer_release(&a);
-        if (rc == 0)
-            return 0;
-        if (vm_check_exited(vm, WHAT, err) < 0)
-            return -1;
-        if (now_ns() >= deadline) {
-            kerr_make(err, ETIMEDOUT, "%s did not answer `GET /` within %llu s (%s)", WHAT,
-                      (unsigned long long)(FC_WAIT_NS / 1000000000ull), last->msg);
-            return -1;
-        }
-        struct timespec ts = {0, FC_POLL_NS};
-        nanosleep(&ts, NULL);
-    }
+    return vm_api_wait_ready(vm, WHAT, fc_state(vm)->api_socket, "GET", "/", FC_WAIT_NS, FC_PING_NS,
+                             err);
 }
 
 /* Firecracker's logger and metrics write to files it opens by path; each
@@ -395,14 +375,21 @@ static int put_nets(struct vm *vm, struct kerr **err)
     return 0;
 }
 
-static int configure_and_boot(struct vm *vm, int logger_fd, int metrics_fd, struct kerr **err)
+/* The relays' fds as the VMM inherited them (ours are closed by then). */
+struct fc_relay_fds {
+    int logger_fd, metrics_fd;
+};
+
+static int configure_and_boot(struct vm *vm, void *data, struct kerr **err)
 {
+    const struct fc_relay_fds *relays = data;
+    close_relays(fc_state(vm)); /* the VMM holds them now */
     cleanup_free char *cmdline = vm_kernel_cmdline(vm);
     cleanup_free char *machine = fc_machine_config_body(&vm->cfg);
     cleanup_free char *boot = fc_boot_source_body(&vm->cfg, cmdline);
     cleanup_free char *vsock = fc_vsock_body(vm->agent_socket);
     cleanup_free char *start = fc_action_body("InstanceStart");
-    if (wait_api(vm, err) < 0 || put_logging(vm, logger_fd, metrics_fd, err) < 0 ||
+    if (wait_api(vm, err) < 0 || put_logging(vm, relays->logger_fd, relays->metrics_fd, err) < 0 ||
         api(vm, "PUT", "/machine-config", machine, err) < 0 ||
         api(vm, "PUT", "/boot-source", boot, err) < 0 || put_drives(vm, err) < 0 ||
         put_nets(vm, err) < 0 || api(vm, "PUT", "/vsock", vsock, err) < 0 ||
@@ -497,62 +484,44 @@ static int fc_start(struct vm *vm, struct kerr **err)
         (char *)vm->cfg.hypervisor_path, "--api-sock", st->api_socket, "--id", id, NULL};
     if (open_relays(vm, err) < 0)
         return kerr_wrap(err, "start %s `%s`: its logger", WHAT, vm->cfg.hypervisor_path);
-    int logger_fd = st->logger_fd, metrics_fd = st->metrics_fd;
-    int spawned = vm_spawn(vm, argv, "firecracker.log", WHAT, child_keep_relays, err);
-    close_relays(st); /* the VMM holds them now */
-    if (spawned < 0)
-        return kerr_wrap(err, "start %s `%s`", WHAT, vm->cfg.hypervisor_path);
-    if (configure_and_boot(vm, logger_fd, metrics_fd, err) < 0) {
-        cleanup_kerr struct kerr *stop_err = NULL;
-        vm->ops->stop(vm, 0, &stop_err);
-        return kerr_wrap(err, "start %s `%s`", WHAT, vm->cfg.hypervisor_path);
-    }
-    return 0;
-}
-
-static int hybrid_connect_once(struct vm *vm, struct kerr **err)
-{
-    return hybrid_vsock_connect(vm->agent_socket, AGENT_VSOCK_PORT, err);
+    struct fc_relay_fds relays = {st->logger_fd, st->metrics_fd};
+    struct vm_start_spec spec = {.argv = argv,
+                                 .log_name = "firecracker.log",
+                                 .what = WHAT,
+                                 .child_setup = child_keep_relays,
+                                 .configure = configure_and_boot,
+                                 .data = &relays};
+    int rc = vm_start_process(vm, &spec, err);
+    close_relays(st); /* when the spawn failed; else closed already */
+    return rc;
 }
 
 static int fc_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
-    cleanup_free char *channel = xasprintf("through `%s`", vm->agent_socket);
-    return vm_connect_until(vm, WHAT, channel, timeout_ns, hybrid_connect_once, err);
+    return vm_hybrid_agent_connect(vm, WHAT, timeout_ns, err);
 }
 
-/* SendCtrlAltDel (the guest resets, reboot=k, and Firecracker exits) within
- * grace_ns; SIGTERM when it cannot be asked (a VM never started); SIGKILL
- * when grace_ns has passed. */
-static int stop_vmm(struct vm *vm, uint64_t grace_ns, struct kerr **err)
+/* SendCtrlAltDel (the guest resets, reboot=k, and Firecracker exits) before
+ * the deadline: whether Firecracker was asked (not a VM never started). */
+static bool ask_ctrl_alt_del(struct vm *vm, uint64_t deadline)
 {
-    if (vm->pid <= 0)
-        return 0;
-    uint64_t deadline = now_ns() + grace_ns;
-    bool asked = false;
-    if (grace_ns && fc_state(vm)->api_socket) {
-        struct ch_client c;
-        ch_client_init(&c, fc_state(vm)->api_socket, grace_ns / 2 ? grace_ns / 2 : 1);
-        cleanup_free char *body = fc_action_body("SendCtrlAltDel");
-        cleanup_kerr struct kerr *ignored = NULL; /* a VM never started answers 400 */
-        asked = ch_request(&c, "PUT", "/actions", body, NULL, &ignored) == 0;
-    }
-    if (!asked)
-        kill(vm->pid, SIGTERM);
+    const char *api_socket = fc_state(vm)->api_socket;
     uint64_t now = now_ns();
-    if (vm_wait_exit(vm, deadline > now ? deadline - now : 0) < 0 && errno == ETIMEDOUT) {
-        kill(vm->pid, SIGKILL);
-        if (vm_wait_exit(vm, 5000000000ull) < 0 && errno == ETIMEDOUT)
-            return kerr_make(err, ETIMEDOUT, "%s pid %d did not exit after SIGKILL", WHAT,
-                             (int)vm->pid);
-    }
-    return 0;
+    if (api_socket == NULL || now >= deadline)
+        return false;
+    struct ch_client c;
+    uint64_t half = (deadline - now) / 2;
+    ch_client_init(&c, api_socket, half ? half : 1);
+    cleanup_free char *body = fc_action_body("SendCtrlAltDel");
+    cleanup_kerr struct kerr *ignored = NULL; /* a VM never started answers 400 */
+    return ch_request(&c, "PUT", "/actions", body, NULL, &ignored) == 0;
 }
 
-/* The VMM, then the placeholder files. */
+/* The VMM within grace_ns (else SIGTERM, then SIGKILL), then the
+ * placeholder files. */
 static int fc_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
 {
-    int rc = stop_vmm(vm, grace_ns, err);
+    int rc = vm_stop_process(vm, grace_ns, WHAT, ask_ctrl_alt_del, err);
     drive_pool_remove(vm, &fc_state(vm)->drives);
     return rc;
 }

@@ -514,31 +514,19 @@ static struct qmp *qemu_qmp(struct vm *vm, struct kerr **err)
     return qemu_qmp_within(vm, QEMU_QMP_TIMEOUT_NS, err);
 }
 
-static int qemu_qmp_simple(struct vm *vm, const char *command, struct kerr **err)
-{
-    struct qmp *q = qemu_qmp(vm, err);
-    if (q == NULL)
-        return -1;
-    return qmp_execute(q, command, NULL, NULL, QEMU_QMP_TIMEOUT_NS, err);
-}
-
 static int qemu_pause(struct vm *vm, struct kerr **err)
 {
-    return qemu_qmp_simple(vm, "stop", err);
+    return qmp_command(qemu_qmp(vm, err), "stop", QEMU_QMP_TIMEOUT_NS, err);
 }
 
 static int qemu_resume(struct vm *vm, struct kerr **err)
 {
-    return qemu_qmp_simple(vm, "cont", err);
+    return qmp_command(qemu_qmp(vm, err), "cont", QEMU_QMP_TIMEOUT_NS, err);
 }
 
 static char *qemu_status(struct vm *vm, struct kerr **err)
 {
-    struct qmp *q = qemu_qmp(vm, err);
-    char *status = NULL;
-    if (q == NULL || qmp_query_status(q, &status, NULL, QEMU_QMP_TIMEOUT_NS, err) < 0)
-        return NULL;
-    return status;
+    return qmp_status(qemu_qmp(vm, err), QEMU_QMP_TIMEOUT_NS, err);
 }
 
 /* Where hotplugged disks go: root ports hotplugK (virtio-blk-pci, q35) or
@@ -666,21 +654,6 @@ static int qemu_hotplug_block(struct vm *vm, const struct vm_block_device *dev, 
     return 0;
 }
 
-struct device_deleted {
-    const char *id;
-    bool seen;
-};
-
-static void qemu_on_device_deleted(const char *name, struct json_object *data, void *cb_data)
-{
-    struct device_deleted *d = cb_data;
-    struct json_object *dev;
-    if (strcmp(name, "DEVICE_DELETED") == 0 && data &&
-        json_object_object_get_ex(data, "device", &dev) &&
-        strcmp(json_object_get_string(dev), d->id) == 0)
-        d->seen = true;
-}
-
 /* device_del asks the guest to eject (ACPI or PCIe attention button; a SCSI
  * disk goes at once, the guest is told); the device is gone at
  * DEVICE_DELETED, then its block node can go. */
@@ -697,15 +670,7 @@ static int qemu_unplug_block(struct vm *vm, const char *id, uint64_t timeout_ns,
     struct qmp *q = qemu_qmp(vm, err);
     if (q == NULL)
         return kerr_wrap(err, "unplug `%s`", id);
-    struct device_deleted d = {.id = id};
-    qmp_set_event_cb(q, qemu_on_device_deleted, &d);
-    struct json_object *args = json_object_new_object();
-    json_object_object_add(args, "id", json_object_new_string(id));
-    int r = qmp_execute(q, "device_del", args, NULL, QEMU_QMP_TIMEOUT_NS, err);
-    if (r == 0)
-        r = qmp_wait_for(q, &d.seen, timeout_ns, err);
-    qmp_set_event_cb(q, NULL, NULL);
-    if (r < 0)
+    if (qmp_device_del(q, id, QEMU_QMP_TIMEOUT_NS, timeout_ns, err) < 0)
         return kerr_wrap(err, "unplug `%s`", id);
     cleanup_free char *node = xasprintf("drive-%s", id);
     struct json_object *del = json_object_new_object();
@@ -715,19 +680,6 @@ static int qemu_unplug_block(struct vm *vm, const char *id, uint64_t timeout_ns,
     free(slots.ids[slot]);
     slots.ids[slot] = NULL;
     return 0;
-}
-
-/* The agent listens on vsock port 1024 once it is up: connect until it
- * accepts (a guest not listening yet resets the connection). */
-static int vsock_connect_once(struct vm *vm, struct kerr **err)
-{
-    return vsock_connect(vm->cid, AGENT_VSOCK_PORT, err);
-}
-
-static int qemu_agent_connect_vsock(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
-{
-    cleanup_free char *channel = xasprintf("on vsock CID %u port %d", vm->cid, AGENT_VSOCK_PORT);
-    return vm_connect_until(vm, "QEMU", channel, timeout_ns, vsock_connect_once, err);
 }
 
 /* Rootless: QEMU listens on the socket it inherited. */
@@ -747,7 +699,7 @@ static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **
     uint64_t spent = now_ns() - start;
     timeout_ns = spent < timeout_ns ? timeout_ns - spent : 1;
     if (vm->vsock)
-        return qemu_agent_connect_vsock(vm, timeout_ns, err);
+        return vm_vsock_agent_connect(vm, "QEMU", timeout_ns, err);
     if (vm->cfg.rootless)
         return vm_connect_until(vm, "QEMU", vm->agent_socket, timeout_ns, qemu_agent_dial, err);
     if (vm->agent_listen < 0)
@@ -773,24 +725,24 @@ static int qemu_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **
     }
 }
 
-/* Graceful: QMP `quit` (QEMU flushes its disks); else SIGTERM; SIGKILL after
- * grace_ns.  virtiofsd goes after QEMU, whose vhost-user peer it is. */
+/* QMP `quit` (QEMU flushes its disks) before the deadline: whether it was
+ * asked. */
+static bool qemu_ask_quit(struct vm *vm, uint64_t deadline)
+{
+    struct qmp *q = qemu_qmp(vm, NULL);
+    uint64_t now = now_ns();
+    if (q == NULL || now >= deadline)
+        return false;
+    uint64_t left = deadline - now;
+    return qmp_execute(q, "quit", NULL, NULL,
+                       left < QEMU_QMP_TIMEOUT_NS ? left : QEMU_QMP_TIMEOUT_NS, NULL) == 0;
+}
+
+/* QEMU within grace_ns (else SIGTERM, then SIGKILL), then virtiofsd, whose
+ * vhost-user peer QEMU is. */
 static int qemu_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
 {
-    int status = 0;
-    if (vm->pid > 0) {
-        struct qmp *q = grace_ns > 0 ? qemu_qmp(vm, NULL) : NULL;
-        if (q == NULL ||
-            qmp_execute(q, "quit", NULL, NULL,
-                        grace_ns < QEMU_QMP_TIMEOUT_NS ? grace_ns : QEMU_QMP_TIMEOUT_NS, NULL) < 0)
-            kill(vm->pid, SIGTERM);
-        if (vm_wait_exit(vm, grace_ns) < 0 && errno == ETIMEDOUT) {
-            kill(vm->pid, SIGKILL);
-            if (vm_wait_exit(vm, 5000000000ull) < 0 && errno == ETIMEDOUT)
-                status = kerr_make(err, ETIMEDOUT, "QEMU pid %d did not exit after SIGKILL",
-                                   (int)vm->pid);
-        }
-    }
+    int status = vm_stop_process(vm, grace_ns, "QEMU", qemu_ask_quit, err);
     virtiofsd_stop(&vm->virtiofsd, grace_ns ? grace_ns : 1000000000ull);
     return status;
 }
@@ -820,14 +772,10 @@ static void qemu_on_shutdown(const char *name, struct json_object *data, void *c
 static const char *qemu_exit_reason(struct vm *vm, int wait_status)
 {
     const char *reason = NULL;
-    bool never = false;
     struct qemu_state *qs = vm->priv;
     if (qs == NULL || qs->qmp == NULL || !WIFEXITED(wait_status))
         return NULL;
-    qmp_set_event_cb(qs->qmp, qemu_on_shutdown, &reason);
-    cleanup_kerr struct kerr *eof = NULL; /* QEMU is gone: read up to the end */
-    qmp_wait_for(qs->qmp, &never, 200 * 1000 * 1000, &eof);
-    qmp_set_event_cb(qs->qmp, NULL, NULL);
+    qmp_read_remaining(qs->qmp, qemu_on_shutdown, &reason, 200 * 1000 * 1000);
     return reason;
 }
 

@@ -314,3 +314,59 @@ int qmp_query_status(struct qmp *q, char **status, bool *running, uint64_t timeo
     json_object_put(result);
     return 0;
 }
+
+int qmp_command(struct qmp *q, const char *command, uint64_t timeout_ns, struct kerr **err)
+{
+    if (q == NULL)
+        return -1;
+    return qmp_execute(q, command, NULL, NULL, timeout_ns, err);
+}
+
+char *qmp_status(struct qmp *q, uint64_t timeout_ns, struct kerr **err)
+{
+    char *status = NULL;
+    if (q == NULL || qmp_query_status(q, &status, NULL, timeout_ns, err) < 0)
+        return NULL;
+    return status;
+}
+
+struct device_deleted {
+    const char *id;
+    bool seen;
+};
+
+static void on_device_deleted(const char *name, struct json_object *data, void *cb_data)
+{
+    struct device_deleted *d = cb_data;
+    struct json_object *dev;
+    if (strcmp(name, "DEVICE_DELETED") == 0 && data &&
+        json_object_object_get_ex(data, "device", &dev) &&
+        json_object_is_type(dev, json_type_string) &&
+        strcmp(json_object_get_string(dev), d->id) == 0)
+        d->seen = true;
+}
+
+int qmp_device_del(struct qmp *q, const char *id, uint64_t command_ns, uint64_t timeout_ns,
+                   struct kerr **err)
+{
+    if (q == NULL)
+        return -1;
+    struct device_deleted d = {.id = id};
+    qmp_set_event_cb(q, on_device_deleted, &d);
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "id", json_object_new_string(id));
+    int r = qmp_execute(q, "device_del", args, NULL, command_ns, err);
+    if (r == 0)
+        r = qmp_wait_for(q, &d.seen, timeout_ns, err);
+    qmp_set_event_cb(q, NULL, NULL);
+    return r;
+}
+
+void qmp_read_remaining(struct qmp *q, qmp_event_cb cb, void *data, uint64_t timeout_ns)
+{
+    bool never = false;
+    qmp_set_event_cb(q, cb, data);
+    cleanup_kerr struct kerr *eof = NULL; /* the peer is gone: read up to the end */
+    qmp_wait_for(q, &never, timeout_ns, &eof);
+    qmp_set_event_cb(q, NULL, NULL);
+}

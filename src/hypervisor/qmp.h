@@ -59,6 +59,25 @@ int qmp_query_status(struct qmp *q, char **status, bool *running, uint64_t timeo
 
 /* Parse one QMP line (exposed for unit tests and the fuzzer): returns the
  * object (caller puts) or NULL with err set when it is not a JSON object. */
+/* What the drivers over QMP share.  q may be NULL (the driver's session
+ * getter failed and err already says why): they fail then. */
+
+/* A command without arguments whose result is not needed ("stop", "cont"). */
+int qmp_command(struct qmp *q, const char *command, uint64_t timeout_ns, struct kerr **err);
+
+/* query-status's status ("running", "paused", ...; caller frees), or NULL. */
+char *qmp_status(struct qmp *q, uint64_t timeout_ns, struct kerr **err);
+
+/* device_del id (within command_ns), then read until its DEVICE_DELETED
+ * event, at most timeout_ns.  The event callback is q's for that time and
+ * cleared after. */
+int qmp_device_del(struct qmp *q, const char *id, uint64_t command_ns, uint64_t timeout_ns,
+                   struct kerr **err);
+
+/* After the peer exited: the events still unread on q (up to its end, at
+ * most timeout_ns) go to cb, which is cleared after. */
+void qmp_read_remaining(struct qmp *q, qmp_event_cb cb, void *data, uint64_t timeout_ns);
+
 struct json_object *qmp_parse_line(const char *line, size_t len, struct kerr **err);
 
 #endif

@@ -401,36 +401,30 @@ static int stratovirt_start(struct vm *vm, struct kerr **err)
     return stratovirt_launch(vm, err);
 }
 
-static int vsock_connect_once(struct vm *vm, struct kerr **err)
-{
-    return vsock_connect(vm->cid, AGENT_VSOCK_PORT, err);
-}
-
 static int stratovirt_agent_connect(struct vm *vm, uint64_t timeout_ns, struct kerr **err)
 {
-    cleanup_free char *channel = xasprintf("on vsock CID %u port %d", vm->cid, AGENT_VSOCK_PORT);
-    return vm_connect_until(vm, STRATOVIRT, channel, timeout_ns, vsock_connect_once, err);
+    return vm_vsock_agent_connect(vm, STRATOVIRT, timeout_ns, err);
 }
 
-/* Graceful: QMP `quit`; else SIGTERM; SIGKILL after grace_ns.  virtiofsd
- * goes after StratoVirt, whose vhost-user back-end it is. */
+/* QMP `quit` before the deadline: whether StratoVirt was asked. */
+static bool ask_quit(struct vm *vm, uint64_t deadline)
+{
+    struct stratovirt_state *ss = vm->priv;
+    uint64_t now = now_ns();
+    if (ss == NULL || ss->qmp == NULL || now >= deadline)
+        return false;
+    uint64_t left = deadline - now;
+    return qmp_execute(ss->qmp, "quit", NULL, NULL,
+                       left < STRATOVIRT_QMP_TIMEOUT_NS ? left : STRATOVIRT_QMP_TIMEOUT_NS,
+                       NULL) == 0;
+}
+
+/* StratoVirt within grace_ns (else SIGTERM, then SIGKILL), then virtiofsd,
+ * whose vhost-user back-end it is. */
 static int stratovirt_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
 {
     struct stratovirt_state *ss = vm->priv;
-    int status = 0;
-    if (vm->pid > 0) {
-        uint64_t quit_ns =
-            grace_ns < STRATOVIRT_QMP_TIMEOUT_NS ? grace_ns : STRATOVIRT_QMP_TIMEOUT_NS;
-        if (grace_ns == 0 || ss == NULL || ss->qmp == NULL ||
-            qmp_execute(ss->qmp, "quit", NULL, NULL, quit_ns, NULL) < 0)
-            kill(vm->pid, SIGTERM);
-        if (vm_wait_exit(vm, grace_ns) < 0 && errno == ETIMEDOUT) {
-            kill(vm->pid, SIGKILL);
-            if (vm_wait_exit(vm, 5000000000ull) < 0 && errno == ETIMEDOUT)
-                status = kerr_make(err, ETIMEDOUT, "StratoVirt pid %d did not exit after SIGKILL",
-                                   (int)vm->pid);
-        }
-    }
+    int status = vm_stop_process(vm, grace_ns, STRATOVIRT, ask_quit, err);
     virtiofsd_stop(&vm->virtiofsd, grace_ns ? grace_ns : 1000000000ull);
     if (ss && ss->qmp_socket)
         unlink(ss->qmp_socket); /* left behind when StratoVirt was killed */
@@ -447,31 +441,19 @@ static struct qmp *session(struct vm *vm, struct kerr **err)
     return ss->qmp;
 }
 
-static int qmp_simple(struct vm *vm, const char *command, struct kerr **err)
-{
-    struct qmp *q = session(vm, err);
-    if (q == NULL)
-        return -1;
-    return qmp_execute(q, command, NULL, NULL, STRATOVIRT_QMP_TIMEOUT_NS, err);
-}
-
 static int stratovirt_pause(struct vm *vm, struct kerr **err)
 {
-    return qmp_simple(vm, "stop", err);
+    return qmp_command(session(vm, err), "stop", STRATOVIRT_QMP_TIMEOUT_NS, err);
 }
 
 static int stratovirt_resume(struct vm *vm, struct kerr **err)
 {
-    return qmp_simple(vm, "cont", err);
+    return qmp_command(session(vm, err), "cont", STRATOVIRT_QMP_TIMEOUT_NS, err);
 }
 
 static char *stratovirt_status(struct vm *vm, struct kerr **err)
 {
-    struct qmp *q = session(vm, err);
-    char *status = NULL;
-    if (q == NULL || qmp_query_status(q, &status, NULL, STRATOVIRT_QMP_TIMEOUT_NS, err) < 0)
-        return NULL;
-    return status;
+    return qmp_status(session(vm, err), STRATOVIRT_QMP_TIMEOUT_NS, err);
 }
 
 static int slot_of(const struct stratovirt_state *ss, const char *id)
@@ -555,22 +537,6 @@ static int stratovirt_hotplug_block(struct vm *vm, const struct vm_block_device 
     return 0;
 }
 
-struct device_deleted {
-    const char *id;
-    bool seen;
-};
-
-static void on_device_deleted(const char *name, struct json_object *data, void *cb_data)
-{
-    struct device_deleted *d = cb_data;
-    struct json_object *dev;
-    if (strcmp(name, "DEVICE_DELETED") == 0 && data &&
-        json_object_object_get_ex(data, "device", &dev) &&
-        json_object_is_type(dev, json_type_string) &&
-        strcmp(json_object_get_string(dev), d->id) == 0)
-        d->seen = true;
-}
-
 /* microvm: `device_del` alone frees the slot and its drive; StratoVirt sends
  * DEVICE_DELETED (before its reply, as the document shows). */
 static int stratovirt_unplug_block(struct vm *vm, const char *id, uint64_t timeout_ns,
@@ -583,13 +549,7 @@ static int stratovirt_unplug_block(struct vm *vm, const char *id, uint64_t timeo
     struct qmp *q = session(vm, err);
     if (q == NULL)
         return kerr_wrap(err, "unplug `%s`", id);
-    struct device_deleted d = {.id = id};
-    qmp_set_event_cb(q, on_device_deleted, &d);
-    int r = qmp_execute(q, "device_del", id_args("id", id), NULL, STRATOVIRT_QMP_TIMEOUT_NS, err);
-    if (r == 0)
-        r = qmp_wait_for(q, &d.seen, timeout_ns, err);
-    qmp_set_event_cb(q, NULL, NULL);
-    if (r < 0)
+    if (qmp_device_del(q, id, STRATOVIRT_QMP_TIMEOUT_NS, timeout_ns, err) < 0)
         return kerr_wrap(err, "unplug `%s`", id);
     free(ss->blk_ids[slot]);
     ss->blk_ids[slot] = NULL;
@@ -619,11 +579,7 @@ static const char *stratovirt_exit_reason(struct vm *vm, int wait_status)
     if (ss == NULL || ss->qmp == NULL || !WIFEXITED(wait_status))
         return NULL;
     const char *reason = NULL;
-    bool never = false;
-    qmp_set_event_cb(ss->qmp, on_shutdown, &reason);
-    cleanup_kerr struct kerr *eof = NULL; /* StratoVirt is gone: read up to the end */
-    qmp_wait_for(ss->qmp, &never, 200 * 1000 * 1000, &eof);
-    qmp_set_event_cb(ss->qmp, NULL, NULL);
+    qmp_read_remaining(ss->qmp, on_shutdown, &reason, 200 * 1000 * 1000);
     if (reason == NULL && WEXITSTATUS(wait_status) == 0)
         reason = "the guest reset or halted the VM (a reboot, a triple fault or a guest kernel "
                  "panic: a StratoVirt microvm stops on a reset)";

@@ -1,5 +1,7 @@
 /* The VMM as a child process (see vm_process.h). */
 #include "vm_process.h"
+#include "ch_client.h"
+#include "channel.h"
 #include "proc_ref.h"
 #include "util.h"
 
@@ -487,6 +489,97 @@ int vm_connect_until(struct vm *vm, const char *what, const char *channel, uint6
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+}
+
+static int hybrid_connect_once(struct vm *vm, struct kerr **err)
+{
+    return hybrid_vsock_connect(vm->agent_socket, AGENT_VSOCK_PORT, err);
+}
+
+int vm_hybrid_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns, struct kerr **err)
+{
+    cleanup_free char *channel = xasprintf("through `%s`", vm->agent_socket);
+    return vm_connect_until(vm, what, channel, timeout_ns, hybrid_connect_once, err);
+}
+
+static int vsock_connect_once(struct vm *vm, struct kerr **err)
+{
+    return vsock_connect(vm->cid, AGENT_VSOCK_PORT, err);
+}
+
+int vm_vsock_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns, struct kerr **err)
+{
+    cleanup_free char *channel = xasprintf("on vsock CID %u port %d", vm->cid, AGENT_VSOCK_PORT);
+    return vm_connect_until(vm, what, channel, timeout_ns, vsock_connect_once, err);
+}
+
+int vm_api_wait_ready(struct vm *vm, const char *what, const char *api_socket, const char *method,
+                      const char *path, uint64_t wait_ns, uint64_t try_ns, struct kerr **err)
+{
+    uint64_t deadline = now_ns() + wait_ns;
+    struct ch_client c;
+    ch_client_init(&c, api_socket, try_ns);
+    for (;;) {
+        cleanup_kerr struct kerr *last = NULL;
+        struct ch_answer a;
+        int rc = ch_request(&c, method, path, NULL, &a, &last);
+        ch_answer_release(&a);
+        if (rc == 0)
+            return 0;
+        if (vm_check_exited(vm, what, err) < 0)
+            return -1;
+        if (now_ns() >= deadline) {
+            kerr_make(err, 0, "%s did not answer `%s %s` within %llu s (%s)", what, method, path,
+                      (unsigned long long)(wait_ns / 1000000000ull), last->msg);
+            if (err && *err)
+                (*err)->status = ETIMEDOUT;
+            return -1;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+bool vm_api_vmm_gone(struct vm *vm, const char *what, const char *method, const char *path,
+                     struct kerr **err)
+{
+    cleanup_kerr struct kerr *gone = NULL;
+    if (vm_check_exited(vm, what, &gone) == 0)
+        return false;
+    kerr_make(err, 0, "`%s %s`: %s", method, path, gone->msg);
+    return true;
+}
+
+int vm_start_process(struct vm *vm, const struct vm_start_spec *spec, struct kerr **err)
+{
+    if (vm_spawn(vm, spec->argv, spec->log_name, spec->what, spec->child_setup, err) < 0) {
+        virtiofsd_stop(&vm->virtiofsd, 1000000000ull);
+        return kerr_wrap(err, "start %s `%s`", spec->what, spec->argv[0]);
+    }
+    if (spec->configure(vm, spec->data, err) < 0) {
+        cleanup_kerr struct kerr *stop_err = NULL;
+        vm->ops->stop(vm, 0, &stop_err);
+        return kerr_wrap(err, "start %s `%s`", spec->what, spec->argv[0]);
+    }
+    return 0;
+}
+
+int vm_stop_process(struct vm *vm, uint64_t grace_ns, const char *what,
+                    bool (*ask)(struct vm *vm, uint64_t deadline), struct kerr **err)
+{
+    if (vm->pid <= 0)
+        return 0;
+    uint64_t deadline = now_ns() + grace_ns;
+    if (grace_ns == 0 || ask == NULL || !ask(vm, deadline))
+        kill(vm->pid, SIGTERM);
+    uint64_t now = now_ns();
+    if (vm_wait_exit(vm, deadline > now ? deadline - now : 0) < 0 && errno == ETIMEDOUT) {
+        kill(vm->pid, SIGKILL);
+        if (vm_wait_exit(vm, 5000000000ull) < 0 && errno == ETIMEDOUT)
+            return kerr_make(err, ETIMEDOUT, "%s pid %d did not exit after SIGKILL", what,
+                             (int)vm->pid);
+    }
+    return 0;
 }
 
 int vm_start_virtiofsd(struct vm *vm, struct kerr **err)

@@ -91,6 +91,49 @@ char *vm_text_tail(const char *text, size_t len, unsigned max_lines, size_t max)
 int vm_connect_until(struct vm *vm, const char *what, const char *channel, uint64_t timeout_ns,
                      int (*connect)(struct vm *vm, struct kerr **err), struct kerr **err);
 
+/* The agent through the VMM's hybrid vsock socket vm->agent_socket
+ * (`CONNECT AGENT_VSOCK_PORT`), retried as vm_connect_until: a guest whose
+ * agent is not listening yet refuses (the connection closes). */
+int vm_hybrid_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns,
+                            struct kerr **err);
+
+/* The agent on vsock CID vm->cid port AGENT_VSOCK_PORT, retried as
+ * vm_connect_until (a guest not listening yet resets the connection). */
+int vm_vsock_agent_connect(struct vm *vm, const char *what, uint64_t timeout_ns, struct kerr **err);
+
+/* For a VMM with a REST API on api_socket (ch_client.h): `method path`
+ * (each try within try_ns) until it answers, the VMM exits (vm_check_exited)
+ * or wait_ns passes (ETIMEDOUT: "WHAT did not answer `METHOD PATH` within
+ * N s (the last error)"). */
+int vm_api_wait_ready(struct vm *vm, const char *what, const char *api_socket, const char *method,
+                      const char *path, uint64_t wait_ns, uint64_t try_ns, struct kerr **err);
+
+/* After a failed request `method path` to the VMM: when the VMM has exited,
+ * that as the error (its log and the guest console, vm_exit_error) naming
+ * the request, and true; false while it runs. */
+bool vm_api_vmm_gone(struct vm *vm, const char *what, const char *method, const char *path,
+                     struct kerr **err);
+
+/* Spawn the VMM (vm_spawn: argv, log_name, what, child_setup), then
+ * configure(vm, data, err) it over its API.  When the spawn fails virtiofsd
+ * (if started) is stopped; when the configuration fails the VMM is stopped at
+ * once (ops->stop, no grace).  Errors say "start WHAT `argv[0]`". */
+struct vm_start_spec {
+    char **argv;
+    const char *log_name, *what;
+    void (*child_setup)(struct vm *vm);
+    int (*configure)(struct vm *vm, void *data, struct kerr **err);
+    void *data;
+};
+int vm_start_process(struct vm *vm, const struct vm_start_spec *spec, struct kerr **err);
+
+/* Stop a VMM child within grace_ns: ask(vm, deadline) (may be NULL; not
+ * called without grace) asks it to exit over its API and says whether it was
+ * asked; else SIGTERM.  Waits until the deadline, then SIGKILL and at most
+ * 5 s more (ETIMEDOUT naming `what` and the pid).  Reaps it. */
+int vm_stop_process(struct vm *vm, uint64_t grace_ns, const char *what,
+                    bool (*ask)(struct vm *vm, uint64_t deadline), struct kerr **err);
+
 /* The VMM binary, kernel, initrd or image and boot disks are there and
  * open to us (disks writable unless read-only). */
 int vm_check_files(const struct vm *vm, struct kerr **err);

@@ -7,64 +7,22 @@ pure body builders the driver calls): one line per request, "METHOD ENDPOINT"
 then a tab then the JSON body. Needs no VM and no VMM."""
 import json
 import os
-import subprocess
 from pathlib import Path
 
-import jsonschema
 import pytest
+
+import api_schema
 
 TOP = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = TOP / "tests/ch_api/schema.json"
 BODIES = Path(os.environ.get("KATA_CH_BODIES", TOP / "build/tests/tools/ch-bodies"))
-
-# The document's integer formats, checked as ranges (JSON Schema ignores unknown
-# formats; OpenAPI's int16 etc. are not JSON Schema formats).
-RANGES = {
-    "int8": (-(2**7), 2**7 - 1), "int16": (-(2**15), 2**15 - 1),
-    "int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1),
-    "uint8": (0, 2**8 - 1), "uint16": (0, 2**16 - 1), "uint32": (0, 2**32 - 1),
-}
-FORMATS = jsonschema.FormatChecker(formats=())
-for _name, (_lo, _hi) in RANGES.items():
-    FORMATS.checks(_name)(lambda v, lo=_lo, hi=_hi: not isinstance(v, int) or lo <= v <= hi)
+SCHEMA = api_schema.Schema(SCHEMA_PATH, api_schema.format_checker(*api_schema.RANGES))
+schema = SCHEMA.fixture()
+errors = SCHEMA.errors
 
 
-@pytest.fixture(scope="module")
-def schema():
-    with open(SCHEMA_PATH) as f:
-        return json.load(f)
-
-
-def validator(schema, definition):
-    sub = {"$ref": "#/definitions/" + definition, "definitions": schema["definitions"]}
-    return jsonschema.Draft7Validator(sub, format_checker=FORMATS)
-
-
-def errors(schema, definition, body):
-    return [e.message for e in validator(schema, definition).iter_errors(body)]
-
-
-def test_schema_is_valid_draft7(schema):
-    jsonschema.Draft7Validator.check_schema(schema)
-
-
-def test_every_ref_resolves(schema):
-    defs = schema["definitions"]
-    missing = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            r = node.get("$ref")
-            if r is not None and r.removeprefix("#/definitions/") not in defs:
-                missing.add(r)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(schema)
-    assert not missing
+def test_schema_is_sound(schema):
+    api_schema.check_sound(schema)
 
 
 def test_endpoints_name_known_definitions(schema):
@@ -138,19 +96,8 @@ def test_vm_info_answer(schema):
     assert errors(schema, "VmInfo", info) == []
 
 
-def driver_bodies():
-    if not BODIES.exists():
-        pytest.fail(f"{BODIES} is missing: build it (make -s all)")
-    out = subprocess.run([str(BODIES)], check=True, capture_output=True, text=True, timeout=60).stdout
-    rows = []
-    for line in out.splitlines():
-        route, body = line.split("\t", 1)
-        rows.append((route, json.loads(body)))
-    return rows
-
-
 def test_driver_bodies_match_the_schema(schema):
-    rows = driver_bodies()
+    rows = api_schema.driver_bodies(BODIES)
     assert rows, "ch-bodies printed nothing"
     seen = set()
     for route, body in rows:

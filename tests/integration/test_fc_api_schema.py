@@ -9,56 +9,22 @@ a tab then the JSON body. Needs no VM and no VMM."""
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
-import jsonschema
 import pytest
+
+import api_schema
 
 TOP = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = TOP / "tests/fc_api/schema.json"
 BODIES = Path(os.environ.get("KATA_FC_BODIES", TOP / "build/tests/tools/fc-bodies"))
-
-FORMATS = jsonschema.FormatChecker(formats=())
-FORMATS.checks("int64")(lambda v: not isinstance(v, int) or -(2**63) <= v <= 2**63 - 1)
-
-
-@pytest.fixture(scope="module")
-def schema():
-    with open(SCHEMA_PATH) as f:
-        return json.load(f)
+SCHEMA = api_schema.Schema(SCHEMA_PATH, api_schema.format_checker("int64"))
+schema = SCHEMA.fixture()
+errors = SCHEMA.errors
 
 
-def validator(schema, definition):
-    sub = {"$ref": "#/definitions/" + definition, "definitions": schema["definitions"]}
-    return jsonschema.Draft7Validator(sub, format_checker=FORMATS)
-
-
-def errors(schema, definition, body):
-    return [e.message for e in validator(schema, definition).iter_errors(body)]
-
-
-def test_schema_is_valid_draft7(schema):
-    jsonschema.Draft7Validator.check_schema(schema)
-
-
-def test_every_ref_resolves(schema):
-    defs = schema["definitions"]
-    missing = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            r = node.get("$ref")
-            if r is not None and r.removeprefix("#/definitions/") not in defs:
-                missing.add(r)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(schema)
-    assert not missing
+def test_schema_is_sound(schema):
+    api_schema.check_sound(schema)
 
 
 def test_endpoints_name_known_definitions(schema):
@@ -139,19 +105,8 @@ def route_of(schema, method, path):
     return None, None, None
 
 
-def driver_bodies():
-    if not BODIES.exists():
-        pytest.fail(f"{BODIES} is missing: build it (make -s all)")
-    out = subprocess.run([str(BODIES)], check=True, capture_output=True, text=True, timeout=60).stdout
-    rows = []
-    for line in out.splitlines():
-        route, body = line.split("\t", 1)
-        rows.append((route, json.loads(body)))
-    return rows
-
-
 def test_driver_bodies_match_the_schema(schema):
-    rows = driver_bodies()
+    rows = api_schema.driver_bodies(BODIES)
     assert rows, "fc-bodies printed nothing"
     seen = set()
     for request, body in rows:

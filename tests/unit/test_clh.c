@@ -6,6 +6,7 @@
  * tests/integration/test_ch_api_schema.py (through tests/tools/ch-bodies). */
 #include "ch_client.h"
 #include "clh.h"
+#include "fake_vmm.h"
 #include "hypervisor.h"
 #include "test.h"
 #include "util.h"
@@ -173,8 +174,6 @@ static struct fake *fake_one(enum fake_mode mode, const char *answer)
     return f;
 }
 
-#define SECOND 1000000000ull
-
 /* A canned answer with its Content-Length (from a small static ring). */
 static const char *http(const char *status, const char *body)
 {
@@ -190,61 +189,89 @@ static const char *http(const char *status, const char *body)
 
 /* ---- the client ---- */
 
+/* One request to a fake serving one exchange. */
+struct exchange {
+    enum fake_mode mode;
+    const char *answer;  /* raw HTTP */
+    uint64_t timeout_ns; /* the client's; 0: 5 s */
+    size_t answer_max;   /* the client's; 0: its default */
+    bool fds;            /* ch_request_fds, with one fd */
+    const char *method, *endpoint, *body;
+};
+
+/* The request's result, its answer (a may be NULL) and error, and the
+ * request the fake got (*request, caller frees; may be NULL). */
+static int exchange(const struct exchange *x, struct ch_answer *a, char **request,
+                    struct kerr **err)
+{
+    struct fake *f = fake_one(x->mode, x->answer);
+    if (f == NULL)
+        return kerr_make(err, EIO, "the fake did not start");
+    struct ch_client c;
+    ch_client_init(&c, f->path, x->timeout_ns ? x->timeout_ns : 5 * SECOND);
+    if (x->answer_max)
+        c.answer_max = x->answer_max;
+    int fd = 0;
+    int rc = x->fds ? ch_request_fds(&c, x->method, x->endpoint, x->body, &fd, 1, a, err)
+                    : ch_request(&c, x->method, x->endpoint, x->body, a, err);
+    fake_stop(f);
+    if (request)
+        *request = xstrdup(f->ex[0].request);
+    free(f);
+    return rc;
+}
+
 TEST(get_answers_the_body_and_sends_the_route)
 {
-    struct fake *f = fake_one(FAKE_ANSWER, http("200 OK", "{\"version\":\"v45.0\"}"));
-    CHECK(f);
-    struct ch_client c;
-    ch_client_init(&c, f->path, 5 * SECOND);
+    const struct exchange x = {.mode = FAKE_ANSWER,
+                               .answer = http("200 OK", "{\"version\":\"v45.0\"}"),
+                               .method = "GET",
+                               .endpoint = "vmm.ping"};
     struct ch_answer a;
+    cleanup_free char *req = NULL;
     cleanup_kerr struct kerr *err = NULL;
-    int rc = ch_request(&c, "GET", "vmm.ping", NULL, &a, &err);
-    fake_stop(f);
+    int rc = exchange(&x, &a, &req, &err);
     CHECK_INT(rc, 0);
     CHECK_INT(a.status, 200);
     CHECK_STR(a.body, "{\"version\":\"v45.0\"}");
     CHECK_INT(a.len, 19);
     ch_answer_release(&a);
-    CHECK(strncmp(f->ex[0].request, "GET /api/v1/vmm.ping HTTP/1.1\r\n", 31) == 0);
-    free(f);
+    CHECK(strncmp(req, "GET /api/v1/vmm.ping HTTP/1.1\r\n", 31) == 0);
 }
 
 TEST(put_without_body_sends_content_length_0_and_204_is_success)
 {
-    struct fake *f = fake_one(FAKE_ANSWER, "HTTP/1.1 204 No Content\r\n\r\n");
-    CHECK(f);
-    struct ch_client c;
-    ch_client_init(&c, f->path, 5 * SECOND);
+    const struct exchange x = {.mode = FAKE_ANSWER,
+                               .answer = "HTTP/1.1 204 No Content\r\n\r\n",
+                               .method = "PUT",
+                               .endpoint = "vm.boot"};
     struct ch_answer a;
+    cleanup_free char *req = NULL;
     cleanup_kerr struct kerr *err = NULL;
-    int rc = ch_request(&c, "PUT", "vm.boot", NULL, &a, &err);
-    fake_stop(f);
+    int rc = exchange(&x, &a, &req, &err);
     CHECK_INT(rc, 0);
     CHECK_INT(a.status, 204);
     CHECK(a.body == NULL);
-    const char *req = f->ex[0].request;
     CHECK(strncmp(req, "PUT /api/v1/vm.boot HTTP/1.1\r\n", 30) == 0);
     CHECK(strcasestr(req, "\r\nContent-Length: 0\r\n") != NULL);
     CHECK(strcasestr(req, "Expect:") == NULL);
     CHECK(strstr(req, "\r\n\r\n")[4] == '\0');
-    free(f);
 }
 
 TEST(put_with_body_sends_json)
 {
-    struct fake *f = fake_one(FAKE_ANSWER, "HTTP/1.1 204 No Content\r\n\r\n");
-    CHECK(f);
-    struct ch_client c;
-    ch_client_init(&c, f->path, 5 * SECOND);
+    const struct exchange x = {.mode = FAKE_ANSWER,
+                               .answer = "HTTP/1.1 204 No Content\r\n\r\n",
+                               .method = "PUT",
+                               .endpoint = "vm.create",
+                               .body = "{\"payload\":{}}"};
+    cleanup_free char *req = NULL;
     cleanup_kerr struct kerr *err = NULL;
-    int rc = ch_request(&c, "PUT", "vm.create", "{\"payload\":{}}", NULL, &err);
-    fake_stop(f);
+    int rc = exchange(&x, NULL, &req, &err);
     CHECK_INT(rc, 0);
-    const char *req = f->ex[0].request;
     CHECK(strcasestr(req, "\r\nContent-Type: application/json\r\n") != NULL);
     CHECK(strcasestr(req, "\r\nContent-Length: 14\r\n") != NULL);
     CHECK_STR(strstr(req, "\r\n\r\n") + 4, "{\"payload\":{}}");
-    free(f);
 }
 
 TEST(http_error_names_the_request_status_and_escaped_body)
@@ -256,15 +283,14 @@ TEST(http_error_names_the_request_status_and_escaped_body)
     snprintf(body, sizeof(body), "Error creating VM: \x1b[31mbad disk\x1b[0m %01500d", 7);
     snprintf(answer, sizeof(answer), "HTTP/1.1 400 Bad Request\r\nContent-Length: %zu\r\n\r\n%s",
              strlen(body), body);
-    struct fake *f = fake_one(FAKE_ANSWER, answer);
-    CHECK(f);
-    struct ch_client c;
-    ch_client_init(&c, f->path, 5 * SECOND);
+    const struct exchange x = {.mode = FAKE_ANSWER,
+                               .answer = answer,
+                               .method = "PUT",
+                               .endpoint = "vm.create",
+                               .body = "{}"};
     struct ch_answer a;
     cleanup_kerr struct kerr *err = NULL;
-    int rc = ch_request(&c, "PUT", "vm.create", "{}", &a, &err);
-    fake_stop(f);
-    free(f);
+    int rc = exchange(&x, &a, NULL, &err);
     CHECK_INT(rc, -1);
     CHECK_INT(a.status, 400);
     CHECK_INT(a.len, strlen(body));
@@ -276,28 +302,12 @@ TEST(http_error_names_the_request_status_and_escaped_body)
     CHECK(strlen(err->msg) < 600);
 }
 
-TEST(http_error_json_message_and_status_errno)
+TEST(status_errno_and_error_text)
 {
-    struct fake *f =
-        fake_one(FAKE_ANSWER, http("404 Not Found", "{\"error\": \"unknown device `rootfs9`\"}\n"));
-    CHECK(f);
-    struct ch_client c;
-    ch_client_init(&c, f->path, 5 * SECOND);
-    cleanup_kerr struct kerr *err = NULL;
-    int rc = ch_request(&c, "PUT", "vm.remove-device", "{\"id\":\"rootfs9\"}", NULL, &err);
-    fake_stop(f);
-    free(f);
-    CHECK_INT(rc, -1);
-    CHECK_INT(err->status, ENOENT);
-    CHECK_CONTAINS(err->msg, "`PUT vm.remove-device`: HTTP 404: unknown device `rootfs9`");
     CHECK_INT(ch_status_errno(405), EPERM);
     CHECK_INT(ch_status_errno(409), EEXIST);
     CHECK_INT(ch_status_errno(429), EBUSY);
     CHECK_INT(ch_status_errno(500), EIO);
-}
-
-TEST(error_text_is_trimmed_and_empty_says_so)
-{
     cleanup_free char *a = ch_error_text("  \r\n", 4);
     CHECK_STR(a, "(no message)");
     cleanup_free char *b = ch_error_text("\n oops \n", 8);
@@ -306,64 +316,95 @@ TEST(error_text_is_trimmed_and_empty_says_so)
     CHECK_STR(c, "{\"error\": 3}");
 }
 
-TEST(no_answer_times_out_naming_the_request)
+static char long_headers[20000];
+
+/* Each request fails with the errno and names what went wrong. */
+static const struct failed_exchange {
+    struct exchange x;
+    int status;
+    const char *says[2];
+} failed_exchanges[] = {
+    /* An HTTP error: the JSON message. */
+    {{FAKE_ANSWER,
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 38\r\n\r\n"
+      "{\"error\": \"unknown device `rootfs9`\"}\n",
+      0, 0, false, "PUT", "vm.remove-device", "{\"id\":\"rootfs9\"}"},
+     ENOENT,
+     {"`PUT vm.remove-device`: HTTP 404: unknown device `rootfs9`"}},
+    {{FAKE_SILENT, NULL, SECOND / 5, 0, false, "GET", "vm.info", NULL},
+     ETIMEDOUT,
+     {"`GET vm.info`"}},
+    {{FAKE_ANSWER, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{", 0, 1024, false, "GET",
+      "vm.info", NULL},
+     EFBIG,
+     {"`GET vm.info`: answer larger than 1024 bytes"}},
+    /* No length: it never ends. */
+    {{FAKE_STREAM, NULL, 0, 1024, false, "GET", "vm.info", NULL}, EFBIG, {NULL}},
+    {{FAKE_HANG_UP, NULL, 0, 0, false, "PUT", "vm.pause", NULL},
+     EPROTO,
+     {"`PUT vm.pause`", "gone"}},
+    /* With fds. */
+    {{FAKE_ANSWER,
+      "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 20\r\n\r\n"
+      "Error: tap \x07 refused",
+      0, 0, true, "PUT", "vm.add-net", "{}"},
+     EIO,
+     {"`PUT vm.add-net`: HTTP 500: Error: tap \\x07 refused"}},
+    {{FAKE_SILENT, NULL, SECOND / 5, 0, true, "PUT", "vm.add-net", "{}"}, ETIMEDOUT, {NULL}},
+    {{FAKE_STREAM, NULL, 0, 1024, true, "PUT", "vm.add-net", "{}"}, EFBIG, {NULL}},
+    {{FAKE_HANG_UP, NULL, 0, 0, true, "PUT", "vm.add-net", "{}"}, EPROTO, {"gone"}},
+    {{FAKE_ANSWER, "HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n", 0, 0, true, "PUT",
+      "vm.add-net", "{}"},
+     EFBIG,
+     {NULL}},
+    /* Malformed answers (the server closes after its answer: a short body
+     * ends at EOF). */
+    {{FAKE_CLOSE, "SSH-2.0-OpenSSH\r\n\r\n", 0, 0, true, "PUT", "vm.add-net", "{}"},
+     EPROTO,
+     {"`PUT vm.add-net`", "not an HTTP answer"}},
+    {{FAKE_CLOSE, "HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n", 0, 0, true, "PUT", "vm.add-net",
+      "{}"},
+     EPROTO,
+     {"`PUT vm.add-net`", "a bad Content-Length"}},
+    {{FAKE_CLOSE, "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 0, 0, true, "PUT", "vm.add-net",
+      "{}"},
+     EPROTO,
+     {"`PUT vm.add-net`", "a bad Content-Length"}},
+    {{FAKE_CLOSE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 0,
+      0, true, "PUT", "vm.add-net", "{}"},
+     EPROTO,
+     {"`PUT vm.add-net`", "Transfer-Encoding"}},
+    {{FAKE_CLOSE, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 0, 0, true, "PUT",
+      "vm.add-net", "{}"},
+     EPROTO,
+     {"`PUT vm.add-net`", "before a complete answer"}},
+    {{FAKE_CLOSE, long_headers, 0, 0, true, "PUT", "vm.add-net", "{}"},
+     EPROTO,
+     {"`PUT vm.add-net`", "headers larger than 16 KiB"}},
+};
+
+TEST(failed_requests_say_why_naming_the_request)
 {
-    struct fake *f = fake_one(FAKE_SILENT, NULL);
-    CHECK(f);
-    struct ch_client c;
-    ch_client_init(&c, f->path, SECOND / 5);
-    cleanup_kerr struct kerr *err = NULL;
-    int rc = ch_request(&c, "GET", "vm.info", NULL, NULL, &err);
-    fake_stop(f);
-    free(f);
-    CHECK_INT(rc, -1);
-    CHECK_INT(err->status, ETIMEDOUT);
-    CHECK_CONTAINS(err->msg, "`GET vm.info`");
+    size_t off = (size_t)snprintf(long_headers, sizeof(long_headers), "HTTP/1.1 200 OK\r\n");
+    while (off < 18000)
+        off += (size_t)snprintf(long_headers + off, sizeof(long_headers) - off, "X-Pad: %0100d\r\n",
+                                0);
+    snprintf(long_headers + off, sizeof(long_headers) - off, "\r\n");
+    for (size_t i = 0; i < ARRAY_SIZE(failed_exchanges); i++) {
+        const struct failed_exchange *t = &failed_exchanges[i];
+        printf("#   case %zu\n", i);
+        cleanup_kerr struct kerr *err = NULL;
+        CHECK_INT(exchange(&t->x, NULL, NULL, &err), -1);
+        CHECK(err != NULL);
+        CHECK_INT(err->status, t->status);
+        for (size_t k = 0; k < 2 && t->says[k]; k++)
+            CHECK_CONTAINS(err->msg, t->says[k]);
+    }
 }
 
-TEST(oversize_answers_are_refused)
+TEST(no_socket_is_an_error_naming_the_path)
 {
-    struct fake *f = fake_one(FAKE_ANSWER, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{");
-    CHECK(f);
     struct ch_client c;
-    ch_client_init(&c, f->path, 5 * SECOND);
-    c.answer_max = 1024;
-    cleanup_kerr struct kerr *err = NULL;
-    int rc = ch_request(&c, "GET", "vm.info", NULL, NULL, &err);
-    fake_stop(f);
-    free(f);
-    CHECK_INT(rc, -1);
-    CHECK_INT(err->status, EFBIG);
-    CHECK_CONTAINS(err->msg, "`GET vm.info`: answer larger than 1024 bytes");
-
-    f = fake_one(FAKE_STREAM, NULL); /* no length: it never ends */
-    CHECK(f);
-    ch_client_init(&c, f->path, 5 * SECOND);
-    c.answer_max = 1024;
-    cleanup_kerr struct kerr *err2 = NULL;
-    rc = ch_request(&c, "GET", "vm.info", NULL, NULL, &err2);
-    fake_stop(f);
-    free(f);
-    CHECK_INT(rc, -1);
-    CHECK_INT(err2->status, EFBIG);
-}
-
-TEST(vmm_gone_is_an_error)
-{
-    struct fake *f = fake_one(FAKE_HANG_UP, NULL);
-    CHECK(f);
-    struct ch_client c;
-    ch_client_init(&c, f->path, 5 * SECOND);
-    cleanup_kerr struct kerr *err = NULL;
-    int rc = ch_request(&c, "PUT", "vm.pause", NULL, NULL, &err);
-    fake_stop(f);
-    free(f);
-    CHECK_INT(rc, -1);
-    CHECK_INT(err->status, EPROTO);
-    CHECK_CONTAINS(err->msg, "`PUT vm.pause`");
-    CHECK_CONTAINS(err->msg, "gone");
-
-    /* No socket at all. */
     ch_client_init(&c, "/nonexistent/clh-api.sock", SECOND);
     cleanup_kerr struct kerr *err2 = NULL;
     CHECK_INT(ch_request(&c, "GET", "vmm.ping", NULL, NULL, &err2), -1);
@@ -410,106 +451,17 @@ TEST(fds_travel_with_the_request_and_the_answer_is_read_by_length)
     free(f);
 }
 
-TEST(fds_request_errors_timeouts_oversize_and_hang_up)
+TEST(an_answer_without_a_length_ends_at_eof)
 {
-    int fd = 0;
-    struct ch_client c;
-    struct fake *f =
-        fake_one(FAKE_ANSWER, http("500 Internal Server Error", "Error: tap \x07 refused"));
-    CHECK(f);
-    ch_client_init(&c, f->path, 5 * SECOND);
-    cleanup_kerr struct kerr *e1 = NULL;
-    CHECK_INT(ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &e1), -1);
-    fake_stop(f);
-    free(f);
-    CHECK_INT(e1->status, EIO);
-    CHECK_CONTAINS(e1->msg, "`PUT vm.add-net`: HTTP 500: Error: tap \\x07 refused");
-
-    f = fake_one(FAKE_SILENT, NULL);
-    CHECK(f);
-    ch_client_init(&c, f->path, SECOND / 5);
-    cleanup_kerr struct kerr *e2 = NULL;
-    CHECK_INT(ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &e2), -1);
-    fake_stop(f);
-    free(f);
-    CHECK_INT(e2->status, ETIMEDOUT);
-
-    f = fake_one(FAKE_STREAM, NULL);
-    CHECK(f);
-    ch_client_init(&c, f->path, 5 * SECOND);
-    c.answer_max = 1024;
-    cleanup_kerr struct kerr *e3 = NULL;
-    CHECK_INT(ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &e3), -1);
-    fake_stop(f);
-    free(f);
-    CHECK_INT(e3->status, EFBIG);
-
-    f = fake_one(FAKE_HANG_UP, NULL);
-    CHECK(f);
-    ch_client_init(&c, f->path, 5 * SECOND);
-    cleanup_kerr struct kerr *e4 = NULL;
-    CHECK_INT(ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &e4), -1);
-    fake_stop(f);
-    free(f);
-    CHECK_INT(e4->status, EPROTO);
-    CHECK_CONTAINS(e4->msg, "gone");
-
-    f = fake_one(FAKE_ANSWER, "HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n");
-    CHECK(f);
-    ch_client_init(&c, f->path, 5 * SECOND);
-    cleanup_kerr struct kerr *e5 = NULL;
-    CHECK_INT(ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &e5), -1);
-    fake_stop(f);
-    free(f);
-    CHECK_INT(e5->status, EFBIG);
-}
-
-TEST(fds_request_refuses_malformed_answers)
-{
-    static char long_headers[20000];
-    size_t off = (size_t)snprintf(long_headers, sizeof(long_headers), "HTTP/1.1 200 OK\r\n");
-    while (off < 18000)
-        off += (size_t)snprintf(long_headers + off, sizeof(long_headers) - off, "X-Pad: %0100d\r\n",
-                                0);
-    snprintf(long_headers + off, sizeof(long_headers) - off, "\r\n");
-    const struct {
-        const char *answer, *what;
-    } cases[] = {
-        {"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP answer"},
-        {"HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n", "a bad Content-Length"},
-        {"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "a bad Content-Length"},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-         "Transfer-Encoding"},
-        {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "before a complete answer"},
-        {long_headers, "headers larger than 16 KiB"},
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        /* The server closes after its answer: a short body ends at EOF. */
-        struct fake *f = fake_one(FAKE_CLOSE, cases[i].answer);
-        CHECK(f);
-        struct ch_client c;
-        ch_client_init(&c, f->path, 5 * SECOND);
-        int fd = 0;
-        cleanup_kerr struct kerr *err = NULL;
-        int rc = ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &err);
-        fake_stop(f);
-        free(f);
-        CHECK_INT(rc, -1);
-        CHECK_INT(err->status, EPROTO);
-        CHECK_CONTAINS(err->msg, "`PUT vm.add-net`");
-        CHECK_CONTAINS(err->msg, cases[i].what);
-    }
-    /* A body without a length ends at EOF. */
-    struct fake *f = fake_one(FAKE_CLOSE, "HTTP/1.1 200 OK\r\n\r\n{\"id\":\"n\"}");
-    CHECK(f);
-    struct ch_client c;
-    ch_client_init(&c, f->path, 5 * SECOND);
+    const struct exchange x = {.mode = FAKE_CLOSE,
+                               .answer = "HTTP/1.1 200 OK\r\n\r\n{\"id\":\"n\"}",
+                               .fds = true,
+                               .method = "PUT",
+                               .endpoint = "vm.add-net",
+                               .body = "{}"};
     struct ch_answer a;
-    int fd = 0;
     cleanup_kerr struct kerr *err = NULL;
-    int rc = ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, &a, &err);
-    fake_stop(f);
-    free(f);
+    int rc = exchange(&x, &a, NULL, &err);
     CHECK_INT(rc, 0);
     CHECK_STR(a.body, "{\"id\":\"n\"}");
     ch_answer_release(&a);
@@ -701,6 +653,14 @@ static struct fake *fake_script(const struct fake_exchange *ex, size_t n)
 
 #define NO_CONTENT "HTTP/1.1 204 No Content\r\n\r\n"
 
+/* A clh VM whose API is the scripted fake's socket. */
+static void vm_on_fake(struct vm *vm, struct vm_config *cfg, const struct fake *f)
+{
+    *cfg = (struct vm_config){.run_dir = f->dir};
+    vm_init(vm, &clh_ops, cfg);
+    clh_attach(vm, f->path);
+}
+
 TEST(hotplug_and_unplug_a_disk)
 {
     const struct fake_exchange script[] = {
@@ -714,10 +674,9 @@ TEST(hotplug_and_unplug_a_disk)
     };
     struct fake *f = fake_script(script, ARRAY_SIZE(script));
     CHECK(f);
-    struct vm_config cfg = {.run_dir = f->dir};
+    struct vm_config cfg;
     struct vm vm;
-    vm_init(&vm, &clh_ops, &cfg);
-    clh_attach(&vm, f->path);
+    vm_on_fake(&vm, &cfg, f);
     struct vm_block_device d = {.id = "rootfs0", .path = "/dev/loop9", .readonly = false};
     cleanup_free char *guest = NULL;
     cleanup_kerr struct kerr *err = NULL;
@@ -755,10 +714,9 @@ TEST(hotplug_refused_names_the_endpoint_and_body)
     };
     struct fake *f = fake_script(script, 1);
     CHECK(f);
-    struct vm_config cfg = {.run_dir = f->dir};
+    struct vm_config cfg;
     struct vm vm;
-    vm_init(&vm, &clh_ops, &cfg);
-    clh_attach(&vm, f->path);
+    vm_on_fake(&vm, &cfg, f);
     struct vm_block_device d = {.id = "rootfs0", .path = "/dev/loop9"};
     char *guest = NULL;
     cleanup_kerr struct kerr *err = NULL;
@@ -786,10 +744,9 @@ TEST(pause_resume_status)
     };
     struct fake *f = fake_script(script, ARRAY_SIZE(script));
     CHECK(f);
-    struct vm_config cfg = {.run_dir = f->dir};
+    struct vm_config cfg;
     struct vm vm;
-    vm_init(&vm, &clh_ops, &cfg);
-    clh_attach(&vm, f->path);
+    vm_on_fake(&vm, &cfg, f);
     cleanup_kerr struct kerr *e1 = NULL, *e2 = NULL, *e3 = NULL;
     int paused = vm_pause(&vm, &e1);
     cleanup_free char *state = vm.ops->status(&vm, &e2);
@@ -824,100 +781,35 @@ TEST(start_refuses_what_it_cannot_run)
 
 /* ---- start and stop against fake-ch (a stand-in VMM process) ---- */
 
-struct fake_vmm {
-    char dir[64];
-    char kernel[128], console[128], log[128];
-    int pipe[2]; /* the "tap": its write end goes by vm.add-net */
-    struct vm_net_device net;
-    struct vm_config cfg;
-    struct vm vm;
-};
-
-static int fake_vmm_init(struct fake_vmm *t, const char *mode)
+static void clh_fake_configure(struct fake_vmm *t)
 {
-    snprintf(t->dir, sizeof(t->dir), "/tmp/test-clh-vmm.XXXXXX");
-    if (mkdtemp(t->dir) == NULL || pipe2(t->pipe, O_CLOEXEC) < 0)
-        return -1;
-    snprintf(t->kernel, sizeof(t->kernel), "%s/vmlinux", t->dir);
-    snprintf(t->console, sizeof(t->console), "%s/console.log", t->dir);
-    snprintf(t->log, sizeof(t->log), "%s/requests.log", t->dir);
-    int fd = open(t->kernel, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    close(fd);
-    setenv("FAKE_CH_MODE", mode, 1);
-    setenv("FAKE_CH_LOG", t->log, 1);
-    t->net = (struct vm_net_device){.tap_fd = t->pipe[1], .mac = "02:00:00:00:00:01"};
-    t->cfg = (struct vm_config){.hypervisor_path = FAKE_CH_BIN,
-                                .kernel = t->kernel,
-                                .initrd = t->kernel,
-                                .vcpus = 1,
-                                .memory_mb = 128,
-                                .run_dir = t->dir,
-                                .console_path = t->console,
-                                .net_devices = &t->net,
-                                .n_net_devices = 1};
-    vm_init(&t->vm, &clh_ops, &t->cfg);
-    t->vm.accel = VM_ACCEL_KVM; /* fake-ch needs none; the driver checks */
-    return 0;
+    t->net.tap_fd = t->pipe[1]; /* the "tap": its write end goes by vm.add-net */
+    t->cfg.initrd = t->kernel;
 }
 
-static char *fake_vmm_requests(struct fake_vmm *t)
-{
-    char *text = NULL;
-    size_t len;
-    if (file_read_all(t->log, 1 << 16, &text, &len, NULL) < 0)
-        return xstrdup("");
-    return text;
-}
+static const char *const clh_leftovers[] = {"clh-api.sock", "clh.sock", NULL};
 
-/* Everything gone: no process, no socket; the directory removed. */
-static bool fake_vmm_done(struct fake_vmm *t, pid_t pid)
-{
-    vm_release(&t->vm);
-    close(t->pipe[0]);
-    close(t->pipe[1]);
-    cleanup_free char *api = xasprintf("%s/clh-api.sock", t->dir);
-    cleanup_free char *vsock = xasprintf("%s/clh.sock", t->dir);
-    bool clean = (pid <= 0 || kill(pid, 0) < 0) && access(api, F_OK) < 0 && access(vsock, F_OK) < 0;
-    cleanup_free char *cmd = xasprintf("rm -rf '%s'", t->dir);
-    if (system(cmd) != 0)
-        clean = false;
-    unsetenv("FAKE_CH_MODE");
-    unsetenv("FAKE_CH_LOG");
-    return clean;
-}
+static const struct fake_vmm_kind fake_ch = {.name = "clh",
+                                             .mode_env = "FAKE_CH_MODE",
+                                             .log_env = "FAKE_CH_LOG",
+                                             .ops = &clh_ops,
+                                             .leftovers = clh_leftovers,
+                                             .configure = clh_fake_configure};
 
 TEST(start_boots_through_the_api_and_stop_shuts_down)
 {
     struct fake_vmm t;
-    CHECK(fake_vmm_init(&t, "ok") == 0);
-    cleanup_kerr struct kerr *err = NULL;
-    int started = t.vm.ops->start(&t.vm, &err);
-    if (started < 0)
-        printf("#   start: %s\n", err->msg);
+    CHECK(fake_vmm_init(&t, &fake_ch, FAKE_CH_BIN, "ok") == 0);
+    bool booted = fake_vmm_boot(&t);
     pid_t pid = t.vm.pid;
-    cleanup_kerr struct kerr *e2 = NULL;
-    int agent = started == 0 ? t.vm.ops->agent_connect(&t.vm, 5 * SECOND, &e2) : -1;
-    if (agent >= 0)
-        close(agent);
     cleanup_kerr struct kerr *e3 = NULL;
-    cleanup_free char *state = started == 0 ? t.vm.ops->status(&t.vm, &e3) : NULL;
-    pid_t pids[VM_HOST_PIDS_MAX];
-    size_t n_pids = vm_host_pids(&t.vm, pids, VM_HOST_PIDS_MAX);
-    cleanup_kerr struct kerr *e4 = NULL;
-    int stopped = t.vm.ops->stop(&t.vm, 5 * SECOND, &e4);
-    pid_t after = t.vm.pid;
+    cleanup_free char *state = booted ? t.vm.ops->status(&t.vm, &e3) : NULL;
+    bool stopped = fake_vmm_stop(&t, 5 * SECOND);
     cleanup_free char *requests = fake_vmm_requests(&t);
     bool clean = fake_vmm_done(&t, pid);
-    CHECK_INT(started, 0);
-    CHECK(pid > 0);
-    CHECK(agent >= 0);
+    CHECK(booted);
     CHECK_STR(state, "running");
-    CHECK_INT(n_pids, 1);
-    CHECK_INT(pids[0], pid);
-    CHECK_INT(stopped, 0);
-    CHECK_INT(after, 0);
+    CHECK(stopped);
     CHECK(clean);
     CHECK_STR(requests, "GET /api/v1/vmm.ping fds=0\n"
                         "PUT /api/v1/vm.create fds=0\n"
@@ -930,53 +822,23 @@ TEST(start_boots_through_the_api_and_stop_shuts_down)
                         "PUT /api/v1/vmm.shutdown fds=0\n");
 }
 
-TEST(a_vmm_that_dies_at_start_is_reported_with_its_log)
-{
-    struct fake_vmm t;
-    CHECK(fake_vmm_init(&t, "die") == 0);
-    cleanup_kerr struct kerr *err = NULL;
-    int started = t.vm.ops->start(&t.vm, &err);
-    pid_t pid = t.vm.pid;
-    bool clean = fake_vmm_done(&t, pid);
-    printf("#   %s\n", err ? err->msg : "(no error)");
-    CHECK_INT(started, -1);
-    CHECK_INT(pid, 0);
-    CHECK(clean);
-    CHECK_CONTAINS(err->msg, "Cloud Hypervisor exited (status 1)");
-    CHECK_CONTAINS(err->msg, "the VMM failed");
-    CHECK_CONTAINS(err->msg, "cannot open /dev/kvm \\x1b[1m");
-}
+static const struct fake_vmm_failure start_failures[] = {
+    {.mode = "die",
+     .says = {"Cloud Hypervisor exited (status 1)", "the VMM failed",
+              "cannot open /dev/kvm \\x1b[1m"}},
+    {.mode = "create-400",
+     .says = {"start Cloud Hypervisor `" FAKE_CH_BIN "`: `PUT vm.create`: HTTP 400: "
+              "Error creating VM: InvalidPayload(\"no \\x1b kernel\")"},
+     .requests = "GET /api/v1/vmm.ping fds=0\nPUT /api/v1/vm.create fds=0\n"},
+    {.mode = "silent",
+     .status = ETIMEDOUT,
+     .says = {"Cloud Hypervisor did not answer `GET vmm.ping` within 10 s ("}},
+};
 
-TEST(a_refused_vm_create_names_the_endpoint_and_the_vmm_is_stopped)
+/* A VMM that dies at start (reported with its log), refuses vm.create (the
+ * endpoint named, the VMM stopped) or never answers (timed out, killed). */
+TEST(start_failures_are_reported_and_the_vmm_stopped)
 {
-    struct fake_vmm t;
-    CHECK(fake_vmm_init(&t, "create-400") == 0);
-    cleanup_kerr struct kerr *err = NULL;
-    int started = t.vm.ops->start(&t.vm, &err);
-    pid_t pid = t.vm.pid;
-    cleanup_free char *requests = fake_vmm_requests(&t);
-    bool clean = fake_vmm_done(&t, pid);
-    printf("#   %s\n", err ? err->msg : "(no error)");
-    CHECK_INT(started, -1);
-    CHECK_INT(pid, 0);
-    CHECK(clean);
-    CHECK_CONTAINS(err->msg, "start Cloud Hypervisor `" FAKE_CH_BIN "`: `PUT vm.create`: HTTP 400: "
-                             "Error creating VM: InvalidPayload(\"no \\x1b kernel\")");
-    CHECK_STR(requests, "GET /api/v1/vmm.ping fds=0\nPUT /api/v1/vm.create fds=0\n");
-}
-
-TEST(a_vmm_that_never_answers_times_out_and_is_killed)
-{
-    struct fake_vmm t;
-    CHECK(fake_vmm_init(&t, "silent") == 0);
-    cleanup_kerr struct kerr *err = NULL;
-    int started = t.vm.ops->start(&t.vm, &err);
-    pid_t pid = t.vm.pid;
-    bool clean = fake_vmm_done(&t, pid);
-    printf("#   %s\n", err ? err->msg : "(no error)");
-    CHECK_INT(started, -1);
-    CHECK_INT(pid, 0);
-    CHECK(clean);
-    CHECK_INT(err->status, ETIMEDOUT);
-    CHECK_CONTAINS(err->msg, "Cloud Hypervisor did not answer `GET vmm.ping` within 10 s (");
+    fake_vmm_check_failures(failed, &fake_ch, FAKE_CH_BIN, start_failures,
+                            ARRAY_SIZE(start_failures));
 }

@@ -2,6 +2,7 @@
 #include "qemu.h"
 #include "vm_process.h"
 #include "qmp.h"
+#include "qmp_script.h"
 #include "test.h"
 #include "util.h"
 
@@ -334,22 +335,6 @@ TEST(virtiofsd_argv_maps_kata_cache_modes)
     CHECK_CONTAINS(e->msg, "cache mode `sometimes`");
 }
 
-/* A scripted QEMU: the replies are queued on the other end of a socketpair
- * before the client reads them. */
-static int scripted_peer = -1;
-
-static int scripted_qmp(const char *script)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return -1;
-    fd_write_full(sv[1], script, strlen(script));
-    /* The client reads EOF after the script; its writes still succeed. */
-    shutdown(sv[1], SHUT_WR);
-    scripted_peer = sv[1];
-    return sv[0];
-}
-
 static int events_seen;
 static void count_event(const char *name, struct json_object *data, void *cb_data)
 {
@@ -359,7 +344,7 @@ static void count_event(const char *name, struct json_object *data, void *cb_dat
 
 TEST(qmp_negotiates_and_skips_events_before_the_reply)
 {
-    int fd = scripted_qmp(
+    int fd = qmp_script_open(
         "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}}, "
         "\"capabilities\": [\"oob\"]}}\r\n"
         "{\"return\": {}, \"id\": 1}\r\n"
@@ -387,7 +372,7 @@ TEST(qmp_negotiates_and_skips_events_before_the_reply)
     CHECK_INT(qmp_execute(q, "cont", NULL, NULL, 1000000000ull, &e), -1);
     CHECK_CONTAINS(e->msg, "closed");
     qmp_close(q);
-    close(scripted_peer);
+    close(qmp_script_peer);
 }
 
 TEST(qmp_rejects_garbage_and_overlong_lines)
@@ -400,9 +385,9 @@ TEST(qmp_rejects_garbage_and_overlong_lines)
     kerr_clear(&e);
     CHECK(qmp_parse_line("{\"a\":", 5, &e) == NULL);
     kerr_clear(&e);
-    int fd = scripted_qmp("{\"QMP\": {}}"); /* no newline, then EOF */
+    int fd = qmp_script_open("{\"QMP\": {}}"); /* no newline, then EOF */
     CHECK(qmp_open(fd, 1000000000ull, &e) == NULL);
-    close(scripted_peer);
+    close(qmp_script_peer);
     CHECK_CONTAINS(e->msg, "open QMP");
 }
 
@@ -410,7 +395,7 @@ TEST(qmp_rejects_garbage_and_overlong_lines)
  * guest's DEVICE_DELETED of that device (not another's) and frees the port. */
 TEST(hotplug_and_unplug_reuse_root_ports)
 {
-    int fd = scripted_qmp(
+    int fd = qmp_script_open(
         "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}}}}\n"
         "{\"return\": {}, \"id\": 1}\n"
         "{\"return\": {}, \"id\": 2}\n{\"return\": {}, \"id\": 3}\n" /* hot a */
@@ -449,14 +434,12 @@ TEST(hotplug_and_unplug_reuse_root_ports)
     CHECK_INT(qemu_ops.unplug_block(&vm, "b", 1000000000ull, &e), -1);
     CHECK_CONTAINS(e->msg, "unplug `b`");
     kerr_clear(&e);
-    char sent[8192] = "";
-    ssize_t n = read(scripted_peer, sent, sizeof(sent) - 1);
-    sent[n > 0 ? n : 0] = '\0';
+    const char *sent = qmp_script_sent();
     CHECK_CONTAINS(sent, "\"serial\":\"b\",\"bus\":\"hotplug1\"");
     CHECK_CONTAINS(sent, "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"a\"},\"id\":6}");
     CHECK_CONTAINS(sent, "\"blockdev-del\",\"arguments\":{\"node-name\":\"drive-a\"}");
     vm_release(&vm);
-    close(scripted_peer);
+    close(qmp_script_peer);
 }
 
 /* virtio-scsi: a controller at boot (microvm too), disks hotplugged as
@@ -473,11 +456,11 @@ TEST(scsi_disks_hotplug_on_microvm_through_the_controller)
     cleanup_free char *line = joined(argv);
     qemu_argv_free(argv);
     CHECK_CONTAINS(line, "-device virtio-scsi-device,id=scsi0");
-    int fd = scripted_qmp("{\"QMP\": {}}\n{\"return\": {}, \"id\": 1}\n"
-                          "{\"return\": {}, \"id\": 2}\n{\"return\": {}, \"id\": 3}\n"
-                          "{\"return\": {}, \"id\": 4}\n"
-                          "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"s\"}}\n"
-                          "{\"return\": {}, \"id\": 5}\n");
+    int fd = qmp_script_open("{\"QMP\": {}}\n{\"return\": {}, \"id\": 1}\n"
+                             "{\"return\": {}, \"id\": 2}\n{\"return\": {}, \"id\": 3}\n"
+                             "{\"return\": {}, \"id\": 4}\n"
+                             "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"s\"}}\n"
+                             "{\"return\": {}, \"id\": 5}\n");
     qemu_state(&vm)->qmp_fd = fd;
     struct vm_block_device blk = {.id = "b", .path = "/x"};
     struct vm_block_device scsi = {.id = "s", .path = "/x", .scsi = true};
@@ -488,13 +471,11 @@ TEST(scsi_disks_hotplug_on_microvm_through_the_controller)
     CHECK_INT(qemu_ops.hotplug_block(&vm, &scsi, &path, &e), 0);
     CHECK_STR(path, "0:0");
     CHECK_INT(qemu_ops.unplug_block(&vm, "s", 1000000000ull, &e), 0);
-    char sent[4096] = "";
-    ssize_t n = read(scripted_peer, sent, sizeof(sent) - 1);
-    sent[n > 0 ? n : 0] = '\0';
+    const char *sent = qmp_script_sent();
     CHECK_CONTAINS(sent, "\"driver\":\"scsi-hd\",\"id\":\"s\",\"drive\":\"drive-s\",\"serial\":"
                          "\"s\",\"bus\":\"scsi0.0\",\"channel\":0,\"scsi-id\":0,\"lun\":0");
     vm_release(&vm);
-    close(scripted_peer);
+    close(qmp_script_peer);
 }
 
 TEST(net_devices_become_tap_netdevs_with_virtio_net)

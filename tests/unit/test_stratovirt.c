@@ -5,6 +5,7 @@
 #include "stratovirt.h"
 #include "config.h"
 #include "qmp.h"
+#include "qmp_script.h"
 #include "test.h"
 #include "util.h"
 #include "vm_config.h"
@@ -277,27 +278,11 @@ TEST(capabilities_say_what_microvm_can_do)
     CHECK(caps.needs_vhost_vsock);
 }
 
-/* A scripted StratoVirt on a socketpair: its replies are queued before the
- * client reads them. */
-static int peer = -1;
-
+/* A scripted StratoVirt (qmp_script.h). */
 static struct qmp *scripted(const char *script, struct kerr **err)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return NULL;
-    fd_write_full(sv[1], script, strlen(script));
-    shutdown(sv[1], SHUT_WR);
-    peer = sv[1];
-    return qmp_open_ids(sv[0], QMP_ID_STRING, 1000000000ull, err);
-}
-
-static char *sent_by_client(void)
-{
-    static char sent[16384];
-    ssize_t n = read(peer, sent, sizeof(sent) - 1);
-    sent[n > 0 ? n : 0] = '\0';
-    return sent;
+    int fd = qmp_script_open(script);
+    return fd < 0 ? NULL : qmp_open_ids(fd, QMP_ID_STRING, 1000000000ull, err);
 }
 
 #define GREETING                                                                                   \
@@ -333,13 +318,13 @@ TEST(lifecycle_over_qmp_uses_string_ids)
     cleanup_free char *status = stratovirt_ops.status(&vm, &e);
     CHECK_STR(status, "paused");
     CHECK_INT(stratovirt_ops.resume(&vm, &e), 0);
-    char *sent = sent_by_client();
+    char *sent = qmp_script_sent();
     CHECK_CONTAINS(sent, "{\"execute\":\"qmp_capabilities\",\"id\":\"1\"}\n"
                          "{\"execute\":\"stop\",\"id\":\"2\"}\n"
                          "{\"execute\":\"query-status\",\"id\":\"3\"}\n"
                          "{\"execute\":\"cont\",\"id\":\"4\"}\n");
     vm_release(&vm);
-    close(peer);
+    close(qmp_script_peer);
 }
 
 /* Older StratoVirt (the QMP document, openEuler's guide) names itself in the
@@ -356,7 +341,7 @@ TEST(an_older_greeting_is_accepted)
     CHECK(q != NULL);
     CHECK_STR(qmp_version(q), "");
     qmp_close(q);
-    close(peer);
+    close(qmp_script_peer);
 }
 
 /* StratoVirt answers a request it cannot parse with an error and no id: the
@@ -372,7 +357,7 @@ TEST(an_error_without_id_fails_the_command)
     CHECK_INT(qmp_execute(q, "stop", NULL, NULL, 1000000000ull, &e), -1);
     CHECK_STR(e->msg, "qmp `stop`: GenericError: invalid type: integer `2`, expected a string");
     qmp_close(q);
-    close(peer);
+    close(qmp_script_peer);
 }
 
 /* microvm hot-plug as the QMP document and openEuler's guide show it:
@@ -419,7 +404,7 @@ TEST(disks_hotplug_into_microvm_replaceable_slots)
     CHECK_INT(stratovirt_ops.unplug_block(&vm, "a", 1000000000ull, &e), 0);
     CHECK(ss->blk_ids[1] == NULL);
     /* json-c writes `/` as `\/`: a JSON escape StratoVirt's serde reads as `/`. */
-    char *sent = sent_by_client();
+    char *sent = qmp_script_sent();
     CHECK_CONTAINS(sent,
                    "{\"execute\":\"blockdev-add\",\"arguments\":{\"node-name\":\"a\","
                    "\"file\":{\"driver\":\"file\",\"filename\":\"\\/dev\\/loop7\"},\"cache\":{"
@@ -433,7 +418,7 @@ TEST(disks_hotplug_into_microvm_replaceable_slots)
                    "\"id\":\"6\"}\n"
                    "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"a\"},\"id\":\"7\"}\n");
     vm_release(&vm);
-    close(peer);
+    close(qmp_script_peer);
 }
 
 /* --- start and stop against the fake binary --- */
