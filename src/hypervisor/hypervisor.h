@@ -229,6 +229,11 @@ void vm_release(struct vm *vm);
  * agent's parameters, then the user's kernel_params (last, so they win). */
 char *vm_kernel_cmdline(const struct vm *vm);
 
+/* The guest console's last lines (the console file, or what is still unread
+ * in the console pipe, left there), escaped and bounded (24 lines, 2000
+ * bytes: the guest wrote them), for an error; malloc'd. */
+char *vm_console_tail(const struct vm *vm);
+
 /* Wait for the VMM to exit, at most timeout_ns; returns its wait status, or
  * -1 with errno ETIMEDOUT. */
 int vm_wait_exit(struct vm *vm, uint64_t timeout_ns);

@@ -435,7 +435,7 @@ static char *pipe_tail(int fd, size_t *len)
     return buf;
 }
 
-static char *console_tail(const struct vm *vm)
+char *vm_console_tail(const struct vm *vm)
 {
     size_t len = 0;
     cleanup_free char *text = vm->cfg.console_path ? file_tail(vm->cfg.console_path, &len)
@@ -456,7 +456,7 @@ int vm_exit_error(struct vm *vm, const char *what, int wait_status, struct kerr 
     size_t log_len = 0;
     cleanup_free char *log = file_tail(vm->log_path, &log_len);
     cleanup_free char *log_tail = vm_text_tail(log, log ? log_len : 0, 4, 600);
-    cleanup_free char *console = console_tail(vm);
+    cleanup_free char *console = vm_console_tail(vm);
     return kerr_make(err, 0,
                      "%s exited (status %d) before the agent answered%s%s; its log: %s; the "
                      "guest console's last lines: %s",

@@ -214,23 +214,11 @@ static void sandbox_loopback_up(struct shim *shim)
         log_warn("sandbox `%s`: loopback: %s", sb->id, e->msg);
 }
 
-/* The last lines of the guest's console, for an error (at most 400 bytes,
- * printable ASCII: the guest wrote it). */
+/* The last lines of the guest's console, for an error (escaped, bounded:
+ * the guest wrote them). */
 static char *console_tail(const struct sandbox *sb)
 {
-    cleanup_free char *text = NULL;
-    size_t len = 0;
-    if (file_read_all(sb->console_path, 1 << 20, &text, &len, NULL) < 0 || len == 0)
-        return xstrdup("(empty)");
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-        len--;
-    size_t start = len > 400 ? len - 400 : 0;
-    char *out = xmalloc(len - start + 1);
-    for (size_t i = start; i < len; i++)
-        out[i - start] =
-            text[i] == '\n' ? '|' : (text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?');
-    out[len - start] = '\0';
-    return out;
+    return vm_console_tail(&sb->vm);
 }
 
 static int exit_code_of(int wait_status)
@@ -255,11 +243,16 @@ static int boot_failed(struct sandbox *sb, struct kerr **cause, struct kerr **er
             sb->vmm_watch = NULL;
         }
     }
+    cleanup_free char *tail = console_tail(sb);
     if (!sb->vmm_gone) {
+        /* The guest lives but a step failed or timed out (a stalled mount,
+         * say): what the guest said last goes with the error. */
         *err = steal_pointer(cause);
+        char *msg = xasprintf("%s; the guest console ends: %s", (*err)->msg, tail);
+        free((*err)->msg);
+        (*err)->msg = msg;
         return -1;
     }
-    cleanup_free char *tail = console_tail(sb);
     kerr_clear(cause);
     /* How the guest ended (a power-off, a reset or a panic), when the
      * driver can tell. */

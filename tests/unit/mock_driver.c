@@ -78,6 +78,10 @@ static void fake_create_sandbox(struct ttrpc_call *call, const ProtobufCMessage 
 {
     (void)req, (void)data;
     mock.calls->create_sandbox++;
+    if (mock.create_sandbox_fails) {
+        ttrpc_call_fail(call, TTRPC_INTERNAL, "%s", mock.create_sandbox_fails);
+        return;
+    }
     reply_empty(call);
 }
 
@@ -159,6 +163,10 @@ static int mock_start(struct vm *vm, struct kerr **err)
         return kerr_make(err, mock.start_errno, "mock: the VM does not boot");
     if (mock.vm == MOCK_VM_NONE)
         return 0;
+    if (mock.console_text && vm->cfg.console_path &&
+        file_write_atomic(vm->cfg.console_path, mock.console_text, strlen(mock.console_text), 0600,
+                          err) < 0)
+        return -1;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return kerr_make(err, errno, "mock: socketpair");

@@ -29,6 +29,10 @@ struct mock_driver {
     char hotplugged[64], unplugged[64]; /* the last disk ids */
     enum mock_vm vm;
     bool vm_outlives_agent;
+    /* The fake agent fails CreateSandbox with this message (NULL: it answers). */
+    const char *create_sandbox_fails;
+    /* The stand-in VMM writes this to the guest console file first. */
+    const char *console_text;
     int agent_fd; /* our end of the agent channel until agent_connect takes it */
     struct mock_agent_calls *calls;
 };

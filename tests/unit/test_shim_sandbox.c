@@ -185,6 +185,28 @@ TEST(an_agent_that_never_answers_fails_within_dial_timeout)
     fixture_fini(&f);
 }
 
+TEST(a_failed_create_sandbox_quotes_the_guest_console_escaped)
+{
+    struct fixture f;
+    fixture_init(&f, 10);
+    mock.vm = MOCK_VM_AGENT;
+    mock.create_sandbox_fails = "mount kataShared: no answer";
+    mock.console_text =
+        "[    1.0] virtio-fs: probe\n[    9.9] agent: mounting \x1b[31mkataShared\n";
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK_INT(boot(&f, &e), -1);
+    CHECK_CONTAINS(e->msg, "mount kataShared: no answer");
+    /* The guest lives: its last words go with the error, escaped. */
+    CHECK_CONTAINS(e->msg, "; the guest console ends: ");
+    CHECK_CONTAINS(e->msg, "agent: mounting \\x1b[31mkataShared");
+    CHECK(strchr(e->msg, '\x1b') == NULL);
+    pid_t vmm = f.shim.sandbox->vm.pid;
+    shim_teardown(&f.shim);
+    CHECK(kill(vmm, 0) < 0 && errno == ESRCH);
+    CHECK(!exists(f.state_dir));
+    fixture_fini(&f);
+}
+
 TEST(a_refused_disk_hotplug_fails_the_container_not_the_sandbox)
 {
     struct fixture f;
