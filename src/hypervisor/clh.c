@@ -545,6 +545,7 @@ static void clh_capabilities(const struct vm_config *cfg, struct vm_capabilities
     (void)cfg;
     caps->shared_fs = VM_CAP_FS(VM_SHARED_FS_NONE) | VM_CAP_FS(VM_SHARED_FS_VIRTIO_FS);
     caps->blk_hotplug = true;
+    caps->rootfs_at_boot = true; /* VmConfig.disks; later containers: vm.add-disk */
     caps->needs_binary = true;
     caps->runs_without_kvm = false;
     caps->agent_channel = "hybrid vsock (clh.sock through the VMM)";

@@ -116,6 +116,11 @@ struct vm_capabilities {
      * no fd: the caller makes its taps persistent and closes its fds before
      * the start (a single-queue tap opens once), and removes them on delete. */
     bool tap_by_name;
+    /* The booting container's block rootfs goes into the VM's configuration
+     * (found by the guest as /dev/vdX, after the image) even where disks
+     * hot-plug: one disk fewer to hot-add, and the way into a VMM that
+     * speaks the API but has no hotplug bus (kata-vmm behind clh). */
+    bool rootfs_at_boot;
 };
 
 struct vm {

@@ -92,6 +92,7 @@ static void add_capabilities(struct toml_value *hv, const struct vm_capabilities
     set_str(t, "AgentChannel", caps->agent_channel);
     set_bool(t, "NeedsVhostVsock", caps->needs_vhost_vsock);
     set_bool(t, "TapByName", caps->tap_by_name);
+    set_bool(t, "RootfsAtBoot", caps->rootfs_at_boot);
 }
 
 /* The configured driver's capabilities; false when this build has no such

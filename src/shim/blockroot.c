@@ -189,6 +189,17 @@ static bool blk_hotplugs(const struct sandbox *sb)
     return caps.blk_hotplug;
 }
 
+/* Whether the booting container's rootfs is attached at boot even where
+ * disks hot-plug (capabilities.rootfs_at_boot). */
+static bool rootfs_at_boot(const struct sandbox *sb)
+{
+    if (sb->driver == NULL)
+        return false;
+    struct vm_capabilities caps;
+    vm_capabilities(sb->driver, &sb->vm_cfg, &caps);
+    return caps.rootfs_at_boot;
+}
+
 static bool uses_scsi(const struct sandbox *sb)
 {
     return strcmp(sb->cfg->hypervisor.block_device_driver, "virtio-scsi") == 0;
@@ -260,10 +271,10 @@ int blockroot_boot_prepare(struct shim *shim, const char *cid, const char *host_
     else if (!hv->disable_block_device_use && blk_hotplugs(sb) &&
              sb->vm_cfg.hotplug_slots < BLOCKROOT_HOTPLUG_PORTS)
         sb->vm_cfg.hotplug_slots = BLOCKROOT_HOTPLUG_PORTS;
-    if (*br == NULL || blk_hotplugs(sb) || uses_scsi(sb))
+    if (*br == NULL || uses_scsi(sb) || (blk_hotplugs(sb) && !rootfs_at_boot(sb)))
         return 0;
-    /* No hotplug: the disk at boot, after the image; /dev/vda is the image when
-     * there is one (docs/hypervisor.md). */
+    /* No hotplug (or the driver prefers it): the disk at boot, after the
+     * image; /dev/vda is the image when there is one (docs/hypervisor.md). */
     struct blockroot *b = *br;
     b->disk_id = xasprintf("rootfs%u", shim->next_disk++);
     b->disk =

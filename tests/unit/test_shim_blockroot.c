@@ -69,6 +69,27 @@ TEST(with_hotplug_the_vm_gets_ports_and_no_boot_disk)
     blockroot_free(br);
 }
 
+/* A driver that prefers it (clh) gets the booting container's disk in the
+ * VM's configuration though disks hot-plug; later ones still hot-plug. */
+TEST(rootfs_at_boot_attaches_the_first_rootfs_at_boot_where_disks_hotplug)
+{
+    struct fixture f;
+    fixture_init(&f, "none");
+    mock.caps.rootfs_at_boot = true;
+    struct blockroot *br = disk("/dev/loop7");
+    cleanup_kerr struct kerr *e = NULL;
+    CHECK_INT(blockroot_boot_prepare(&f.shim, "c1", "/bundle/rootfs", &br, &e), 0);
+    CHECK(br != NULL && br->coldplugged);
+    CHECK_INT(f.sb.vm_cfg.n_block_devices, 1);
+    CHECK_STR(br->guest_source, "/dev/vda"); /* no image */
+    CHECK_INT(f.sb.vm_cfg.hotplug_slots, 4); /* the pod's later containers */
+    struct blockroot *later = disk("/dev/loop8");
+    CHECK_INT(blockroot_decide(&f.shim, "c2", "/b2/rootfs", &later, false, &e), 0);
+    CHECK(later != NULL && !later->coldplugged); /* hot-plugged when created */
+    blockroot_free(later);
+    blockroot_free(br);
+}
+
 /* A later container's rootfs cannot reach a VM without hotplug as a disk:
  * shared as files when there is a share, an error naming it without. */
 TEST(a_later_rootfs_without_hotplug_is_shared_or_refused)
