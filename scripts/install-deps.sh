@@ -15,7 +15,7 @@ packages=(
   # the KVM test bed (tests/kvm-testbed): Debian's kernel and modules for the L1 VM, its init
   linux-image-amd64 busybox-static
   # tests
-  python3 python3-pytest iproute2 procps util-linux
+  python3 python3-pytest python3-jsonschema iproute2 procps util-linux
   # baselines for bench/run and the kata-runtime tests (runc run of the same bundle)
   runc busybox-static
   # containerd with our shim (tests/integration/test_containerd.py, bench/ctr)

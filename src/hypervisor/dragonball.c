@@ -9,8 +9,8 @@
  * on the caller's taps, which kata-vmm inherits.  A kernel command line
  * naming `console=hvc0` gets a virtio-console too.  9p is not in the
  * built-in VMM: asking for it is an error. */
+#include "ch_client.h"
 #include "channel.h"
-#include "dragonball_api.h"
 #include "dragonball_drives.h"
 #include "hypervisor.h"
 #include "util.h"
@@ -207,15 +207,19 @@ static int dragonball_agent_connect(struct vm *vm, uint64_t timeout_ns, struct k
     return vm_connect_until(vm, "the built-in VMM", channel, timeout_ns, hybrid_connect_once, err);
 }
 
-static int api(struct vm *vm, const char *method, const char *path, const char *body, char **answer,
-               struct kerr **err)
+static int api(struct vm *vm, const char *method, const char *endpoint, const char *body,
+               char **answer, struct kerr **err)
 {
-    char *ignored = NULL;
-    int status = dragonball_api_call(dragonball_state(vm)->api_socket, method, path, body,
-                                     answer ? answer : &ignored, API_TIMEOUT_NS, err);
-    free(ignored);
-    if (status < 0 || status >= 400)
+    struct ch_client c;
+    ch_client_init(&c, dragonball_state(vm)->api_socket, API_TIMEOUT_NS);
+    struct ch_answer a;
+    if (ch_request(&c, method, endpoint, body, &a, err) < 0) {
+        ch_answer_release(&a);
         return -1;
+    }
+    if (answer)
+        *answer = steal_pointer(&a.body);
+    ch_answer_release(&a);
     return 0;
 }
 
@@ -257,8 +261,8 @@ static int dragonball_start(struct vm *vm, struct kerr **err)
     }
     cleanup_free char *config = vm_create_json(vm, err);
     if (config == NULL || wait_for_api(vm, err) < 0 ||
-        api(vm, "PUT", "/api/v1/vm.create", config, NULL, err) < 0 ||
-        api(vm, "PUT", "/api/v1/vm.boot", NULL, NULL, err) < 0) {
+        api(vm, "PUT", "vm.create", config, NULL, err) < 0 ||
+        api(vm, "PUT", "vm.boot", NULL, NULL, err) < 0) {
         cleanup_kerr struct kerr *stop_err = NULL;
         vm->ops->stop(vm, 0, &stop_err);
         return kerr_wrap(err, "start the built-in VMM");
@@ -272,7 +276,7 @@ static int stop_vmm(struct vm *vm, uint64_t grace_ns, struct kerr **err)
     if (vm->pid <= 0)
         return 0;
     cleanup_kerr struct kerr *api_err = NULL;
-    if (grace_ns == 0 || api(vm, "PUT", "/api/v1/vm.shutdown", NULL, NULL, &api_err) < 0)
+    if (grace_ns == 0 || api(vm, "PUT", "vm.shutdown", NULL, NULL, &api_err) < 0)
         kill(vm->pid, SIGTERM);
     if (vm_wait_exit(vm, grace_ns) < 0 && errno == ETIMEDOUT) {
         kill(vm->pid, SIGKILL);
@@ -294,19 +298,19 @@ static int dragonball_stop(struct vm *vm, uint64_t grace_ns, struct kerr **err)
 
 static int dragonball_pause(struct vm *vm, struct kerr **err)
 {
-    return api(vm, "PUT", "/api/v1/vm.pause", NULL, NULL, err);
+    return api(vm, "PUT", "vm.pause", NULL, NULL, err);
 }
 
 static int dragonball_resume(struct vm *vm, struct kerr **err)
 {
-    return api(vm, "PUT", "/api/v1/vm.resume", NULL, NULL, err);
+    return api(vm, "PUT", "vm.resume", NULL, NULL, err);
 }
 
 /* vm.info's state, lower case ("running", "paused", ...). */
 static char *dragonball_status(struct vm *vm, struct kerr **err)
 {
     cleanup_free char *answer = NULL;
-    if (api(vm, "GET", "/api/v1/vm.info", NULL, &answer, err) < 0)
+    if (api(vm, "GET", "vm.info", NULL, &answer, err) < 0)
         return NULL;
     struct json_object *obj = answer ? json_tokener_parse(answer) : NULL, *state = NULL;
     char *out = NULL;

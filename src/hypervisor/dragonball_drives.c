@@ -1,6 +1,6 @@
 /* The built-in VMM's placeholder drives (see dragonball_drives.h). */
 #include "dragonball_drives.h"
-#include "dragonball_api.h"
+#include "ch_client.h"
 #include "util.h"
 
 #include <errno.h>
@@ -82,22 +82,23 @@ static int drive_update(struct vm *vm, unsigned k, const char *path, bool readon
     json_object_object_add(o, "readonly", json_object_new_boolean(readonly));
     cleanup_free char *body = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
-    cleanup_free char *answer = NULL;
-    int status =
-        dragonball_api_call(dragonball_state(vm)->api_socket, "PUT", "/api/v1/vm.update-disk", body,
-                            &answer, DRIVES_API_TIMEOUT_NS, err);
-    return status < 0 || status >= 400 ? -1 : 0;
+    struct ch_client c;
+    ch_client_init(&c, dragonball_state(vm)->api_socket, DRIVES_API_TIMEOUT_NS);
+    return ch_request(&c, "PUT", "vm.update-disk", body, NULL, err);
 }
 
 /* Which drives' current size the guest has read (vm.info's
  * disks[].guest_seen). */
 static int drives_seen(struct vm *vm, bool seen[DRAGONBALL_DRIVE_POOL_MAX], struct kerr **err)
 {
-    cleanup_free char *answer = NULL;
-    int status = dragonball_api_call(dragonball_state(vm)->api_socket, "GET", "/api/v1/vm.info",
-                                     NULL, &answer, DRIVES_API_TIMEOUT_NS, err);
-    if (status < 0 || status >= 400)
+    struct ch_client c;
+    ch_client_init(&c, dragonball_state(vm)->api_socket, DRIVES_API_TIMEOUT_NS);
+    struct ch_answer a;
+    if (ch_request(&c, "GET", "vm.info", NULL, &a, err) < 0) {
+        ch_answer_release(&a);
         return -1;
+    }
+    cleanup_free char *answer = steal_pointer(&a.body);
     memset(seen, 0, sizeof(bool) * DRAGONBALL_DRIVE_POOL_MAX);
     struct json_object *info = answer ? json_tokener_parse(answer) : NULL, *disks;
     if (info == NULL || !json_object_object_get_ex(info, "disks", &disks) ||

@@ -17,6 +17,7 @@
 static const struct hypervisor_ops *const drivers[] = {
     &qemu_ops,
     &dragonball_ops,
+    &clh_ops,
 };
 
 const struct hypervisor_ops *hypervisor_find(const char *name)

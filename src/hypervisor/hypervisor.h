@@ -49,6 +49,7 @@ struct vm_config {
     const char *image;           /* ext4 rootfs as virtio-blk root, or NULL */
     const char *machine_type;    /* "microvm" or "q35" for QEMU */
     unsigned vcpus;
+    unsigned max_vcpus; /* the most vCPUs the VM may ever have (0: vcpus) */
     unsigned memory_mb;
     const char *agent_params;  /* agent.* kernel parameters */
     const char *kernel_params; /* the user's, appended last so they win */
@@ -167,6 +168,7 @@ int vm_resume(struct vm *vm, struct kerr **err);
 
 extern const struct hypervisor_ops qemu_ops;
 extern const struct hypervisor_ops dragonball_ops; /* the built-in VMM, kata-vmm */
+extern const struct hypervisor_ops clh_ops;        /* Cloud Hypervisor */
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
 

@@ -15,6 +15,7 @@ void vm_config_from_kata(const struct kata_config *cfg, struct vm_config *vm)
     vm->image = set_or_null(hv->image);
     vm->machine_type = hv->machine_type;
     vm->vcpus = hv->default_vcpus > 0 ? (unsigned)hv->default_vcpus : 1;
+    vm->max_vcpus = hv->default_maxvcpus;
     vm->memory_mb = hv->default_memory;
     vm->kernel_params = set_or_null(hv->kernel_params);
     vm->agent_params = cfg->agent.enable_debug ? "agent.log=debug" : NULL;

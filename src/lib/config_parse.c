@@ -16,6 +16,9 @@
 #define FA(field) offsetof(struct kata_config, factory.field)
 #define NOT_DB    (HV_ALL & ~HV_BIT(KATA_HV_DRAGONBALL))
 #define QEMU_SV   (HV_BIT(KATA_HV_QEMU) | HV_BIT(KATA_HV_STRATOVIRT))
+/* Keys Cloud Hypervisor has no use for: no memory slots (it sizes hotplug
+ * memory itself), no vhost-net (its virtio-net is in the VMM). */
+#define NOT_CLH (HV_ALL & ~HV_BIT(KATA_HV_CLH))
 
 const struct config_key config_keys[] = {
     {SECTION_HYPERVISOR, "path", KEY_STRING, HV(path), NOT_DB},
@@ -27,7 +30,7 @@ const struct config_key config_keys[] = {
     {SECTION_HYPERVISOR, "default_vcpus", KEY_INT, HV(default_vcpus), HV_ALL},
     {SECTION_HYPERVISOR, "default_maxvcpus", KEY_UINT, HV(default_maxvcpus), HV_ALL},
     {SECTION_HYPERVISOR, "default_memory", KEY_UINT, HV(default_memory), HV_ALL},
-    {SECTION_HYPERVISOR, "memory_slots", KEY_UINT, HV(memory_slots), HV_ALL},
+    {SECTION_HYPERVISOR, "memory_slots", KEY_UINT, HV(memory_slots), NOT_CLH},
     {SECTION_HYPERVISOR, "shared_fs", KEY_STRING, HV(shared_fs), HV_ALL},
     {SECTION_HYPERVISOR, "virtio_fs_daemon", KEY_STRING, HV(virtio_fs_daemon), NOT_DB},
     {SECTION_HYPERVISOR, "virtio_fs_extra_args", KEY_STRV, HV(virtio_fs_extra_args), NOT_DB},
@@ -36,7 +39,7 @@ const struct config_key config_keys[] = {
     {SECTION_HYPERVISOR, "disable_block_device_use", KEY_BOOL, HV(disable_block_device_use),
      HV_ALL},
     {SECTION_HYPERVISOR, "enable_debug", KEY_BOOL, HV(enable_debug), HV_ALL},
-    {SECTION_HYPERVISOR, "disable_vhost_net", KEY_BOOL, HV(disable_vhost_net), HV_ALL},
+    {SECTION_HYPERVISOR, "disable_vhost_net", KEY_BOOL, HV(disable_vhost_net), NOT_CLH},
     {SECTION_HYPERVISOR, "virtio_mmio_cmdline", KEY_BOOL, HV(virtio_mmio_cmdline),
      HV_BIT(KATA_HV_DRAGONBALL)},
     {SECTION_HYPERVISOR, "enable_annotations", KEY_STRV, HV(enable_annotations), HV_ALL},

@@ -106,6 +106,8 @@ for hv in qemu clh fc dragonball stratovirt; do
   qemu) [ "$(env_field Hypervisor.Capabilities.Pause)" = True ] || fail "-S qemu: capabilities" ;;
   dragonball) [ "$(env_field Hypervisor.Capabilities.NeedsBinary)" = False ] ||
     fail "-S dragonball: capabilities" ;;
+  clh) [ "$(env_field Hypervisor.Capabilities.NeedsBinary)/$(env_field Hypervisor.Capabilities.BlockHotplug)/$(env_field Hypervisor.Capabilities.Pause)/$(env_field Hypervisor.Capabilities.RunsWithoutKVM)" = True/True/True/False ] ||
+    fail "-S clh: capabilities" ;;
   *) ! env_field Hypervisor.Capabilities >/dev/null 2>&1 || fail "-S $hv: capabilities without a driver" ;;
   esac
   out=$(manager -L)

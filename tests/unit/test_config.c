@@ -445,6 +445,24 @@ TEST(key_of_another_hypervisor_is_warned_about)
     CHECK(cfg->hypervisor.machine_type == NULL);
 }
 
+TEST(keys_cloud_hypervisor_does_not_use_are_warned_about_by_name)
+{
+    char *root = make_root();
+    free(put(root, "etc/configuration.toml",
+             "[hypervisor.clh]\npath = \"/c\"\nkernel = \"/k\"\nimage = \"/i\"\n"
+             "virtio_fs_daemon = \"/v\"\nmemory_slots = 4\ndisable_vhost_net = true\n"
+             "default_maxvcpus = 1\n"));
+    cleanup_kata_config struct kata_config *cfg =
+        kata_config_load(NULL, KATA_CONFIG_SKIP_ASSETS, NULL);
+    remove_root(root);
+    CHECK(cfg != NULL);
+    CHECK_INT(kata_strv_len(cfg->warnings), 2);
+    CHECK_CONTAINS(cfg->warnings[0], ":6: [hypervisor.clh] `memory_slots` is not used by clh");
+    CHECK_CONTAINS(cfg->warnings[1], ":7: [hypervisor.clh] `disable_vhost_net` is not used by clh");
+    CHECK(!cfg->hypervisor.disable_vhost_net);
+    CHECK_INT(cfg->hypervisor.default_maxvcpus, 1);
+}
+
 TEST(virtio_mmio_cmdline_is_dragonballs_only)
 {
     char *root = make_root();
