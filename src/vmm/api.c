@@ -544,8 +544,8 @@ static int handle_resize(struct vmm_api *api, struct json_object *body, char **o
     return 204;
 }
 
-/* vm.info's "disks" (kata-vmm's extension): what each disk holds now and
- * whether the guest has read its current size. */
+/* What each disk holds now and whether the guest has read its current
+ * size. */
 static struct json_object *disk_states(struct vmm_api *api)
 {
     struct virtio_blk_state states[VMM_API_MAX_DISKS];
@@ -589,22 +589,49 @@ static struct json_object *device_tree(struct vmm_api *api)
     return tree;
 }
 
-/* VmInfo: config, state, memory_actual_size, device_tree; once built,
- * kata-vmm's "disks". */
+/* vm.info's config: the configuration without kata-vmm's extensions
+ * (net[].fd, payload.virtio_mmio_cmdline), a VmConfig as the document has
+ * it. */
+static struct json_object *config_answer(struct vmm_api *api)
+{
+    struct json_object *copy = NULL, *v;
+    if (json_object_deep_copy(api->config, &copy, NULL) < 0)
+        return json_object_get(api->config);
+    if ((v = vmm_api_field(copy, "payload")))
+        json_object_object_del(v, "virtio_mmio_cmdline");
+    struct json_object *nets = vmm_api_field(copy, "net");
+    for (size_t i = 0; nets && i < json_object_array_length(nets); i++)
+        json_object_object_del(json_object_array_get_idx(nets, i), "fd");
+    return copy;
+}
+
+/* VmInfo: state, config, memory_actual_size, device_tree. */
 static int handle_info(struct vmm_api *api, struct json_object *body, char **out, struct kerr **err)
 {
     if (api->state == API_NOT_CREATED)
         return not_created("vm.info", err);
     struct json_object *info = json_object_new_object();
     json_object_object_add(info, "state", json_object_new_string(state_names[api->state]));
-    json_object_object_add(info, "config", json_object_get(api->config));
+    json_object_object_add(info, "config", config_answer(api));
     json_object_object_add(info, "memory_actual_size",
                            json_object_new_int64(config_int(api, "memory", "size")));
     json_object_object_add(info, "device_tree", device_tree(api));
-    if (api->vm)
-        json_object_object_add(info, "disks", disk_states(api));
     *out = xstrdup(json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN));
     json_object_put(info);
+    return 200;
+}
+
+/* kata-vmm's extension: {"disks": [{"id", "path", "readonly", "sectors",
+ * "guest_seen"}]} once the VM is built (empty before). */
+static int handle_disk_states(struct vmm_api *api, struct json_object *body, char **out,
+                              struct kerr **err)
+{
+    if (api->state == API_NOT_CREATED)
+        return not_created("vm.disk-states", err);
+    struct json_object *answer = json_object_new_object();
+    json_object_object_add(answer, "disks", api->vm ? disk_states(api) : json_object_new_array());
+    *out = xstrdup(json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PLAIN));
+    json_object_put(answer);
     return 200;
 }
 
@@ -737,6 +764,7 @@ static const struct {
     {"PUT", "/api/v1/vm.pause", handle_pause},
     {"PUT", "/api/v1/vm.resume", handle_resume},
     {"GET", "/api/v1/vm.info", handle_info},
+    {"GET", "/api/v1/vm.disk-states", handle_disk_states},
     {"PUT", "/api/v1/vm.shutdown", handle_shutdown},
     {"PUT", "/api/v1/vmm.shutdown", handle_vmm_shutdown},
 };

@@ -15,9 +15,11 @@
  *   PUT  /api/v1/vm.boot, vm.pause, vm.resume, vm.shutdown   204
  *   PUT  /api/v1/vm.delete         204: a VM not booted is forgotten
  *   GET  /api/v1/vm.info           200 VmInfo {config, state, memory_actual_size,
- *                                  device_tree} (+ kata-vmm's "disks" once booted)
+ *                                  device_tree}
  *   PUT  /api/v1/vmm.shutdown      204: the VM stops, kata-vmm exits
  *   PUT  /api/v1/vm.update-disk    kata-vmm's: another file behind disk `id`
+ *   GET  /api/v1/vm.disk-states    kata-vmm's: {"disks": [{id, path, readonly, sectors,
+ *                                  guest_seen}]} of the built VM
  *
  * Errors are {"error": "..."}: 400 for a body the document does not allow
  * or kata-vmm does not support (naming the field: "vm.create:
