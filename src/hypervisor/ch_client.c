@@ -1,6 +1,5 @@
 /* Cloud Hypervisor's REST API over a unix socket (see ch_client.h). */
 #include "ch_client.h"
-#include "channel.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -15,9 +14,18 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HEADERS_MAX (16u << 10) /* an answer's status line and headers */
+
+/* Cloud Hypervisor's route names ("vm.create") live under /api/v1/; a path
+ * ("/machine-config", Firecracker's API) is taken as it is. */
+static const char *api_prefix(const char *endpoint)
+{
+    return endpoint[0] == '/' ? "" : "/api/v1/";
+}
 
 void ch_client_init(struct ch_client *c, const char *socket_path, uint64_t timeout_ns)
 {
@@ -67,7 +75,8 @@ char *ch_error_text(const char *body, size_t len)
         cleanup_free char *copy = xstrndup(body, len);
         struct json_object *o = json_tokener_parse(copy), *msg;
         if (o && json_object_is_type(o, json_type_object) &&
-            json_object_object_get_ex(o, "error", &msg) &&
+            (json_object_object_get_ex(o, "error", &msg) ||
+             json_object_object_get_ex(o, "fault_message", &msg)) &&
             json_object_is_type(msg, json_type_string))
             out = text_escape(json_object_get_string(msg), (size_t)json_object_get_string_len(msg),
                               CH_ERROR_BODY_MAX);
@@ -84,8 +93,10 @@ static int finish(const char *method, const char *endpoint, int status, char *bo
     int rc = 0;
     if (status < 200 || status > 299) {
         cleanup_free char *text = ch_error_text(body ? body : "", body ? len : 0);
-        rc = kerr_make(err, ch_status_errno(status), "`%s %s`: HTTP %d: %s", method, endpoint,
-                       status, text);
+        /* The errno for callers, not in the text: the VMM's message says it. */
+        rc = kerr_make(err, 0, "`%s %s`: HTTP %d: %s", method, endpoint, status, text);
+        if (err && *err)
+            (*err)->status = ch_status_errno(status);
     }
     if (answer) {
         answer->status = status;
@@ -186,7 +197,7 @@ int ch_request(const struct ch_client *c, const char *method, const char *endpoi
     CURL *h = curl_easy_init();
     if (h == NULL)
         return kerr_make(err, ENOMEM, "`%s %s`: libcurl handle", method, endpoint);
-    cleanup_free char *url = xasprintf("http://localhost/api/v1/%s", endpoint);
+    cleanup_free char *url = xasprintf("http://localhost%s%s", api_prefix(endpoint), endpoint);
     char detail[CURL_ERROR_SIZE] = "";
     struct sink s = {.max = c->answer_max};
     struct curl_slist *headers = NULL;
@@ -196,6 +207,7 @@ int ch_request(const struct ch_client *c, const char *method, const char *endpoi
     curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never a proxy from the environment */
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, deadline_ms(c->timeout_ns));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, deadline_ms(c->timeout_ns));
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->answer_max);
@@ -242,6 +254,29 @@ static int wait_fd(int fd, short events, uint64_t deadline)
         if (r < 0 && errno != EINTR)
             return -errno;
     }
+}
+
+/* A non-blocking connection to path: a VMM whose listen backlog is full
+ * (its API thread stuck) makes connect() fail with EAGAIN, retried until the
+ * deadline, instead of blocking for good. */
+static int connect_by(const char *path, uint64_t deadline, struct kerr **err)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return kerr_make(err, ENAMETOOLONG, "connect to `%s`", path);
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return kerr_make(err, errno, "socket for `%s`", path);
+    while (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            return kerr_make(err, errno, "connect to `%s`", path);
+        if (now_ns() >= deadline)
+            return kerr_make(err, ETIMEDOUT, "connect to `%s`", path);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return steal_fd(&fd);
 }
 
 /* The request's bytes, the fds with the first of them. */
@@ -372,6 +407,10 @@ static int read_answer(int fd, struct raw_answer *a, size_t max, uint64_t deadli
                 continue;
             }
             a->header_len = (size_t)(blank - a->buf) + 4;
+            if (a->header_len > HEADERS_MAX) {
+                *what = "headers larger than 16 KiB";
+                return -EPROTO;
+            }
             int r = parse_head(a, max, what);
             if (r < 0)
                 return r;
@@ -393,15 +432,14 @@ int ch_request_fds(const struct ch_client *c, const char *method, const char *en
         return kerr_make(err, E2BIG, "`%s %s`: %zu descriptors, at most %d", method, endpoint,
                          n_fds, CH_FDS_MAX);
     uint64_t deadline = now_ns() + c->timeout_ns;
-    cleanup_close int fd = unix_connect(c->socket_path, err);
+    cleanup_close int fd = connect_by(c->socket_path, deadline, err);
     if (fd < 0)
         return kerr_wrap(err, "`%s %s`", method, endpoint);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     size_t body_len = body ? strlen(body) : 0;
     cleanup_free char *request = xasprintf(
-        "%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
+        "%s %s%s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
         "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-        method, endpoint, body_len, body ? body : "");
+        method, api_prefix(endpoint), endpoint, body_len, body ? body : "");
     int r = send_with_fds(fd, request, strlen(request), fds, n_fds, deadline);
     if (r < 0)
         return kerr_make(err, -r, "`%s %s` on `%s`: send", method, endpoint, c->socket_path);

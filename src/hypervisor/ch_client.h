@@ -40,7 +40,8 @@ struct ch_answer {
 /* A client of socket_path with a deadline of timeout_ns per request. */
 void ch_client_init(struct ch_client *c, const char *socket_path, uint64_t timeout_ns);
 
-/* METHOD /api/v1/<endpoint> (endpoint as "vm.create") with body (JSON, or
+/* METHOD /api/v1/<endpoint> (endpoint as "vm.create"; an endpoint that
+ * starts with '/' is the request's path as it is: "/machine-config") with body (JSON, or
  * NULL for none: Content-Length 0, as the document's body-less actions
  * want).  0 on a 2xx answer, with *answer filled when answer is not NULL
  * (ch_answer_release).  -1 with err otherwise:
@@ -66,7 +67,8 @@ void ch_answer_release(struct ch_answer *a);
 int ch_status_errno(int status);
 
 /* The message of an error body, escaped and cut to CH_ERROR_BODY_MAX:
- * kata-vmm's {"error": "..."} gives its message, any other body (Cloud
+ * kata-vmm's {"error": "..."} and Firecracker's {"fault_message": "..."}
+ * give their message, any other body (Cloud
  * Hypervisor's are plain text) is shown as it is, trimmed.  Caller frees. */
 char *ch_error_text(const char *body, size_t len);
 

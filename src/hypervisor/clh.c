@@ -291,9 +291,13 @@ static int wait_ping(struct vm *vm, struct kerr **err)
             return 0;
         if (vm_check_exited(vm, WHAT, err) < 0)
             return -1;
-        if (now_ns() >= deadline)
-            return kerr_make(err, ETIMEDOUT, "%s did not answer within %llu s: %s", WHAT,
-                             (unsigned long long)(CLH_PING_WAIT_NS / 1000000000ull), last->msg);
+        if (now_ns() >= deadline) {
+            kerr_make(err, 0, "%s did not answer `GET vmm.ping` within %llu s (%s)", WHAT,
+                      (unsigned long long)(CLH_PING_WAIT_NS / 1000000000ull), last->msg);
+            if (err && *err)
+                (*err)->status = ETIMEDOUT;
+            return -1;
+        }
         struct timespec ts = {0, CLH_POLL_NS};
         nanosleep(&ts, NULL);
     }
@@ -337,14 +341,8 @@ static int check_config(const struct vm *vm, struct kerr **err)
                          "svm");
     if (cfg->hypervisor_path == NULL || *cfg->hypervisor_path == '\0')
         return kerr_make(err, EINVAL, "[hypervisor.clh] path: no Cloud Hypervisor binary set");
-    if (access(cfg->hypervisor_path, X_OK) < 0)
-        return kerr_make(err, errno, "Cloud Hypervisor `%s`", cfg->hypervisor_path);
-    if (access(cfg->kernel, R_OK) < 0)
-        return kerr_make(err, errno, "guest kernel `%s`", cfg->kernel);
-    if (cfg->initrd && access(cfg->initrd, R_OK) < 0)
-        return kerr_make(err, errno, "guest initrd `%s`", cfg->initrd);
-    if (cfg->image && access(cfg->image, R_OK) < 0)
-        return kerr_make(err, errno, "guest image `%s`", cfg->image);
+    if (vm_check_files(vm, err) < 0)
+        return -1;
     enum vm_shared_fs fs = vm_shared_fs_kind(cfg->shared_fs, err);
     if ((int)fs < 0)
         return -1;
@@ -362,8 +360,6 @@ static int check_config(const struct vm *vm, struct kerr **err)
         if (d->scsi)
             return kerr_make(err, ENOTSUP, "block device `%s`: Cloud Hypervisor has no virtio-scsi",
                              d->path);
-        if (access(d->path, d->readonly ? R_OK : R_OK | W_OK) < 0)
-            return kerr_make(err, errno, "block device `%s`", d->path);
     }
     return 0;
 }

@@ -366,8 +366,7 @@ static void dragonball_release(struct vm *vm)
     if (ds->api_socket)
         unlink(ds->api_socket);
     free(ds->api_socket);
-    for (unsigned k = 0; k < DRAGONBALL_DRIVE_POOL_MAX; k++)
-        free(ds->drive_ids[k]);
+    drive_pool_free(&ds->drives);
     free(ds);
     vm->priv = NULL;
 }

@@ -15,9 +15,7 @@
 #include <unistd.h>
 
 static const struct hypervisor_ops *const drivers[] = {
-    &qemu_ops,
-    &dragonball_ops,
-    &clh_ops,
+    &qemu_ops, &dragonball_ops, &clh_ops, &stratovirt_ops, &firecracker_ops,
 };
 
 const struct hypervisor_ops *hypervisor_find(const char *name)
@@ -26,6 +24,11 @@ const struct hypervisor_ops *hypervisor_find(const char *name)
         if (strcmp(drivers[i]->name, name) == 0)
             return drivers[i];
     return NULL;
+}
+
+const struct hypervisor_ops *hypervisor_at(size_t i)
+{
+    return i < ARRAY_SIZE(drivers) ? drivers[i] : NULL;
 }
 
 void vm_capabilities(const struct hypervisor_ops *ops, const struct vm_config *cfg,

@@ -40,10 +40,14 @@ struct vm_net_device {
     int tap_fd;      /* IFF_TAP|IFF_NO_PI|IFF_VNET_HDR; the VMM inherits a copy */
     const char *mac; /* "aa:bb:cc:dd:ee:ff": the guest interface's address */
     unsigned mtu;    /* told to the guest (virtio-net host_mtu); 0: not told */
+    /* The tap's name, for a VMM that opens the tap by name (Firecracker's
+     * host_dev_name); NULL: asked of tap_fd (TUNGETIFF). */
+    const char *name;
 };
 
 struct vm_config {
     const char *hypervisor_path; /* the VMM binary */
+    const char *jailer_path;     /* firecracker: its jailer (not implemented: refused) */
     const char *kernel;          /* vmlinux (PVH entry) or bzImage */
     const char *initrd;          /* NULL when booting an image */
     const char *image;           /* ext4 rootfs as virtio-blk root, or NULL */
@@ -107,6 +111,11 @@ struct vm_capabilities {
     bool needs_binary;         /* `path` names a VMM binary that must exist (else built in) */
     bool runs_without_kvm;     /* software emulation (TCG) works, if slowly */
     const char *agent_channel; /* how the agent is reached, for people */
+    bool needs_vhost_vsock;    /* the agent is reached only over /dev/vhost-vsock */
+    /* The VMM opens each tap itself, by name (vm_net_device.name), and takes
+     * no fd: the caller makes its taps persistent and closes its fds before
+     * the start (a single-queue tap opens once), and removes them on delete. */
+    bool tap_by_name;
 };
 
 struct vm {
@@ -123,6 +132,14 @@ struct vm {
     char *log_path;             /* the VMM's own stderr */
     struct virtiofsd virtiofsd; /* pid 0 unless shared_fs is virtio-fs */
     void *priv;                 /* the driver's own state, freed by its release op */
+    /* Called in the parent for each host process of the VM (the VMM,
+     * virtiofsd) once it is forked and its pid is in this struct (pid,
+     * virtiofsd.pid), before it may exec: the caller records it, so that a
+     * caller killed at any moment leaves no process it has not named.  The
+     * child execs only once this returned 0; it exits without exec when the
+     * caller died first or this failed (start then fails).  NULL: none. */
+    int (*spawned)(struct vm *vm, void *data, struct kerr **err);
+    void *spawned_data;
 };
 
 struct hypervisor_ops {
@@ -169,8 +186,12 @@ int vm_resume(struct vm *vm, struct kerr **err);
 extern const struct hypervisor_ops qemu_ops;
 extern const struct hypervisor_ops dragonball_ops; /* the built-in VMM, kata-vmm */
 extern const struct hypervisor_ops clh_ops;        /* Cloud Hypervisor */
+extern const struct hypervisor_ops stratovirt_ops;
+extern const struct hypervisor_ops firecracker_ops; /* Firecracker */
 
 const struct hypervisor_ops *hypervisor_find(const char *name);
+/* The drivers of this build, one by one (NULL past the last). */
+const struct hypervisor_ops *hypervisor_at(size_t i);
 
 /* Most host processes one VM has (the VMM and its helper daemons). */
 #define VM_HOST_PIDS_MAX 8

@@ -20,16 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/vhost.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define VHOST_VSOCK_DEVICE "/dev/vhost-vsock"
-#define VHOST_NET_DEVICE   "/dev/vhost-net"
+#define VHOST_NET_DEVICE "/dev/vhost-net"
 
 /* One QMP command may take this long (QEMU under TCG can be slow). */
 #define QEMU_QMP_TIMEOUT_NS (10ull * 1000 * 1000 * 1000)
@@ -337,35 +334,6 @@ char **qemu_build_argv(const struct vm *vm, struct kerr **err)
     return b.argv;
 }
 
-/* Reserve a guest CID the way Kata does: open /dev/vhost-vsock and set the CID
- * on it, trying from a pseudo-random start until one is free; QEMU gets this
- * fd (vhostfd=), so the CID stays ours from here until QEMU exits. */
-static int qemu_reserve_vsock_cid(struct vm *vm, struct kerr **err)
-{
-    int fd = open(VHOST_VSOCK_DEVICE, O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return kerr_make(err, errno, "open `%s`", VHOST_VSOCK_DEVICE);
-    /* CIDs 0-2 are reserved (hypervisor, local, host); the top one is "any". */
-    uint32_t span = 0xfffffffeu - 3;
-    uint32_t start = (uint32_t)((now_ns() ^ ((uint64_t)getpid() << 16)) % span);
-    for (uint32_t i = 0; i < 4096; i++) {
-        uint64_t cid = 3 + (start + i) % span;
-        if (ioctl(fd, VHOST_VSOCK_SET_GUEST_CID, &cid) == 0) {
-            vm->cid = (uint32_t)cid;
-            vm->vsock_fd = fd;
-            vm->vsock = true;
-            return 0;
-        }
-        if (errno != EADDRINUSE) {
-            int saved = errno;
-            close(fd);
-            return kerr_make(err, saved, "set a guest CID on `%s`", VHOST_VSOCK_DEVICE);
-        }
-    }
-    close(fd);
-    return kerr_make(err, EADDRINUSE, "no free guest CID on `%s`", VHOST_VSOCK_DEVICE);
-}
-
 static int qemu_prepare_channel(struct vm *vm, struct kerr **err)
 {
     if (mkdir_all(vm->cfg.run_dir, 0700, err) < 0)
@@ -373,30 +341,11 @@ static int qemu_prepare_channel(struct vm *vm, struct kerr **err)
     /* vhost-vsock where the host has it (agent on vsock port 1024), else a
      * virtio-serial port. */
     if (access(VHOST_VSOCK_DEVICE, F_OK) == 0)
-        return qemu_reserve_vsock_cid(vm, err);
+        return vm_reserve_vsock_cid(vm, err);
     vm->vsock = false;
     vm->agent_socket = xasprintf("%s/agent.sock", vm->cfg.run_dir);
     vm->agent_listen = unix_listen(vm->agent_socket, err);
     return vm->agent_listen < 0 ? -1 : 0;
-}
-
-/* The tail of the VMM's own log, for error messages. */
-static int qemu_check_files(const struct vm *vm, struct kerr **err)
-{
-    if (access(vm->cfg.hypervisor_path, X_OK) < 0)
-        return kerr_make(err, errno, "hypervisor `%s`", vm->cfg.hypervisor_path);
-    if (access(vm->cfg.kernel, R_OK) < 0)
-        return kerr_make(err, errno, "guest kernel `%s`", vm->cfg.kernel);
-    if (vm->cfg.initrd && access(vm->cfg.initrd, R_OK) < 0)
-        return kerr_make(err, errno, "guest initrd `%s`", vm->cfg.initrd);
-    if (vm->cfg.image && access(vm->cfg.image, R_OK) < 0)
-        return kerr_make(err, errno, "guest image `%s`", vm->cfg.image);
-    for (size_t i = 0; i < vm->cfg.n_block_devices; i++) {
-        const struct vm_block_device *d = &vm->cfg.block_devices[i];
-        if (d->path && access(d->path, d->readonly ? R_OK : R_OK | W_OK) < 0)
-            return kerr_make(err, errno, "block device `%s`", d->path);
-    }
-    return 0;
 }
 
 /* In the child before exec: the fds QEMU's command line names stay open. */
@@ -492,7 +441,7 @@ static int qemu_start(struct vm *vm, struct kerr **err)
 {
     struct qemu_state *qs = qemu_state(vm);
     vm->virtiofsd.vmm_fd = -1; /* vm_init zeroed it */
-    if (qemu_check_files(vm, err) < 0 || qemu_prepare_channel(vm, err) < 0)
+    if (vm_check_files(vm, err) < 0 || qemu_prepare_channel(vm, err) < 0)
         return -1;
     /* QMP: we listen; QEMU inherits the socket; we connect at once (the
      * connection waits in the backlog until QEMU's main loop accepts it). */

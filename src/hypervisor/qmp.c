@@ -14,6 +14,7 @@
 
 struct qmp {
     int fd;
+    enum qmp_id_kind ids;
     char *buf; /* bytes read but not yet consumed as lines */
     size_t len;
     uint64_t next_id;
@@ -97,7 +98,7 @@ static struct json_object *qmp_read_message(struct qmp *q, uint64_t deadline, st
             return NULL;
         }
         if (n == 0) {
-            kerr_make(err, ECONNRESET, "QMP connection closed by QEMU");
+            kerr_make(err, ECONNRESET, "QMP connection closed by the VMM");
             return NULL;
         }
         q->buf = xrealloc(q->buf, q->len + (size_t)n + 1);
@@ -145,6 +146,23 @@ static int qmp_error_of(struct json_object *error, const char *command, struct k
                      desc ? json_object_get_string(desc) : "(no description)");
 }
 
+/* The reply carries our id in the kind we sent.  An error without an id is
+ * ours too: StratoVirt answers a request it cannot parse so, and one command
+ * is outstanding at a time. */
+static bool qmp_reply_is_ours(const struct qmp *q, struct json_object *msg, uint64_t id)
+{
+    struct json_object *reply_id, *error;
+    if (!json_object_object_get_ex(msg, "id", &reply_id))
+        return json_object_object_get_ex(msg, "error", &error);
+    if (q->ids == QMP_ID_NUMBER)
+        return json_object_is_type(reply_id, json_type_int) &&
+               (uint64_t)json_object_get_uint64(reply_id) == id;
+    char text[24];
+    snprintf(text, sizeof(text), "%llu", (unsigned long long)id);
+    return json_object_is_type(reply_id, json_type_string) &&
+           strcmp(json_object_get_string(reply_id), text) == 0;
+}
+
 int qmp_execute(struct qmp *q, const char *command, struct json_object *arguments,
                 struct json_object **result, uint64_t timeout_ns, struct kerr **err)
 {
@@ -154,7 +172,13 @@ int qmp_execute(struct qmp *q, const char *command, struct json_object *argument
     json_object_object_add(request, "execute", json_object_new_string(command));
     if (arguments)
         json_object_object_add(request, "arguments", arguments);
-    json_object_object_add(request, "id", json_object_new_uint64(id));
+    if (q->ids == QMP_ID_STRING) {
+        char text[24];
+        snprintf(text, sizeof(text), "%llu", (unsigned long long)id);
+        json_object_object_add(request, "id", json_object_new_string(text));
+    } else {
+        json_object_object_add(request, "id", json_object_new_uint64(id));
+    }
     int r = qmp_send(q, request, err);
     json_object_put(request);
     if (r < 0)
@@ -169,9 +193,7 @@ int qmp_execute(struct qmp *q, const char *command, struct json_object *argument
             json_object_put(msg);
             continue;
         }
-        struct json_object *reply_id;
-        if (!json_object_object_get_ex(msg, "id", &reply_id) ||
-            (uint64_t)json_object_get_uint64(reply_id) != id) {
+        if (!qmp_reply_is_ours(q, msg, id)) {
             json_object_put(msg); /* a stale reply of a timed-out command */
             continue;
         }
@@ -206,8 +228,14 @@ int qmp_wait_for(struct qmp *q, const bool *done, uint64_t timeout_ns, struct ke
 
 struct qmp *qmp_open(int fd, uint64_t timeout_ns, struct kerr **err)
 {
+    return qmp_open_ids(fd, QMP_ID_NUMBER, timeout_ns, err);
+}
+
+struct qmp *qmp_open_ids(int fd, enum qmp_id_kind ids, uint64_t timeout_ns, struct kerr **err)
+{
     struct qmp *q = xcalloc(1, sizeof(*q));
     q->fd = fd;
+    q->ids = ids;
     uint64_t deadline = now_ns() + timeout_ns;
     struct json_object *greeting = qmp_read_message(q, deadline, err);
     struct json_object *qmp = NULL;

@@ -27,12 +27,18 @@ typedef void (*qmp_event_cb)(const char *name, struct json_object *data, void *c
 /* Take ownership of a connected stream fd: read the greeting, negotiate
  * capabilities, all within timeout_ns.  On failure fd is closed. */
 struct qmp *qmp_open(int fd, uint64_t timeout_ns, struct kerr **err);
+/* The kind of command ids the peer takes: QEMU echoes any JSON value;
+ * StratoVirt's `id` is a string (a number makes the request unparsable). */
+enum qmp_id_kind { QMP_ID_NUMBER, QMP_ID_STRING };
+/* qmp_open() for a peer that takes ids of the given kind. */
+struct qmp *qmp_open_ids(int fd, enum qmp_id_kind ids, uint64_t timeout_ns, struct kerr **err);
 /* Connect to a QMP unix socket path and qmp_open() it. */
 struct qmp *qmp_connect(const char *path, uint64_t timeout_ns, struct kerr **err);
 void qmp_close(struct qmp *q);
 
 void qmp_set_event_cb(struct qmp *q, qmp_event_cb cb, void *data);
-/* The QEMU version the greeting reported ("7.2.22"), or "" */
+/* The version the greeting reported under "qemu" ("7.2.22"; StratoVirt
+ * reports a QEMU-like one there), or "" */
 const char *qmp_version(const struct qmp *q);
 
 /* Execute a command with optional arguments (ownership of arguments is taken).

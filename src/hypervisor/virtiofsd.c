@@ -115,14 +115,20 @@ int virtiofsd_start(struct virtiofsd *d, const struct virtiofsd_config *cfg, str
         return cfg->log_path ? kerr_wrap(err, "virtiofsd log")
                              : kerr_make(err, saved, "virtiofsd log `/dev/null`");
     }
-    pid_t pid = fork();
+    struct vm_exec_gate gate = {-1, -1};
+    pid_t pid = vm_exec_gate_open(&gate, err) < 0 ? -2 : fork();
     if (pid < 0) {
         int saved = errno;
         argv_free(argv);
         unlink(cfg->socket_path);
+        if (pid == -2)
+            return kerr_wrap(err, "start virtiofsd");
+        close(gate.rd);
+        close(gate.wr);
         return kerr_make(err, saved, "fork virtiofsd");
     }
     if (pid == 0) {
+        vm_exec_gate_wait(&gate);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         dup2(log_fd, 1);
@@ -137,6 +143,11 @@ int virtiofsd_start(struct virtiofsd *d, const struct virtiofsd_config *cfg, str
     }
     argv_free(argv);
     d->pid = pid;
+    if (vm_exec_gate_pass(&gate, pid, cfg->spawned, cfg->spawned_data, err) < 0) {
+        d->pid = 0;
+        unlink(cfg->socket_path);
+        return kerr_wrap(err, "start virtiofsd");
+    }
     d->socket_path = xstrdup(cfg->socket_path);
     return 0;
 }

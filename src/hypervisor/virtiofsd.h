@@ -20,6 +20,10 @@ struct virtiofsd_config {
     const char *const *extra_args; /* NULL-terminated, may be NULL */
     const char *socket_path;       /* the vhost-user socket QEMU connects to */
     const char *log_path;          /* its stderr */
+    /* Called with the daemon forked and its pid in struct virtiofsd, before
+     * it may exec (vm_exec_gate_pass); NULL: nothing to record. */
+    int (*spawned)(void *data, struct kerr **err);
+    void *spawned_data;
 };
 
 struct virtiofsd {

@@ -10,6 +10,7 @@ void vm_config_from_kata(const struct kata_config *cfg, struct vm_config *vm)
 {
     const struct kata_hypervisor_config *hv = &cfg->hypervisor;
     vm->hypervisor_path = hv->path;
+    vm->jailer_path = set_or_null(hv->jailer_path);
     vm->kernel = hv->kernel;
     vm->initrd = set_or_null(hv->initrd);
     vm->image = set_or_null(hv->image);

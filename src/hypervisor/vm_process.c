@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/vhost.h>
 #include <pwd.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
@@ -133,6 +135,52 @@ static void log_wait_relay(const char *path, uint64_t timeout_ns)
     }
 }
 
+int vm_exec_gate_open(struct vm_exec_gate *g, struct kerr **err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return kerr_make(err, errno, "exec gate: pipe");
+    g->rd = p[0];
+    g->wr = p[1];
+    return 0;
+}
+
+void vm_exec_gate_wait(struct vm_exec_gate *g)
+{
+    char go;
+    ssize_t n;
+    close(g->wr); /* the parent's copy alone keeps the gate open */
+    while ((n = read(g->rd, &go, 1)) < 0 && errno == EINTR)
+        ;
+    if (n != 1)
+        _exit(125); /* the parent is gone or did not record us: never exec */
+    close(g->rd);
+}
+
+int vm_exec_gate_pass(struct vm_exec_gate *g, pid_t pid,
+                      int (*record)(void *data, struct kerr **err), void *data, struct kerr **err)
+{
+    close(g->rd);
+    g->rd = -1;
+    int r = record ? record(data, err) : 0;
+    if (r == 0 && write(g->wr, "x", 1) != 1)
+        r = kerr_make(err, errno, "exec gate: let process %d go", (int)pid);
+    close(g->wr);
+    g->wr = -1;
+    if (r < 0) { /* the child sees the gate closed and exits */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return kerr_wrap(err, "record process %d", (int)pid);
+    }
+    return 0;
+}
+
+int vm_spawned_record(void *data, struct kerr **err)
+{
+    struct vm *vm = data;
+    return vm->spawned ? vm->spawned(vm, vm->spawned_data, err) : 0;
+}
+
 int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
              void (*child_setup)(struct vm *vm), struct kerr **err)
 {
@@ -149,15 +197,21 @@ int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
     } else if (pipe2(console, O_CLOEXEC) < 0) {
         return kerr_make(err, errno, "%s console pipe", what);
     }
-    pid_t pid = fork();
+    struct vm_exec_gate gate = {-1, -1};
+    pid_t pid = vm_exec_gate_open(&gate, err) < 0 ? -2 : fork();
     if (pid < 0) {
         int saved = errno;
         if (console[0] >= 0)
             close(console[0]);
         close(console[1]);
+        if (pid == -2)
+            return kerr_wrap(err, "start %s", what);
+        close(gate.rd);
+        close(gate.wr);
         return kerr_make(err, saved, "fork %s", what);
     }
     if (pid == 0) {
+        vm_exec_gate_wait(&gate);
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0);
         dup2(console[1], 1);
@@ -176,6 +230,12 @@ int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
     }
     close(console[1]);
     vm->pid = pid;
+    if (vm_exec_gate_pass(&gate, pid, vm_spawned_record, vm, err) < 0) {
+        vm->pid = 0;
+        if (console[0] >= 0)
+            close(console[0]);
+        return kerr_wrap(err, "start %s", what);
+    }
     vm->console_fd = console[0];
     return 0;
 }
@@ -386,6 +446,11 @@ int vm_exit_error(struct vm *vm, const char *what, int wait_status, struct kerr 
     int code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
     const char *reason =
         vm->ops && vm->ops->exit_reason ? vm->ops->exit_reason(vm, wait_status) : NULL;
+    /* The VMM is gone: its relays finish writing what it said. */
+    if (vm->log_path)
+        log_wait_relay(vm->log_path, 1000000000ull);
+    if (vm->cfg.console_path)
+        log_wait_relay(vm->cfg.console_path, 1000000000ull);
     size_t log_len = 0;
     cleanup_free char *log = file_tail(vm->log_path, &log_len);
     cleanup_free char *log_tail = vm_text_tail(log, log ? log_len : 0, 4, 600);
@@ -440,8 +505,54 @@ int vm_start_virtiofsd(struct vm *vm, struct kerr **err)
         .extra_args = vm->cfg.virtiofsd_extra_args,
         .socket_path = sock,
         .log_path = log,
+        .spawned = vm_spawned_record,
+        .spawned_data = vm,
     };
     if (virtiofsd_start(&vm->virtiofsd, &cfg, err) < 0)
         return kerr_wrap(err, "start virtio-fs share `%s`", vm->cfg.shared_dir);
     return 0;
+}
+
+int vm_check_files(const struct vm *vm, struct kerr **err)
+{
+    if (access(vm->cfg.hypervisor_path, X_OK) < 0)
+        return kerr_make(err, errno, "hypervisor `%s`", vm->cfg.hypervisor_path);
+    if (access(vm->cfg.kernel, R_OK) < 0)
+        return kerr_make(err, errno, "guest kernel `%s`", vm->cfg.kernel);
+    if (vm->cfg.initrd && access(vm->cfg.initrd, R_OK) < 0)
+        return kerr_make(err, errno, "guest initrd `%s`", vm->cfg.initrd);
+    if (vm->cfg.image && access(vm->cfg.image, R_OK) < 0)
+        return kerr_make(err, errno, "guest image `%s`", vm->cfg.image);
+    for (size_t i = 0; i < vm->cfg.n_block_devices; i++) {
+        const struct vm_block_device *d = &vm->cfg.block_devices[i];
+        if (d->path && access(d->path, d->readonly ? R_OK : R_OK | W_OK) < 0)
+            return kerr_make(err, errno, "block device `%s`", d->path);
+    }
+    return 0;
+}
+
+int vm_reserve_vsock_cid(struct vm *vm, struct kerr **err)
+{
+    int fd = open(VHOST_VSOCK_DEVICE, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return kerr_make(err, errno, "open `%s`", VHOST_VSOCK_DEVICE);
+    /* CIDs 0-2 are reserved (hypervisor, local, host); the top one is "any". */
+    uint32_t span = 0xfffffffeu - 3;
+    uint32_t start = (uint32_t)((now_ns() ^ ((uint64_t)getpid() << 16)) % span);
+    for (uint32_t i = 0; i < 4096; i++) {
+        uint64_t cid = 3 + (start + i) % span;
+        if (ioctl(fd, VHOST_VSOCK_SET_GUEST_CID, &cid) == 0) {
+            vm->cid = (uint32_t)cid;
+            vm->vsock_fd = fd;
+            vm->vsock = true;
+            return 0;
+        }
+        if (errno != EADDRINUSE) {
+            int saved = errno;
+            close(fd);
+            return kerr_make(err, saved, "set a guest CID on `%s`", VHOST_VSOCK_DEVICE);
+        }
+    }
+    close(fd);
+    return kerr_make(err, EADDRINUSE, "no free guest CID on `%s`", VHOST_VSOCK_DEVICE);
 }

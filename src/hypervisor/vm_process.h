@@ -15,6 +15,23 @@
 int vm_spawn(struct vm *vm, char **argv, const char *log_name, const char *what,
              void (*child_setup)(struct vm *vm), struct kerr **err);
 
+/* Between fork and exec: the child waits at the gate until the parent has
+ * recorded its pid (vm->spawned), so no process of the VM runs unrecorded.
+ * open before the fork; wait in the child (first thing after the fork:
+ * returns to exec, or _exit()s when the parent closed the gate without
+ * passing it, having died or failed to record); pass in the parent with the
+ * child's pid already in the vm: calls record(data) (may be NULL), then
+ * lets the child go, or on failure closes the gate and reaps the child. */
+struct vm_exec_gate {
+    int rd, wr;
+};
+int vm_exec_gate_open(struct vm_exec_gate *g, struct kerr **err);
+void vm_exec_gate_wait(struct vm_exec_gate *g);
+int vm_exec_gate_pass(struct vm_exec_gate *g, pid_t pid,
+                      int (*record)(void *data, struct kerr **err), void *data, struct kerr **err);
+/* The vm's spawned hook as a gate's record (data: the vm). */
+int vm_spawned_record(void *vm, struct kerr **err);
+
 /* Rootless VMMs run as uid and gid VM_ROOTLESS_ID_BASE + their own pid:
  * unique among live processes, no /etc/passwd entry to create, and a range
  * that no host user or group may use (checked by vm_rootless_range_free). */
@@ -73,6 +90,18 @@ char *vm_text_tail(const char *text, size_t len, unsigned max_lines, size_t max)
  * once the guest is up. */
 int vm_connect_until(struct vm *vm, const char *what, const char *channel, uint64_t timeout_ns,
                      int (*connect)(struct vm *vm, struct kerr **err), struct kerr **err);
+
+/* The VMM binary, kernel, initrd or image and boot disks are there and
+ * open to us (disks writable unless read-only). */
+int vm_check_files(const struct vm *vm, struct kerr **err);
+
+#define VHOST_VSOCK_DEVICE "/dev/vhost-vsock"
+
+/* Reserve a guest CID the way Kata does: open VHOST_VSOCK_DEVICE and set a
+ * CID on it, from a pseudo-random start until one is free.  The VMM gets
+ * the fd (vhostfd=), so the CID stays ours until it exits: sets vm->vsock,
+ * vm->cid and vm->vsock_fd. */
+int vm_reserve_vsock_cid(struct vm *vm, struct kerr **err);
 
 /* shared_fs = virtio-fs: start virtiofsd on `<run_dir>/virtiofsd.sock`
  * (vm->virtiofsd); otherwise nothing. */

@@ -38,8 +38,9 @@ enum kata_hypervisor_kind {
 
 struct kata_hypervisor_config {
     enum kata_hypervisor_kind kind;
-    const char *name; /* section name: "qemu", "clh", "firecracker", ... (static) */
-    char *path;       /* NULL for the built-in VMM (dragonball) */
+    const char *name;  /* section name: "qemu", "clh", "firecracker", ... (static) */
+    char *path;        /* NULL for the built-in VMM (dragonball) */
+    char *jailer_path; /* firecracker: start it through this jailer (not implemented: refused) */
     char *kernel;
     char *initrd;
     char *image;

@@ -14,7 +14,7 @@
  * only weaken the VMM's confinement. */
 static const char *const never_overridable[] = {
     "enable_annotations",      "valid_hypervisor_paths", "valid_virtio_fs_daemon_paths",
-    "valid_guest_asset_paths", "seccompsandbox",
+    "valid_guest_asset_paths", "seccompsandbox",         "jailer_path",
 };
 
 /* Keys naming host files: an annotation must name a clean absolute path that

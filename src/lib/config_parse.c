@@ -19,9 +19,15 @@
 /* Keys Cloud Hypervisor has no use for: no memory slots (it sizes hotplug
  * memory itself), no vhost-net (its virtio-net is in the VMM). */
 #define NOT_CLH (HV_ALL & ~HV_BIT(KATA_HV_CLH))
+/* Firecracker has no shared file system (no virtiofsd), no memory hotplug,
+ * no vhost-net; only it has a jailer. */
+#define FC         HV_BIT(KATA_HV_FIRECRACKER)
+#define NOT_CLH_FC (NOT_CLH & ~FC)
+#define NOT_DB_FC  (NOT_DB & ~FC)
 
 const struct config_key config_keys[] = {
     {SECTION_HYPERVISOR, "path", KEY_STRING, HV(path), NOT_DB},
+    {SECTION_HYPERVISOR, "jailer_path", KEY_STRING, HV(jailer_path), FC},
     {SECTION_HYPERVISOR, "kernel", KEY_STRING, HV(kernel), HV_ALL},
     {SECTION_HYPERVISOR, "initrd", KEY_STRING, HV(initrd), HV_ALL},
     {SECTION_HYPERVISOR, "image", KEY_STRING, HV(image), HV_ALL},
@@ -30,22 +36,22 @@ const struct config_key config_keys[] = {
     {SECTION_HYPERVISOR, "default_vcpus", KEY_INT, HV(default_vcpus), HV_ALL},
     {SECTION_HYPERVISOR, "default_maxvcpus", KEY_UINT, HV(default_maxvcpus), HV_ALL},
     {SECTION_HYPERVISOR, "default_memory", KEY_UINT, HV(default_memory), HV_ALL},
-    {SECTION_HYPERVISOR, "memory_slots", KEY_UINT, HV(memory_slots), NOT_CLH},
+    {SECTION_HYPERVISOR, "memory_slots", KEY_UINT, HV(memory_slots), NOT_CLH_FC},
     {SECTION_HYPERVISOR, "shared_fs", KEY_STRING, HV(shared_fs), HV_ALL},
-    {SECTION_HYPERVISOR, "virtio_fs_daemon", KEY_STRING, HV(virtio_fs_daemon), NOT_DB},
-    {SECTION_HYPERVISOR, "virtio_fs_extra_args", KEY_STRV, HV(virtio_fs_extra_args), NOT_DB},
-    {SECTION_HYPERVISOR, "virtio_fs_cache", KEY_STRING, HV(virtio_fs_cache), HV_ALL},
+    {SECTION_HYPERVISOR, "virtio_fs_daemon", KEY_STRING, HV(virtio_fs_daemon), NOT_DB_FC},
+    {SECTION_HYPERVISOR, "virtio_fs_extra_args", KEY_STRV, HV(virtio_fs_extra_args), NOT_DB_FC},
+    {SECTION_HYPERVISOR, "virtio_fs_cache", KEY_STRING, HV(virtio_fs_cache), HV_ALL & ~FC},
     {SECTION_HYPERVISOR, "block_device_driver", KEY_STRING, HV(block_device_driver), HV_ALL},
     {SECTION_HYPERVISOR, "disable_block_device_use", KEY_BOOL, HV(disable_block_device_use),
      HV_ALL},
     {SECTION_HYPERVISOR, "enable_debug", KEY_BOOL, HV(enable_debug), HV_ALL},
-    {SECTION_HYPERVISOR, "disable_vhost_net", KEY_BOOL, HV(disable_vhost_net), NOT_CLH},
+    {SECTION_HYPERVISOR, "disable_vhost_net", KEY_BOOL, HV(disable_vhost_net), NOT_CLH_FC},
     {SECTION_HYPERVISOR, "virtio_mmio_cmdline", KEY_BOOL, HV(virtio_mmio_cmdline),
      HV_BIT(KATA_HV_DRAGONBALL)},
     {SECTION_HYPERVISOR, "enable_annotations", KEY_STRV, HV(enable_annotations), HV_ALL},
     {SECTION_HYPERVISOR, "valid_hypervisor_paths", KEY_STRV, HV(valid_hypervisor_paths), NOT_DB},
     {SECTION_HYPERVISOR, "valid_virtio_fs_daemon_paths", KEY_STRV, HV(valid_virtio_fs_daemon_paths),
-     NOT_DB},
+     NOT_DB_FC},
     {SECTION_HYPERVISOR, "valid_guest_asset_paths", KEY_STRV, HV(valid_guest_asset_paths), HV_ALL},
     {SECTION_HYPERVISOR, "seccompsandbox", KEY_STRING, HV(seccompsandbox), HV_BIT(KATA_HV_QEMU)},
     {SECTION_HYPERVISOR, "rootless", KEY_BOOL, HV(rootless), HV_BIT(KATA_HV_QEMU)},
@@ -367,7 +373,7 @@ static void set_defaults(struct kata_config *cfg)
         hv->machine_type = xstrdup("q35");
     else if (hv->kind == KATA_HV_STRATOVIRT)
         hv->machine_type = xstrdup("microvm");
-    cfg->agent.dial_timeout = 45;
+    cfg->agent.dial_timeout = 60; /* TCG boots are slow */
     cfg->runtime.internetworking_model = xstrdup("tcfilter");
 }
 

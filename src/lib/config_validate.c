@@ -192,6 +192,10 @@ static int check_assets(struct kata_config *cfg, unsigned flags, struct kerr **e
     if (!is_set(hv->initrd) && !is_set(hv->image))
         return key_error(cfg, "initrd", SECTION_HYPERVISOR, err,
                          "neither initrd nor image is set: use exactly one");
+    if (is_set(hv->jailer_path))
+        return key_error(cfg, "jailer_path", SECTION_HYPERVISOR, err,
+                         "starting Firecracker through its jailer is not implemented: remove "
+                         "the key");
     if (needs_daemon && !is_set(hv->virtio_fs_daemon))
         return key_error(cfg, "virtio_fs_daemon", SECTION_HYPERVISOR, err,
                          "shared_fs = \"virtio-fs\" needs the virtio-fs daemon");

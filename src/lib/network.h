@@ -96,6 +96,10 @@ void network_scan_release(struct net_scan *scan);
  * failure nothing is left in the netns (taps, qdiscs, filters). */
 int network_attach(const char *netns_path, enum net_model model, const struct net_scan *scan,
                    struct net_attachment *out, struct kerr **err);
+/* Make every tap of att outlive its fd (TUNSETPERSIST), for a VMM that opens
+ * taps by name; network_detach() removes them.  On failure the taps already
+ * made persistent stay so: the caller detaches. */
+int network_taps_persist(struct net_attachment *att, struct kerr **err);
 /* Close the tap fds (the VMM holds its own copies). */
 void network_attachment_release(struct net_attachment *att);
 

@@ -1,7 +1,8 @@
 /* kata-runtime check (kata-check): can this host run VM containers, and with
  * which accelerator?  Each requirement is reported; the verdict is one
- * sentence and the exit status (0: VMs can run here, under KVM or, for QEMU,
- * under TCG software emulation; 1: they cannot, or --strict and not KVM). */
+ * sentence and the exit status (0: VMs can run here, under KVM or, for a
+ * driver whose capabilities say so, under TCG software emulation; 1: they cannot, or --strict and
+ * not KVM). */
 #include "config.h"
 #include "vm_config.h"
 #include "runtime.h"
@@ -143,6 +144,32 @@ static char *joined(char *const *v)
     return out;
 }
 
+static bool runs_without_kvm(const struct vm_capabilities *caps)
+{
+    return caps->runs_without_kvm;
+}
+
+/* The names of this build's drivers (those whose capabilities for cfg pass
+ * want, when want is given), comma-separated; "none" when there is none. */
+static char *drivers_where(const struct vm_config *cfg,
+                           bool (*want)(const struct vm_capabilities *caps))
+{
+    char **names = NULL;
+    const struct hypervisor_ops *ops;
+    for (size_t i = 0; (ops = hypervisor_at(i)) != NULL; i++) {
+        struct vm_capabilities caps;
+        if (want) {
+            vm_capabilities(ops, cfg, &caps);
+            if (!want(&caps))
+                continue;
+        }
+        kata_strv_push(&names, xstrdup(ops->name));
+    }
+    char *out = names ? joined(names) : xstrdup("none");
+    kata_strv_free(names);
+    return out;
+}
+
 int cmd_check(int argc, char **argv)
 {
     struct check_state st = {0};
@@ -201,21 +228,33 @@ int cmd_check(int argc, char **argv)
     check_module(&st, "vhost_net", "/dev/vhost-net",
                  "virtio-net's data path stays in the VMM (slower networking)", false);
     check_module(&st, "vhost_vsock", "/dev/vhost-vsock",
-                 "no vsock: the agent is reached over virtio-serial instead", false);
+                 "no vsock: the agent is reached over virtio-serial where the hypervisor "
+                 "has it",
+                 false);
 
     /* The configured hypervisor and guest assets. */
     const struct kata_hypervisor_config *hv = &cfg->hypervisor;
     const struct hypervisor_ops *ops = hypervisor_find(hv->name);
     struct vm_capabilities caps = {.needs_binary = kata_hypervisor_key_applies(hv->kind, "path")};
     if (ops == NULL) {
-        report(&st, false, "hypervisor driver",
-               "this build of the runtime has no driver for it yet (use kata-manager -S qemu)");
+        cleanup_free char *names = drivers_where(NULL, NULL);
+        cleanup_free char *detail = xasprintf("this build of the runtime has no driver for it "
+                                              "yet (it has %s: kata-manager -S NAME)",
+                                              names);
+        report(&st, false, "hypervisor driver", detail);
         cleanup_free char *what = xasprintf("a %s driver in this runtime", hv->name);
         kata_strv_push(&st.fatal_missing, steal_pointer(&what));
     } else {
         struct vm_config vm_cfg = {0};
         vm_config_from_kata(cfg, &vm_cfg);
         vm_capabilities(ops, &vm_cfg, &caps);
+    }
+    if (caps.needs_vhost_vsock && access("/dev/vhost-vsock", F_OK) < 0) {
+        cleanup_free char *why = xasprintf("%s reaches the agent only over vhost-vsock "
+                                           "(modprobe vhost_vsock)",
+                                           hv->name);
+        report(&st, false, "/dev/vhost-vsock", why);
+        kata_strv_push(&st.fatal_missing, xstrdup("/dev/vhost-vsock"));
     }
     if (caps.needs_binary) {
         check_file(&st, "hypervisor", hv->path, true);
@@ -250,10 +289,13 @@ int cmd_check(int argc, char **argv)
                kvm_missing, hv->name);
         status = strict ? 1 : 0;
     } else {
+        struct vm_config vm_cfg = {0};
+        vm_config_from_kata(cfg, &vm_cfg);
+        cleanup_free char *tcg = drivers_where(&vm_cfg, runs_without_kvm);
         printf("KVM is not usable here (missing: %s).\n"
-               "System cannot run Kata Containers with %s: it needs KVM. QEMU can run under "
-               "software emulation (TCG): kata-manager -S qemu.\n",
-               kvm_missing, hv->name);
+               "System cannot run Kata Containers with %s: it needs KVM.  Drivers that run under "
+               "software emulation (TCG): %s (kata-manager -S NAME).\n",
+               kvm_missing, hv->name, tcg);
         status = 1;
     }
     kata_strv_free(st.kvm_missing);

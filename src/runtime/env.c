@@ -90,6 +90,23 @@ static void add_capabilities(struct toml_value *hv, const struct vm_capabilities
     set_bool(t, "NeedsBinary", caps->needs_binary);
     set_bool(t, "RunsWithoutKVM", caps->runs_without_kvm);
     set_str(t, "AgentChannel", caps->agent_channel);
+    set_bool(t, "NeedsVhostVsock", caps->needs_vhost_vsock);
+    set_bool(t, "TapByName", caps->tap_by_name);
+}
+
+/* The configured driver's capabilities; false when this build has no such
+ * driver (caps then holds only what the configuration says). */
+static bool configured_capabilities(const struct kata_config *cfg, struct vm_capabilities *caps)
+{
+    const struct kata_hypervisor_config *hv = &cfg->hypervisor;
+    const struct hypervisor_ops *ops = hypervisor_find(hv->name);
+    *caps = (struct vm_capabilities){.needs_binary = kata_hypervisor_key_applies(hv->kind, "path")};
+    if (ops == NULL)
+        return false;
+    struct vm_config vm_cfg = {0};
+    vm_config_from_kata(cfg, &vm_cfg);
+    vm_capabilities(ops, &vm_cfg, caps);
+    return true;
 }
 
 static void add_hypervisor(struct toml_value *doc, const struct kata_config *cfg)
@@ -98,13 +115,8 @@ static void add_hypervisor(struct toml_value *doc, const struct kata_config *cfg
     struct toml_value *t = sub(doc, "Hypervisor");
     set_str(t, "Type", hv->name);
     set_str(t, "MachineType", hv->machine_type);
-    const struct hypervisor_ops *ops = hypervisor_find(hv->name);
-    struct vm_capabilities caps = {.needs_binary = kata_hypervisor_key_applies(hv->kind, "path")};
-    if (ops) {
-        struct vm_config vm_cfg = {0};
-        vm_config_from_kata(cfg, &vm_cfg);
-        vm_capabilities(ops, &vm_cfg, &caps);
-    }
+    struct vm_capabilities caps;
+    bool known = configured_capabilities(cfg, &caps);
     cleanup_free char *version = NULL;
     if (caps.needs_binary)
         version = host_program_version(hv->path);
@@ -123,7 +135,7 @@ static void add_hypervisor(struct toml_value *doc, const struct kata_config *cfg
     set_bool(t, "DisableVhostNet", hv->disable_vhost_net);
     set_strv(t, "EnableAnnotations", hv->enable_annotations);
     set_bool(t, "Debug", hv->enable_debug);
-    add_capabilities(t, ops ? &caps : NULL);
+    add_capabilities(t, known ? &caps : NULL);
 
     set_str(sub(doc, "Image"), "Path", hv->image);
     struct toml_value *kernel = sub(doc, "Kernel");
@@ -140,13 +152,17 @@ static void add_hypervisor(struct toml_value *doc, const struct kata_config *cfg
     set_bool(factory, "VMTemplate", cfg->factory.enable_template);
 }
 
-static void add_host(struct toml_value *doc, const struct host_info *host)
+static void add_host(struct toml_value *doc, const struct host_info *host,
+                     const struct kata_config *cfg)
 {
+    struct vm_capabilities caps;
+    configured_capabilities(cfg, &caps);
     struct toml_value *t = sub(doc, "Host");
     set_str(t, "Kernel", host->kernel);
     set_str(t, "Architecture", host->arch);
     set_str(t, "Accelerator", host->accel == VM_ACCEL_KVM ? "KVM" : "TCG");
-    set_bool(t, "VMContainerCapable", true); /* TCG always works with QEMU */
+    /* Without KVM, as far as the configured driver runs under TCG. */
+    set_bool(t, "VMContainerCapable", host->accel == VM_ACCEL_KVM || caps.runs_without_kvm);
     set_bool(t, "KVMCapable", host->accel == VM_ACCEL_KVM);
     set_bool(t, "SupportVSocks", host->vhost_vsock);
     struct toml_value *distro = sub(t, "Distro");
@@ -191,7 +207,7 @@ int cmd_env(int argc, char **argv)
     set_str(sub(doc, "Meta"), "Version", ENV_FORMAT_VERSION);
     add_runtime(doc, cfg);
     add_hypervisor(doc, cfg);
-    add_host(doc, &host);
+    add_host(doc, &host, cfg);
     host_info_release(&host);
 
     if (json) {

@@ -3,7 +3,8 @@
  * file system (devmapper snapshotter: ext4 on /dev/dm-N), or the bundle's
  * rootfs is itself a mount of a block device (a loop-mounted image).  The
  * host mounts nothing more and unmounts nothing; the device is hotplugged
- * (q35) or attached at boot (microvm: the pod's first container only) and
+ * when the driver's capabilities say disks hot-plug, else attached at boot
+ * (the pod's first container only), and
  * the agent mounts it as the container's root.  disable_block_device_use
  * turns it off (the files are shared instead); with shared_fs = "none" it
  * is the only way a rootfs reaches the guest. */
@@ -20,7 +21,8 @@
 #include <sys/sysmacros.h>
 
 #define MOUNTINFO_MAX (4u << 20)
-/* q35 root ports for hotplug: a pod's containers with block rootfs at once. */
+/* Hotplug ports left free (vm_config.hotplug_slots): a pod's containers
+ * with block rootfs at once. */
 #define BLOCKROOT_HOTPLUG_PORTS 4
 /* The guest releases an unplugged disk (ACPI eject; slower under TCG). */
 #define BLOCKROOT_UNPLUG_NS (30ull * 1000000000ull)
@@ -246,13 +248,11 @@ int blockroot_decide(struct shim *shim, const char *cid, const char *host_rootfs
     return 0;
 }
 
-int blockroot_boot_prepare(struct shim *shim, struct kerr **err)
+int blockroot_boot_prepare(struct shim *shim, const char *cid, const char *host_rootfs,
+                           struct blockroot **br, struct kerr **err)
 {
     struct sandbox *sb = shim->sandbox;
-    struct blockroot **br = &shim->boot_rootfs;
-    if (shim->boot_rootfs_path == NULL) /* no container is booting the VM */
-        return 0;
-    if (blockroot_decide(shim, shim->boot_container, shim->boot_rootfs_path, br, true, err) < 0)
+    if (blockroot_decide(shim, cid, host_rootfs, br, true, err) < 0)
         return -1;
     const struct kata_hypervisor_config *hv = &sb->cfg->hypervisor;
     if (!hv->disable_block_device_use && uses_scsi(sb))
@@ -262,7 +262,7 @@ int blockroot_boot_prepare(struct shim *shim, struct kerr **err)
         sb->vm_cfg.hotplug_slots = BLOCKROOT_HOTPLUG_PORTS;
     if (*br == NULL || blk_hotplugs(sb) || uses_scsi(sb))
         return 0;
-    /* No hotplug (microvm): the disk at boot, after the image; /dev/vda is the image when
+    /* No hotplug: the disk at boot, after the image; /dev/vda is the image when
      * there is one (docs/hypervisor.md). */
     struct blockroot *b = *br;
     b->disk_id = xasprintf("rootfs%u", shim->next_disk++);
@@ -292,7 +292,7 @@ int blockroot_plug(struct shim *shim, struct container *c, Grpc__Spec *spec,
             return kerr_wrap(err, "container `%s`: rootfs `%s`", c->id, br->device);
         br->hotplugged = true;
         /* A PCI path, a SCSI address, or the device node of a virtio-mmio
-         * drive (the built-in VMM's placeholder drives). */
+         * drive (a driver's placeholder drives). */
         driver = br->disk.scsi                                ? "scsi"
                  : strncmp(br->guest_source, "/dev/", 5) == 0 ? "mmioblk"
                                                               : "blk";

@@ -1,4 +1,4 @@
-/* The guest console log (`<run dir>/console.log`, a file QEMU appends to, so
+/* The guest console log (`<run dir>/console.log`, a file the VMM appends to, so
  * it outlives a killed daemon) kept bounded: every CONSOLE_CHECK_NS the
  * daemon rotates it past CONSOLE_LOG_MAX into console.log.1 (copy then
  * truncate), so a long-lived pod keeps at most twice that on disk. */

@@ -223,21 +223,22 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
     bool booted = false;
     int r = 0;
     if (shim->sandbox == NULL) {
-        /* blockroot_boot_prepare decides for this rootfs before the VM starts. */
-        shim->boot_container = req->id;
-        shim->boot_rootfs_path = host_rootfs;
-        shim->boot_rootfs = br;
-        r = sandbox_boot(shim, sid, spec, err);
-        br = shim->boot_rootfs;
-        shim->boot_container = shim->boot_rootfs_path = NULL;
-        shim->boot_rootfs = NULL;
+        /* The VM's boot decides for this rootfs before the VM starts. */
+        struct sandbox_boot_args boot = {.sandbox_id = sid,
+                                         .spec = spec,
+                                         .container_id = req->id,
+                                         .rootfs_path = host_rootfs,
+                                         .rootfs = &br,
+                                         .driver = shim->driver,
+                                         .vmm_exited = shim_all_stopped};
+        r = sandbox_boot(shim, &boot, err);
         booted = true;
     } else {
         r = blockroot_decide(shim, req->id, host_rootfs, &br, false, err);
     }
     if (r < 0) {
         if (booted)
-            sandbox_teardown(shim);
+            shim_teardown(shim);
         blockroot_free(br);
         free(host_rootfs);
         return kerr_wrap(err, "create container `%s`", req->id);
@@ -290,7 +291,7 @@ int container_create(struct shim *shim, const Containerd__Task__V2__CreateTaskRe
         kerr_wrap(err, "create container `%s`", req->id);
         container_destroy(shim, c);
         if (booted || shim->containers == NULL)
-            sandbox_teardown(shim);
+            shim_teardown(shim);
         return -1;
     }
     *out = c;
@@ -354,9 +355,7 @@ void process_wait_begin(struct shim *shim, struct process *p)
     ctx->exec_id = xstrdup(p->exec_id);
     ctx->serial = p->serial;
     cleanup_kerr struct kerr *werr = NULL;
-    if (shim->sandbox && shim->sandbox->agent &&
-        ttrpc_client_call_async(shim->sandbox->agent, "grpc.AgentService", "WaitProcess",
-                                &wreq.base, 0, wait_replied, ctx, &werr) == 0) {
+    if (agent_call_async(shim, "WaitProcess", &wreq.base, 0, wait_replied, ctx, &werr) == 0) {
         p->wait_pending = true;
     } else {
         log_warn("container `%s`: cannot wait for it: %s", c->id, werr ? werr->msg : "no agent");
@@ -475,6 +474,16 @@ void shim_all_stopped(struct shim *shim, uint32_t status)
                 process_exited(p, status);
         process_exited(&c->init, status);
     }
+}
+
+void shim_teardown(struct shim *shim)
+{
+    if (shim->sandbox == NULL)
+        return;
+    sandbox_stop(shim);
+    while (shim->containers)
+        container_destroy(shim, shim->containers);
+    sandbox_free(shim);
 }
 
 void container_destroy(struct shim *shim, struct container *c)

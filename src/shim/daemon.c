@@ -48,7 +48,7 @@ int shim_daemon_run(const struct shim_options *opts, int listen_fd, struct kerr 
      * the middle of it (they wait, and go with the server). */
     ttrpc_server_hold(shim.server);
     shim_all_stopped(&shim, 255);
-    sandbox_teardown(&shim);
+    shim_teardown(&shim);
     while (shim.containers)
         container_destroy(&shim, shim.containers);
     shim_events_flush(&shim, 5000000000ull);

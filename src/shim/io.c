@@ -151,8 +151,7 @@ static void stream_replied(int code, const char *message, const uint8_t *payload
 static void stream_read(struct io_stream *s)
 {
     struct io_relay *r = s->relay;
-    struct sandbox *sb = r->shim->sandbox;
-    if (sb == NULL || sb->agent == NULL) {
+    if (!agent_client_connected(r->shim)) {
         s->done = true;
         return;
     }
@@ -160,8 +159,7 @@ static void stream_read(struct io_stream *s)
     req.container_id = r->id;
     req.exec_id = r->exec_id;
     req.len = IO_CHUNK;
-    if (ttrpc_client_call_async(sb->agent, "grpc.AgentService", s->method, &req.base, 0,
-                                stream_replied, s, NULL) == 0)
+    if (agent_call_async(r->shim, s->method, &req.base, 0, stream_replied, s, NULL) == 0)
         r->in_flight++;
     else
         s->done = true;
@@ -183,13 +181,11 @@ static void stdin_close(struct io_relay *r)
     if (r->in_fd >= 0)
         close(r->in_fd);
     r->in_fd = -1;
-    struct sandbox *sb = r->shim->sandbox;
     Grpc__CloseStdinRequest req = GRPC__CLOSE_STDIN_REQUEST__INIT;
     req.container_id = r->id;
     req.exec_id = r->exec_id;
-    if (sb && sb->agent &&
-        ttrpc_client_call_async(sb->agent, "grpc.AgentService", "CloseStdin", &req.base,
-                                5000000000ull, stdin_closed_replied, r, NULL) == 0)
+    if (agent_call_async(r->shim, "CloseStdin", &req.base, 5000000000ull, stdin_closed_replied, r,
+                         NULL) == 0)
         r->in_flight++;
 }
 
@@ -245,15 +241,13 @@ static void stdin_written(int code, const char *message, const uint8_t *payload,
 
 static void stdin_send(struct io_relay *r)
 {
-    struct sandbox *sb = r->shim->sandbox;
     Grpc__WriteStreamRequest req = GRPC__WRITE_STREAM_REQUEST__INIT;
     req.container_id = r->id;
     req.exec_id = r->exec_id;
     req.data.data = r->in_buf + r->in_off;
     req.data.len = r->in_len - r->in_off;
-    if (sb == NULL || sb->agent == NULL ||
-        ttrpc_client_call_async(sb->agent, "grpc.AgentService", "WriteStdin", &req.base,
-                                30000000000ull, stdin_written, r, NULL) < 0) {
+    if (agent_call_async(r->shim, "WriteStdin", &req.base, 30000000000ull, stdin_written, r, NULL) <
+        0) {
         stdin_close(r);
         return;
     }

@@ -39,6 +39,7 @@ struct sandbox_network {
     bool attached; /* ours are in the netns (a failed attach undid its own) */
     struct vm_net_device *devices;
     char (*macs)[18];
+    char (*tap_names)[IFNAMSIZ]; /* devices[i].name, outliving att */
 };
 
 /* The spec's `network` namespace entry: its path, "" for a new netns, NULL
@@ -184,15 +185,26 @@ int sandbox_network_attach(struct sandbox *sb, struct kerr **err)
         network_attach(sb->netns_path, NET_MODEL_TCFILTER, &net->scan, &net->att, err) < 0)
         return -1;
     net->attached = true;
+    struct vm_capabilities caps;
+    vm_capabilities(sb->driver, &sb->vm_cfg, &caps);
+    /* A VMM that opens taps by name finds them persistent and unheld. */
+    if (caps.tap_by_name && network_taps_persist(&net->att, err) < 0)
+        return kerr_wrap(err, "netns `%s`", sb->netns_path);
     size_t n = net->att.n_taps;
     net->devices = xcalloc(n ? n : 1, sizeof(*net->devices));
     net->macs = xcalloc(n ? n : 1, sizeof(*net->macs));
+    net->tap_names = xcalloc(n ? n : 1, sizeof(*net->tap_names));
     for (size_t i = 0; i < n; i++) {
         const struct net_tap *tap = &net->att.taps[i];
         net_mac_text(tap->mac, net->macs[i]);
-        net->devices[i] =
-            (struct vm_net_device){.tap_fd = tap->fd, .mac = net->macs[i], .mtu = tap->mtu};
+        memcpy(net->tap_names[i], tap->name, IFNAMSIZ);
+        net->devices[i] = (struct vm_net_device){.tap_fd = caps.tap_by_name ? -1 : tap->fd,
+                                                 .name = net->tap_names[i],
+                                                 .mac = net->macs[i],
+                                                 .mtu = tap->mtu};
     }
+    if (caps.tap_by_name)
+        network_attachment_release(&net->att);
     sb->vm_cfg.net_devices = net->devices;
     sb->vm_cfg.n_net_devices = n;
     log_info("sandbox `%s`: netns `%s`: %zu interface(s) attached", sb->id, sb->netns_path, n);
@@ -276,6 +288,7 @@ void sandbox_network_teardown(struct sandbox *sb)
         network_scan_release(&net->scan);
         free(net->devices);
         free(net->macs);
+        free(net->tap_names);
         free(net);
         sb->net = NULL;
         sb->vm_cfg.net_devices = NULL;

@@ -30,11 +30,9 @@ static void oom_replied(int code, const char *message, const uint8_t *payload, s
 
 void shim_oom_watch(struct shim *shim)
 {
-    struct sandbox *sb = shim->sandbox;
-    if (sb == NULL || sb->agent == NULL)
+    if (!agent_client_connected(shim))
         return;
     Grpc__GetOOMEventRequest req = GRPC__GET_OOMEVENT_REQUEST__INIT;
-    if (ttrpc_client_call_async(sb->agent, "grpc.AgentService", "GetOOMEvent", &req.base, 0,
-                                oom_replied, shim, NULL) < 0)
+    if (agent_call_async(shim, "GetOOMEvent", &req.base, 0, oom_replied, shim, NULL) < 0)
         log_warn("OOM events: cannot ask the agent");
 }

@@ -2,7 +2,6 @@
  * state dir written before anything relies on it, teardown, and cleanup of a
  * dead daemon's sandbox from its state. */
 #include "agent.pb-c.h"
-#include "health.pb-c.h"
 #include "vm_config.h"
 #include "log.h"
 #include "proc_ref.h"
@@ -10,10 +9,8 @@
 #include "shim.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_DIAL_MIN_NS (60ull * 1000000000ull) /* TCG boots are slow */
-#define STATE_FILE_MAX    (1u << 20)
+#define STATE_FILE_MAX (1u << 20)
 
 /* A process in state.json: pid and start time (proc_ref.h).  cache keeps
  * the start time read when the pid was first recorded. */
@@ -73,14 +69,6 @@ int sandbox_state_write(struct shim *shim, struct kerr **err)
     state_put_process(o, "vmm", sb->vm.pid, &sb->vmm_ref);
     state_put_vm_processes(o, sb);
     json_object_object_add(o, "run_dir", json_object_new_string(sb->run_dir));
-    /* Before the VMM or virtiofsd exist: what a cleanup looks for when the
-     * daemon died before it could record their pids (kill_strays). */
-    if (sb->vm_cfg.hypervisor_path)
-        json_object_object_add(o, "vmm_binary", json_object_new_string(sb->vm_cfg.hypervisor_path));
-    json_object_object_add(o, "virtiofsd_binary",
-                           json_object_new_string(sb->vm_cfg.virtiofsd_path
-                                                      ? sb->vm_cfg.virtiofsd_path
-                                                      : VIRTIOFSD_PATH_DEFAULT));
     json_object_object_add(o, "share_root", json_object_new_string(sb->share_root));
     json_object_object_add(o, "share_mounted", json_object_new_boolean(sb->share_mounted));
     if (sb->netns_path)
@@ -107,6 +95,19 @@ int sandbox_state_write(struct shim *shim, struct kerr **err)
     return r < 0 ? kerr_wrap(err, "write sandbox state") : 0;
 }
 
+uint32_t shim_task_pid(const struct shim *shim)
+{
+    return shim->sandbox && shim->sandbox->vm.pid > 0 ? (uint32_t)shim->sandbox->vm.pid : 0;
+}
+
+/* A host process of the VM is forked and waits to exec: state.json names
+ * it first (the driver's exec gate, vm_process.h). */
+static int vm_spawned(struct vm *vm, void *data, struct kerr **err)
+{
+    (void)vm;
+    return sandbox_state_write(data, err);
+}
+
 /* The VMM exited on its own: every container is stopped. */
 static void vmm_exited(struct loop_watch *w, uint32_t events, void *data)
 {
@@ -119,7 +120,8 @@ static void vmm_exited(struct loop_watch *w, uint32_t events, void *data)
     sb->vmm_status = status;
     log_warn("sandbox `%s`: the VMM exited (wait status %d)", sb->id, status);
     agent_client_close(shim);
-    shim_all_stopped(shim, 255);
+    if (sb->vmm_exited)
+        sb->vmm_exited(shim, 255);
 }
 
 static void sandbox_fill_vm_config(struct sandbox *sb)
@@ -158,7 +160,7 @@ static Grpc__Storage *share_storage(const struct sandbox *sb)
 static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, struct kerr **err)
 {
     struct sandbox *sb = shim->sandbox;
-    if (sb->agent == NULL) /* the VMM exited meanwhile (vmm_exited) */
+    if (!agent_client_connected(shim)) /* the VMM exited meanwhile (vmm_exited) */
         return kerr_make(err, ENOTCONN, "CreateSandbox: the agent's connection is gone");
     Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
     req.sandbox_id = sb->id;
@@ -192,7 +194,7 @@ static int sandbox_create_in_guest(struct shim *shim, const Grpc__Spec *spec, st
 static void sandbox_loopback_up(struct shim *shim)
 {
     struct sandbox *sb = shim->sandbox;
-    if (sb->agent == NULL)
+    if (!agent_client_connected(shim))
         return;
     Types__IPAddress addr = TYPES__IPADDRESS__INIT;
     addr.family = TYPES__IPFAMILY__v4;
@@ -268,34 +270,34 @@ static int boot_failed(struct sandbox *sb, struct kerr **cause, struct kerr **er
 /* The agent answers (grpc.Health/Check) within the dial timeout: over a
  * serial port the VMM connects our socket whatever the guest does, so a
  * guest whose agent never comes up shows only here. */
-static int agent_wait_ready(struct sandbox *sb, uint64_t timeout_ns, uint64_t dial_ns,
+static int agent_wait_ready(struct shim *shim, uint64_t timeout_ns, uint64_t dial_ns,
                             struct kerr **err)
 {
-    Grpc__CheckRequest req = GRPC__CHECK_REQUEST__INIT;
+    struct sandbox *sb = shim->sandbox;
     cleanup_kerr struct kerr *e = NULL;
     int code = 0;
-    if (ttrpc_client_call(sb->agent, "grpc.Health", "Check", &req.base, NULL, NULL, timeout_ns,
-                          &code, &e) == 0)
+    if (agent_health_check(shim, timeout_ns, &code, &e) == 0)
         return 0;
     if (code == TTRPC_DEADLINE_EXCEEDED && !sb->vmm_gone) {
         cleanup_free char *tail = console_tail(sb);
         return kerr_make(err, 0,
-                         "the agent did not answer within %llu s ([agent] dial_timeout, at "
-                         "least %llu s); the guest console ends: %s",
-                         (unsigned long long)(dial_ns / 1000000000ull),
-                         (unsigned long long)(AGENT_DIAL_MIN_NS / 1000000000ull), tail);
+                         "the agent did not answer within %llu s ([agent] dial_timeout in "
+                         "`%s`); the guest console ends: %s",
+                         (unsigned long long)(dial_ns / 1000000000ull), sb->cfg->path, tail);
     }
     return boot_failed(sb, &e, err);
 }
 
-int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *spec,
-                 struct kerr **err)
+int sandbox_boot(struct shim *shim, const struct sandbox_boot_args *args, struct kerr **err)
 {
+    const char *sandbox_id = args->sandbox_id;
+    const Grpc__Spec *spec = args->spec;
     struct sandbox *sb = xcalloc(1, sizeof(*sb));
     shim->sandbox = sb;
     sb->vmm_pidfd = -1;
     sb->share_fd = sb->mounts_fd = -1;
     sb->id = xstrdup(sandbox_id);
+    sb->vmm_exited = args->vmm_exited;
     cleanup_free char *state_root = shim_state_root();
     cleanup_free char *shared_root = shim_shared_root();
     sb->state_dir = xasprintf("%s/%s", state_root, sandbox_id);
@@ -308,7 +310,8 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
         return kerr_wrap(err, "boot sandbox `%s`: configuration", sandbox_id);
     if (pod_config_apply(sb->cfg, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    const struct hypervisor_ops *ops = hypervisor_find(sb->cfg->hypervisor.name);
+    const struct hypervisor_ops *ops =
+        args->driver ? args->driver : hypervisor_find(sb->cfg->hypervisor.name);
     if (ops == NULL)
         return kerr_make(err, ENOTSUP, "boot sandbox `%s`: no driver for hypervisor `%s`",
                          sandbox_id, sb->cfg->hypervisor.name);
@@ -317,7 +320,8 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     if (pod_vm_size(&sb->vm_cfg, sb->cfg, spec, err) < 0 ||
         sandbox_network_select(sb, spec, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
-    if (blockroot_boot_prepare(shim, err) < 0)
+    if (args->rootfs_path &&
+        blockroot_boot_prepare(shim, args->container_id, args->rootfs_path, args->rootfs, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     if (mkdir_all(sb->run_dir, 0700, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
@@ -329,6 +333,8 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     if (sandbox_network_attach(sb, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     vm_init(&sb->vm, ops, &sb->vm_cfg);
+    sb->vm.spawned = vm_spawned;
+    sb->vm.spawned_data = shim;
     int started = ops->start(&sb->vm, err);
     sandbox_network_vmm_started(sb);
     if (started < 0)
@@ -340,8 +346,6 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     if (sb->vmm_pidfd >= 0)
         sb->vmm_watch = loop_watch_add(shim->loop, sb->vmm_pidfd, EPOLLIN, vmm_exited, shim, NULL);
     uint64_t dial = (uint64_t)sb->cfg->agent.dial_timeout * 1000000000ull;
-    if (dial < AGENT_DIAL_MIN_NS)
-        dial = AGENT_DIAL_MIN_NS;
     uint64_t dial_deadline = now_ns() + dial;
     int fd = ops->agent_connect(&sb->vm, dial, err);
     if (fd < 0)
@@ -350,7 +354,7 @@ int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *sp
     if (agent_client_open(shim, fd, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     uint64_t now = now_ns();
-    if (agent_wait_ready(sb, dial_deadline > now ? dial_deadline - now : 1, dial, err) < 0)
+    if (agent_wait_ready(shim, dial_deadline > now ? dial_deadline - now : 1, dial, err) < 0)
         return kerr_wrap(err, "boot sandbox `%s`", sandbox_id);
     cleanup_kerr struct kerr *step = NULL;
     if (sandbox_network_configure_guest(shim, &step) < 0 ||
@@ -374,12 +378,12 @@ static void state_dir_remove(const char *state_dir)
         log_warn("%s", e->msg);
 }
 
-void sandbox_teardown(struct shim *shim)
+void sandbox_stop(struct shim *shim)
 {
     struct sandbox *sb = shim->sandbox;
     if (sb == NULL)
         return;
-    if (sb->agent) {
+    if (agent_client_connected(shim)) {
         Grpc__DestroySandboxRequest req = GRPC__DESTROY_SANDBOX_REQUEST__INIT;
         cleanup_kerr struct kerr *e = NULL;
         agent_call(shim, "DestroySandbox", &req.base, NULL, NULL, 3000000000ull, &e);
@@ -391,16 +395,24 @@ void sandbox_teardown(struct shim *shim)
     sb->vmm_watch = NULL;
     if (sb->vmm_pidfd >= 0)
         close(sb->vmm_pidfd);
+    sb->vmm_pidfd = -1;
     if (sb->vm_started) {
         cleanup_kerr struct kerr *e = NULL;
         if (sb->vm.ops->stop(&sb->vm, 2000000000ull, &e) < 0)
             log_warn("sandbox `%s`: %s", sb->id, e->msg);
     }
+    sb->vm_started = false;
     if (sb->vm.ops)
         vm_release(&sb->vm);
+    sb->vm.ops = NULL;
     sandbox_network_teardown(sb); /* the VMM is gone: its taps with it */
-    while (shim->containers)
-        container_destroy(shim, shim->containers);
+}
+
+void sandbox_free(struct shim *shim)
+{
+    struct sandbox *sb = shim->sandbox;
+    if (sb == NULL)
+        return;
     share_tree_remove(sb);
     state_dir_remove(sb->state_dir);
     kata_config_free(sb->cfg);
@@ -509,62 +521,6 @@ static int cleanup_share(struct json_object *o, struct kerr **err)
     return r;
 }
 
-/* Does pid run binary (resolved) with a command line naming marker? */
-static bool stray_matches(pid_t pid, const char *binary, const char *marker)
-{
-    char link[64], exe[PATH_MAX];
-    snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
-    ssize_t n = readlink(link, exe, sizeof(exe) - 1);
-    if (n <= 0)
-        return false;
-    exe[n] = '\0';
-    if (strcmp(exe, binary) != 0)
-        return false;
-    snprintf(link, sizeof(link), "/proc/%d/cmdline", (int)pid);
-    cleanup_free char *cmdline = NULL;
-    size_t len = 0;
-    if (file_read_all(link, 1 << 20, &cmdline, &len, NULL) < 0)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (cmdline[i] == '\0')
-            cmdline[i] = ' ';
-    return strstr(cmdline, marker) != NULL;
-}
-
-/* The processes of this sandbox its state cannot name: a VMM or virtiofsd
- * forked when the daemon died before its next state write, or a child
- * virtiofsd forked for itself.  Each runs the recorded binary and names a
- * path of this sandbox (dir, with a trailing slash) on its command line. */
-static void kill_strays(struct json_object *o, const char *binary_key, const char *dir_key)
-{
-    struct json_object *v;
-    const char *binary =
-        json_object_object_get_ex(o, binary_key, &v) ? json_object_get_string(v) : NULL;
-    const char *dir = json_object_object_get_ex(o, dir_key, &v) ? json_object_get_string(v) : NULL;
-    char real[PATH_MAX];
-    if (binary == NULL || dir == NULL || dir[0] != '/' || realpath(binary, real) == NULL)
-        return;
-    cleanup_free char *marker = xasprintf("%s/", dir);
-    DIR *d = opendir("/proc");
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char *end;
-        long pid = strtol(e->d_name, &end, 10);
-        if (*end != '\0' || pid <= 1 || pid == getpid())
-            continue;
-        struct proc_ref ref;
-        /* The reference first: a pid reused after the check is not killed. */
-        if (proc_ref_of((pid_t)pid, &ref) < 0 || !stray_matches((pid_t)pid, real, marker))
-            continue;
-        log_warn("clean sandbox: `%s` (pid %ld) of `%s` was not recorded: killing it", real, pid,
-                 dir);
-        proc_ref_kill_wait(&ref, 5000);
-    }
-    closedir(d);
-}
-
 int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
 {
     struct json_object *o = state_load(state_dir, err);
@@ -579,12 +535,11 @@ int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err)
     struct proc_ref daemon = state_process(o, "daemon");
     if (daemon.pid > 0 && daemon.pid != getpid())
         proc_ref_kill_wait(&daemon, 5000);
+    /* Every process of the VM was recorded before it could exec (the
+     * driver's exec gate, vm_spawned): one the daemon died before recording
+     * never ran, and exited. */
     struct proc_ref procs[VM_HOST_PIDS_MAX];
     vm_kill_recorded(procs, state_vm_processes(o, procs, VM_HOST_PIDS_MAX), 5000);
-    /* A daemon killed before it recorded them: its VMM or virtiofsd named by
-     * the binary and this sandbox's own dirs on their command line. */
-    kill_strays(o, "vmm_binary", "run_dir");
-    kill_strays(o, "virtiofsd_binary", "share_root");
     /* The VMM is gone and its taps with it: the veths' qdiscs remain. */
     cleanup_kerr struct kerr *net_err = NULL;
     struct json_object *v;

@@ -122,8 +122,9 @@ struct sandbox {
     int vmm_status;
     char *netns_path; /* the pod's netns with our taps (state.json), NULL: no NIC */
     struct sandbox_network *net;
-    struct proc_ref daemon_ref, vmm_ref;       /* recorded in state.json */
-    struct proc_ref vm_refs[VM_HOST_PIDS_MAX]; /* the VM's host processes, likewise */
+    struct proc_ref daemon_ref, vmm_ref;                    /* recorded in state.json */
+    struct proc_ref vm_refs[VM_HOST_PIDS_MAX];              /* the VM's host processes, likewise */
+    void (*vmm_exited)(struct shim *shim, uint32_t status); /* sandbox_boot_args */
 };
 
 struct shim {
@@ -133,10 +134,9 @@ struct shim {
     struct sandbox *sandbox;
     struct container *containers;
     bool quit;
-    /* While a container's Create boots the VM: its id and rootfs, for
-     * blockroot_boot_prepare (a disk attached at boot). */
-    const char *boot_container, *boot_rootfs_path;
-    struct blockroot *boot_rootfs;
+    /* The hypervisor driver the first Create boots the VM with; NULL: the
+     * configuration's (unit tests set a mock). */
+    const struct hypervisor_ops *driver;
     unsigned next_disk; /* numbers the VM's disk ids */
     uint64_t next_process_serial;
 };
@@ -168,11 +168,33 @@ char *shim_shared_root(void);
 char *shim_sandbox_id_of(const Grpc__Spec *spec, const char *id, bool *is_sandbox);
 
 /* sandbox.c */
-int sandbox_boot(struct shim *shim, const char *sandbox_id, const Grpc__Spec *spec,
-                 struct kerr **err);
-void sandbox_teardown(struct shim *shim);
+/* What boots the VM: the pod's first container's Create. */
+struct sandbox_boot_args {
+    const char *sandbox_id;
+    const Grpc__Spec *spec;
+    const char *container_id; /* the container whose Create boots it */
+    const char *rootfs_path;  /* its host rootfs */
+    /* Its rootfs as a disk (may be NULL): blockroot_boot_prepare may attach
+     * it at boot, or free it (and set NULL) to share the files instead. */
+    struct blockroot **rootfs;
+    /* The hypervisor driver; NULL: the configuration's (unit tests give a
+     * mock). */
+    const struct hypervisor_ops *driver;
+    /* Called when the VMM exits on its own (every process is stopped with
+     * status); may be NULL. */
+    void (*vmm_exited)(struct shim *shim, uint32_t status);
+};
+int sandbox_boot(struct shim *shim, const struct sandbox_boot_args *args, struct kerr **err);
+/* The teardown, in two steps around the containers' own (shim_teardown):
+ * stop: DestroySandbox, the VMM stopped, the taps gone; free: the share
+ * tree and the state dir removed, shim->sandbox NULL. */
+void sandbox_stop(struct shim *shim);
+void sandbox_free(struct shim *shim);
 int sandbox_state_write(struct shim *shim, struct kerr **err);
 int sandbox_cleanup_from_state(const char *state_dir, struct kerr **err);
+/* The pid Task calls report for a container: the VMM's (as Kata's shim
+ * does): a host process that lives exactly as long as the sandbox. */
+uint32_t shim_task_pid(const struct shim *shim);
 /* The daemon the sandbox's state records is no longer running (false when
  * unknown: no state, no pid). */
 bool sandbox_daemon_gone(const char *state_dir);
@@ -187,6 +209,13 @@ int agent_call(struct shim *shim, const char *method, const ProtobufCMessage *re
 int agent_call_status(struct shim *shim, const char *method, const ProtobufCMessage *req,
                       const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                       uint64_t timeout_ns, int *code, struct kerr **err);
+/* connected: a connection is open (the VM runs); call_async: cb gets the
+ * answer later (connection loss answers TTRPC_UNAVAILABLE); health_check:
+ * grpc.Health/Check, synchronously. */
+bool agent_client_connected(const struct shim *shim);
+int agent_call_async(struct shim *shim, const char *method, const ProtobufCMessage *req,
+                     uint64_t timeout_ns, ttrpc_reply_cb cb, void *data, struct kerr **err);
+int agent_health_check(struct shim *shim, uint64_t timeout_ns, int *code, struct kerr **err);
 
 /* network.c: the pod's network (Kata's tcfilter model, docs/network.md).
  * select: the netns of the spec's `network` namespace entry, as [runtime]
@@ -221,6 +250,9 @@ void process_start_done(struct process *p);
 void process_wait_begin(struct shim *shim, struct process *p);
 void process_exited(struct process *p, uint32_t status);
 void container_destroy(struct shim *shim, struct container *c);
+/* The sandbox goes: its VM stopped, then every container destroyed (their
+ * binds and disks released once the VMM holds them no more), then its dirs. */
+void shim_teardown(struct shim *shim);
 void shim_all_stopped(struct shim *shim, uint32_t status);
 /* Deferred Wait */
 void process_add_waiter(struct process *p, struct ttrpc_call *call);
@@ -248,9 +280,10 @@ int blockroot_detect(const Containerd__Task__V2__CreateTaskRequest *req, const c
 int blockroot_decide(struct shim *shim, const char *cid, const char *host_rootfs,
                      struct blockroot **br, bool at_boot, struct kerr **err);
 /* Called by sandbox_boot before the VM starts: decides for the booting
- * container, attaches its disk at boot on microvm, and leaves q35 root
- * ports for hotplug. */
-int blockroot_boot_prepare(struct shim *shim, struct kerr **err);
+ * container (cid, its host rootfs and *br), attaches its disk at boot when
+ * the driver cannot hot-plug one, and leaves hotplug ports when it can. */
+int blockroot_boot_prepare(struct shim *shim, const char *cid, const char *host_rootfs,
+                           struct blockroot **br, struct kerr **err);
 /* Hotplug the disk if not attached at boot; the agent's storage for it and
  * the spec's root path in the guest. */
 int blockroot_plug(struct shim *shim, struct container *c, Grpc__Spec *spec,
@@ -294,8 +327,5 @@ extern const struct ttrpc_method shim_task_methods[];
 extern const size_t shim_task_methods_count;
 
 uint64_t realtime_ns(void);
-/* The pid Task calls report for a container: the VMM's (as Kata's shim
- * does): a host process that lives exactly as long as the sandbox. */
-uint32_t shim_task_pid(const struct shim *shim);
 
 #endif

@@ -16,11 +16,6 @@
 #define TASK_SERVICE  "containerd.task.v2.Task"
 #define AGENT_CALL_NS (30ull * 1000000000ull)
 
-uint32_t shim_task_pid(const struct shim *shim)
-{
-    return shim->sandbox && shim->sandbox->vm.pid > 0 ? (uint32_t)shim->sandbox->vm.pid : 0;
-}
-
 static void reply_empty(struct ttrpc_call *call)
 {
     Google__Protobuf__Empty e = GOOGLE__PROTOBUF__EMPTY__INIT;
@@ -162,7 +157,7 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
         ttrpc_call_reply(call, &resp.base);
         return;
     }
-    if (shim->sandbox && shim->sandbox->agent) {
+    if (agent_client_connected(shim)) {
         Grpc__RemoveContainerRequest rreq = GRPC__REMOVE_CONTAINER_REQUEST__INIT;
         rreq.container_id = c->id;
         cleanup_kerr struct kerr *e = NULL;
@@ -178,7 +173,7 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
     shim_publish(shim, "/tasks/delete", &ev.base);
     container_destroy(shim, c);
     if (shim->containers == NULL)
-        sandbox_teardown(shim); /* the last container: the VM goes */
+        shim_teardown(shim); /* the last container: the VM goes */
     ttrpc_call_reply(call, &resp.base);
 }
 

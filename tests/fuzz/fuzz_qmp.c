@@ -1,6 +1,6 @@
 /* libFuzzer target: arbitrary bytes as QMP replies.  A line parses to a JSON
  * object or fails with a message; then the whole input is served as a QEMU
- * over a socketpair (greeting, capabilities, query-status) and the client
+ * (or a StratoVirt) over a socketpair (greeting, capabilities, query-status) and the client
  * must neither crash nor hang (the deadline bounds it). */
 #include "qmp.h"
 #include "util.h"
@@ -26,7 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     fd_write_full(sv[1], data, size);
     shutdown(sv[1], SHUT_WR);
-    struct qmp *q = qmp_open(sv[0], 100000000ull, &err);
+    /* QEMU's numeric ids or StratoVirt's string ids, by the first byte. */
+    enum qmp_id_kind ids = size > 0 && (data[0] & 1) ? QMP_ID_STRING : QMP_ID_NUMBER;
+    struct qmp *q = qmp_open_ids(sv[0], ids, 100000000ull, &err);
     if (q == NULL) {
         if (err == NULL || err->msg == NULL)
             abort();

@@ -108,6 +108,13 @@ for hv in qemu clh fc dragonball stratovirt; do
     fail "-S dragonball: capabilities" ;;
   clh) [ "$(env_field Hypervisor.Capabilities.NeedsBinary)/$(env_field Hypervisor.Capabilities.BlockHotplug)/$(env_field Hypervisor.Capabilities.Pause)/$(env_field Hypervisor.Capabilities.RunsWithoutKVM)" = True/True/True/False ] ||
     fail "-S clh: capabilities" ;;
+  fc) [ "$(env_field Hypervisor.Capabilities.NeedsBinary)/$(env_field Hypervisor.Capabilities.BlockHotplug)/$(env_field Hypervisor.Capabilities.Pause)/$(env_field Hypervisor.Capabilities.RunsWithoutKVM)" = True/True/True/False ] ||
+    fail "-S fc: capabilities"
+    [ "$(env_field Hypervisor.Capabilities.SharedFS)" = "['none']" ] ||
+      fail "-S fc: shared_fs $(env_field Hypervisor.Capabilities.SharedFS)" ;;
+  stratovirt) [ "$(env_field Hypervisor.Capabilities.RunsWithoutKVM)" = False ] &&
+    [ "$(env_field Hypervisor.Capabilities.NeedsVhostVsock)" = True ] ||
+    fail "-S stratovirt: capabilities" ;;
   *) ! env_field Hypervisor.Capabilities >/dev/null 2>&1 || fail "-S $hv: capabilities without a driver" ;;
   esac
   out=$(manager -L)

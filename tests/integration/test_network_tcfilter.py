@@ -118,6 +118,36 @@ def test_attach_creates_tap_qdiscs_and_redirects_and_detach_removes_them(netns):
     probe("detach", netns.path)
 
 
+# What Firecracker does with a NetworkInterface's host_dev_name: open the tap
+# by name with TUNSETIFF (single queue, vnet header).
+OPEN_TAP_BY_NAME = """
+import fcntl, os, struct, sys
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000 | 0x4000))
+print("opened")
+"""
+
+
+def test_persistent_taps_open_by_name_for_a_vmm_and_detach_removes_them(netns):
+    """A driver whose VMM opens taps by name (capabilities.tap_by_name): the
+    taps outlive our fds, a single-queue open by name succeeds (it would be
+    EBUSY while we held them), and detach removes them."""
+    netns.add_veth("eth0", subnet())
+    held = Held("attach", netns.path, "--persist")
+    try:
+        [tap] = held.line()["taps"]
+        assert tap["name"] == "tap0_kata"
+        r = netns.run("python3", "-c", OPEN_TAP_BY_NAME, "tap0_kata", check=False)
+        assert r.returncode == 0 and "opened" in r.stdout, r.stderr
+    finally:
+        rc, err = held.finish()
+    assert rc == 0, err
+    # Nobody holds it now, and it is still there for the VMM.
+    assert "tap0_kata" in netns.links()
+    probe("detach", netns.path)
+    assert_clean(netns)
+
+
 def test_attach_one_tap_per_interface(netns):
     netns.add_veth("eth0", subnet())
     netns.add_veth("eth1", subnet(), mtu=9000, route=False)

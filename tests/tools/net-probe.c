@@ -7,6 +7,8 @@
  *   net-probe attach NETNS [--model tcfilter|none]
  *       creates the taps, qdiscs and filters, prints {"taps": [...]}, holds
  *       the tap fds until stdin closes, then closes them (no detach).
+ *       --persist: the taps made persistent and their fds closed before
+ *       printing (as for a VMM that opens taps by name; detach removes them).
  *       --pause-after-scan: prints {"scanned": N} and waits for a line on
  *       stdin before attaching (tests remove an interface meanwhile).
  *   net-probe detach NETNS
@@ -47,6 +49,7 @@ struct options {
     const char *netns;
     bool pause_after_scan; /* attach: wait for a line on stdin between scan and attach */
     bool timings;          /* attach, detach: report how long each step took */
+    bool persist;          /* attach: persistent taps, our fds closed */
     enum net_model model;
     struct vm_config cfg;
     const struct hypervisor_ops *ops; /* --hypervisor: qemu (default) or dragonball */
@@ -141,6 +144,10 @@ static int cmd_attach(struct options *o, struct kerr **err)
     network_scan_release(&scan);
     if (rc < 0)
         return -1;
+    if (o->persist && network_taps_persist(&att, err) < 0) {
+        network_attachment_release(&att);
+        return -1;
+    }
     uint64_t t_attach = now_ns();
     struct json_object *j = json_object_new_object();
     json_object_object_add(j, "taps", taps_object(&att));
@@ -148,6 +155,8 @@ static int cmd_attach(struct options *o, struct kerr **err)
         json_object_object_add(j, "scan_ms", json_object_new_double((t_scan - t0) / 1e6));
         json_object_object_add(j, "attach_ms", json_object_new_double((t_attach - t_scan) / 1e6));
     }
+    if (o->persist)
+        network_attachment_release(&att); /* the taps stay: the names were printed first */
     print_json(j);
     json_object_put(j);
     wait_stdin_eof();
@@ -357,18 +366,26 @@ static void usage(FILE *out)
                  "  --hypervisor NAME       vm: qemu (default) or dragonball (--qemu then names\n"
                  "                          kata-vmm)\n"
                  "  --pause-after-scan      attach: wait for a line on stdin before attaching\n"
-                 "  --timings               attach, detach: report the time of each step\n");
+                 "  --timings               attach, detach: report the time of each step\n"
+                 "  --persist               attach: persistent taps, our fds closed\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'M'},   {"kernel", required_argument, NULL, 'k'},
-        {"machine", required_argument, NULL, 'm'}, {"initrd", required_argument, NULL, 'i'},
-        {"qemu", required_argument, NULL, 'q'},    {"hypervisor", required_argument, NULL, 'H'},
-        {"timeout", required_argument, NULL, 't'}, {"console", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},          {"pause-after-scan", no_argument, NULL, 'P'},
-        {"timings", no_argument, NULL, 'T'},       {0},
+        {"model", required_argument, NULL, 'M'},
+        {"kernel", required_argument, NULL, 'k'},
+        {"machine", required_argument, NULL, 'm'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"qemu", required_argument, NULL, 'q'},
+        {"hypervisor", required_argument, NULL, 'H'},
+        {"timeout", required_argument, NULL, 't'},
+        {"console", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {"pause-after-scan", no_argument, NULL, 'P'},
+        {"timings", no_argument, NULL, 'T'},
+        {"persist", no_argument, NULL, 'p'},
+        {0},
     };
     struct options o = {
         .cfg = {.hypervisor_path = "/usr/bin/qemu-system-x86_64",
@@ -418,6 +435,9 @@ int main(int argc, char **argv)
             break;
         case 'T':
             o.timings = true;
+            break;
+        case 'p':
+            o.persist = true;
             break;
         case 'h':
             usage(stdout);

@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ enum fake_mode {
     FAKE_ANSWER,  /* read the request, answer, wait for the client to close */
     FAKE_SILENT,  /* read the request, never answer */
     FAKE_HANG_UP, /* read the request, close */
+    FAKE_CLOSE,   /* read the request, answer, close at once */
     FAKE_STREAM,  /* answer 200 without a length and write until the client leaves */
 };
 
@@ -112,6 +114,9 @@ static void *fake_run(void *arg)
             wait_close(fd);
             break;
         case FAKE_HANG_UP:
+            break;
+        case FAKE_CLOSE:
+            send(fd, ex->answer, strlen(ex->answer), MSG_NOSIGNAL);
             break;
         case FAKE_STREAM: {
             const char *head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n";
@@ -459,6 +464,95 @@ TEST(fds_request_errors_timeouts_oversize_and_hang_up)
     CHECK_INT(e5->status, EFBIG);
 }
 
+TEST(fds_request_refuses_malformed_answers)
+{
+    static char long_headers[20000];
+    size_t off = (size_t)snprintf(long_headers, sizeof(long_headers), "HTTP/1.1 200 OK\r\n");
+    while (off < 18000)
+        off += (size_t)snprintf(long_headers + off, sizeof(long_headers) - off, "X-Pad: %0100d\r\n",
+                                0);
+    snprintf(long_headers + off, sizeof(long_headers) - off, "\r\n");
+    const struct {
+        const char *answer, *what;
+    } cases[] = {
+        {"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP answer"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n", "a bad Content-Length"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "a bad Content-Length"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+         "Transfer-Encoding"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "before a complete answer"},
+        {long_headers, "headers larger than 16 KiB"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        /* The server closes after its answer: a short body ends at EOF. */
+        struct fake *f = fake_one(FAKE_CLOSE, cases[i].answer);
+        CHECK(f);
+        struct ch_client c;
+        ch_client_init(&c, f->path, 5 * SECOND);
+        int fd = 0;
+        cleanup_kerr struct kerr *err = NULL;
+        int rc = ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &err);
+        fake_stop(f);
+        free(f);
+        CHECK_INT(rc, -1);
+        CHECK_INT(err->status, EPROTO);
+        CHECK_CONTAINS(err->msg, "`PUT vm.add-net`");
+        CHECK_CONTAINS(err->msg, cases[i].what);
+    }
+    /* A body without a length ends at EOF. */
+    struct fake *f = fake_one(FAKE_CLOSE, "HTTP/1.1 200 OK\r\n\r\n{\"id\":\"n\"}");
+    CHECK(f);
+    struct ch_client c;
+    ch_client_init(&c, f->path, 5 * SECOND);
+    struct ch_answer a;
+    int fd = 0;
+    cleanup_kerr struct kerr *err = NULL;
+    int rc = ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, &a, &err);
+    fake_stop(f);
+    free(f);
+    CHECK_INT(rc, 0);
+    CHECK_STR(a.body, "{\"id\":\"n\"}");
+    ch_answer_release(&a);
+}
+
+TEST(a_full_listen_backlog_fails_in_time_instead_of_blocking)
+{
+    char dir[] = "/tmp/test-clh-backlog.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    cleanup_free char *path = xasprintf("%s/api.sock", dir);
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+    CHECK(bind(l, (struct sockaddr *)&addr, sizeof(addr)) == 0 && listen(l, 0) == 0);
+    /* Fill the backlog: nobody accepts. */
+    int pending[64];
+    size_t n = 0;
+    for (; n < ARRAY_SIZE(pending); n++) {
+        pending[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (connect(pending[n], (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+            close(pending[n]);
+            break;
+        }
+    }
+    struct ch_client c;
+    ch_client_init(&c, path, SECOND / 5);
+    int fd = 0;
+    cleanup_kerr struct kerr *e1 = NULL, *e2 = NULL;
+    int rc1 = ch_request_fds(&c, "PUT", "vm.add-net", "{}", &fd, 1, NULL, &e1);
+    int rc2 = ch_request(&c, "GET", "vmm.ping", NULL, NULL, &e2);
+    for (size_t i = 0; i < n; i++)
+        close(pending[i]);
+    close(l);
+    unlink(path);
+    rmdir(dir);
+    CHECK(n < ARRAY_SIZE(pending));
+    CHECK_INT(rc1, -1);
+    CHECK_INT(e1->status, ETIMEDOUT);
+    CHECK_CONTAINS(e1->msg, "`PUT vm.add-net`: connect to");
+    CHECK_INT(rc2, -1);
+    CHECK_CONTAINS(e2->msg, "`GET vmm.ping`");
+}
+
 /* ---- the driver's bodies ---- */
 
 static struct json_object *parse_body(char *text)
@@ -721,9 +815,168 @@ TEST(start_refuses_what_it_cannot_run)
     cleanup_kerr struct kerr *err = NULL;
     CHECK_INT(vm.ops->start(&vm, &err), -1);
     if (vm.accel == VM_ACCEL_KVM)
-        CHECK_CONTAINS(err->msg, "Cloud Hypervisor `/nonexistent/cloud-hypervisor`");
+        CHECK_CONTAINS(err->msg, "hypervisor `/nonexistent/cloud-hypervisor`");
     else
         CHECK_CONTAINS(err->msg, "hypervisor `clh` needs KVM");
     CHECK_INT(vm.pid, 0);
     vm_release(&vm);
+}
+
+/* ---- start and stop against fake-ch (a stand-in VMM process) ---- */
+
+struct fake_vmm {
+    char dir[64];
+    char kernel[128], console[128], log[128];
+    int pipe[2]; /* the "tap": its write end goes by vm.add-net */
+    struct vm_net_device net;
+    struct vm_config cfg;
+    struct vm vm;
+};
+
+static int fake_vmm_init(struct fake_vmm *t, const char *mode)
+{
+    snprintf(t->dir, sizeof(t->dir), "/tmp/test-clh-vmm.XXXXXX");
+    if (mkdtemp(t->dir) == NULL || pipe2(t->pipe, O_CLOEXEC) < 0)
+        return -1;
+    snprintf(t->kernel, sizeof(t->kernel), "%s/vmlinux", t->dir);
+    snprintf(t->console, sizeof(t->console), "%s/console.log", t->dir);
+    snprintf(t->log, sizeof(t->log), "%s/requests.log", t->dir);
+    int fd = open(t->kernel, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    setenv("FAKE_CH_MODE", mode, 1);
+    setenv("FAKE_CH_LOG", t->log, 1);
+    t->net = (struct vm_net_device){.tap_fd = t->pipe[1], .mac = "02:00:00:00:00:01"};
+    t->cfg = (struct vm_config){.hypervisor_path = FAKE_CH_BIN,
+                                .kernel = t->kernel,
+                                .initrd = t->kernel,
+                                .vcpus = 1,
+                                .memory_mb = 128,
+                                .run_dir = t->dir,
+                                .console_path = t->console,
+                                .net_devices = &t->net,
+                                .n_net_devices = 1};
+    vm_init(&t->vm, &clh_ops, &t->cfg);
+    t->vm.accel = VM_ACCEL_KVM; /* fake-ch needs none; the driver checks */
+    return 0;
+}
+
+static char *fake_vmm_requests(struct fake_vmm *t)
+{
+    char *text = NULL;
+    size_t len;
+    if (file_read_all(t->log, 1 << 16, &text, &len, NULL) < 0)
+        return xstrdup("");
+    return text;
+}
+
+/* Everything gone: no process, no socket; the directory removed. */
+static bool fake_vmm_done(struct fake_vmm *t, pid_t pid)
+{
+    vm_release(&t->vm);
+    close(t->pipe[0]);
+    close(t->pipe[1]);
+    cleanup_free char *api = xasprintf("%s/clh-api.sock", t->dir);
+    cleanup_free char *vsock = xasprintf("%s/clh.sock", t->dir);
+    bool clean = (pid <= 0 || kill(pid, 0) < 0) && access(api, F_OK) < 0 && access(vsock, F_OK) < 0;
+    cleanup_free char *cmd = xasprintf("rm -rf '%s'", t->dir);
+    if (system(cmd) != 0)
+        clean = false;
+    unsetenv("FAKE_CH_MODE");
+    unsetenv("FAKE_CH_LOG");
+    return clean;
+}
+
+TEST(start_boots_through_the_api_and_stop_shuts_down)
+{
+    struct fake_vmm t;
+    CHECK(fake_vmm_init(&t, "ok") == 0);
+    cleanup_kerr struct kerr *err = NULL;
+    int started = t.vm.ops->start(&t.vm, &err);
+    if (started < 0)
+        printf("#   start: %s\n", err->msg);
+    pid_t pid = t.vm.pid;
+    cleanup_kerr struct kerr *e2 = NULL;
+    int agent = started == 0 ? t.vm.ops->agent_connect(&t.vm, 5 * SECOND, &e2) : -1;
+    if (agent >= 0)
+        close(agent);
+    cleanup_kerr struct kerr *e3 = NULL;
+    cleanup_free char *state = started == 0 ? t.vm.ops->status(&t.vm, &e3) : NULL;
+    pid_t pids[VM_HOST_PIDS_MAX];
+    size_t n_pids = vm_host_pids(&t.vm, pids, VM_HOST_PIDS_MAX);
+    cleanup_kerr struct kerr *e4 = NULL;
+    int stopped = t.vm.ops->stop(&t.vm, 5 * SECOND, &e4);
+    pid_t after = t.vm.pid;
+    cleanup_free char *requests = fake_vmm_requests(&t);
+    bool clean = fake_vmm_done(&t, pid);
+    CHECK_INT(started, 0);
+    CHECK(pid > 0);
+    CHECK(agent >= 0);
+    CHECK_STR(state, "running");
+    CHECK_INT(n_pids, 1);
+    CHECK_INT(pids[0], pid);
+    CHECK_INT(stopped, 0);
+    CHECK_INT(after, 0);
+    CHECK(clean);
+    CHECK_STR(requests, "GET /api/v1/vmm.ping fds=0\n"
+                        "PUT /api/v1/vm.create fds=0\n"
+                        "GET /api/v1/vm.info fds=0\n"
+                        "PUT /api/v1/vm.add-net fds=1\n"
+                        "PUT /api/v1/vm.boot fds=0\n"
+                        "GET /api/v1/vm.info fds=0\n"
+                        "GET /api/v1/vm.info fds=0\n"
+                        "PUT /api/v1/vm.shutdown fds=0\n"
+                        "PUT /api/v1/vmm.shutdown fds=0\n");
+}
+
+TEST(a_vmm_that_dies_at_start_is_reported_with_its_log)
+{
+    struct fake_vmm t;
+    CHECK(fake_vmm_init(&t, "die") == 0);
+    cleanup_kerr struct kerr *err = NULL;
+    int started = t.vm.ops->start(&t.vm, &err);
+    pid_t pid = t.vm.pid;
+    bool clean = fake_vmm_done(&t, pid);
+    printf("#   %s\n", err ? err->msg : "(no error)");
+    CHECK_INT(started, -1);
+    CHECK_INT(pid, 0);
+    CHECK(clean);
+    CHECK_CONTAINS(err->msg, "Cloud Hypervisor exited (status 1)");
+    CHECK_CONTAINS(err->msg, "the VMM failed");
+    CHECK_CONTAINS(err->msg, "cannot open /dev/kvm \\x1b[1m");
+}
+
+TEST(a_refused_vm_create_names_the_endpoint_and_the_vmm_is_stopped)
+{
+    struct fake_vmm t;
+    CHECK(fake_vmm_init(&t, "create-400") == 0);
+    cleanup_kerr struct kerr *err = NULL;
+    int started = t.vm.ops->start(&t.vm, &err);
+    pid_t pid = t.vm.pid;
+    cleanup_free char *requests = fake_vmm_requests(&t);
+    bool clean = fake_vmm_done(&t, pid);
+    printf("#   %s\n", err ? err->msg : "(no error)");
+    CHECK_INT(started, -1);
+    CHECK_INT(pid, 0);
+    CHECK(clean);
+    CHECK_CONTAINS(err->msg, "start Cloud Hypervisor `" FAKE_CH_BIN "`: `PUT vm.create`: HTTP 400: "
+                             "Error creating VM: InvalidPayload(\"no \\x1b kernel\")");
+    CHECK_STR(requests, "GET /api/v1/vmm.ping fds=0\nPUT /api/v1/vm.create fds=0\n");
+}
+
+TEST(a_vmm_that_never_answers_times_out_and_is_killed)
+{
+    struct fake_vmm t;
+    CHECK(fake_vmm_init(&t, "silent") == 0);
+    cleanup_kerr struct kerr *err = NULL;
+    int started = t.vm.ops->start(&t.vm, &err);
+    pid_t pid = t.vm.pid;
+    bool clean = fake_vmm_done(&t, pid);
+    printf("#   %s\n", err ? err->msg : "(no error)");
+    CHECK_INT(started, -1);
+    CHECK_INT(pid, 0);
+    CHECK(clean);
+    CHECK_INT(err->status, ETIMEDOUT);
+    CHECK_CONTAINS(err->msg, "Cloud Hypervisor did not answer `GET vmm.ping` within 10 s (");
 }

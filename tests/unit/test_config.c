@@ -463,6 +463,52 @@ TEST(keys_cloud_hypervisor_does_not_use_are_warned_about_by_name)
     CHECK_INT(cfg->hypervisor.default_maxvcpus, 1);
 }
 
+TEST(keys_firecracker_does_not_use_are_warned_about_by_name)
+{
+    char *root = make_root();
+    free(put(root, "etc/configuration.toml",
+             "[hypervisor.firecracker]\npath = \"/f\"\nkernel = \"/k\"\nimage = \"/i\"\n"
+             "virtio_fs_daemon = \"/v\"\nmemory_slots = 4\ndisable_vhost_net = true\n"
+             "virtio_fs_cache = \"never\"\n"));
+    cleanup_kata_config struct kata_config *cfg =
+        kata_config_load(NULL, KATA_CONFIG_SKIP_ASSETS, NULL);
+    remove_root(root);
+    CHECK(cfg != NULL);
+    CHECK_INT(kata_strv_len(cfg->warnings), 4);
+    CHECK_CONTAINS(cfg->warnings[0], ":5: [hypervisor.firecracker] `virtio_fs_daemon` is not used");
+    CHECK_CONTAINS(cfg->warnings[1], ":6: [hypervisor.firecracker] `memory_slots` is not used");
+    CHECK_CONTAINS(cfg->warnings[2],
+                   ":7: [hypervisor.firecracker] `disable_vhost_net` is not used");
+    CHECK_CONTAINS(cfg->warnings[3], ":8: [hypervisor.firecracker] `virtio_fs_cache` is not used");
+    CHECK_STR(cfg->hypervisor.shared_fs, "none");
+}
+
+TEST(firecracker_refuses_a_share_and_the_jailer_naming_file_line_and_key)
+{
+    char *root = make_root();
+    cleanup_free char *fs = load_error(root,
+                                       "[hypervisor.firecracker]\npath = \"/f\"\nkernel = "
+                                       "\"/k\"\nimage = \"/i\"\nshared_fs = \"virtio-fs\"\n",
+                                       KATA_CONFIG_SKIP_ASSETS);
+    cleanup_free char *jailer = load_error(root,
+                                           "[hypervisor.firecracker]\npath = \"/f\"\nkernel = "
+                                           "\"/k\"\nimage = \"/i\"\njailer_path = \"/j\"\n",
+                                           KATA_CONFIG_SKIP_ASSETS);
+    cleanup_free char *qemu_jailer = load_error(root,
+                                                "[hypervisor.qemu]\npath = \"/q\"\nkernel = "
+                                                "\"/k\"\nimage = \"/i\"\nshared_fs = \"none\"\n"
+                                                "jailer_path = \"/j\"\n",
+                                                KATA_CONFIG_SKIP_ASSETS);
+    remove_root(root);
+    CHECK_CONTAINS(fs, ":5: [hypervisor.firecracker] shared_fs = \"virtio-fs\": not supported by "
+                       "firecracker");
+    CHECK_CONTAINS(jailer, ":5: [hypervisor.firecracker] jailer_path");
+    CHECK_CONTAINS(jailer, "jailer is not implemented");
+    if (qemu_jailer)
+        printf("#   %s\n", qemu_jailer);
+    CHECK(qemu_jailer == NULL); /* warned about, ignored */
+}
+
 TEST(virtio_mmio_cmdline_is_dragonballs_only)
 {
     char *root = make_root();
@@ -520,7 +566,7 @@ TEST(defaults_fill_unset_keys)
     CHECK_INT(cfg->hypervisor.default_memory, 2048);
     CHECK_INT(cfg->hypervisor.default_vcpus, 1);
     CHECK_STR(cfg->hypervisor.shared_fs, "virtio-fs");
-    CHECK_INT(cfg->agent.dial_timeout, 45);
+    CHECK_INT(cfg->agent.dial_timeout, 60);
     CHECK_STR(cfg->runtime.internetworking_model, "tcfilter");
     CHECK_INT(kata_strv_len(cfg->warnings), 0);
 }

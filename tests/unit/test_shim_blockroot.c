@@ -45,12 +45,9 @@ TEST(without_hotplug_the_first_rootfs_is_attached_at_boot)
     fixture_init(&f, "none");
     mock.caps.blk_hotplug = false;
     f.sb.vm_cfg.image = "/guest.img";
-    f.shim.boot_container = "c1";
-    f.shim.boot_rootfs_path = "/bundle/rootfs";
-    f.shim.boot_rootfs = disk("/dev/loop7");
+    struct blockroot *br = disk("/dev/loop7");
     cleanup_kerr struct kerr *e = NULL;
-    CHECK_INT(blockroot_boot_prepare(&f.shim, &e), 0);
-    struct blockroot *br = f.shim.boot_rootfs;
+    CHECK_INT(blockroot_boot_prepare(&f.shim, "c1", "/bundle/rootfs", &br, &e), 0);
     CHECK(br != NULL && br->coldplugged);
     CHECK_INT(f.sb.vm_cfg.n_block_devices, 1);
     CHECK_STR(f.sb.vm_cfg.block_devices[0].path, "/dev/loop7");
@@ -63,15 +60,13 @@ TEST(with_hotplug_the_vm_gets_ports_and_no_boot_disk)
 {
     struct fixture f;
     fixture_init(&f, "none");
-    f.shim.boot_container = "c1";
-    f.shim.boot_rootfs_path = "/bundle/rootfs";
-    f.shim.boot_rootfs = disk("/dev/loop7");
+    struct blockroot *br = disk("/dev/loop7");
     cleanup_kerr struct kerr *e = NULL;
-    CHECK_INT(blockroot_boot_prepare(&f.shim, &e), 0);
-    CHECK(!f.shim.boot_rootfs->coldplugged);
+    CHECK_INT(blockroot_boot_prepare(&f.shim, "c1", "/bundle/rootfs", &br, &e), 0);
+    CHECK(!br->coldplugged);
     CHECK_INT(f.sb.vm_cfg.n_block_devices, 0);
     CHECK_INT(f.sb.vm_cfg.hotplug_slots, 4);
-    blockroot_free(f.shim.boot_rootfs);
+    blockroot_free(br);
 }
 
 /* A later container's rootfs cannot reach a VM without hotplug as a disk:

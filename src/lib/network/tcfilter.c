@@ -142,6 +142,14 @@ static int tap_open(const char *name, struct kerr **err)
     return fd;
 }
 
+int network_taps_persist(struct net_attachment *att, struct kerr **err)
+{
+    for (size_t i = 0; i < att->n_taps; i++)
+        if (ioctl(att->taps[i].fd, TUNSETPERSIST, 1) < 0)
+            return kerr_make(err, errno, "tap `%s`: make it persistent", att->taps[i].name);
+    return 0;
+}
+
 struct attach_job {
     const struct net_scan *scan;
     struct net_attachment *out;
