@@ -97,8 +97,10 @@ static int check_config(const struct vm *vm, const char *binary, struct kerr **e
     return 0;
 }
 
-/* The VM's configuration for vm.create (src/vmm/api_config.h); creates the
- * placeholder drives. */
+/* The VM's configuration for vm.create: Cloud Hypervisor's VmConfig
+ * (src/vmm/api_config.h), with kata-vmm's extensions `net[].fd` (the taps it
+ * inherits) and `payload.virtio_mmio_cmdline`; creates the placeholder
+ * drives. */
 static char *vm_create_json(struct vm *vm, struct kerr **err)
 {
     const struct vm_config *cfg = &vm->cfg;
@@ -106,6 +108,7 @@ static char *vm_create_json(struct vm *vm, struct kerr **err)
     struct json_object *root = json_object_new_object(), *o;
     o = json_object_new_object();
     json_object_object_add(o, "boot_vcpus", json_object_new_int(cfg->vcpus ? (int)cfg->vcpus : 1));
+    json_object_object_add(o, "max_vcpus", json_object_new_int(cfg->vcpus ? (int)cfg->vcpus : 1));
     json_object_object_add(root, "cpus", o);
     o = json_object_new_object();
     json_object_object_add(
@@ -114,7 +117,7 @@ static char *vm_create_json(struct vm *vm, struct kerr **err)
     o = json_object_new_object();
     json_object_object_add(o, "kernel", json_object_new_string(cfg->kernel));
     if (cfg->initrd)
-        json_object_object_add(o, "initrd", json_object_new_string(cfg->initrd));
+        json_object_object_add(o, "initramfs", json_object_new_string(cfg->initrd));
     json_object_object_add(o, "cmdline", json_object_new_string(cmdline));
     if (cfg->virtio_mmio_cmdline)
         json_object_object_add(o, "virtio_mmio_cmdline", json_object_new_boolean(1));
@@ -161,6 +164,8 @@ static char *vm_create_json(struct vm *vm, struct kerr **err)
         json_object_object_add(
             o, "tag",
             json_object_new_string(cfg->share_tag ? cfg->share_tag : VM_SHARE_TAG_DEFAULT));
+        json_object_object_add(o, "num_queues", json_object_new_int(1));
+        json_object_object_add(o, "queue_size", json_object_new_int(1024));
         json_object_array_add(shares, o);
         json_object_object_add(root, "fs", shares);
     }
@@ -168,7 +173,9 @@ static char *vm_create_json(struct vm *vm, struct kerr **err)
     json_object_object_add(o, "cid", json_object_new_int(VMM_GUEST_CID));
     json_object_object_add(o, "socket", json_object_new_string(vm->agent_socket));
     json_object_object_add(root, "vsock", o);
-    json_object_object_add(root, "rng", json_object_new_object());
+    o = json_object_new_object();
+    json_object_object_add(o, "src", json_object_new_string("/dev/urandom"));
+    json_object_object_add(root, "rng", o);
     /* kernel_params = "console=hvc0": the guest's console on a virtio-console,
      * whose output comes out of kata-vmm's stdout like COM1's. */
     if (strstr(cmdline, "console=hvc")) {

@@ -1,5 +1,5 @@
 /* Placeholder drives (see dragonball_drives.h): the pool, and the built-in
- * VMM's two steps (vm.update-disk, vm.info's guest_seen). */
+ * VMM's two steps (vm.update-disk, vm.disk-states' guest_seen). */
 #include "dragonball_drives.h"
 #include "ch_client.h"
 #include "util.h"
@@ -225,14 +225,14 @@ static int drive_update(struct vm *vm, unsigned k, const char *path, bool readon
     return ch_request(&c, "PUT", "vm.update-disk", body, NULL, err);
 }
 
-/* Which drives' current size the guest has read (vm.info's
- * disks[].guest_seen). */
+/* Which drives' current size the guest has read (kata-vmm's
+ * vm.disk-states: disks[].guest_seen). */
 static int drives_seen(struct vm *vm, bool seen[DRIVE_POOL_MAX], struct kerr **err)
 {
     struct ch_client c;
     ch_client_init(&c, dragonball_state(vm)->api_socket, DRIVES_API_TIMEOUT_NS);
     struct ch_answer a;
-    if (ch_request(&c, "GET", "vm.info", NULL, &a, err) < 0) {
+    if (ch_request(&c, "GET", "vm.disk-states", NULL, &a, err) < 0) {
         ch_answer_release(&a);
         return -1;
     }
@@ -242,7 +242,7 @@ static int drives_seen(struct vm *vm, bool seen[DRIVE_POOL_MAX], struct kerr **e
     if (info == NULL || !json_object_object_get_ex(info, "disks", &disks) ||
         !json_object_is_type(disks, json_type_array)) {
         json_object_put(info);
-        return kerr_make(err, EPROTO, "vm.info: no disks in `%.80s`", answer ? answer : "");
+        return kerr_make(err, EPROTO, "vm.disk-states: no disks in `%.80s`", answer ? answer : "");
     }
     for (size_t i = 0; i < json_object_array_length(disks); i++) {
         struct json_object *d = json_object_array_get_idx(disks, i), *id, *flag;

@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 enum api_state { API_NOT_CREATED, API_CREATED, API_RUNNING, API_PAUSED, API_SHUTDOWN };
@@ -28,9 +29,14 @@ static const char *const state_names[] = {
     [API_PAUSED] = "Paused",          [API_SHUTDOWN] = "Shutdown",
 };
 
+#define API_CONN_MAX_FDS 8u /* file descriptors a request may bring */
+
 struct api_conn {
     struct vmm_api *api;
     int fd;
+    int fds[API_CONN_MAX_FDS]; /* received with the request being read (SCM_RIGHTS) */
+    unsigned nfds;
+    bool too_many_fds;
     struct loop_watch *watch;
     char buf[HTTP_HEADER_MAX + HTTP_BODY_MAX];
     size_t len;
@@ -59,6 +65,11 @@ struct vmm_api {
     struct kerr *run_err;
     bool done;
     int exit_status;
+    pid_t pid;                     /* vmm.ping's */
+    unsigned next_id;              /* of the ids given to devices ("_disk0") */
+    int net_fds[VMM_API_MAX_NETS]; /* taps sent with vm.add-net, by net index */
+    int *req_fds;                  /* the file descriptors of the request served */
+    unsigned req_nfds;
 };
 
 /* ---- the VM's run thread ---- */
@@ -124,84 +135,351 @@ static int api_fail(struct kerr **err, int code, int errnum, const char *fmt, ..
     return code;
 }
 
-static int conflict(struct vmm_api *api, const char *what, struct kerr **err)
+/* The document's codes: 404 before vm.create, 405 in the wrong state. */
+static int not_created(const char *what, struct kerr **err)
 {
-    kerr_make(err, 0, "%s: the VM is %s", what, state_names[api->state]);
-    return 409;
+    return api_fail(err, 404, ENOENT, "%s: the VM is not created", what);
+}
+
+static int wrong_state(struct vmm_api *api, const char *what, struct kerr **err)
+{
+    return api_fail(err, 405, 0, "%s: the VM is %s", what, state_names[api->state]);
+}
+
+/* A body parser's error, as a 400 naming the endpoint. */
+static int bad_body(const char *what, struct kerr **err)
+{
+    kerr_wrap(err, "%s", what);
+    return 400;
+}
+
+static int need_body(const char *what, const char *schema, struct json_object *body,
+                     struct kerr **err)
+{
+    if (body == NULL)
+        return api_fail(err, 400, 0, "%s needs a JSON %s", what, schema);
+    return 0;
 }
 
 static int handle_ping(struct vmm_api *api, struct json_object *body, char **out, struct kerr **err)
 {
-    *out = xasprintf("{\"version\": \"%s\"}", KATA_VERSION);
+    *out = xasprintf("{\"build_version\": \"kata-vmm %s\", \"version\": \"%s\", \"pid\": %ld, "
+                     "\"features\": []}",
+                     KATA_VERSION, KATA_VERSION, (long)api->pid);
     return 200;
+}
+
+/* The configuration's `key` array, made when missing. */
+static struct json_object *config_array(struct vmm_api *api, const char *key)
+{
+    struct json_object *a = vmm_api_field(api->config, key);
+    if (a == NULL) {
+        a = json_object_new_array();
+        json_object_object_add(api->config, key, a);
+    }
+    return a;
+}
+
+static const char *const device_arrays[] = {"disks", "fs", "net"};
+
+/* The device (in disks, fs, net or vsock) with this id: *array and *index
+ * say where (*array NULL: the vsock). */
+static struct json_object *find_device(struct vmm_api *api, const char *id, const char **array,
+                                       size_t *index)
+{
+    struct json_object *v;
+    for (size_t k = 0; k < ARRAY_SIZE(device_arrays); k++) {
+        struct json_object *a = vmm_api_field(api->config, device_arrays[k]);
+        for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+            struct json_object *d = json_object_array_get_idx(a, i);
+            if ((v = vmm_api_field(d, "id")) && strcmp(json_object_get_string(v), id) == 0) {
+                *array = device_arrays[k];
+                *index = i;
+                return d;
+            }
+        }
+    }
+    struct json_object *vsock = vmm_api_field(api->config, "vsock");
+    if (vsock && (v = vmm_api_field(vsock, "id")) && strcmp(json_object_get_string(v), id) == 0) {
+        *array = NULL;
+        *index = 0;
+        return vsock;
+    }
+    return NULL;
+}
+
+/* Give a device without an id one, as Cloud Hypervisor does ("_disk0");
+ * an id another device has is a 409. */
+static int device_id(struct vmm_api *api, const char *what, const char *kind,
+                     struct json_object *dev, struct kerr **err)
+{
+    const char *array;
+    size_t index;
+    struct json_object *v = vmm_api_field(dev, "id");
+    if (v) {
+        if (find_device(api, json_object_get_string(v), &array, &index))
+            return api_fail(err, 409, EEXIST, "%s: a device with id `%s` exists", what,
+                            json_object_get_string(v));
+        return 0;
+    }
+    for (;;) {
+        cleanup_free char *id = xasprintf("_%s%u", kind, api->next_id++);
+        if (find_device(api, id, &array, &index) == NULL) {
+            json_object_object_add(dev, "id", json_object_new_string(id));
+            return 0;
+        }
+    }
+}
+
+/* vm.info's config has the values kata-vmm runs with where vm.create left
+ * them out (Cloud Hypervisor's answer is complete too). */
+static void config_defaults(struct json_object *config)
+{
+    if (vmm_api_field(config, "cpus") == NULL) {
+        struct json_object *c = json_object_new_object();
+        json_object_object_add(c, "boot_vcpus", json_object_new_int(1));
+        json_object_object_add(c, "max_vcpus", json_object_new_int(1));
+        json_object_object_add(config, "cpus", c);
+    }
+    if (vmm_api_field(config, "memory") == NULL) {
+        struct json_object *m = json_object_new_object();
+        json_object_object_add(m, "size", json_object_new_int64(256ll << 20));
+        json_object_object_add(config, "memory", m);
+    }
+    static const char *const consoles[][2] = {{"serial", "Tty"}, {"console", "Off"}};
+    for (size_t i = 0; i < ARRAY_SIZE(consoles); i++)
+        if (vmm_api_field(config, consoles[i][0]) == NULL) {
+            struct json_object *c = json_object_new_object();
+            json_object_object_add(c, "mode", json_object_new_string(consoles[i][1]));
+            json_object_object_add(config, consoles[i][0], c);
+        }
+}
+
+static void close_net_fds(struct vmm_api *api)
+{
+    for (unsigned i = 0; i < VMM_API_MAX_NETS; i++) {
+        if (api->net_fds[i] >= 0)
+            close(api->net_fds[i]);
+        api->net_fds[i] = -1;
+    }
+}
+
+/* Ids for the devices of a new configuration; duplicates are a 400. */
+static int create_ids(struct vmm_api *api, struct kerr **err)
+{
+    static const char *const kinds[] = {"disk", "fs", "net"};
+    for (size_t k = 0; k < ARRAY_SIZE(device_arrays); k++) {
+        struct json_object *a = vmm_api_field(api->config, device_arrays[k]);
+        for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+            struct json_object *d = json_object_array_get_idx(a, i), *id = vmm_api_field(d, "id");
+            const char *array;
+            size_t index;
+            struct json_object *other =
+                id ? find_device(api, json_object_get_string(id), &array, &index) : NULL;
+            if (other && other != d)
+                return api_fail(err, 400, EEXIST, "vm.create: %s[%zu].id: `%s` is used twice",
+                                device_arrays[k], i, json_object_get_string(id));
+            if (id == NULL && device_id(api, "vm.create", kinds[k], d, err) != 0)
+                return 400;
+        }
+    }
+    struct json_object *vsock = vmm_api_field(api->config, "vsock");
+    if (vsock && vmm_api_field(vsock, "id") == NULL)
+        device_id(api, "vm.create", "vsock", vsock, err);
+    return 0;
 }
 
 static int handle_create(struct vmm_api *api, struct json_object *body, char **out,
                          struct kerr **err)
 {
     if (api->state != API_NOT_CREATED)
-        return conflict(api, "vm.create", err);
+        return api_fail(err, 409, EEXIST, "vm.create: the VM exists already (%s)",
+                        state_names[api->state]);
     struct vmm_config cfg;
     struct vmm_api_config_storage storage;
-    if (body == NULL)
-        return api_fail(err, 400, 0, "vm.create needs a JSON configuration");
-    if (vmm_api_config_parse(body, &cfg, &storage, err) < 0)
-        return 400;
+    if (need_body("vm.create", "VmConfig", body, err) ||
+        vmm_api_config_parse(body, &cfg, &storage, err) < 0)
+        return bad_body("vm.create", err);
     api->config = json_object_get(body);
+    int code = create_ids(api, err);
+    if (code) {
+        json_object_put(api->config);
+        api->config = NULL;
+        return code;
+    }
+    config_defaults(api->config);
     api->state = API_CREATED;
     return 204;
 }
 
-/* Add to the stored configuration's `key` array (or set `key`). */
+/* vm.add-*'s common part: the VM is created and not booted (kata-vmm's
+ * virtio-mmio devices do not hotplug), the array has room. */
+static int add_check(struct vmm_api *api, const char *what, const char *array, unsigned max,
+                     struct kerr **err)
+{
+    if (api->state == API_NOT_CREATED)
+        return not_created(what, err);
+    if (api->state != API_CREATED)
+        return api_fail(err, 500, ENOTSUP,
+                        "%s: the VM is %s: kata-vmm's virtio-mmio devices are added before "
+                        "vm.boot (no hotplug; disks swap files with vm.update-disk)",
+                        what, state_names[api->state]);
+    struct json_object *a = array ? vmm_api_field(api->config, array) : NULL;
+    if (a && json_object_array_length(a) >= max)
+        return api_fail(err, 500, E2BIG, "%s: at most %u %s", what, max, array);
+    return 0;
+}
+
+/* Append the device to the configuration's array; 200/204 as the document
+ * says for a cold add. */
+static int add_device(struct vmm_api *api, const char *what, const char *array, const char *kind,
+                      struct json_object *body, struct kerr **err)
+{
+    int code = device_id(api, what, kind, body, err);
+    if (code)
+        return code;
+    if (array)
+        json_object_array_add(config_array(api, array), json_object_get(body));
+    else
+        json_object_object_add(api->config, kind, json_object_get(body));
+    return 204;
+}
+
 static int handle_add_disk(struct vmm_api *api, struct json_object *body, char **out,
                            struct kerr **err)
 {
     struct vmm_disk disk;
-    if (api->state == API_NOT_CREATED)
-        return conflict(api, "vm.add-disk", err);
-    if (api->state != API_CREATED)
-        return api_fail(err, 409, 0, "vm.add-disk: virtio-mmio disks are added before boot");
-    if (body == NULL)
-        return api_fail(err, 400, 0, "vm.add-disk needs a JSON disk");
-    if (vmm_api_disk_parse(body, "disk", &disk, err) < 0)
-        return 400;
-    struct json_object *disks;
-    if (!json_object_object_get_ex(api->config, "disks", &disks)) {
-        disks = json_object_new_array();
-        json_object_object_add(api->config, "disks", disks);
+    int code = add_check(api, "vm.add-disk", "disks", VMM_API_MAX_DISKS, err);
+    if (code)
+        return code;
+    if (need_body("vm.add-disk", "DiskConfig", body, err) ||
+        vmm_api_disk_parse(body, "disk", &disk, err) < 0)
+        return bad_body("vm.add-disk", err);
+    return add_device(api, "vm.add-disk", "disks", "disk", body, err);
+}
+
+static int handle_add_fs(struct vmm_api *api, struct json_object *body, char **out,
+                         struct kerr **err)
+{
+    struct vmm_fs fs;
+    int code = add_check(api, "vm.add-fs", "fs", VMM_API_MAX_FS, err);
+    if (code)
+        return code;
+    if (need_body("vm.add-fs", "FsConfig", body, err) || vmm_api_fs_parse(body, "fs", &fs, err) < 0)
+        return bad_body("vm.add-fs", err);
+    return add_device(api, "vm.add-fs", "fs", "fs", body, err);
+}
+
+/* The tap comes as Cloud Hypervisor takes it: one file descriptor sent with
+ * the request (SCM_RIGHTS), or kata-vmm's `fd` extension. */
+static int handle_add_net(struct vmm_api *api, struct json_object *body, char **out,
+                          struct kerr **err)
+{
+    struct vmm_net net;
+    int code = add_check(api, "vm.add-net", "net", VMM_API_MAX_NETS, err);
+    if (code)
+        return code;
+    if (need_body("vm.add-net", "NetConfig", body, err) ||
+        vmm_api_net_parse(body, "net", &net, err) < 0)
+        return bad_body("vm.add-net", err);
+    if (api->req_nfds > 1)
+        return api_fail(err, 400, E2BIG,
+                        "vm.add-net: %u file descriptors: kata-vmm serves one queue pair (one "
+                        "tap fd)",
+                        api->req_nfds);
+    if (api->req_nfds == 1 && net.tap_fd >= 0)
+        return api_fail(err, 400, EINVAL, "vm.add-net: `fd` and a file descriptor sent with it");
+    if (api->req_nfds == 0 && net.tap_fd < 0)
+        return api_fail(err, 400, EINVAL,
+                        "vm.add-net: no tap: send its file descriptor with the request "
+                        "(SCM_RIGHTS)");
+    struct json_object *nets = vmm_api_field(api->config, "net");
+    size_t slot = nets ? json_object_array_length(nets) : 0;
+    code = add_device(api, "vm.add-net", "net", "net", body, err);
+    if (code == 204 && api->req_nfds == 1) {
+        api->net_fds[slot] = api->req_fds[0];
+        api->req_fds[0] = -1; /* taken */
     }
-    if (json_object_array_length(disks) >= VMM_API_MAX_DISKS)
-        return api_fail(err, 400, 0, "vm.add-disk: at most %u disks", VMM_API_MAX_DISKS);
-    json_object_array_add(disks, json_object_get(body));
+    return code;
+}
+
+static int handle_add_vsock(struct vmm_api *api, struct json_object *body, char **out,
+                            struct kerr **err)
+{
+    uint64_t cid;
+    const char *socket_path;
+    int code = add_check(api, "vm.add-vsock", NULL, 0, err);
+    if (code)
+        return code;
+    if (need_body("vm.add-vsock", "VsockConfig", body, err) ||
+        vmm_api_vsock_parse(body, "vsock", &cid, &socket_path, err) < 0)
+        return bad_body("vm.add-vsock", err);
+    if (vmm_api_field(api->config, "vsock"))
+        return api_fail(err, 409, EEXIST, "vm.add-vsock: the VM has a vsock device already");
+    return add_device(api, "vm.add-vsock", NULL, "vsock", body, err);
+}
+
+/* VmRemoveDevice: before boot the device leaves the configuration. */
+static int handle_remove_device(struct vmm_api *api, struct json_object *body, char **out,
+                                struct kerr **err)
+{
+    static const struct vmm_api_field fields[] = {{"id", API_STRING, API_TAKEN, NULL, 0}};
+    if (api->state == API_NOT_CREATED)
+        return not_created("vm.remove-device", err);
+    struct json_object *id;
+    if (need_body("vm.remove-device", "VmRemoveDevice", body, err) ||
+        vmm_api_check_fields(body, "", fields, 1, err) < 0)
+        return bad_body("vm.remove-device", err);
+    if ((id = vmm_api_field(body, "id")) == NULL)
+        return api_fail(err, 400, EINVAL, "vm.remove-device: id is required");
+    const char *array;
+    size_t index;
+    if (find_device(api, json_object_get_string(id), &array, &index) == NULL)
+        return api_fail(err, 404, ENOENT, "vm.remove-device: no device with id `%s`",
+                        json_object_get_string(id));
+    if (api->state != API_CREATED)
+        return api_fail(err, 500, ENOTSUP,
+                        "vm.remove-device: `%s`: the VM is %s: kata-vmm's virtio-mmio devices do "
+                        "not unplug",
+                        json_object_get_string(id), state_names[api->state]);
+    if (array == NULL) {
+        json_object_object_del(api->config, "vsock");
+        return 204;
+    }
+    if (strcmp(array, "net") == 0) {
+        if (api->net_fds[index] >= 0)
+            close(api->net_fds[index]);
+        memmove(&api->net_fds[index], &api->net_fds[index + 1],
+                (VMM_API_MAX_NETS - index - 1) * sizeof(int));
+        api->net_fds[VMM_API_MAX_NETS - 1] = -1;
+    }
+    json_object_array_del_idx(vmm_api_field(api->config, array), index, 1);
     return 204;
 }
 
-/* The stored configuration's disk with this id, or NULL. */
+/* The disk of the stored configuration with this id, or NULL. */
 static struct json_object *config_disk(struct vmm_api *api, const char *id)
 {
-    struct json_object *disks, *d, *v;
-    if (!json_object_object_get_ex(api->config, "disks", &disks))
-        return NULL;
-    for (size_t i = 0; i < json_object_array_length(disks); i++) {
-        d = json_object_array_get_idx(disks, i);
-        if (json_object_object_get_ex(d, "id", &v) && strcmp(json_object_get_string(v), id) == 0)
-            return d;
-    }
-    return NULL;
+    const char *array;
+    size_t index;
+    struct json_object *d = find_device(api, id, &array, &index);
+    return d && array && strcmp(array, "disks") == 0 ? d : NULL;
 }
 
-/* Another file behind a disk (virtio-mmio has no hotplug: this is how a
- * drive attached at boot takes a new disk, as Firecracker's PATCH /drives). */
+/* kata-vmm's extension: another file behind a disk (virtio-mmio has no
+ * hotplug: this is how a drive attached at boot takes a new disk, as
+ * Firecracker's PATCH /drives). */
 static int handle_update_disk(struct vmm_api *api, struct json_object *body, char **out,
                               struct kerr **err)
 {
     struct vmm_disk disk;
-    if (api->state == API_NOT_CREATED || api->state == API_SHUTDOWN)
-        return conflict(api, "vm.update-disk", err);
-    if (body == NULL)
-        return api_fail(err, 400, 0, "vm.update-disk needs a JSON disk");
-    if (vmm_api_disk_parse(body, "disk", &disk, err) < 0)
-        return 400;
+    if (api->state == API_NOT_CREATED)
+        return not_created("vm.update-disk", err);
+    if (api->state == API_SHUTDOWN)
+        return wrong_state(api, "vm.update-disk", err);
+    if (need_body("vm.update-disk", "DiskConfig", body, err) ||
+        vmm_api_disk_parse(body, "disk", &disk, err) < 0)
+        return bad_body("vm.update-disk", err);
     if (disk.id == NULL)
         return api_fail(err, 400, 0, "vm.update-disk: `id` names the disk to update");
     struct json_object *stored = config_disk(api, disk.id);
@@ -216,8 +494,58 @@ static int handle_update_disk(struct vmm_api *api, struct json_object *body, cha
     return 204;
 }
 
-/* vm.info's "disks": what each disk holds now and whether the guest has
- * read its current size. */
+static int64_t config_int(struct vmm_api *api, const char *object, const char *key)
+{
+    struct json_object *o = vmm_api_field(api->config, object);
+    struct json_object *v = o ? vmm_api_field(o, key) : NULL;
+    return v ? json_object_get_int64(v) : 0;
+}
+
+/* VmResize: kata-vmm has no CPU or memory hotplug, so a running VM keeps its
+ * size (asking for it is fine); before boot the configuration changes. */
+static int handle_resize(struct vmm_api *api, struct json_object *body, char **out,
+                         struct kerr **err)
+{
+    uint64_t vcpus, ram;
+    if (api->state == API_NOT_CREATED)
+        return not_created("vm.resize", err);
+    if (need_body("vm.resize", "VmResize", body, err) ||
+        vmm_api_resize_parse(body, &vcpus, &ram, err) < 0)
+        return bad_body("vm.resize", err);
+    uint64_t boot = (uint64_t)config_int(api, "cpus", "boot_vcpus");
+    uint64_t max = (uint64_t)config_int(api, "cpus", "max_vcpus");
+    uint64_t size = (uint64_t)config_int(api, "memory", "size");
+    if (api->state != API_CREATED) {
+        if (vcpus && vcpus != boot)
+            return api_fail(err, 400, ENOTSUP,
+                            "vm.resize: desired_vcpus: %llu is not supported by kata-vmm (no "
+                            "vCPU hotplug; the VM has %llu)",
+                            (unsigned long long)vcpus, (unsigned long long)boot);
+        if (ram && ram != size)
+            return api_fail(err, 400, ENOTSUP,
+                            "vm.resize: desired_ram: %llu is not supported by kata-vmm (no "
+                            "memory hotplug; the VM has %llu)",
+                            (unsigned long long)ram, (unsigned long long)size);
+        return 204;
+    }
+    if (vcpus > max || vcpus > VMM_MAX_VCPUS)
+        return api_fail(err, 400, EINVAL, "vm.resize: desired_vcpus: %llu is above max_vcpus %llu",
+                        (unsigned long long)vcpus, (unsigned long long)max);
+    if (ram && (ram % (1u << 20) || ram < (16u << 20) || ram > (3072ull << 20)))
+        return api_fail(err, 400, EINVAL,
+                        "vm.resize: desired_ram: %llu (a multiple of 1 MiB, 16 MiB to 3 GiB)",
+                        (unsigned long long)ram);
+    if (vcpus)
+        json_object_object_add(vmm_api_field(api->config, "cpus"), "boot_vcpus",
+                               json_object_new_int64((int64_t)vcpus));
+    if (ram)
+        json_object_object_add(vmm_api_field(api->config, "memory"), "size",
+                               json_object_new_int64((int64_t)ram));
+    return 204;
+}
+
+/* What each disk holds now and whether the guest has read its current
+ * size. */
 static struct json_object *disk_states(struct vmm_api *api)
 {
     struct virtio_blk_state states[VMM_API_MAX_DISKS];
@@ -236,54 +564,94 @@ static struct json_object *disk_states(struct vmm_api *api)
     return disks;
 }
 
-static int handle_add_fs(struct vmm_api *api, struct json_object *body, char **out,
-                         struct kerr **err)
+/* vm.info's device_tree: a DeviceNode per device with an id. */
+static struct json_object *device_tree(struct vmm_api *api)
 {
-    struct vmm_fs fs;
-    if (api->state == API_NOT_CREATED)
-        return conflict(api, "vm.add-fs", err);
-    if (api->state != API_CREATED)
-        return api_fail(err, 409, 0, "vm.add-fs: virtio-mmio devices are added before boot");
-    if (body == NULL)
-        return api_fail(err, 400, 0, "vm.add-fs needs a JSON share");
-    if (vmm_api_fs_parse(body, "fs", &fs, err) < 0)
-        return 400;
-    struct json_object *shares;
-    if (!json_object_object_get_ex(api->config, "fs", &shares)) {
-        shares = json_object_new_array();
-        json_object_object_add(api->config, "fs", shares);
+    struct json_object *tree = json_object_new_object(), *v;
+    struct json_object *devices[VMM_API_MAX_DISKS + VMM_API_MAX_FS + VMM_API_MAX_NETS + 1];
+    size_t n = 0;
+    for (size_t k = 0; k < ARRAY_SIZE(device_arrays); k++) {
+        struct json_object *a = vmm_api_field(api->config, device_arrays[k]);
+        for (size_t i = 0; a && i < json_object_array_length(a) && n < ARRAY_SIZE(devices); i++)
+            devices[n++] = json_object_array_get_idx(a, i);
     }
-    if (json_object_array_length(shares) >= VMM_API_MAX_FS)
-        return api_fail(err, 400, 0, "vm.add-fs: at most %u shares", VMM_API_MAX_FS);
-    json_object_array_add(shares, json_object_get(body));
-    return 204;
+    if ((v = vmm_api_field(api->config, "vsock")) && n < ARRAY_SIZE(devices))
+        devices[n++] = v;
+    for (size_t i = 0; i < n; i++) {
+        if ((v = vmm_api_field(devices[i], "id")) == NULL)
+            continue;
+        struct json_object *node = json_object_new_object();
+        json_object_object_add(node, "id", json_object_get(v));
+        json_object_object_add(node, "resources", json_object_new_array());
+        json_object_object_add(node, "children", json_object_new_array());
+        json_object_object_add(tree, json_object_get_string(v), node);
+    }
+    return tree;
 }
 
-static int handle_add_vsock(struct vmm_api *api, struct json_object *body, char **out,
-                            struct kerr **err)
+/* vm.info's config: the configuration without kata-vmm's extensions
+ * (net[].fd, payload.virtio_mmio_cmdline), a VmConfig as the document has
+ * it. */
+static struct json_object *config_answer(struct vmm_api *api)
 {
-    uint64_t cid;
-    const char *socket_path;
-    if (api->state != API_CREATED)
-        return conflict(api, "vm.add-vsock", err);
-    if (json_object_object_get_ex(api->config, "vsock", NULL))
-        return api_fail(err, 409, 0, "vm.add-vsock: the VM has a vsock device already");
-    if (body == NULL)
-        return api_fail(err, 400, 0, "vm.add-vsock needs a JSON vsock");
-    if (vmm_api_vsock_parse(body, "vsock", &cid, &socket_path, err) < 0)
-        return 400;
-    json_object_object_add(api->config, "vsock", json_object_get(body));
-    return 204;
+    struct json_object *copy = NULL, *v;
+    if (json_object_deep_copy(api->config, &copy, NULL) < 0)
+        return json_object_get(api->config);
+    if ((v = vmm_api_field(copy, "payload")))
+        json_object_object_del(v, "virtio_mmio_cmdline");
+    struct json_object *nets = vmm_api_field(copy, "net");
+    for (size_t i = 0; nets && i < json_object_array_length(nets); i++)
+        json_object_object_del(json_object_array_get_idx(nets, i), "fd");
+    return copy;
+}
+
+/* VmInfo: state, config, memory_actual_size, device_tree. */
+static int handle_info(struct vmm_api *api, struct json_object *body, char **out, struct kerr **err)
+{
+    if (api->state == API_NOT_CREATED)
+        return not_created("vm.info", err);
+    struct json_object *info = json_object_new_object();
+    json_object_object_add(info, "state", json_object_new_string(state_names[api->state]));
+    json_object_object_add(info, "config", config_answer(api));
+    json_object_object_add(info, "memory_actual_size",
+                           json_object_new_int64(config_int(api, "memory", "size")));
+    json_object_object_add(info, "device_tree", device_tree(api));
+    *out = xstrdup(json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN));
+    json_object_put(info);
+    return 200;
+}
+
+/* kata-vmm's extension: {"disks": [{"id", "path", "readonly", "sectors",
+ * "guest_seen"}]} once the VM is built (empty before). */
+static int handle_disk_states(struct vmm_api *api, struct json_object *body, char **out,
+                              struct kerr **err)
+{
+    if (api->state == API_NOT_CREATED)
+        return not_created("vm.disk-states", err);
+    struct json_object *answer = json_object_new_object();
+    json_object_object_add(answer, "disks", api->vm ? disk_states(api) : json_object_new_array());
+    *out = xstrdup(json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PLAIN));
+    json_object_put(answer);
+    return 200;
 }
 
 static int handle_boot(struct vmm_api *api, struct json_object *body, char **out, struct kerr **err)
 {
+    if (api->state == API_NOT_CREATED)
+        return not_created("vm.boot", err);
     if (api->state != API_CREATED)
-        return conflict(api, "vm.boot", err);
+        return wrong_state(api, "vm.boot", err);
     struct vmm_config cfg;
     struct vmm_api_config_storage storage;
     if (vmm_api_config_parse(api->config, &cfg, &storage, err) < 0)
-        return 400;
+        return bad_body("vm.boot", err);
+    for (unsigned i = 0; i < cfg.net_count; i++) {
+        if (storage.nets[i].tap_fd < 0)
+            storage.nets[i].tap_fd = api->net_fds[i];
+        if (storage.nets[i].tap_fd < 0)
+            return api_fail(err, 400, EINVAL,
+                            "vm.boot: net[%u]: no tap (send its fd with vm.add-net)", i);
+    }
     cfg.seccomp = api->seccomp;
     api->vm = vmm_create(&cfg, api->console, api->console_ctx, err);
     if (api->vm == NULL) {
@@ -320,8 +688,10 @@ static int handle_boot(struct vmm_api *api, struct json_object *body, char **out
 static int handle_pause(struct vmm_api *api, struct json_object *body, char **out,
                         struct kerr **err)
 {
+    if (api->state == API_NOT_CREATED)
+        return not_created("vm.pause", err);
     if (api->state != API_RUNNING)
-        return conflict(api, "vm.pause", err);
+        return wrong_state(api, "vm.pause", err);
     if (vmm_pause(api->vm, err) < 0)
         return 500;
     api->state = API_PAUSED;
@@ -331,32 +701,41 @@ static int handle_pause(struct vmm_api *api, struct json_object *body, char **ou
 static int handle_resume(struct vmm_api *api, struct json_object *body, char **out,
                          struct kerr **err)
 {
+    if (api->state == API_NOT_CREATED)
+        return not_created("vm.resume", err);
     if (api->state != API_PAUSED)
-        return conflict(api, "vm.resume", err);
+        return wrong_state(api, "vm.resume", err);
     vmm_resume(api->vm);
     api->state = API_RUNNING;
     return 204;
 }
 
-static int handle_info(struct vmm_api *api, struct json_object *body, char **out, struct kerr **err)
-{
-    struct json_object *info = json_object_new_object();
-    json_object_object_add(info, "state", json_object_new_string(state_names[api->state]));
-    if (api->config)
-        json_object_object_add(info, "config", json_object_get(api->config));
-    if (api->vm)
-        json_object_object_add(info, "disks", disk_states(api));
-    *out = xstrdup(json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN));
-    json_object_put(info);
-    return 200;
-}
-
 static int handle_shutdown(struct vmm_api *api, struct json_object *body, char **out,
                            struct kerr **err)
 {
+    if (api->state == API_NOT_CREATED)
+        return not_created("vm.shutdown", err);
     if (api->state != API_RUNNING && api->state != API_PAUSED)
-        return conflict(api, "vm.shutdown", err);
+        return wrong_state(api, "vm.shutdown", err);
     vm_finish(api, true);
+    return 204;
+}
+
+/* vm.delete: a VM not booted is forgotten (vm.create may come again); a
+ * running one stops, and kata-vmm exits with it. */
+static int handle_delete(struct vmm_api *api, struct json_object *body, char **out,
+                         struct kerr **err)
+{
+    if (api->state == API_RUNNING || api->state == API_PAUSED) {
+        vm_finish(api, true);
+        return 204;
+    }
+    if (api->state == API_CREATED) {
+        json_object_put(api->config);
+        api->config = NULL;
+        close_net_fds(api);
+        api->state = API_NOT_CREATED;
+    }
     return 204;
 }
 
@@ -373,16 +752,30 @@ static const struct {
 } routes[] = {
     {"GET", "/api/v1/vmm.ping", handle_ping},
     {"PUT", "/api/v1/vm.create", handle_create},
+    {"PUT", "/api/v1/vm.delete", handle_delete},
     {"PUT", "/api/v1/vm.add-disk", handle_add_disk},
     {"PUT", "/api/v1/vm.update-disk", handle_update_disk},
     {"PUT", "/api/v1/vm.add-vsock", handle_add_vsock},
     {"PUT", "/api/v1/vm.add-fs", handle_add_fs},
+    {"PUT", "/api/v1/vm.add-net", handle_add_net},
+    {"PUT", "/api/v1/vm.remove-device", handle_remove_device},
+    {"PUT", "/api/v1/vm.resize", handle_resize},
     {"PUT", "/api/v1/vm.boot", handle_boot},
     {"PUT", "/api/v1/vm.pause", handle_pause},
     {"PUT", "/api/v1/vm.resume", handle_resume},
     {"GET", "/api/v1/vm.info", handle_info},
+    {"GET", "/api/v1/vm.disk-states", handle_disk_states},
     {"PUT", "/api/v1/vm.shutdown", handle_shutdown},
     {"PUT", "/api/v1/vmm.shutdown", handle_vmm_shutdown},
+};
+
+/* Endpoints of the document kata-vmm does not implement: 501 naming them. */
+static const char *const unsupported[] = {
+    "vm.counters",       "vm.balloon-stats", "vm.reboot",          "vm.power-button",
+    "vm.resize-disk",    "vm.resize-zone",   "vm.add-device",      "vm.add-generic-vhost-user",
+    "vm.add-pmem",       "vm.add-vdpa",      "vm.add-user-device", "vm.snapshot",
+    "vm.coredump",       "vm.nmi",           "vm.restore",         "vm.receive-migration",
+    "vm.send-migration",
 };
 
 static char *error_body(const char *message)
@@ -394,44 +787,125 @@ static char *error_body(const char *message)
     return s;
 }
 
-int vmm_api_handle(struct vmm_api *api, const struct http_request *req, char **body)
+static int call_route(struct vmm_api *api, const struct http_request *req, api_handler handler,
+                      char **body)
+{
+    struct json_object *json = NULL;
+    cleanup_kerr struct kerr *err = NULL;
+    if (req->body_len) {
+        struct json_tokener *tok = json_tokener_new_ex(VMM_API_JSON_DEPTH);
+        json = json_tokener_parse_ex(tok, req->body, (int)req->body_len);
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+        size_t used = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+        if (json == NULL || jerr != json_tokener_success || used != req->body_len) {
+            json_object_put(json);
+            cleanup_free char *msg =
+                xasprintf("%s: the body is not JSON (%s)", req->path + strlen("/api/v1/"),
+                          jerr != json_tokener_success ? json_tokener_error_desc(jerr)
+                                                       : "bytes after the value");
+            *body = error_body(msg);
+            return 400;
+        }
+    }
+    if (api->req_nfds && handler != handle_add_net) {
+        json_object_put(json);
+        cleanup_free char *msg = xasprintf("%s: file descriptors are taken by vm.add-net only",
+                                           req->path + strlen("/api/v1/"));
+        *body = error_body(msg);
+        return 400;
+    }
+    int code = handler(api, json, body, &err);
+    json_object_put(json);
+    if (code >= 400)
+        *body = error_body(err ? err->msg : http_reason(code));
+    return code;
+}
+
+int vmm_api_handle_fds(struct vmm_api *api, const struct http_request *req, int *fds, unsigned nfds,
+                       char **body)
 {
     *body = NULL;
+    api->req_fds = fds;
+    api->req_nfds = nfds;
     bool path_known = false;
-    for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+    int code = -1;
+    for (size_t i = 0; i < ARRAY_SIZE(routes) && code < 0; i++) {
         if (strcmp(routes[i].path, req->path) != 0)
             continue;
         path_known = true;
-        if (strcmp(routes[i].method, req->method) != 0)
-            continue;
-        struct json_object *json = NULL;
-        cleanup_kerr struct kerr *err = NULL;
-        if (req->body_len) {
-            struct json_tokener *tok = json_tokener_new();
-            json = json_tokener_parse_ex(tok, req->body, (int)req->body_len);
-            enum json_tokener_error jerr = json_tokener_get_error(tok);
-            json_tokener_free(tok);
-            if (json == NULL || jerr != json_tokener_success) {
-                json_object_put(json);
-                cleanup_free char *msg = xasprintf("%s: the body is not JSON (%s)", req->path,
-                                                   json_tokener_error_desc(jerr));
-                *body = error_body(msg);
-                return 400;
-            }
-        }
-        int code = routes[i].handler(api, json, body, &err);
-        json_object_put(json);
-        if (code >= 400)
-            *body = error_body(err ? err->msg : http_reason(code));
-        return code;
+        if (strcmp(routes[i].method, req->method) == 0)
+            code = call_route(api, req, routes[i].handler, body);
     }
+    api->req_fds = NULL;
+    api->req_nfds = 0;
+    if (code >= 0)
+        return code;
+    const char *name = strncmp(req->path, "/api/v1/", 8) == 0 ? req->path + 8 : "";
+    for (size_t i = 0; i < ARRAY_SIZE(unsupported) && !path_known; i++)
+        if (strcmp(unsupported[i], name) == 0) {
+            cleanup_free char *msg = xasprintf("%s: not supported by kata-vmm", name);
+            *body = error_body(msg);
+            return 501;
+        }
     cleanup_free char *msg = xasprintf("%s %s: %s", req->method, req->path,
                                        path_known ? "method not allowed" : "no such endpoint");
     *body = error_body(msg);
     return path_known ? 405 : 404;
 }
 
+int vmm_api_handle(struct vmm_api *api, const struct http_request *req, char **body)
+{
+    return vmm_api_handle_fds(api, req, NULL, 0, body);
+}
+
 /* ---- connections ---- */
+
+static void conn_drop_fds(struct api_conn *c)
+{
+    for (unsigned i = 0; i < c->nfds; i++)
+        if (c->fds[i] >= 0)
+            close(c->fds[i]);
+    c->nfds = 0;
+    c->too_many_fds = false;
+}
+
+/* Read what the peer sent, keeping the file descriptors that came with it
+ * (at most API_CONN_MAX_FDS; more, or a truncated control message, and the
+ * request is refused). */
+static ssize_t conn_recv(struct api_conn *c)
+{
+    union {
+        char buf[CMSG_SPACE(API_CONN_MAX_FDS * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {c->buf + c->len, sizeof(c->buf) - c->len};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    ssize_t n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0)
+        return n;
+    if (msg.msg_flags & MSG_CTRUNC)
+        c->too_many_fds = true;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (c->nfds < API_CONN_MAX_FDS) {
+                c->fds[c->nfds++] = fd;
+            } else {
+                close(fd);
+                c->too_many_fds = true;
+            }
+        }
+    }
+    return n;
+}
 
 static void conn_close(struct api_conn *c)
 {
@@ -443,13 +917,14 @@ static void conn_close(struct api_conn *c)
         }
     loop_watch_remove(c->watch);
     close(c->fd);
+    conn_drop_fds(c);
     free(c);
 }
 
 static void conn_readable(struct loop_watch *w, uint32_t events, void *data)
 {
     struct api_conn *c = data;
-    ssize_t n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+    ssize_t n = conn_recv(c);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
@@ -469,9 +944,13 @@ static void conn_readable(struct loop_watch *w, uint32_t events, void *data)
         if (used <= 0) {
             status = used < 0 ? status : 413;
             body = error_body(err ? err->msg : "request too large");
+        } else if (c->too_many_fds) {
+            status = 400;
+            body = error_body("more than 8 file descriptors with one request");
         } else {
-            status = vmm_api_handle(c->api, &req, &body);
+            status = vmm_api_handle_fds(c->api, &req, c->fds, c->nfds, &body);
         }
+        conn_drop_fds(c); /* those the request did not take */
         size_t len = 0;
         cleanup_free char *response = http_response(status, body, &len);
         if (fd_write_full(c->fd, response, len) < 0 || close_after) {
@@ -513,6 +992,9 @@ struct vmm_api *vmm_api_new(struct loop *loop, const char *socket_path, bool sec
     api->console_ctx = console_ctx;
     api->done_fd = -1;
     api->listen_fd = -1;
+    api->pid = getpid();
+    for (unsigned i = 0; i < VMM_API_MAX_NETS; i++)
+        api->net_fds[i] = -1;
     if (socket_path) {
         api->path = xstrdup(socket_path);
         api->listen_fd = unix_listen(socket_path, err);
@@ -562,6 +1044,7 @@ void vmm_api_free(struct vmm_api *api)
     if (api->done_fd >= 0)
         close(api->done_fd);
     json_object_put(api->config);
+    close_net_fds(api);
     free(api->path);
     free(api);
 }

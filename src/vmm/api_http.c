@@ -120,6 +120,10 @@ const char *http_reason(int code)
         return "Length Required";
     case 413:
         return "Payload Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
     case 505:
         return "HTTP Version Not Supported";
     default:

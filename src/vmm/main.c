@@ -1,6 +1,7 @@
 /* kata-vmm: boot a kernel in the built-in VMM and copy its console to stdout.
  *
- *   kata-vmm --api-socket PATH [--no-seccomp]
+ *   kata-vmm --api-socket [path=]PATH [--no-seccomp] [--seccomp true|false]
+ *            [--log-file FILE] [-v]...
  *   kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT] [--memory MB]
  *            [--vcpus N] [--timeout S] [--marker TEXT] [--rng] [--disk PATH[,ro][,id=ID]]...
  *            [--fs SOCKET,tag=TAG]... [--net FD[,mac=MAC][,mtu=N]]...
@@ -16,7 +17,11 @@
  * output comes to stdout too and whose input is stdin when that is a
  * terminal or a pipe; the default command line then says console=hvc0.
  * With --api-socket the VM is configured, booted, paused and stopped through
- * the control socket (api.h); kata-vmm exits when the VM is over. */
+ * the control socket (api.h); kata-vmm exits when the VM is over.  The
+ * options Cloud Hypervisor takes that Kata's runtime passes work the same:
+ * `--api-socket path=PATH`, `--seccomp false` (`log` is refused), `-v`
+ * (accepted; kata-vmm has one log level), `--log-file FILE` (stderr goes
+ * there); any other option is refused by name. */
 #include "api.h"
 #include "loop.h"
 #include "util.h"
@@ -24,6 +29,7 @@
 #include "vmm_exit.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -83,7 +89,9 @@ static void usage(FILE *out)
                  "                [--disk PATH[,ro][,id=ID]]... [--fs SOCKET,tag=TAG]...\n"
                  "                [--net FD[,mac=MAC][,mtu=N]]... [--vsock SOCKET [--cid N]]\n"
                  "                [--console com1|virtio] [--mmio-cmdline] [--no-seccomp]\n"
-                 "       kata-vmm --api-socket PATH [--no-seccomp]\n");
+                 "       kata-vmm --api-socket [path=]PATH [--no-seccomp] [--seccomp true|false]\n"
+                 "                [--log-file FILE] [-v]...\n"
+                 "       kata-vmm --version\n");
 }
 
 #define MAX_DISKS 8
@@ -148,6 +156,53 @@ static int parse_disk(char *spec, struct vmm_disk *disk)
     return 0;
 }
 
+/* Cloud Hypervisor's `--api-socket`: PATH or path=PATH (fd=N is not
+ * supported). */
+static const char *api_socket_arg(const char *arg)
+{
+    if (strncmp(arg, "fd=", 3) == 0) {
+        fprintf(stderr,
+                "kata-vmm: --api-socket `%s`: fd= is not supported by kata-vmm (give "
+                "path=PATH)\n",
+                arg);
+        return NULL;
+    }
+    if (strncmp(arg, "path=", 5) == 0)
+        arg += 5;
+    if (*arg == '\0' || strchr(arg, ',')) {
+        fprintf(stderr, "kata-vmm: --api-socket `%s`: expected PATH or path=PATH\n", arg);
+        return NULL;
+    }
+    return arg;
+}
+
+/* `--seccomp true|false`; Cloud Hypervisor's `log` is not supported. */
+static int seccomp_arg(const char *arg, bool *seccomp)
+{
+    if (strcmp(arg, "true") == 0 || strcmp(arg, "false") == 0) {
+        *seccomp = strcmp(arg, "true") == 0;
+        return 0;
+    }
+    fprintf(stderr, "kata-vmm: --seccomp `%s`: %s\n", arg,
+            strcmp(arg, "log") == 0 ? "not supported by kata-vmm (true or false)"
+                                    : "expected true or false");
+    return -1;
+}
+
+/* `--log-file FILE`: kata-vmm's messages (its stderr) are appended there. */
+static int log_file_arg(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0 || dup2(fd, 2) < 0) {
+        fprintf(stderr, "kata-vmm: --log-file `%s`: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 static void on_signalfd(struct loop_watch *w, uint32_t events, void *data)
 {
     struct signalfd_siginfo si;
@@ -196,7 +251,7 @@ int main(int argc, char **argv)
         {"marker", required_argument, NULL, 'x'},
         {"rng", no_argument, NULL, 'r'},
         {"disk", required_argument, NULL, 'd'},
-        {"vsock", required_argument, NULL, 'v'},
+        {"vsock", required_argument, NULL, 'X'},
         {"cid", required_argument, NULL, 'C'},
         {"mmio-cmdline", no_argument, NULL, 'M'},
         {"vcpus", required_argument, NULL, 'n'},
@@ -205,6 +260,9 @@ int main(int argc, char **argv)
         {"fs", required_argument, NULL, 'F'},
         {"net", required_argument, NULL, 'N'},
         {"console", required_argument, NULL, 'O'},
+        {"seccomp", required_argument, NULL, 's'},
+        {"log-file", required_argument, NULL, 'L'},
+        {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -218,7 +276,8 @@ int main(int argc, char **argv)
     const char *api_socket = NULL;
     bool cmdline_given = false;
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    opterr = 0; /* refusals below name the option */
+    while ((c = getopt_long(argc, argv, ":hvV", longopts, NULL)) != -1) {
         switch (c) {
         case 'k':
             cfg.kernel = optarg;
@@ -252,7 +311,7 @@ int main(int argc, char **argv)
             cfg.disks = disks;
             cfg.disk_count++;
             break;
-        case 'v':
+        case 'X':
             cfg.vsock_socket = optarg;
             break;
         case 'C':
@@ -268,8 +327,29 @@ int main(int argc, char **argv)
             cfg.seccomp = false;
             break;
         case 'A':
-            api_socket = optarg;
+            if ((api_socket = api_socket_arg(optarg)) == NULL)
+                return 2;
             break;
+        case 's':
+            if (seccomp_arg(optarg, &cfg.seccomp) < 0)
+                return 2;
+            break;
+        case 'L':
+            if (log_file_arg(optarg) < 0)
+                return 2;
+            break;
+        case 'v':
+            break; /* Cloud Hypervisor's verbosity: kata-vmm has one level */
+        case 'V':
+            printf("kata-vmm %s\n", KATA_VERSION);
+            return 0;
+        case ':':
+            fprintf(stderr, "kata-vmm: option `%s` needs a value\n", argv[optind - 1]);
+            return 2;
+        case '?':
+            fprintf(stderr, "kata-vmm: option `%s` is not supported (kata-vmm --help)\n",
+                    argv[optind - 1]);
+            return 2;
         case 'N':
             if (cfg.net_count == MAX_NETS) {
                 fprintf(stderr, "kata-vmm: more than %d --net interfaces\n", MAX_NETS);

@@ -255,6 +255,15 @@ static void console_sink(void *ctx, const uint8_t *bytes, size_t len)
     pthread_mutex_unlock(&vm->console_lock);
 }
 
+/* COM1 with `serial_off`: the port is there (the guest may probe it), its
+ * output goes nowhere. */
+static void com1_discard(void *ctx, const uint8_t *bytes, size_t len)
+{
+    (void)ctx;
+    (void)bytes;
+    (void)len;
+}
+
 /* The virtio-console reads kata-vmm's stdin when it is a terminal or a pipe. */
 static int add_console(struct vmm *vm, struct kerr **err)
 {
@@ -337,7 +346,7 @@ struct vmm *vmm_create(const struct vmm_config *cfg,
     pthread_mutex_init(&vm->console_lock, NULL);
     vm->console = console;
     vm->console_ctx = ctx;
-    uart_init(&vm->com1, console_sink, vm);
+    uart_init(&vm->com1, cfg->serial_off ? com1_discard : console_sink, vm);
     if (vm->vcpu_count > VMM_MAX_VCPUS) {
         kerr_make(err, EINVAL, "%u vCPUs (1 to %d)", vm->vcpu_count, VMM_MAX_VCPUS);
         goto fail;

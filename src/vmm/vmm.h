@@ -53,6 +53,8 @@ struct vmm_config {
      * to the console callback like COM1's; its input is kata-vmm's stdin
      * when that is a terminal or a pipe, else it is output-only. */
     bool virtio_console;
+    /* COM1's output is dropped (Cloud Hypervisor's serial "Off"/"Null"). */
+    bool serial_off;
     /* Announce the devices with virtio_mmio.device= on the command line
      * instead of in the DSDT; the guest then routes their IRQs by an MP
      * table, with acpi=noirq (mptable.h). */

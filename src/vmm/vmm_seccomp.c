@@ -39,9 +39,11 @@ static const unsigned long vcpu_ioctls[] = {KVM_RUN, KVM_IRQ_LINE};
 /* The API (control) thread once the VM is built: the control socket's loop
  * (accept4, epoll, read/write of requests, the signalfd), pause and stop
  * (kicks, condition variables, joins) and the teardown: closing fds,
- * unmapping guest RAM, unlinking the vsock and control sockets. */
+ * unmapping guest RAM, unlinking the vsock and control sockets.  Requests
+ * are read with recvmsg (vm.add-net's tap comes as SCM_RIGHTS; after boot
+ * any fd received is closed). */
 static const char *const api_syscalls[] = {
-    "epoll_wait", "epoll_pwait", "epoll_ctl", "accept4", "unlink",
+    "epoll_wait", "epoll_pwait", "epoll_ctl", "accept4", "unlink", "recvmsg",
 };
 
 static const char *const device_syscalls[] = {

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *body = NULL;
         int code = vmm_api_handle(api, &req, &body);
         if (code != 200 && code != 204 && code != 400 && code != 404 && code != 405 &&
-            code != 409 && code != 500)
+            code != 409 && code != 500 && code != 501)
             abort();
         if ((code >= 400) != (body != NULL && strstr(body, "\"error\"") != NULL) && code != 200)
             abort();

@@ -197,8 +197,8 @@ api() { # METHOD ENDPOINT [JSON]: prints "CODE BODY"
     "http://localhost/api/v1/$2" ${3:+-H 'Content-Type: application/json' -d "$3"})
   echo "${body##* } ${body% *}"
 }
-api_config="{\"payload\": {\"kernel\": \"$assets/vmlinux\", \"initrd\": \"$assets/kata-agent-initrd.img\",
-  \"cmdline\": \"console=ttyS0 reboot=k panic=-1 rdinit=/init\"}, \"cpus\": {\"boot_vcpus\": 2},
+api_config="{\"payload\": {\"kernel\": \"$assets/vmlinux\", \"initramfs\": \"$assets/kata-agent-initrd.img\",
+  \"cmdline\": \"console=ttyS0 reboot=k panic=-1 rdinit=/init\"}, \"cpus\": {\"boot_vcpus\": 2, \"max_vcpus\": 2},
   \"vsock\": {\"cid\": 3, \"socket\": \"$api_vsock\"}}"
 api_start() { # kata-vmm --api-socket, vm.create, vm.boot
   [ -z "$vmm_pid" ] || kill -9 "$vmm_pid" 2> /dev/null # one the last check left running
