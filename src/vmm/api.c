@@ -9,8 +9,12 @@
 #include "vmm_exit.h"
 #include "vmm_seccomp.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,8 +22,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 enum api_state { API_NOT_CREATED, API_CREATED, API_RUNNING, API_PAUSED, API_SHUTDOWN };
@@ -70,6 +76,10 @@ struct vmm_api {
     int net_fds[VMM_API_MAX_NETS]; /* taps sent with vm.add-net, by net index */
     int *req_fds;                  /* the file descriptors of the request served */
     unsigned req_nfds;
+    const char *req_param; /* Firecracker's: the route's {drive_id}, {iface_id} */
+    bool fc;               /* Firecracker's API (vmm_api_set_firecracker) */
+    char *fc_id;           /* InstanceInfo's id */
+    int metrics_fd;        /* Firecracker's metrics_path, -1 before PUT /metrics */
 };
 
 /* ---- the VM's run thread ---- */
@@ -778,10 +788,11 @@ static const char *const unsupported[] = {
     "vm.send-migration",
 };
 
-static char *error_body(const char *message)
+/* Cloud Hypervisor's {"error": ...}, Firecracker's {"fault_message": ...}. */
+static char *error_body(const struct vmm_api *api, const char *message)
 {
     struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "error", json_object_new_string(message));
+    json_object_object_add(o, api->fc ? "fault_message" : "error", json_object_new_string(message));
     char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     return s;
@@ -792,6 +803,7 @@ static int call_route(struct vmm_api *api, const struct http_request *req, api_h
 {
     struct json_object *json = NULL;
     cleanup_kerr struct kerr *err = NULL;
+    const char *name = api->fc ? req->path : req->path + strlen("/api/v1/");
     if (req->body_len) {
         struct json_tokener *tok = json_tokener_new_ex(VMM_API_JSON_DEPTH);
         json = json_tokener_parse_ex(tok, req->body, (int)req->body_len);
@@ -801,25 +813,531 @@ static int call_route(struct vmm_api *api, const struct http_request *req, api_h
         if (json == NULL || jerr != json_tokener_success || used != req->body_len) {
             json_object_put(json);
             cleanup_free char *msg =
-                xasprintf("%s: the body is not JSON (%s)", req->path + strlen("/api/v1/"),
+                xasprintf("%s: the body is not JSON (%s)", name,
                           jerr != json_tokener_success ? json_tokener_error_desc(jerr)
                                                        : "bytes after the value");
-            *body = error_body(msg);
+            *body = error_body(api, msg);
             return 400;
         }
     }
     if (api->req_nfds && handler != handle_add_net) {
         json_object_put(json);
-        cleanup_free char *msg = xasprintf("%s: file descriptors are taken by vm.add-net only",
-                                           req->path + strlen("/api/v1/"));
-        *body = error_body(msg);
+        cleanup_free char *msg =
+            xasprintf("%s: file descriptors are taken by vm.add-net only", name);
+        *body = error_body(api, msg);
         return 400;
     }
     int code = handler(api, json, body, &err);
     json_object_put(json);
+    if (api->fc && code >= 400 && code < 500)
+        code = 400; /* Firecracker's: a request the state or the body does not allow */
     if (code >= 400)
-        *body = error_body(err ? err->msg : http_reason(code));
+        *body = error_body(api, err ? err->msg : http_reason(code));
     return code;
+}
+
+/* ---- Firecracker's routes (vmm_api_set_firecracker) ----
+ *
+ * Each builds the part of the configuration Cloud Hypervisor's vm.create
+ * body has (cpus, memory, payload, disks, net, vsock), checked by the same
+ * parsers; InstanceStart is vm.boot, PATCH /drives vm.update-disk, PATCH /vm
+ * vm.pause and vm.resume.  Before InstanceStart the state is
+ * API_NOT_CREATED with a configuration growing. */
+
+#define FC_STATE_TEXT(api)                                                                         \
+    ((api)->state == API_RUNNING  ? "Running"                                                      \
+     : (api)->state == API_PAUSED ? "Paused"                                                       \
+                                  : "Not started")
+
+/* The configuration requests may change: only before InstanceStart. */
+static struct json_object *fc_config(struct vmm_api *api)
+{
+    if (api->config == NULL)
+        api->config = json_object_new_object();
+    return api->config;
+}
+
+static int fc_before_start(struct vmm_api *api, const char *what, struct kerr **err)
+{
+    if (api->state == API_NOT_CREATED)
+        return 0;
+    return api_fail(err, 400, 0, "%s: not supported after starting the microVM (it is %s)", what,
+                    FC_STATE_TEXT(api));
+}
+
+static int fc_started(struct vmm_api *api, const char *what, struct kerr **err)
+{
+    if (api->state == API_RUNNING || api->state == API_PAUSED)
+        return 0;
+    return api_fail(err, 400, 0, "%s: not supported before starting the microVM", what);
+}
+
+/* The body against fields, its `key` equal to the route's {param}. */
+static int fc_body(struct vmm_api *api, const char *what, struct json_object *body,
+                   const struct vmm_api_field *fields, size_t n, const char *key, struct kerr **err)
+{
+    const char *id = NULL;
+    if (need_body(what, "body", body, err) || vmm_api_check_fields(body, "", fields, n, err) < 0)
+        return bad_body(what, err);
+    if (key == NULL)
+        return 0;
+    if (vmm_api_get_string(body, "", key, true, &id, err) < 0)
+        return bad_body(what, err);
+    if (strcmp(id, api->req_param) != 0)
+        return api_fail(err, 400, EINVAL, "%s: %s `%.64s` differs from the path's `%s`", what, key,
+                        id, api->req_param);
+    return 0;
+}
+
+static void fc_set(struct json_object *o, const char *key, struct json_object *v)
+{
+    json_object_object_add(o, key, v);
+}
+
+static int fc_machine_config(struct vmm_api *api, struct json_object *body, char **out,
+                             struct kerr **err)
+{
+    static const struct vmm_api_field fields[] = {
+        TAKEN("vcpu_count", API_INT),
+        TAKEN("mem_size_mib", API_INT),
+        BOOL_ONLY("smt", false),
+        STR_ONLY("cpu_template", "None"),
+        BOOL_ONLY("track_dirty_pages", false),
+        STR_ONLY("huge_pages", "None"),
+    };
+    const char *what = "PUT /machine-config";
+    uint64_t vcpus = 0, mib = 0;
+    int code = fc_before_start(api, what, err);
+    if (code || (code = fc_body(api, what, body, fields, ARRAY_SIZE(fields), NULL, err)))
+        return code;
+    if (vmm_api_get_uint(body, "", "vcpu_count", true, 1, VMM_MAX_VCPUS, &vcpus, err) < 0 ||
+        vmm_api_get_uint(body, "", "mem_size_mib", true, 16, 3072, &mib, err) < 0)
+        return bad_body(what, err);
+    struct json_object *cpus = json_object_new_object(), *memory = json_object_new_object();
+    fc_set(cpus, "boot_vcpus", json_object_new_int64((int64_t)vcpus));
+    fc_set(cpus, "max_vcpus", json_object_new_int64((int64_t)vcpus));
+    fc_set(memory, "size", json_object_new_int64((int64_t)(mib << 20)));
+    fc_set(fc_config(api), "cpus", cpus);
+    fc_set(fc_config(api), "memory", memory);
+    return 204;
+}
+
+static int fc_boot_source(struct vmm_api *api, struct json_object *body, char **out,
+                          struct kerr **err)
+{
+    static const struct vmm_api_field fields[] = {
+        TAKEN("kernel_image_path", API_STRING),
+        TAKEN("initrd_path", API_STRING),
+        TAKEN("boot_args", API_STRING),
+    };
+    static const char *const keys[][2] = {
+        {"kernel_image_path", "kernel"}, {"initrd_path", "initramfs"}, {"boot_args", "cmdline"}};
+    const char *what = "PUT /boot-source", *kernel = NULL;
+    int code = fc_before_start(api, what, err);
+    if (code || (code = fc_body(api, what, body, fields, ARRAY_SIZE(fields), NULL, err)))
+        return code;
+    if (vmm_api_get_string(body, "", "kernel_image_path", true, &kernel, err) < 0)
+        return bad_body(what, err);
+    struct json_object *payload = json_object_new_object(), *v;
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+        if ((v = vmm_api_field(body, keys[i][0])))
+            fc_set(payload, keys[i][1], json_object_get(v));
+    fc_set(fc_config(api), "payload", payload);
+    return 204;
+}
+
+/* Put dev into the configuration's `array` in place of the device with its
+ * id, else at the end (at most max): its index, or -1 with a 400. */
+static int fc_put_device(struct vmm_api *api, const char *what, const char *array, unsigned max,
+                         struct json_object *dev, const char *id, struct kerr **err)
+{
+    const char *found_array;
+    size_t index;
+    fc_config(api);
+    struct json_object *a = config_array(api, array);
+    if (find_device(api, id, &found_array, &index) && found_array &&
+        strcmp(found_array, array) == 0) {
+        json_object_array_put_idx(a, index, dev);
+        return (int)index;
+    }
+    if (json_object_array_length(a) >= max) {
+        json_object_put(dev);
+        api_fail(err, 400, E2BIG, "%s: at most %u %s", what, max, array);
+        return -1;
+    }
+    json_object_array_add(a, dev);
+    return (int)json_object_array_length(a) - 1;
+}
+
+static int fc_put_drive(struct vmm_api *api, struct json_object *body, char **out,
+                        struct kerr **err)
+{
+    static const struct vmm_api_field fields[] = {
+        TAKEN("drive_id", API_STRING),       TAKEN("path_on_host", API_STRING),
+        TAKEN("is_root_device", API_BOOL),   TAKEN("is_read_only", API_BOOL),
+        REFUSED("partuuid", API_STRING),     STR_ONLY("cache_type", "Unsafe"),
+        REFUSED("rate_limiter", API_OBJECT), STR_ONLY("io_engine", "Sync"),
+        REFUSED("socket", API_STRING),
+    };
+    cleanup_free char *what = xasprintf("PUT /drives/%s", api->req_param);
+    const char *path = NULL;
+    struct json_object *root = NULL, *ro;
+    struct vmm_disk disk;
+    int code = fc_before_start(api, what, err);
+    if (code || (code = fc_body(api, what, body, fields, ARRAY_SIZE(fields), "drive_id", err)))
+        return code;
+    if (vmm_api_get_string(body, "", "path_on_host", true, &path, err) < 0)
+        return bad_body(what, err);
+    if ((root = vmm_api_field(body, "is_root_device")) == NULL)
+        return api_fail(err, 400, EINVAL, "%s: is_root_device is required", what);
+    if (json_object_get_boolean(root))
+        return api_fail(err, 400, ENOTSUP,
+                        "%s: is_root_device: `true` is not supported by kata-vmm (give root= in "
+                        "boot_args)",
+                        what);
+    struct json_object *d = json_object_new_object();
+    fc_set(d, "path", json_object_new_string(path));
+    fc_set(d, "readonly",
+           json_object_new_boolean((ro = vmm_api_field(body, "is_read_only")) &&
+                                   json_object_get_boolean(ro)));
+    fc_set(d, "id", json_object_new_string(api->req_param));
+    if (vmm_api_disk_parse(d, "drive", &disk, err) < 0) {
+        json_object_put(d);
+        return bad_body(what, err);
+    }
+    return fc_put_device(api, what, "disks", VMM_API_MAX_DISKS, d, api->req_param, err) < 0 ? 400
+                                                                                            : 204;
+}
+
+/* Another file behind a drive of the running VM: vm.update-disk. */
+static int fc_patch_drive(struct vmm_api *api, struct json_object *body, char **out,
+                          struct kerr **err)
+{
+    static const struct vmm_api_field fields[] = {
+        TAKEN("drive_id", API_STRING),
+        TAKEN("path_on_host", API_STRING),
+        REFUSED("rate_limiter", API_OBJECT),
+    };
+    cleanup_free char *what = xasprintf("PATCH /drives/%s", api->req_param);
+    const char *path = NULL;
+    int code = fc_started(api, what, err);
+    if (code || (code = fc_body(api, what, body, fields, ARRAY_SIZE(fields), "drive_id", err)))
+        return code;
+    if (vmm_api_get_string(body, "", "path_on_host", false, &path, err) < 0)
+        return bad_body(what, err);
+    struct json_object *stored = config_disk(api, api->req_param);
+    if (stored == NULL)
+        return api_fail(err, 400, ENOENT, "%s: no drive with drive_id `%s`", what, api->req_param);
+    if (path == NULL)
+        return 204; /* nothing to change */
+    struct json_object *update = json_object_new_object();
+    fc_set(update, "id", json_object_new_string(api->req_param));
+    fc_set(update, "path", json_object_new_string(path));
+    fc_set(update, "readonly", json_object_get(vmm_api_field(stored, "readonly")));
+    code = handle_update_disk(api, update, out, err);
+    json_object_put(update);
+    if (code >= 400)
+        kerr_wrap(err, "%s", what);
+    return code;
+}
+
+/* The tap `name` of kata-vmm's network namespace, as Firecracker opens it. */
+static int fc_tap_open(const char *what, const char *name, struct kerr **err)
+{
+    if (strlen(name) >= IFNAMSIZ)
+        return kerr_make(err, ENAMETOOLONG, "%s: host_dev_name `%.64s`: longer than %u bytes", what,
+                         name, IFNAMSIZ - 1);
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return kerr_make(err, errno, "%s: host_dev_name `%s`: open /dev/net/tun", what, name);
+    struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int saved = errno;
+        close(fd);
+        return kerr_make(err, saved, "%s: host_dev_name `%s`: open the tap", what, name);
+    }
+    return fd;
+}
+
+static int fc_put_net(struct vmm_api *api, struct json_object *body, char **out, struct kerr **err)
+{
+    static const struct vmm_api_field fields[] = {
+        TAKEN("iface_id", API_STRING),          TAKEN("host_dev_name", API_STRING),
+        TAKEN("guest_mac", API_STRING),         TAKEN("mtu", API_INT),
+        REFUSED("rx_rate_limiter", API_OBJECT), REFUSED("tx_rate_limiter", API_OBJECT),
+    };
+    cleanup_free char *what = xasprintf("PUT /network-interfaces/%s", api->req_param);
+    const char *name = NULL;
+    struct vmm_net net;
+    struct json_object *v;
+    int code = fc_before_start(api, what, err);
+    if (code || (code = fc_body(api, what, body, fields, ARRAY_SIZE(fields), "iface_id", err)))
+        return code;
+    if (vmm_api_get_string(body, "", "host_dev_name", true, &name, err) < 0)
+        return bad_body(what, err);
+    struct json_object *n = json_object_new_object();
+    fc_set(n, "id", json_object_new_string(api->req_param));
+    if ((v = vmm_api_field(body, "guest_mac")))
+        fc_set(n, "mac", json_object_get(v));
+    if ((v = vmm_api_field(body, "mtu")))
+        fc_set(n, "mtu", json_object_get(v));
+    if (vmm_api_net_parse(n, "net", &net, err) < 0) {
+        json_object_put(n);
+        return bad_body(what, err);
+    }
+    int fd = fc_tap_open(what, name, err);
+    if (fd < 0) {
+        json_object_put(n);
+        return 400;
+    }
+    int slot = fc_put_device(api, what, "net", VMM_API_MAX_NETS, n, api->req_param, err);
+    if (slot < 0) {
+        close(fd);
+        return 400;
+    }
+    if (api->net_fds[slot] >= 0)
+        close(api->net_fds[slot]);
+    api->net_fds[slot] = fd;
+    return 204;
+}
+
+static int fc_put_vsock(struct vmm_api *api, struct json_object *body, char **out,
+                        struct kerr **err)
+{
+    static const struct vmm_api_field fields[] = {
+        TAKEN("guest_cid", API_INT), TAKEN("uds_path", API_STRING),
+        TAKEN("vsock_id", API_STRING), /* the document's deprecated id: ignored */
+    };
+    const char *what = "PUT /vsock", *socket_path;
+    uint64_t cid;
+    int code = fc_before_start(api, what, err);
+    if (code || (code = fc_body(api, what, body, fields, ARRAY_SIZE(fields), NULL, err)))
+        return code;
+    struct json_object *vs = json_object_new_object(), *v;
+    if ((v = vmm_api_field(body, "guest_cid")))
+        fc_set(vs, "cid", json_object_get(v));
+    if ((v = vmm_api_field(body, "uds_path")))
+        fc_set(vs, "socket", json_object_get(v));
+    fc_set(vs, "id", json_object_new_string("vsock"));
+    if (vmm_api_vsock_parse(vs, "vsock", &cid, &socket_path, err) < 0) {
+        json_object_put(vs);
+        kerr_wrap(err, "%s (guest_cid, uds_path)", what);
+        return 400;
+    }
+    fc_set(fc_config(api), "vsock", vs);
+    return 204;
+}
+
+/* A file Firecracker writes to (log_path, metrics_path): a named pipe or a
+ * file, opened once, appended to. */
+static int fc_open_output(const char *what, const char *key, const char *path, struct kerr **err)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+    if (fd < 0)
+        return kerr_make(err, errno, "%s: %s `%.256s`", what, key, path);
+    return fd;
+}
+
+/* Logger: kata-vmm's messages (its stderr) go to log_path; kata-vmm has one
+ * level, so `level` and the show_* flags are hints. */
+static int fc_logger(struct vmm_api *api, struct json_object *body, char **out, struct kerr **err)
+{
+    static const struct vmm_api_field fields[] = {
+        TAKEN("level", API_STRING),    TAKEN("log_path", API_STRING),
+        TAKEN("show_level", API_BOOL), TAKEN("show_log_origin", API_BOOL),
+        REFUSED("module", API_STRING),
+    };
+    static const char *const levels[] = {"Error", "Warning", "Info", "Debug", "Trace", "Off"};
+    const char *what = "PUT /logger", *level = NULL, *path = NULL;
+    int code = fc_before_start(api, what, err);
+    if (code || (code = fc_body(api, what, body, fields, ARRAY_SIZE(fields), NULL, err)))
+        return code;
+    if (vmm_api_get_string(body, "", "level", false, &level, err) < 0 ||
+        vmm_api_get_string(body, "", "log_path", false, &path, err) < 0)
+        return bad_body(what, err);
+    bool known = level == NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(levels) && !known; i++)
+        known = strcmp(level, levels[i]) == 0;
+    if (!known)
+        return api_fail(err, 400, EINVAL,
+                        "%s: level: `%.64s` (expected Error, Warning, Info, Debug, Trace or Off)",
+                        what, level);
+    if (path == NULL)
+        return 204;
+    int fd = fc_open_output(what, "log_path", path, err);
+    if (fd < 0)
+        return 400;
+    if (dup2(fd, 2) < 0) {
+        api_fail(err, 500, errno, "%s: log_path `%.256s`: make it kata-vmm's stderr", what, path);
+        close(fd);
+        return 500;
+    }
+    close(fd);
+    return 204;
+}
+
+static int fc_metrics(struct vmm_api *api, struct json_object *body, char **out, struct kerr **err)
+{
+    static const struct vmm_api_field fields[] = {TAKEN("metrics_path", API_STRING)};
+    const char *what = "PUT /metrics", *path = NULL;
+    int code = fc_before_start(api, what, err);
+    if (code || (code = fc_body(api, what, body, fields, ARRAY_SIZE(fields), NULL, err)))
+        return code;
+    if (vmm_api_get_string(body, "", "metrics_path", true, &path, err) < 0)
+        return bad_body(what, err);
+    int fd = fc_open_output(what, "metrics_path", path, err);
+    if (fd < 0)
+        return 400;
+    if (api->metrics_fd >= 0)
+        close(api->metrics_fd);
+    api->metrics_fd = fd;
+    return 204;
+}
+
+/* InstanceStart: the configuration built so far, with kata-vmm's defaults
+ * where it is silent, booted as vm.boot does. */
+static int fc_instance_start(struct vmm_api *api, char **out, struct kerr **err)
+{
+    const char *what = "InstanceStart";
+    int code = fc_before_start(api, what, err);
+    if (code)
+        return code;
+    if (vmm_api_field(fc_config(api), "payload") == NULL)
+        return api_fail(err, 400, EINVAL, "%s: no boot source (PUT /boot-source first)", what);
+    config_defaults(api->config);
+    api->state = API_CREATED;
+    code = handle_boot(api, NULL, out, err);
+    if (api->state == API_CREATED)
+        api->state = API_NOT_CREATED; /* not started: the configuration stays */
+    if (code >= 400)
+        kerr_wrap(err, "%s", what);
+    return code;
+}
+
+static int fc_actions(struct vmm_api *api, struct json_object *body, char **out, struct kerr **err)
+{
+    static const struct vmm_api_field fields[] = {TAKEN("action_type", API_STRING)};
+    const char *what = "PUT /actions", *action = NULL;
+    int code = fc_body(api, what, body, fields, ARRAY_SIZE(fields), NULL, err);
+    if (code || vmm_api_get_string(body, "", "action_type", true, &action, err) < 0)
+        return code ? code : bad_body(what, err);
+    if (strcmp(action, "InstanceStart") == 0)
+        return fc_instance_start(api, out, err);
+    if (strcmp(action, "SendCtrlAltDel") == 0) {
+        /* No i8042 to press: the VM stops, and kata-vmm exits, as Firecracker
+         * does once the guest resets. */
+        if ((code = fc_started(api, action, err)))
+            return code;
+        vm_finish(api, true);
+        return 204;
+    }
+    if (strcmp(action, "FlushMetrics") == 0) {
+        if (api->metrics_fd < 0)
+            return api_fail(err, 400, 0, "FlushMetrics: no metrics_path (PUT /metrics first)");
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        char line[64];
+        int n = snprintf(line, sizeof(line), "{\"utc_timestamp_ms\":%llu}\n",
+                         (unsigned long long)ts.tv_sec * 1000u +
+                             (unsigned long long)ts.tv_nsec / 1000000u);
+        if (fd_write_full(api->metrics_fd, line, (size_t)n) < 0)
+            return api_fail(err, 400, errno, "FlushMetrics: write the metrics");
+        return 204;
+    }
+    return api_fail(err, 400, EINVAL,
+                    "%s: action_type: `%.64s` (expected FlushMetrics, InstanceStart or "
+                    "SendCtrlAltDel)",
+                    what, action);
+}
+
+static int fc_patch_vm(struct vmm_api *api, struct json_object *body, char **out, struct kerr **err)
+{
+    static const struct vmm_api_field fields[] = {TAKEN("state", API_STRING)};
+    const char *what = "PATCH /vm", *state = NULL;
+    int code = fc_body(api, what, body, fields, ARRAY_SIZE(fields), NULL, err);
+    if (code || vmm_api_get_string(body, "", "state", true, &state, err) < 0)
+        return code ? code : bad_body(what, err);
+    bool pause = strcmp(state, "Paused") == 0;
+    if (!pause && strcmp(state, "Resumed") != 0)
+        return api_fail(err, 400, EINVAL, "%s: state: `%.64s` (expected Paused or Resumed)", what,
+                        state);
+    if ((code = fc_started(api, what, err)))
+        return code;
+    code = pause ? handle_pause(api, NULL, out, err) : handle_resume(api, NULL, out, err);
+    if (code >= 400)
+        kerr_wrap(err, "%s %s", what, state);
+    return code;
+}
+
+/* InstanceInfo. */
+static int fc_instance_info(struct vmm_api *api, struct json_object *body, char **out,
+                            struct kerr **err)
+{
+    struct json_object *info = json_object_new_object();
+    fc_set(info, "id", json_object_new_string(api->fc_id));
+    fc_set(info, "state", json_object_new_string(FC_STATE_TEXT(api)));
+    fc_set(info, "vmm_version", json_object_new_string(KATA_VERSION));
+    fc_set(info, "app_name", json_object_new_string("kata-vmm"));
+    *out = xstrdup(json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN));
+    json_object_put(info);
+    return 200;
+}
+
+/* Firecracker's routes: a path, or a prefix and a {param}. */
+static const struct {
+    const char *method, *path;
+    bool param;
+    api_handler handler;
+} fc_routes[] = {
+    {"GET", "/", false, fc_instance_info},
+    {"PUT", "/machine-config", false, fc_machine_config},
+    {"PUT", "/boot-source", false, fc_boot_source},
+    {"PUT", "/drives/", true, fc_put_drive},
+    {"PATCH", "/drives/", true, fc_patch_drive},
+    {"PUT", "/network-interfaces/", true, fc_put_net},
+    {"PUT", "/vsock", false, fc_put_vsock},
+    {"PUT", "/logger", false, fc_logger},
+    {"PUT", "/metrics", false, fc_metrics},
+    {"PUT", "/actions", false, fc_actions},
+    {"PATCH", "/vm", false, fc_patch_vm},
+};
+
+/* The path's {param} after prefix: non-empty, at most 64 letters, digits
+ * and underscores (Firecracker's ids), else NULL. */
+static const char *fc_param(const char *path, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(path, prefix, n) != 0)
+        return NULL;
+    const char *id = path + n;
+    size_t len = strlen(id);
+    if (len == 0 || len > 64)
+        return NULL;
+    for (const char *c = id; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
+            return NULL;
+    return id;
+}
+
+static int fc_handle(struct vmm_api *api, const struct http_request *req, char **body)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(fc_routes); i++) {
+        if (strcmp(fc_routes[i].method, req->method) != 0)
+            continue;
+        const char *param = fc_routes[i].param ? fc_param(req->path, fc_routes[i].path) : NULL;
+        if (fc_routes[i].param ? param == NULL : strcmp(fc_routes[i].path, req->path) != 0)
+            continue;
+        api->req_param = param;
+        int code = call_route(api, req, fc_routes[i].handler, body);
+        api->req_param = NULL;
+        return code;
+    }
+    cleanup_free char *msg =
+        xasprintf("Invalid request method and/or path: %s %.100s (not served by kata-vmm)",
+                  req->method, req->path);
+    *body = error_body(api, msg);
+    return 400;
 }
 
 int vmm_api_handle_fds(struct vmm_api *api, const struct http_request *req, int *fds, unsigned nfds,
@@ -828,6 +1346,12 @@ int vmm_api_handle_fds(struct vmm_api *api, const struct http_request *req, int 
     *body = NULL;
     api->req_fds = fds;
     api->req_nfds = nfds;
+    if (api->fc) {
+        int code = fc_handle(api, req, body);
+        api->req_fds = NULL;
+        api->req_nfds = 0;
+        return code;
+    }
     bool path_known = false;
     int code = -1;
     for (size_t i = 0; i < ARRAY_SIZE(routes) && code < 0; i++) {
@@ -845,12 +1369,12 @@ int vmm_api_handle_fds(struct vmm_api *api, const struct http_request *req, int 
     for (size_t i = 0; i < ARRAY_SIZE(unsupported) && !path_known; i++)
         if (strcmp(unsupported[i], name) == 0) {
             cleanup_free char *msg = xasprintf("%s: not supported by kata-vmm", name);
-            *body = error_body(msg);
+            *body = error_body(api, msg);
             return 501;
         }
     cleanup_free char *msg = xasprintf("%s %s: %s", req->method, req->path,
                                        path_known ? "method not allowed" : "no such endpoint");
-    *body = error_body(msg);
+    *body = error_body(api, msg);
     return path_known ? 405 : 404;
 }
 
@@ -943,10 +1467,10 @@ static void conn_readable(struct loop_watch *w, uint32_t events, void *data)
         bool close_after = used <= 0 || req.close;
         if (used <= 0) {
             status = used < 0 ? status : 413;
-            body = error_body(err ? err->msg : "request too large");
+            body = error_body(c->api, err ? err->msg : "request too large");
         } else if (c->too_many_fds) {
             status = 400;
-            body = error_body("more than 8 file descriptors with one request");
+            body = error_body(c->api, "more than 8 file descriptors with one request");
         } else {
             status = vmm_api_handle_fds(c->api, &req, c->fds, c->nfds, &body);
         }
@@ -992,6 +1516,7 @@ struct vmm_api *vmm_api_new(struct loop *loop, const char *socket_path, bool sec
     api->console_ctx = console_ctx;
     api->done_fd = -1;
     api->listen_fd = -1;
+    api->metrics_fd = -1;
     api->pid = getpid();
     for (unsigned i = 0; i < VMM_API_MAX_NETS; i++)
         api->net_fds[i] = -1;
@@ -1020,6 +1545,13 @@ fail:
     return NULL;
 }
 
+void vmm_api_set_firecracker(struct vmm_api *api, const char *id)
+{
+    api->fc = true;
+    free(api->fc_id);
+    api->fc_id = xstrdup(id ? id : "anonymous-instance");
+}
+
 void vmm_api_shutdown(struct vmm_api *api)
 {
     vm_finish(api, true);
@@ -1045,6 +1577,9 @@ void vmm_api_free(struct vmm_api *api)
         close(api->done_fd);
     json_object_put(api->config);
     close_net_fds(api);
+    if (api->metrics_fd >= 0)
+        close(api->metrics_fd);
+    free(api->fc_id);
     free(api->path);
     free(api);
 }

@@ -47,6 +47,15 @@ struct vmm_api;
 struct vmm_api *vmm_api_new(struct loop *loop, const char *socket_path, bool seccomp,
                             void (*console)(void *ctx, const uint8_t *bytes, size_t len),
                             void *console_ctx, struct kerr **err);
+/* Serve Firecracker's API instead (`kata-vmm --api-sock PATH --id ID`; see
+ * docs/vmm.md): its routes (GET /, PUT /machine-config, /boot-source,
+ * /drives/{id}, /network-interfaces/{id}, /vsock, /logger, /metrics,
+ * /actions; PATCH /drives/{id}, /vm), its bodies (tests/fc_api/schema.json)
+ * and its errors, {"fault_message": "..."} with 400 for a bad request or
+ * one the state does not allow.  They build the same configuration as
+ * Cloud Hypervisor's routes; id is InstanceInfo's (NULL: Firecracker's
+ * "anonymous-instance"). */
+void vmm_api_set_firecracker(struct vmm_api *api, const char *id);
 /* Stops a running VM, closes every connection, removes the socket. */
 void vmm_api_free(struct vmm_api *api);
 

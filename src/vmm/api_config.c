@@ -8,27 +8,6 @@
 
 #define MIB (1ull << 20)
 
-#define TAKEN(n, t)                                                                                \
-    {                                                                                              \
-        n, t, API_TAKEN, NULL, 0                                                                   \
-    }
-#define BOOL_ONLY(n, b)                                                                            \
-    {                                                                                              \
-        n, API_BOOL, API_DEFAULT, NULL, b                                                          \
-    }
-#define INT_ONLY(n, i)                                                                             \
-    {                                                                                              \
-        n, API_INT, API_DEFAULT, NULL, i                                                           \
-    }
-#define STR_ONLY(n, s)                                                                             \
-    {                                                                                              \
-        n, API_STRING, API_DEFAULT, s, 0                                                           \
-    }
-#define REFUSED(n, t)                                                                              \
-    {                                                                                              \
-        n, t, API_REFUSED, NULL, 0                                                                 \
-    }
-
 static const char *const type_names[] = {
     [API_STRING] = "a string",  [API_BOOL] = "true or false", [API_INT] = "an integer",
     [API_OBJECT] = "an object", [API_ARRAY] = "an array",
@@ -114,8 +93,8 @@ int vmm_api_check_fields(struct json_object *obj, const char *where,
 }
 
 /* The getters run after vmm_api_check_fields: types are right. */
-static int get_string(struct json_object *obj, const char *where, const char *key, bool required,
-                      const char **out, struct kerr **err)
+int vmm_api_get_string(struct json_object *obj, const char *where, const char *key, bool required,
+                       const char **out, struct kerr **err)
 {
     struct json_object *v = vmm_api_field(obj, key);
     if (v == NULL) {
@@ -130,8 +109,8 @@ static int get_string(struct json_object *obj, const char *where, const char *ke
     return 0;
 }
 
-static int get_uint(struct json_object *obj, const char *where, const char *key, bool required,
-                    uint64_t min, uint64_t max, uint64_t *out, struct kerr **err)
+int vmm_api_get_uint(struct json_object *obj, const char *where, const char *key, bool required,
+                     uint64_t min, uint64_t max, uint64_t *out, struct kerr **err)
 {
     struct json_object *v = vmm_api_field(obj, key);
     if (v == NULL) {
@@ -159,7 +138,7 @@ static int queue_size_hint(struct json_object *obj, const char *where, bool requ
                            struct kerr **err)
 {
     uint64_t size = 1;
-    if (get_uint(obj, where, "queue_size", required, 1, 32768, &size, err) < 0)
+    if (vmm_api_get_uint(obj, where, "queue_size", required, 1, 32768, &size, err) < 0)
         return -1;
     if (size & (size - 1))
         return kerr_make(err, EINVAL, "%s.queue_size: %llu is not a power of two", where,
@@ -194,9 +173,9 @@ int vmm_api_disk_parse(struct json_object *obj, const char *where, struct vmm_di
     uint64_t queues = 1;
     *disk = (struct vmm_disk){0};
     if (vmm_api_check_fields(obj, where, fields, ARRAY_SIZE(fields), err) < 0 ||
-        get_string(obj, where, "path", true, &disk->path, err) < 0 ||
-        get_string(obj, where, "id", false, &disk->id, err) < 0 ||
-        get_uint(obj, where, "num_queues", false, 1, 256, &queues, err) < 0 ||
+        vmm_api_get_string(obj, where, "path", true, &disk->path, err) < 0 ||
+        vmm_api_get_string(obj, where, "id", false, &disk->id, err) < 0 ||
+        vmm_api_get_uint(obj, where, "num_queues", false, 1, 256, &queues, err) < 0 ||
         queue_size_hint(obj, where, false, err) < 0)
         return -1;
     if (disk->id && strlen(disk->id) > VMM_API_MAX_ID)
@@ -216,8 +195,8 @@ int vmm_api_vsock_parse(struct json_object *obj, const char *where, uint64_t *ci
     *cid = 3;
     *socket = NULL;
     if (vmm_api_check_fields(obj, where, fields, ARRAY_SIZE(fields), err) < 0 ||
-        get_uint(obj, where, "cid", true, 3, 0xfffffffeu, cid, err) < 0 ||
-        get_string(obj, where, "socket", true, socket, err) < 0)
+        vmm_api_get_uint(obj, where, "cid", true, 3, 0xfffffffeu, cid, err) < 0 ||
+        vmm_api_get_string(obj, where, "socket", true, socket, err) < 0)
         return -1;
     return 0;
 }
@@ -233,8 +212,8 @@ int vmm_api_fs_parse(struct json_object *obj, const char *where, struct vmm_fs *
     };
     *fs = (struct vmm_fs){0};
     if (vmm_api_check_fields(obj, where, fields, ARRAY_SIZE(fields), err) < 0 ||
-        get_string(obj, where, "socket", true, &fs->socket, err) < 0 ||
-        get_string(obj, where, "tag", true, &fs->tag, err) < 0)
+        vmm_api_get_string(obj, where, "socket", true, &fs->socket, err) < 0 ||
+        vmm_api_get_string(obj, where, "tag", true, &fs->tag, err) < 0)
         return -1;
     if (vmm_api_field(obj, "num_queues") == NULL)
         return kerr_make(err, EINVAL, "%s.num_queues is required", where);
@@ -273,9 +252,9 @@ int vmm_api_net_parse(struct json_object *obj, const char *where, struct vmm_net
     uint64_t fd = UINT64_MAX, mtu = 0;
     *net = (struct vmm_net){0};
     if (vmm_api_check_fields(obj, where, fields, ARRAY_SIZE(fields), err) < 0 ||
-        get_uint(obj, where, "fd", false, 3, 65535, &fd, err) < 0 ||
-        get_string(obj, where, "mac", false, &net->mac, err) < 0 ||
-        get_uint(obj, where, "mtu", false, 68, 65535, &mtu, err) < 0 ||
+        vmm_api_get_uint(obj, where, "fd", false, 3, 65535, &fd, err) < 0 ||
+        vmm_api_get_string(obj, where, "mac", false, &net->mac, err) < 0 ||
+        vmm_api_get_uint(obj, where, "mtu", false, 68, 65535, &mtu, err) < 0 ||
         queue_size_hint(obj, where, false, err) < 0)
         return -1;
     net->tap_fd = fd == UINT64_MAX ? -1 : (int)fd;
@@ -298,7 +277,7 @@ static int console_parse(struct json_object *obj, const char *where, bool *on, s
     if (strcmp(where, "serial") == 0)
         n = 3; /* SerialConfig: mode, file, socket */
     if (vmm_api_check_fields(obj, where, fields, n, err) < 0 ||
-        get_string(obj, where, "mode", true, &mode, err) < 0)
+        vmm_api_get_string(obj, where, "mode", true, &mode, err) < 0)
         return -1;
     if (strcmp(mode, "Pty") == 0 || strcmp(mode, "File") == 0 || strcmp(mode, "Socket") == 0)
         return kerr_make(err, ENOTSUP,
@@ -323,8 +302,8 @@ static int cpus_parse(struct json_object *obj, struct vmm_config *cfg, struct ke
     };
     uint64_t boot = 1, max = 1;
     if (vmm_api_check_fields(obj, "cpus", fields, ARRAY_SIZE(fields), err) < 0 ||
-        get_uint(obj, "cpus", "boot_vcpus", true, 1, VMM_MAX_VCPUS, &boot, err) < 0 ||
-        get_uint(obj, "cpus", "max_vcpus", true, 1, 255, &max, err) < 0)
+        vmm_api_get_uint(obj, "cpus", "boot_vcpus", true, 1, VMM_MAX_VCPUS, &boot, err) < 0 ||
+        vmm_api_get_uint(obj, "cpus", "max_vcpus", true, 1, 255, &max, err) < 0)
         return -1;
     if (max < boot)
         return kerr_make(err, EINVAL, "cpus.max_vcpus: %llu is below boot_vcpus %llu",
@@ -352,9 +331,9 @@ static int memory_parse(struct json_object *obj, struct vmm_config *cfg, struct 
     uint64_t size = 256 * MIB, hotplug = 0;
     const char *method = NULL;
     if (vmm_api_check_fields(obj, "memory", fields, ARRAY_SIZE(fields), err) < 0 ||
-        get_uint(obj, "memory", "size", true, 16 * MIB, 3072 * MIB, &size, err) < 0 ||
-        get_uint(obj, "memory", "hotplug_size", false, 0, INT64_MAX, &hotplug, err) < 0 ||
-        get_string(obj, "memory", "hotplug_method", false, &method, err) < 0)
+        vmm_api_get_uint(obj, "memory", "size", true, 16 * MIB, 3072 * MIB, &size, err) < 0 ||
+        vmm_api_get_uint(obj, "memory", "hotplug_size", false, 0, INT64_MAX, &hotplug, err) < 0 ||
+        vmm_api_get_string(obj, "memory", "hotplug_method", false, &method, err) < 0)
         return -1;
     if (size % MIB)
         return kerr_make(err, EINVAL, "memory.size: a multiple of 1 MiB");
@@ -378,9 +357,9 @@ static int payload_parse(struct json_object *obj, struct vmm_config *cfg, struct
     if (obj == NULL)
         return kerr_make(err, EINVAL, "payload (kernel, initramfs, cmdline) is required");
     if (vmm_api_check_fields(obj, "payload", fields, ARRAY_SIZE(fields), err) < 0 ||
-        get_string(obj, "payload", "kernel", true, &cfg->kernel, err) < 0 ||
-        get_string(obj, "payload", "initramfs", false, &cfg->initrd, err) < 0 ||
-        get_string(obj, "payload", "cmdline", false, &cfg->cmdline, err) < 0)
+        vmm_api_get_string(obj, "payload", "kernel", true, &cfg->kernel, err) < 0 ||
+        vmm_api_get_string(obj, "payload", "initramfs", false, &cfg->initrd, err) < 0 ||
+        vmm_api_get_string(obj, "payload", "cmdline", false, &cfg->cmdline, err) < 0)
         return -1;
     get_bool(obj, "virtio_mmio_cmdline", &cfg->devices_on_cmdline);
     return 0;
@@ -394,7 +373,7 @@ static int rng_parse(struct json_object *obj, struct vmm_config *cfg, struct ker
     };
     const char *src = NULL;
     if (vmm_api_check_fields(obj, "rng", fields, ARRAY_SIZE(fields), err) < 0 ||
-        get_string(obj, "rng", "src", true, &src, err) < 0)
+        vmm_api_get_string(obj, "rng", "src", true, &src, err) < 0)
         return -1;
     if (strcmp(src, "/dev/urandom") != 0 && strcmp(src, "/dev/random") != 0)
         return kerr_make(err, ENOTSUP,
@@ -516,8 +495,8 @@ int vmm_api_resize_parse(struct json_object *obj, uint64_t *vcpus, uint64_t *ram
     };
     *vcpus = *ram_bytes = 0;
     if (vmm_api_check_fields(obj, "", fields, ARRAY_SIZE(fields), err) < 0 ||
-        get_uint(obj, "", "desired_vcpus", false, 1, 255, vcpus, err) < 0 ||
-        get_uint(obj, "", "desired_ram", false, 1, INT64_MAX, ram_bytes, err) < 0)
+        vmm_api_get_uint(obj, "", "desired_vcpus", false, 1, 255, vcpus, err) < 0 ||
+        vmm_api_get_uint(obj, "", "desired_ram", false, 1, INT64_MAX, ram_bytes, err) < 0)
         return -1;
     return 0;
 }

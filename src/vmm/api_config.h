@@ -34,7 +34,7 @@
 #include "error.h"
 #include "vmm.h"
 
-#define VMM_API_MAX_DISKS  8u
+#define VMM_API_MAX_DISKS  12u /* Firecracker's driver: image, boot disks, 8 placeholders */
 #define VMM_API_MAX_FS     4u
 #define VMM_API_MAX_NETS   4u
 #define VMM_API_MAX_STRING 4096u /* any string of a body, in bytes */
@@ -55,6 +55,28 @@ struct vmm_api_field {
     int64_t dflt_int;     /* API_DEFAULT integers and booleans */
 };
 
+/* Field tables' entries. */
+#define TAKEN(n, t)                                                                                \
+    {                                                                                              \
+        n, t, API_TAKEN, NULL, 0                                                                   \
+    }
+#define BOOL_ONLY(n, b)                                                                            \
+    {                                                                                              \
+        n, API_BOOL, API_DEFAULT, NULL, b                                                          \
+    }
+#define INT_ONLY(n, i)                                                                             \
+    {                                                                                              \
+        n, API_INT, API_DEFAULT, NULL, i                                                           \
+    }
+#define STR_ONLY(n, s)                                                                             \
+    {                                                                                              \
+        n, API_STRING, API_DEFAULT, s, 0                                                           \
+    }
+#define REFUSED(n, t)                                                                              \
+    {                                                                                              \
+        n, t, API_REFUSED, NULL, 0                                                                 \
+    }
+
 /* Check obj against fields[]: an object, no other key, each taken field of
  * its type, refused fields absent, default-only fields at their default.
  * `where` ("disks[0]", "" at the top) names the field in errors. */
@@ -62,6 +84,12 @@ int vmm_api_check_fields(struct json_object *obj, const char *where,
                          const struct vmm_api_field *fields, size_t n, struct kerr **err);
 /* obj's `key`, NULL when absent or null. */
 struct json_object *vmm_api_field(struct json_object *obj, const char *key);
+/* After vmm_api_check_fields: obj's string `key` (non-empty), or its
+ * integer in [min, max]; absent is an error when required, else *out stays. */
+int vmm_api_get_string(struct json_object *obj, const char *where, const char *key, bool required,
+                       const char **out, struct kerr **err);
+int vmm_api_get_uint(struct json_object *obj, const char *where, const char *key, bool required,
+                     uint64_t min, uint64_t max, uint64_t *out, struct kerr **err);
 
 /* Room for the arrays a configuration points into. */
 struct vmm_api_config_storage {

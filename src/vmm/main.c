@@ -2,6 +2,8 @@
  *
  *   kata-vmm --api-socket [path=]PATH [--no-seccomp] [--seccomp true|false]
  *            [--log-file FILE] [-v]...
+ *   kata-vmm --api-sock PATH [--id ID] [--no-seccomp] [--level LEVEL]
+ *            [--log-path FILE] [--show-level] [--show-log-origin]
  *   kata-vmm --kernel VMLINUX [--initrd FILE] [--cmdline TEXT] [--memory MB]
  *            [--vcpus N] [--timeout S] [--marker TEXT] [--rng] [--disk PATH[,ro][,id=ID]]...
  *            [--fs SOCKET,tag=TAG]... [--net FD[,mac=MAC][,mtu=N]]...
@@ -21,7 +23,13 @@
  * options Cloud Hypervisor takes that Kata's runtime passes work the same:
  * `--api-socket path=PATH`, `--seccomp false` (`log` is refused), `-v`
  * (accepted; kata-vmm has one log level), `--log-file FILE` (stderr goes
- * there); any other option is refused by name. */
+ * there); any other option is refused by name.  With --api-sock the
+ * control socket speaks Firecracker's API instead (api.h), and the options
+ * of Firecracker's that Kata's runtime and the jailer pass work: `--id ID`
+ * (InstanceInfo's id), `--no-seccomp`, `--level` and the `--show-*` flags
+ * (accepted; one log level), `--log-path FILE` (stderr goes there),
+ * `--start-time-us`, `--start-time-cpu-us`, `--parent-cpu-time-us`
+ * (accepted, unused). */
 #include "api.h"
 #include "loop.h"
 #include "util.h"
@@ -37,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define DEFAULT_CMDLINE_TAIL   "reboot=k panic=-1 quiet rdinit=/init"
@@ -91,6 +100,8 @@ static void usage(FILE *out)
                  "                [--console com1|virtio] [--mmio-cmdline] [--no-seccomp]\n"
                  "       kata-vmm --api-socket [path=]PATH [--no-seccomp] [--seccomp true|false]\n"
                  "                [--log-file FILE] [-v]...\n"
+                 "       kata-vmm --api-sock PATH [--id ID] [--no-seccomp] [--level LEVEL]\n"
+                 "                [--log-path FILE] [--show-level] [--show-log-origin]\n"
                  "       kata-vmm --version\n");
 }
 
@@ -212,7 +223,35 @@ static void on_signalfd(struct loop_watch *w, uint32_t events, void *data)
 
 /* The control-socket mode: SIGTERM and SIGINT arrive on a signalfd of the
  * loop (blocked in every thread) and stop the VM. */
-static int serve_api(const char *path, bool seccomp, struct console *con)
+/* Firecracker's `--id`: at most 64 letters, digits and `-` (its rule). */
+static int fc_id_arg(const char *id)
+{
+    size_t n = strlen(id);
+    bool ok = n > 0 && n <= 64;
+    for (const char *c = id; ok && *c; c++)
+        ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+             *c == '-';
+    if (!ok)
+        fprintf(stderr, "kata-vmm: --id `%.80s`: expected 1 to 64 letters, digits or `-`\n", id);
+    return ok ? 0 : -1;
+}
+
+/* Firecracker's `--level`: accepted (kata-vmm has one level), checked. */
+static int fc_level_arg(const char *level)
+{
+    static const char *const levels[] = {"Error", "Warning", "Info", "Debug", "Trace", "Off"};
+    for (size_t i = 0; i < ARRAY_SIZE(levels); i++)
+        if (strcasecmp(level, levels[i]) == 0)
+            return 0;
+    fprintf(stderr,
+            "kata-vmm: --level `%.64s`: expected Error, Warning, Info, Debug, Trace or Off\n",
+            level);
+    return -1;
+}
+
+/* path: Cloud Hypervisor's API; fc_path: Firecracker's (fc_id its id). */
+static int serve_api(const char *path, const char *fc_path, const char *fc_id, bool seccomp,
+                     struct console *con)
 {
     cleanup_kerr struct kerr *err = NULL;
     sigset_t stop_signals;
@@ -227,7 +266,9 @@ static int serve_api(const char *path, bool seccomp, struct console *con)
     if (sfd < 0 && err == NULL)
         kerr_make(&err, errno, "signalfd");
     if (loop && sfd >= 0)
-        api = vmm_api_new(loop, path, seccomp, console_out, con, &err);
+        api = vmm_api_new(loop, fc_path ? fc_path : path, seccomp, console_out, con, &err);
+    if (api && fc_path)
+        vmm_api_set_firecracker(api, fc_id);
     if (api && loop_watch_add(loop, sfd, EPOLLIN, on_signalfd, api, &err) != NULL) {
         while (!vmm_api_done(api) && loop_run_once(loop, -1, &err) == 0)
             ;
@@ -257,6 +298,15 @@ int main(int argc, char **argv)
         {"vcpus", required_argument, NULL, 'n'},
         {"no-seccomp", no_argument, NULL, 'S'},
         {"api-socket", required_argument, NULL, 'A'},
+        {"api-sock", required_argument, NULL, 'a'},
+        {"id", required_argument, NULL, 'I'},
+        {"level", required_argument, NULL, 'l'},
+        {"log-path", required_argument, NULL, 'L'},
+        {"show-level", no_argument, NULL, 'v'},
+        {"show-log-origin", no_argument, NULL, 'v'},
+        {"start-time-us", required_argument, NULL, 'T'},
+        {"start-time-cpu-us", required_argument, NULL, 'T'},
+        {"parent-cpu-time-us", required_argument, NULL, 'T'},
         {"fs", required_argument, NULL, 'F'},
         {"net", required_argument, NULL, 'N'},
         {"console", required_argument, NULL, 'O'},
@@ -273,7 +323,7 @@ int main(int argc, char **argv)
         .cmdline = DEFAULT_CMDLINE, .memory_mb = 256, .vcpus = 1, .seccomp = true};
     struct console con = {0};
     unsigned timeout = 60;
-    const char *api_socket = NULL;
+    const char *api_socket = NULL, *fc_socket = NULL, *fc_id = NULL;
     bool cmdline_given = false;
     int c;
     opterr = 0; /* refusals below name the option */
@@ -330,6 +380,24 @@ int main(int argc, char **argv)
             if ((api_socket = api_socket_arg(optarg)) == NULL)
                 return 2;
             break;
+        case 'a':
+            if (*optarg == '\0') {
+                fprintf(stderr, "kata-vmm: --api-sock needs a path\n");
+                return 2;
+            }
+            fc_socket = optarg;
+            break;
+        case 'I':
+            if (fc_id_arg(optarg) < 0)
+                return 2;
+            fc_id = optarg;
+            break;
+        case 'l':
+            if (fc_level_arg(optarg) < 0)
+                return 2;
+            break;
+        case 'T':
+            break; /* the jailer's timings: kata-vmm keeps none */
         case 's':
             if (seccomp_arg(optarg, &cfg.seccomp) < 0)
                 return 2;
@@ -385,8 +453,17 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (api_socket)
-        return serve_api(api_socket, cfg.seccomp, &con);
+    if (api_socket && fc_socket) {
+        fprintf(stderr, "kata-vmm: --api-socket (Cloud Hypervisor's API) and --api-sock "
+                        "(Firecracker's): one of them\n");
+        return 2;
+    }
+    if (fc_id && !fc_socket) {
+        fprintf(stderr, "kata-vmm: --id goes with --api-sock\n");
+        return 2;
+    }
+    if (api_socket || fc_socket)
+        return serve_api(api_socket, fc_socket, fc_id, cfg.seccomp, &con);
     if (cfg.virtio_console && !cmdline_given)
         cfg.cmdline = VIRTIO_CONSOLE_CMDLINE;
     if (cfg.kernel == NULL || cfg.memory_mb < 16 || cfg.memory_mb > 3072 || cfg.vcpus < 1 ||
