@@ -1086,6 +1086,14 @@ static int fc_put_net(struct vmm_api *api, struct json_object *body, char **out,
         json_object_put(n);
         return bad_body(what, err);
     }
+    /* A tap without IFF_MULTI_QUEUE takes one fd: the one replaced goes first. */
+    const char *found_array;
+    size_t index;
+    if (find_device(api, api->req_param, &found_array, &index) && found_array &&
+        strcmp(found_array, "net") == 0 && api->net_fds[index] >= 0) {
+        close(api->net_fds[index]);
+        api->net_fds[index] = -1;
+    }
     int fd = fc_tap_open(what, name, err);
     if (fd < 0) {
         json_object_put(n);
