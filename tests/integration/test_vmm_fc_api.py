@@ -83,8 +83,7 @@ class Vmm:
             s.close()
 
     def stderr(self):
-        self.err.seek(0)
-        return self.err.read()
+        return (self.dir / "vmm.err").read_text()
 
     def raw(self, method, path, data=b"", fds=()):
         """One request on a connection of its own: (status, body bytes)."""
@@ -129,7 +128,8 @@ class Vmm:
 def vmm(tmp_path):
     v = Vmm(tmp_path)
     yield v
-    v.stop()
+    status = v.stop()
+    assert status == 0, f"kata-vmm exited {status} after SIGTERM: {v.stderr()}"
     assert not os.path.exists(v.sock), "kata-vmm left its socket"
 
 
