@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The firecracker driver over Firecracker's API in the KVM test bed, with
+# configuration-fc.toml's `path` naming kata-vmm (tests/kvm-testbed/fc-vmm.sh):
+# the driver's boot, pause and resume (vm-probe), kata-runtime run from a
+# block-device rootfs (shared_fs = "none"), the VMM killed with SIGKILL then
+# delete --force; nothing left.  KATA_FC_VMM=/path/to/firecracker runs the same checks against
+# another VMM that speaks the API (on a host with KVM, the script runs
+# directly: docs/hypervisor.md).  A step that fails runs again on a fresh L1
+# (tests/kvm-testbed/run-steps) and fails the test only if it fails again.
+# tests/run timeout: 1500
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+for f in "$top/build/src/vmm/kata-vmm" "$top/build/tests/tools/vm-probe" \
+  "$top/build/guest/vmlinux" "$top/build/guest/kata-agent-initrd.img"; do
+  [ -e "$f" ] || { echo "FAIL: $f missing: run make and guest/build-assets.sh first" >&2; exit 1; }
+done
+work=$(mktemp -d /tmp/test-fc-vmm.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+trap 'wait; cat "$work/out"; tail -n 30 "$work/err" >&2; echo "FAIL: stopped by a signal" >&2; exit 143' TERM
+status=0
+(cd "$top" && tests/kvm-testbed/run-steps --attempts 2 --timeout 1200 -- \
+  tests/kvm-testbed/fc-vmm.sh) > "$work/out" 2> "$work/err" || status=$?
+cat "$work/out"
+! grep -q '^kvm-testbed: step ' "$work/err" || cat "$work/err" >&2
+if [ $status -ne 0 ]; then
+  tail -n 30 "$work/err" >&2
+  echo "FAIL: fc-vmm.sh in the test bed exited $status" >&2
+  exit 1
+fi
+[ "$(grep '^1\.\.[0-9]*$' "$work/out" | tr '\n' ' ')" = "1..4 " ] ||
+  { echo "FAIL: not every check ran" >&2; exit 1; }
+! grep -q '^not ok' "$work/out"
