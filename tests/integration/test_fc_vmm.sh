@@ -3,9 +3,10 @@
 # configuration-fc.toml's `path` naming kata-vmm (tests/kvm-testbed/fc-vmm.sh):
 # the driver's boot, pause and resume (vm-probe), kata-runtime run from a
 # block-device rootfs (shared_fs = "none"), the VMM killed with SIGKILL then
-# delete --force; nothing left.  KATA_FC_VMM=/path/to/firecracker runs the same checks against
-# another VMM that speaks the API (on a host with KVM, the script runs
-# directly: docs/hypervisor.md).  A step that fails runs again on a fresh L1
+# delete --force, a pod whose containers' disks are swapped in and out of the
+# placeholder drives; nothing left.  KATA_FC_VMM=/path/to/firecracker runs
+# the same checks against another VMM that speaks the API (on a host with KVM,
+# the script runs directly: docs/hypervisor.md).  A step that fails runs again on a fresh L1
 # (tests/kvm-testbed/run-steps) and fails the test only if it fails again.
 # tests/run timeout: 1500
 set -euo pipefail
@@ -27,6 +28,6 @@ if [ $status -ne 0 ]; then
   echo "FAIL: fc-vmm.sh in the test bed exited $status" >&2
   exit 1
 fi
-[ "$(grep '^1\.\.[0-9]*$' "$work/out" | tr '\n' ' ')" = "1..4 " ] ||
+[ "$(grep '^1\.\.[0-9]*$' "$work/out" | tr '\n' ' ')" = "1..6 " ] ||
   { echo "FAIL: not every check ran" >&2; exit 1; }
 ! grep -q '^not ok' "$work/out"

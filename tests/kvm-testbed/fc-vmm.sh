@@ -14,6 +14,11 @@
 #      device stays.
 #   4. a container from the same rootfs, its VMM killed with SIGKILL, then
 #      `delete --force`: nothing left.
+#   5. a pod through the shim's Task API (what containerd drives), every
+#      container from a block-device rootfs of its own: the sandbox's disk at
+#      boot, then two containers one after the other whose disks are swapped
+#      into a placeholder drive and out again (PATCH /drives); then
+#      everything deleted: nothing left.
 # Prints "ok N - ..." / "not ok N - ..." lines and exits 1 if any failed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -113,5 +118,97 @@ result $? "the VMM (pid ${pids:-none}) killed with SIGKILL, then delete --force 
 $out
 $left"
 umount "$work/blk/rootfs"
+
+# 5. A pod of block-rootfs containers through the Task API: disks swapped in
+# and out of the placeholder drives.
+out=$(cd "$top/tests/integration" && KATA_BUILD=$build FC_CONF=$work/configuration.toml \
+  FC_SRC=$work/src FC_BUNDLES=$work/bpod timeout 900 python3 - << 'PY' 2>&1
+import os, subprocess, sys, time
+from shim_env import ShimEnv, FifoReader, task_ok, alive
+from runtime_bundle import make_bundle
+
+def check(ok, what):
+    print("CHECK %d %s" % (0 if ok else 1, what), flush=True)
+
+def run(*argv):
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+
+loops, mounts = [], []
+def block_bundle(cid, args, annotations):
+    """A bundle whose rootfs is an ext4 image of its own on a loop device."""
+    path = os.path.join(os.environ["FC_BUNDLES"], cid)
+    make_bundle(path, args, annotations=annotations, rootfs=False)
+    with open(os.path.join(os.environ["FC_SRC"], "etc/marker"), "w") as f:
+        f.write("image-of-%s\n" % cid)
+    img = path + ".img"
+    run("mkfs.ext4", "-q", "-F", "-d", os.environ["FC_SRC"], img, "64M")
+    loops.append(run("losetup", "--find", "--show", img))
+    os.makedirs(path + "/rootfs")
+    run("mount", loops[-1], path + "/rootfs")
+    mounts.append(path + "/rootfs")
+    return path
+
+sh = ShimEnv()
+open(sh.config, "w").write(open(os.environ["FC_CONF"]).read())
+pod = "fcpod"
+def in_pod(kind):
+    return {"io.kubernetes.cri.container-type": kind, "io.kubernetes.cri.sandbox-id": pod}
+
+def container(address, cid):
+    b = block_bundle(cid, ["sh", "-c", "cat /etc/marker"], in_pod("container"))
+    assert sh.start(cid, b) == address
+    out = sh.fifo(cid + ".out")
+    r = FifoReader(out)
+    task_ok(address, "Create", {"id": cid, "bundle": b, "stdout": out})
+    task_ok(address, "Start", {"id": cid})
+    status = task_ok(address, "Wait", {"id": cid})["exit_status"]
+    text = r.read_until(lambda d: b"\n" in d).decode().strip()
+    task_ok(address, "Delete", {"id": cid})
+    return status, text
+
+try:
+    b1 = block_bundle(pod, ["sleep", "1000"], in_pod("sandbox"))
+    address = sh.start(pod, b1)
+    task_ok(address, "Create", {"id": pod, "bundle": b1})
+    task_ok(address, "Start", {"id": pod})
+    vmm = task_ok(address, "State", {"id": pod})["pid"]
+    got = [container(address, "c1"), container(address, "c2")]
+    check(got == [(0, "image-of-c1"), (0, "image-of-c2")] and alive(vmm),
+          "two containers one after the other, each from its own disk swapped into the pod's VM "
+          "(%r)" % got)
+    task_ok(address, "Kill", {"id": pod, "signal": 9})
+    task_ok(address, "Wait", {"id": pod})
+    pid = task_ok(address, "Connect", {"id": "x"})["shim_pid"]
+    task_ok(address, "Delete", {"id": pod})
+    task_ok(address, "Shutdown", {"id": pod})
+    for _ in range(300):
+        if not alive(pid):
+            break
+        time.sleep(0.1)
+    try:
+        sh.assert_clean()
+        clean = True
+    except AssertionError as e:
+        print("# %s" % e)
+        clean = False
+    check(clean and not alive(vmm), "the pod deleted: no VMM, shim, mount or state left")
+except Exception as e:
+    print("# %r" % e, flush=True)
+    check(False, "the pod sequence ran to its end")
+finally:
+    sh.cleanup()
+    for m in mounts:
+        subprocess.run(["umount", m])
+    for l in loops:
+        subprocess.run(["losetup", "-d", l])
+PY
+)
+printf '%s\n' "$out" | grep '^#'
+checks=$(printf '%s\n' "$out" | grep '^CHECK')
+while read -r _ st what; do
+  [ -n "$st" ] || continue
+  result "$st" "pod: $what" "$(printf '%s\n' "$out" | grep -v '^CHECK' | tail -n 40)"
+done <<< "$checks"
+[ -n "$checks" ] || result 1 "pod: the Task API sequence ran" "$out"
 
 finish
